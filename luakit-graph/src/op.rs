@@ -1,0 +1,525 @@
+//! The operations of a build graph: one enum variant per LLB op kind.
+//!
+//! These types describe *what* an op does in graph terms (inputs are
+//! [`Output`]s of other nodes, `None` meaning scratch). How they become bytes is
+//! luakit-llb's business.
+
+use std::collections::BTreeMap;
+
+use crate::platform::Platform;
+use crate::state::Output;
+
+/// One vertex of the graph.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// A source: image, local directory, git repository, HTTP file, OCI layout.
+    Source(SourceOp),
+    /// A process run on a root filesystem with extra mounts.
+    Exec(ExecOp),
+    /// File actions (copy, mkdir, mkfile, rm, symlink) applied in sequence.
+    File(FileOp),
+    /// Layers of several states stacked in order.
+    Merge(MergeOp),
+    /// The changes between a lower and an upper state.
+    Diff(DiffOp),
+}
+
+impl Op {
+    /// A short lower-case name of the op kind (`source`, `exec`, `file`, `merge`, `diff`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Op::Source(_) => "source",
+            Op::Exec(_) => "exec",
+            Op::File(_) => "file",
+            Op::Merge(_) => "merge",
+            Op::Diff(_) => "diff",
+        }
+    }
+}
+
+/// A source op: an identifier such as `docker-image://…` and its attributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceOp {
+    /// The LLB identifier (`docker-image://docker.io/library/alpine:3.19`, `local://context`, …).
+    pub identifier: String,
+    /// Source attributes (`local.includepattern`, `http.checksum`, …).
+    pub attrs: BTreeMap<String, String>,
+    /// Extra capabilities this source needs beyond those its attributes imply
+    /// (for example git HTTP auth when secrets are named explicitly).
+    pub extra_caps: Vec<String>,
+}
+
+impl SourceOp {
+    /// Whether the source is platform specific (images and OCI layouts are; the rest are not).
+    pub fn is_platform_specific(&self) -> bool {
+        self.identifier.starts_with("docker-image://") || self.identifier.starts_with("oci-layout://")
+    }
+}
+
+/// Network mode of an exec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum NetMode {
+    /// The default, isolated network namespace with outbound access.
+    #[default]
+    Sandbox,
+    /// The host's network namespace (needs the `network.host` entitlement).
+    Host,
+    /// No network at all.
+    None,
+}
+
+/// Security mode of an exec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum SecurityMode {
+    /// The default, restricted sandbox.
+    #[default]
+    Sandbox,
+    /// Full privileges (needs the `security.insecure` entitlement).
+    Insecure,
+}
+
+/// A `host:ip` entry added to `/etc/hosts`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostIp {
+    /// Host name.
+    pub host: String,
+    /// IP address, as text.
+    pub ip: String,
+}
+
+/// A resource limit (`ulimit`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ulimit {
+    /// Name such as `nofile`.
+    pub name: String,
+    /// Soft limit.
+    pub soft: i64,
+    /// Hard limit.
+    pub hard: i64,
+}
+
+/// A secret exposed as an environment variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretEnv {
+    /// Secret id.
+    pub id: String,
+    /// Environment variable name.
+    pub name: String,
+    /// Whether a missing secret is tolerated.
+    pub optional: bool,
+}
+
+/// Proxy settings passed to an exec.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProxyEnv {
+    /// HTTP_PROXY
+    pub http_proxy: String,
+    /// HTTPS_PROXY
+    pub https_proxy: String,
+    /// FTP_PROXY
+    pub ftp_proxy: String,
+    /// NO_PROXY
+    pub no_proxy: String,
+    /// ALL_PROXY
+    pub all_proxy: String,
+}
+
+/// Everything about the process of an exec except its mounts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Meta {
+    /// argv.
+    pub args: Vec<String>,
+    /// Environment, `KEY=value`, in order.
+    pub env: Vec<String>,
+    /// Working directory (absolute).
+    pub cwd: String,
+    /// User, as `user[:group]`; empty for the image default.
+    pub user: String,
+    /// Hostname; empty for the default.
+    pub hostname: String,
+    /// Extra `/etc/hosts` entries.
+    pub extra_hosts: Vec<HostIp>,
+    /// Resource limits.
+    pub ulimits: Vec<Ulimit>,
+    /// Cgroup parent; empty for the default.
+    pub cgroup_parent: String,
+    /// Exit codes that count as success; `None` means only 0.
+    pub valid_exit_codes: Option<Vec<i32>>,
+    /// Proxy settings.
+    pub proxy_env: Option<ProxyEnv>,
+}
+
+/// Cache mount sharing mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum CacheSharing {
+    /// Concurrent builds share the cache.
+    #[default]
+    Shared,
+    /// Each concurrent build gets its own copy.
+    Private,
+    /// Concurrent builds wait for each other.
+    Locked,
+}
+
+/// What a mount of an exec is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MountKind {
+    /// A bind mount of a state (`source` `None` is scratch).
+    Bind {
+        /// The mounted state's output; `None` for scratch.
+        source: Option<Output>,
+        /// Sub-path of the source to mount.
+        selector: String,
+        /// Read-only: no output is produced.
+        readonly: bool,
+        /// Writable but its result is discarded.
+        no_output: bool,
+    },
+    /// A persistent cache directory.
+    Cache {
+        /// Cache id.
+        id: String,
+        /// Sharing mode.
+        sharing: CacheSharing,
+        /// Initial contents; `None` for empty.
+        source: Option<Output>,
+        /// Sub-path of the source.
+        selector: String,
+        /// Read-only cache.
+        readonly: bool,
+    },
+    /// An in-memory filesystem.
+    Tmpfs {
+        /// Size limit in bytes; 0 for the default.
+        size: i64,
+    },
+    /// A secret file.
+    Secret {
+        /// Secret id.
+        id: String,
+        /// Owner uid.
+        uid: u32,
+        /// Owner gid.
+        gid: u32,
+        /// File mode.
+        mode: u32,
+        /// Whether a missing secret is tolerated.
+        optional: bool,
+    },
+    /// An SSH agent socket.
+    Ssh {
+        /// SSH agent id.
+        id: String,
+        /// Owner uid.
+        uid: u32,
+        /// Owner gid.
+        gid: u32,
+        /// Socket mode.
+        mode: u32,
+        /// Whether a missing agent is tolerated.
+        optional: bool,
+    },
+}
+
+/// One mount of an exec.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mount {
+    /// Absolute mount point.
+    pub dest: String,
+    /// What is mounted.
+    pub kind: MountKind,
+}
+
+impl Mount {
+    /// Whether this mount produces an output of the exec.
+    pub fn has_output(&self) -> bool {
+        matches!(&self.kind, MountKind::Bind { readonly: false, no_output: false, .. })
+    }
+
+    /// The state mounted, if any.
+    pub fn source(&self) -> Option<&Output> {
+        match &self.kind {
+            MountKind::Bind { source, .. } | MountKind::Cache { source, .. } => source.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Secret and SSH mounts are listed after the others, in the order given.
+    pub fn is_secret_or_ssh(&self) -> bool {
+        matches!(self.kind, MountKind::Secret { .. } | MountKind::Ssh { .. })
+    }
+}
+
+/// An exec op.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecOp {
+    /// The process.
+    pub meta: Meta,
+    /// Mounts; the root mount is the one with dest `/`. Kept in canonical
+    /// order: ordinary mounts sorted by dest, then secrets and SSH sockets in
+    /// the order they were added (as BuildKit's client orders them).
+    pub mounts: Vec<Mount>,
+    /// Network mode.
+    pub network: NetMode,
+    /// Security mode.
+    pub security: SecurityMode,
+    /// Secrets exposed as environment variables.
+    pub secret_env: Vec<SecretEnv>,
+}
+
+impl ExecOp {
+    /// Sorts mounts into canonical order (see [`ExecOp::mounts`]).
+    pub fn sort_mounts(&mut self) {
+        let (mut plain, special): (Vec<Mount>, Vec<Mount>) =
+            self.mounts.drain(..).partition(|m| !m.is_secret_or_ssh());
+        plain.sort_by(|a, b| a.dest.cmp(&b.dest));
+        plain.extend(special);
+        self.mounts = plain;
+    }
+
+    /// The output index of the writable mount at `dest`, if there is one.
+    pub fn output_index(&self, dest: &str) -> Option<u32> {
+        self.mounts
+            .iter()
+            .filter(|m| m.has_output())
+            .position(|m| m.dest == dest)
+            .map(|i| i as u32)
+    }
+
+    /// Number of outputs this exec produces.
+    pub fn output_count(&self) -> u32 {
+        self.mounts.iter().filter(|m| m.has_output()).count() as u32
+    }
+}
+
+/// A user or group in a chown: by id or by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserRef {
+    /// Numeric id.
+    Id(u32),
+    /// Name, looked up in the `/etc/passwd` or `/etc/group` of the target.
+    Name(String),
+}
+
+/// Ownership of created files.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Chown {
+    /// Owner user.
+    pub user: Option<UserRef>,
+    /// Owner group.
+    pub group: Option<UserRef>,
+}
+
+/// Options of a copy action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyOptions {
+    /// Ownership of the copied files.
+    pub owner: Option<Chown>,
+    /// Mode of the copied files; `None` keeps them.
+    pub mode: Option<u32>,
+    /// Follow a symlink at the source path.
+    pub follow_symlink: bool,
+    /// Copy a directory's contents rather than the directory.
+    pub copy_dir_contents: bool,
+    /// Unpack archives at the source.
+    pub attempt_unpack_docker_compatibility: bool,
+    /// Create the destination's parents.
+    pub create_dest_path: bool,
+    /// Treat the source as a wildcard pattern.
+    pub allow_wildcard: bool,
+    /// A wildcard that matches nothing is not an error.
+    pub allow_empty_wildcard: bool,
+    /// Modification time (Unix seconds); `None` keeps the source's.
+    pub timestamp: Option<i64>,
+    /// Only copy paths matching these patterns.
+    pub include_patterns: Vec<String>,
+    /// Do not copy paths matching these patterns.
+    pub exclude_patterns: Vec<String>,
+    /// Always replace an existing destination directory.
+    pub always_replace_existing_dest_paths: bool,
+}
+
+impl Default for CopyOptions {
+    /// Dockerfile `COPY` semantics.
+    fn default() -> Self {
+        CopyOptions {
+            owner: None,
+            mode: None,
+            follow_symlink: true,
+            copy_dir_contents: true,
+            attempt_unpack_docker_compatibility: false,
+            create_dest_path: true,
+            allow_wildcard: true,
+            allow_empty_wildcard: true,
+            timestamp: None,
+            include_patterns: Vec::new(),
+            exclude_patterns: Vec::new(),
+            always_replace_existing_dest_paths: false,
+        }
+    }
+}
+
+/// One file action.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FileAction {
+    /// Copy `src` from another state to `dest`.
+    Copy {
+        /// The state copied from (`None` for scratch).
+        from: Option<Output>,
+        /// Absolute source path (resolved against the source state's dir).
+        src: String,
+        /// Absolute destination path (a trailing `/` is kept).
+        dest: String,
+        /// Options.
+        opts: CopyOptions,
+    },
+    /// Create a file.
+    Mkfile {
+        /// Absolute path.
+        path: String,
+        /// Mode.
+        mode: u32,
+        /// Contents.
+        data: Vec<u8>,
+        /// Owner.
+        owner: Option<Chown>,
+        /// Modification time; `None` for now.
+        timestamp: Option<i64>,
+    },
+    /// Create a directory.
+    Mkdir {
+        /// Absolute path.
+        path: String,
+        /// Mode.
+        mode: u32,
+        /// Create parents.
+        make_parents: bool,
+        /// Owner.
+        owner: Option<Chown>,
+        /// Modification time; `None` for now.
+        timestamp: Option<i64>,
+    },
+    /// Remove a path.
+    Rm {
+        /// Absolute path.
+        path: String,
+        /// A missing path is not an error.
+        allow_not_found: bool,
+        /// Treat the path as a wildcard pattern.
+        allow_wildcard: bool,
+    },
+    /// Create a symbolic link at `newpath` pointing to `oldpath`.
+    Symlink {
+        /// Link target, as written in the link.
+        oldpath: String,
+        /// Absolute path of the link.
+        newpath: String,
+        /// Owner.
+        owner: Option<Chown>,
+        /// Modification time; `None` for now.
+        timestamp: Option<i64>,
+    },
+}
+
+impl FileAction {
+    /// A short name of the action (`copy`, `mkfile`, …).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FileAction::Copy { .. } => "copy",
+            FileAction::Mkfile { .. } => "mkfile",
+            FileAction::Mkdir { .. } => "mkdir",
+            FileAction::Rm { .. } => "rm",
+            FileAction::Symlink { .. } => "symlink",
+        }
+    }
+}
+
+/// A file op: actions applied in sequence, the first on `base`, each next one
+/// on the result of the one before.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileOp {
+    /// The state the first action works on (`None` for scratch).
+    pub base: Option<Output>,
+    /// The actions, at least one.
+    pub actions: Vec<FileAction>,
+}
+
+/// A merge of states, later ones on top.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MergeOp {
+    /// The merged states (`None` entries are scratch and are skipped when encoded).
+    pub inputs: Vec<Option<Output>>,
+}
+
+/// The difference between two states.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiffOp {
+    /// The lower state (`None` for scratch).
+    pub lower: Option<Output>,
+    /// The upper state (`None` for scratch).
+    pub upper: Option<Output>,
+}
+
+/// A progress group: ops shown together by BuildKit's progress UI.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProgressGroup {
+    /// Group id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Weak groups are merged with strong ones of the same id.
+    pub weak: bool,
+}
+
+/// Metadata of an op: not part of its digest, but sent along with it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OpMetadata {
+    /// Never use the cache for this op.
+    pub ignore_cache: bool,
+    /// Free-form description; `llb.customname` is the name shown in progress.
+    pub description: BTreeMap<String, String>,
+    /// Progress group.
+    pub progress_group: Option<ProgressGroup>,
+}
+
+/// A source file of the build script, for source maps.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SourceFile {
+    /// File name (relative to the main script's directory).
+    pub filename: String,
+    /// The file's bytes.
+    pub data: Vec<u8>,
+    /// Language name (e.g. `Lua`); empty when unknown.
+    pub language: String,
+}
+
+/// A position range in a source file (1-based lines; 0 for unknown characters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SourceRange {
+    /// First line.
+    pub start_line: i32,
+    /// First character.
+    pub start_char: i32,
+    /// Last line.
+    pub end_line: i32,
+    /// Last character.
+    pub end_char: i32,
+}
+
+/// Where in the script an op was created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceLocation {
+    /// The file.
+    pub file: std::sync::Arc<SourceFile>,
+    /// The ranges.
+    pub ranges: Vec<SourceRange>,
+}
+
+/// Constraints of an op beyond its content.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Constraints {
+    /// Platform; `None` means the target platform given at marshal time.
+    pub platform: Option<Platform>,
+    /// Worker label filters.
+    pub worker_constraints: Vec<String>,
+}

@@ -1,0 +1,604 @@
+//! Immutable, cheaply cloned states and the nodes they point at.
+
+use std::sync::Arc;
+
+use crate::GraphError;
+use crate::op::{
+    Chown, Constraints, CopyOptions, ExecOp, FileAction, FileOp, HostIp, Meta, Mount, MountKind,
+    NetMode, Op, OpMetadata, ProxyEnv, SecretEnv, SecurityMode, SourceLocation, Ulimit,
+};
+use crate::platform::Platform;
+
+/// The default `PATH` of a Linux container when the image config does not say.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// A vertex of the graph: an op with its constraints, metadata and source
+/// locations. Shared by every state built on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    /// What the op does.
+    pub op: Op,
+    /// Platform and worker constraints.
+    pub constraints: Constraints,
+    /// Metadata (custom name, progress group, cache control).
+    pub metadata: OpMetadata,
+    /// Where in the script the op was created.
+    pub locations: Vec<SourceLocation>,
+}
+
+impl Node {
+    /// A node with default constraints and metadata.
+    pub fn new(op: Op) -> Self {
+        Node { op, constraints: Constraints::default(), metadata: OpMetadata::default(), locations: Vec::new() }
+    }
+
+    /// The outputs of other nodes this node reads, in first-use order, without duplicates.
+    pub fn inputs(&self) -> Vec<&Output> {
+        let mut candidates: Vec<&Output> = Vec::new();
+        match &self.op {
+            Op::Source(_) => {}
+            Op::Exec(e) => candidates.extend(e.mounts.iter().filter_map(|m| m.source())),
+            Op::File(f) => {
+                candidates.extend(f.base.as_ref());
+                for a in &f.actions {
+                    if let FileAction::Copy { from: Some(from), .. } = a {
+                        candidates.push(from);
+                    }
+                }
+            }
+            Op::Merge(m) => candidates.extend(m.inputs.iter().flatten()),
+            Op::Diff(d) => {
+                candidates.extend(d.lower.as_ref());
+                candidates.extend(d.upper.as_ref());
+            }
+        }
+        let mut out: Vec<&Output> = Vec::new();
+        for c in candidates {
+            if !out.iter().any(|x| *x == c) {
+                out.push(c);
+            }
+        }
+        out
+    }
+}
+
+/// One output of a node.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// The node.
+    pub node: Arc<Node>,
+    /// Which of its outputs (0 for all but multi-output execs).
+    pub index: u32,
+}
+
+impl PartialEq for Output {
+    fn eq(&self, other: &Self) -> bool {
+        self.index == other.index && (Arc::ptr_eq(&self.node, &other.node) || self.node == other.node)
+    }
+}
+
+/// An ordered environment list: setting a key removes the old entry and appends.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Env(Vec<(String, String)>);
+
+impl Env {
+    /// An empty environment.
+    pub fn new() -> Self {
+        Env(Vec::new())
+    }
+
+    /// Sets `key` to `value`: an existing entry is removed and the new one appended.
+    pub fn set(&mut self, key: &str, value: &str) {
+        self.0.retain(|(k, _)| k != key);
+        self.0.push((key.to_string(), value.to_string()));
+    }
+
+    /// Sets `key` only if it is not set yet.
+    pub fn set_default(&mut self, key: &str, value: &str) {
+        if self.get(key).is_none() {
+            self.0.push((key.to_string(), value.to_string()));
+        }
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// Entries in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// `KEY=value` strings in order.
+    pub fn to_vec(&self) -> Vec<String> {
+        self.0.iter().map(|(k, v)| format!("{k}={v}")).collect()
+    }
+
+    /// Parses `KEY=value` entries (a missing `=` gives an empty value).
+    pub fn from_pairs<I: IntoIterator<Item = (String, String)>>(pairs: I) -> Self {
+        let mut env = Env::new();
+        for (k, v) in pairs {
+            env.set(&k, &v);
+        }
+        env
+    }
+}
+
+/// A filesystem state: an output of the graph (or scratch) plus the
+/// process defaults later ops inherit (env, working dir, user, platform).
+///
+/// States are immutable; every method returns a new one. Cloning is cheap.
+#[derive(Debug, Clone, PartialEq)]
+pub struct State {
+    output: Option<Output>,
+    meta: Arc<StateMeta>,
+}
+
+/// The inherited process defaults of a state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateMeta {
+    /// Environment.
+    pub env: Env,
+    /// Working directory (absolute).
+    pub dir: String,
+    /// User.
+    pub user: String,
+    /// Platform; `None` for the target platform.
+    pub platform: Option<Platform>,
+    /// Hostname for execs.
+    pub hostname: String,
+    /// Network mode for execs.
+    pub network: NetMode,
+    /// Security mode for execs.
+    pub security: SecurityMode,
+    /// Extra hosts for execs.
+    pub extra_hosts: Vec<HostIp>,
+}
+
+impl Default for StateMeta {
+    fn default() -> Self {
+        StateMeta {
+            env: Env::new(),
+            dir: "/".to_string(),
+            user: String::new(),
+            platform: None,
+            hostname: String::new(),
+            network: NetMode::Sandbox,
+            security: SecurityMode::Sandbox,
+            extra_hosts: Vec::new(),
+        }
+    }
+}
+
+/// Per-op settings that every constructor accepts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OpOptions {
+    /// Metadata of the new op.
+    pub metadata: OpMetadata,
+    /// Source locations of the new op.
+    pub locations: Vec<SourceLocation>,
+    /// Platform override (otherwise the state's).
+    pub platform: Option<Platform>,
+}
+
+/// Options of [`State::run`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunOptions {
+    /// argv (required).
+    pub args: Vec<String>,
+    /// Environment changes applied after the state's, in order.
+    pub env: Vec<(String, String)>,
+    /// Working directory, resolved against the state's.
+    pub cwd: Option<String>,
+    /// User (otherwise the state's).
+    pub user: Option<String>,
+    /// Hostname (otherwise the state's).
+    pub hostname: Option<String>,
+    /// Network mode (otherwise the state's).
+    pub network: Option<NetMode>,
+    /// Security mode (otherwise the state's).
+    pub security: Option<SecurityMode>,
+    /// Extra hosts (after the state's).
+    pub extra_hosts: Vec<HostIp>,
+    /// Resource limits.
+    pub ulimits: Vec<Ulimit>,
+    /// Cgroup parent.
+    pub cgroup_parent: String,
+    /// Exit codes that count as success.
+    pub valid_exit_codes: Option<Vec<i32>>,
+    /// Proxy settings.
+    pub proxy_env: Option<ProxyEnv>,
+    /// Extra mounts (the root mount is added for you).
+    pub mounts: Vec<Mount>,
+    /// Secrets as environment variables.
+    pub secret_env: Vec<SecretEnv>,
+    /// Mount the root read-only (the exec then has no root output).
+    pub readonly_root: bool,
+    /// Per-op settings.
+    pub op: OpOptions,
+}
+
+/// The result of [`State::run`]: the new root state plus access to mount outputs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecState {
+    root: State,
+    node: Arc<Node>,
+    mount_meta: Vec<(String, Arc<StateMeta>)>,
+}
+
+impl ExecState {
+    /// The state of the root filesystem after the run.
+    pub fn root(&self) -> &State {
+        &self.root
+    }
+
+    /// The exec node.
+    pub fn node(&self) -> &Arc<Node> {
+        &self.node
+    }
+
+    /// The state of the writable mount at `dest` after the run.
+    pub fn mount_output(&self, dest: &str) -> Result<State, GraphError> {
+        let Op::Exec(exec) = &self.node.op else {
+            return Err(GraphError::NotAnExec);
+        };
+        let dest = clean_path(dest);
+        let Some(index) = exec.output_index(&dest) else {
+            let writable: Vec<String> =
+                exec.mounts.iter().filter(|m| m.has_output()).map(|m| m.dest.clone()).collect();
+            return Err(GraphError::NoSuchMountOutput { dest, writable });
+        };
+        let meta = self
+            .mount_meta
+            .iter()
+            .find(|(d, _)| *d == dest)
+            .map(|(_, m)| m.clone())
+            .unwrap_or_default();
+        Ok(State { output: Some(Output { node: self.node.clone(), index }), meta })
+    }
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State::scratch()
+    }
+}
+
+impl State {
+    /// The empty filesystem.
+    pub fn scratch() -> Self {
+        State { output: None, meta: Arc::new(StateMeta::default()) }
+    }
+
+    /// A state for output 0 of `node`, with default process settings.
+    pub fn from_node(node: Node) -> Self {
+        let platform = node.constraints.platform.as_ref().map(Platform::normalized);
+        let meta = StateMeta { platform, ..StateMeta::default() };
+        State { output: Some(Output { node: Arc::new(node), index: 0 }), meta: Arc::new(meta) }
+    }
+
+    /// The output this state is, or `None` for scratch.
+    pub fn output(&self) -> Option<&Output> {
+        self.output.as_ref()
+    }
+
+    /// Whether this is scratch.
+    pub fn is_scratch(&self) -> bool {
+        self.output.is_none()
+    }
+
+    /// The inherited process defaults.
+    pub fn meta(&self) -> &StateMeta {
+        &self.meta
+    }
+
+    fn with_meta(&self, f: impl FnOnce(&mut StateMeta)) -> State {
+        let mut meta = (*self.meta).clone();
+        f(&mut meta);
+        State { output: self.output.clone(), meta: Arc::new(meta) }
+    }
+
+    /// Same filesystem, another output. Process defaults are kept.
+    pub fn with_output(&self, output: Option<Output>) -> State {
+        State { output, meta: self.meta.clone() }
+    }
+
+    /// Sets an environment variable (an existing entry is replaced at the end).
+    pub fn with_env(&self, key: &str, value: &str) -> State {
+        self.with_meta(|m| m.env.set(key, value))
+    }
+
+    /// Sets the working directory; a relative path resolves against the current one.
+    pub fn with_dir(&self, dir: &str) -> State {
+        self.with_meta(|m| m.dir = resolve_dir(&m.dir, dir))
+    }
+
+    /// Sets the user.
+    pub fn with_user(&self, user: &str) -> State {
+        self.with_meta(|m| m.user = user.to_string())
+    }
+
+    /// Sets the platform of later ops built on this state.
+    pub fn with_platform(&self, platform: Platform) -> State {
+        self.with_meta(|m| m.platform = Some(platform.normalized()))
+    }
+
+    /// Sets the hostname of later execs.
+    pub fn with_hostname(&self, hostname: &str) -> State {
+        self.with_meta(|m| m.hostname = hostname.to_string())
+    }
+
+    /// Sets the network mode of later execs.
+    pub fn with_network(&self, network: NetMode) -> State {
+        self.with_meta(|m| m.network = network)
+    }
+
+    /// Sets the security mode of later execs.
+    pub fn with_security(&self, security: SecurityMode) -> State {
+        self.with_meta(|m| m.security = security)
+    }
+
+    /// Adds an extra host for later execs.
+    pub fn with_extra_host(&self, host: &str, ip: &str) -> State {
+        self.with_meta(|m| m.extra_hosts.push(HostIp { host: host.to_string(), ip: ip.to_string() }))
+    }
+
+    /// Replaces the metadata of the op behind this state (a new node; the old
+    /// one is untouched). Scratch has no op and is refused.
+    pub fn with_op_metadata(&self, f: impl FnOnce(&mut OpMetadata)) -> Result<State, GraphError> {
+        let Some(out) = &self.output else {
+            return Err(GraphError::ScratchHasNoOp);
+        };
+        let mut node = (*out.node).clone();
+        f(&mut node.metadata);
+        Ok(self.with_output(Some(Output { node: Arc::new(node), index: out.index })))
+    }
+
+    fn new_node(&self, op: Op, opts: OpOptions) -> Node {
+        Node {
+            op,
+            constraints: Constraints {
+                platform: opts.platform.or_else(|| self.meta.platform.clone()),
+                worker_constraints: Vec::new(),
+            },
+            metadata: opts.metadata,
+            locations: opts.locations,
+        }
+    }
+
+    /// Runs a process on this state.
+    pub fn run(&self, opts: RunOptions) -> Result<ExecState, GraphError> {
+        if opts.args.is_empty() {
+            return Err(GraphError::EmptyArgs);
+        }
+        let mut env = self.meta.env.clone();
+        for (k, v) in &opts.env {
+            env.set(k, v);
+        }
+        let cwd = match &opts.cwd {
+            Some(c) => resolve_dir(&self.meta.dir, c),
+            None => self.meta.dir.clone(),
+        };
+        let mut mounts = vec![Mount {
+            dest: "/".to_string(),
+            kind: MountKind::Bind {
+                source: self.output.clone(),
+                selector: String::new(),
+                readonly: opts.readonly_root,
+                no_output: false,
+            },
+        }];
+        let mut ssh_target = None;
+        for m in &opts.mounts {
+            let mut m = m.clone();
+            m.dest = resolve_dir(&cwd, &m.dest);
+            if m.dest == "/" {
+                return Err(GraphError::MountOverRoot);
+            }
+            if !m.is_secret_or_ssh() && mounts.iter().any(|x| x.dest == m.dest) {
+                return Err(GraphError::DuplicateMount { dest: m.dest });
+            }
+            if let MountKind::Tmpfs { .. } = m.kind {
+                // tmpfs never has a source
+            }
+            if ssh_target.is_none() && matches!(m.kind, MountKind::Ssh { .. }) {
+                ssh_target = Some(m.dest.clone());
+            }
+            mounts.push(m);
+        }
+        if let Some(t) = ssh_target {
+            env.set_default("SSH_AUTH_SOCK", &t);
+        }
+        let mut extra_hosts = self.meta.extra_hosts.clone();
+        extra_hosts.extend(opts.extra_hosts.iter().cloned());
+        let mut exec = ExecOp {
+            meta: Meta {
+                args: opts.args.clone(),
+                env: env.to_vec(),
+                cwd,
+                user: opts.user.clone().unwrap_or_else(|| self.meta.user.clone()),
+                hostname: opts.hostname.clone().unwrap_or_else(|| self.meta.hostname.clone()),
+                extra_hosts,
+                ulimits: opts.ulimits.clone(),
+                cgroup_parent: opts.cgroup_parent.clone(),
+                valid_exit_codes: opts.valid_exit_codes.clone(),
+                proxy_env: opts.proxy_env.clone(),
+            },
+            mounts,
+            network: opts.network.unwrap_or(self.meta.network),
+            security: opts.security.unwrap_or(self.meta.security),
+            secret_env: opts.secret_env.clone(),
+        };
+        exec.sort_mounts();
+        let root_index = exec.output_index("/");
+        let node = Arc::new(self.new_node(Op::Exec(exec), opts.op));
+        let root = State {
+            output: root_index.map(|index| Output { node: node.clone(), index }).or_else(|| self.output.clone()),
+            meta: self.meta.clone(),
+        };
+        Ok(ExecState { root, node, mount_meta: Vec::new() })
+    }
+
+    fn file(&self, action: FileAction, opts: OpOptions) -> State {
+        let op = Op::File(FileOp { base: self.output.clone(), actions: vec![action] });
+        let node = self.new_node(op, opts);
+        self.with_output(Some(Output { node: Arc::new(node), index: 0 }))
+    }
+
+    /// Copies `src` (resolved against `from`'s working dir) to `dest` (resolved
+    /// against this state's), Dockerfile `COPY` style by default.
+    pub fn copy(&self, from: &State, src: &str, dest: &str, opts: CopyOptions, op: OpOptions) -> State {
+        let action = FileAction::Copy {
+            from: from.output.clone(),
+            src: normalize_path(&from.meta.dir, src, false),
+            dest: normalize_path(&self.meta.dir, dest, true),
+            opts,
+        };
+        self.file(action, op)
+    }
+
+    /// Creates a directory.
+    pub fn mkdir(&self, path: &str, mode: u32, make_parents: bool, owner: Option<Chown>, op: OpOptions) -> State {
+        let action = FileAction::Mkdir {
+            path: normalize_path(&self.meta.dir, path, false),
+            mode,
+            make_parents,
+            owner,
+            timestamp: None,
+        };
+        self.file(action, op)
+    }
+
+    /// Creates a file with `data`.
+    pub fn mkfile(&self, path: &str, mode: u32, data: Vec<u8>, owner: Option<Chown>, op: OpOptions) -> State {
+        let action = FileAction::Mkfile {
+            path: normalize_path(&self.meta.dir, path, false),
+            mode,
+            data,
+            owner,
+            timestamp: None,
+        };
+        self.file(action, op)
+    }
+
+    /// Removes a path.
+    pub fn rm(&self, path: &str, allow_not_found: bool, allow_wildcard: bool, op: OpOptions) -> State {
+        let action = FileAction::Rm {
+            path: normalize_path(&self.meta.dir, path, false),
+            allow_not_found,
+            allow_wildcard,
+        };
+        self.file(action, op)
+    }
+
+    /// Creates a symlink at `newpath` pointing to `oldpath` (kept as written).
+    pub fn symlink(&self, oldpath: &str, newpath: &str, owner: Option<Chown>, op: OpOptions) -> State {
+        let action = FileAction::Symlink {
+            oldpath: oldpath.to_string(),
+            newpath: normalize_path(&self.meta.dir, newpath, false),
+            owner,
+            timestamp: None,
+        };
+        self.file(action, op)
+    }
+}
+
+impl ExecState {
+    /// Records the process defaults of the state mounted at `dest`, so that
+    /// [`ExecState::mount_output`] hands them on.
+    pub fn with_mount_meta(mut self, dest: &str, from: &State) -> Self {
+        self.mount_meta.push((clean_path(dest), from.meta.clone()));
+        self
+    }
+}
+
+/// `path.Clean` as Go has it: lexical, `/`-separated.
+pub fn clean_path(p: &str) -> String {
+    if p.is_empty() {
+        return ".".to_string();
+    }
+    let rooted = p.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in p.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                if parts.last().is_some_and(|l| *l != "..") {
+                    parts.pop();
+                } else if !rooted {
+                    parts.push("..");
+                }
+            }
+            s => parts.push(s),
+        }
+    }
+    let joined = parts.join("/");
+    match (rooted, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".to_string(),
+        (false, false) => joined,
+    }
+}
+
+/// `path.Join("/", parent, p)` for relative `p`, `p` cleaned otherwise.
+pub fn resolve_dir(parent: &str, p: &str) -> String {
+    if p.starts_with('/') {
+        clean_path(p)
+    } else {
+        clean_path(&format!("/{parent}/{p}"))
+    }
+}
+
+/// BuildKit's path normalisation for file actions: relative paths resolve
+/// against `parent`; with `keep_slash`, a trailing `/` or `/.` survives.
+pub fn normalize_path(parent: &str, p: &str, keep_slash: bool) -> String {
+    let mut out = resolve_dir(parent, p);
+    if keep_slash {
+        if p.ends_with('/') && !out.ends_with('/') {
+            out.push('/');
+        } else if p.ends_with("/.") {
+            if out != "/" {
+                out.push('/');
+            }
+            out.push('.');
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_matches_go() {
+        for (i, o) in [("", "."), (".", "."), ("/", "/"), ("a/../..", ".."), ("/a/../..", "/"), ("/a//b/./c/", "/a/b/c")] {
+            assert_eq!(clean_path(i), o, "clean({i:?})");
+        }
+        assert_eq!(normalize_path("/", ".", false), "/");
+        assert_eq!(normalize_path("/app", "x/", true), "/app/x/");
+        assert_eq!(normalize_path("/app", "x/.", true), "/app/x/.");
+        assert_eq!(normalize_path("/", "/.", true), "/.");
+    }
+
+    #[test]
+    fn env_replaces_and_appends() {
+        let mut e = Env::new();
+        e.set("A", "1");
+        e.set("B", "2");
+        e.set("A", "3");
+        assert_eq!(e.to_vec(), vec!["B=2", "A=3"]);
+        e.set_default("B", "9");
+        assert_eq!(e.get("B"), Some("2"));
+    }
+
+    #[test]
+    fn states_are_immutable() {
+        let s = State::scratch().with_env("A", "1");
+        let t = s.with_env("A", "2").with_dir("sub");
+        assert_eq!(s.meta().env.get("A"), Some("1"));
+        assert_eq!(s.meta().dir, "/");
+        assert_eq!(t.meta().dir, "/sub");
+    }
+}

@@ -1,0 +1,1 @@
+//! luakit-lua
