@@ -353,7 +353,7 @@ pub fn git(url: &str, opts: GitOptions) -> Result<State, GraphError> {
         attrs.insert("git.authheadersecret".to_string(), opts.auth_header_secret.clone());
     }
     if opts.explicit_auth {
-        caps.push("source.git.http.auth".to_string());
+        caps.push("source.git.httpauth".to_string());
     }
     if proto == "ssh" {
         if !opts.known_ssh_hosts.is_empty() {
@@ -451,9 +451,15 @@ pub fn merge(states: &[State], op: OpOptions) -> Result<State, GraphError> {
     if states.len() < 2 {
         return Err(GraphError::MergeTooFew { given: states.len() });
     }
-    let inputs: Vec<Option<Output>> = states.iter().map(|s| s.output().cloned()).collect();
-    if inputs.iter().all(Option::is_none) {
-        return Ok(states[0].with_output(None));
+    // Scratch adds nothing to a merge (as BuildKit's client filters it).
+    let inputs: Vec<Option<Output>> = states.iter().filter_map(|s| s.output().cloned()).map(Some).collect();
+    match inputs.len() {
+        0 => return Ok(states[0].with_output(None)),
+        1 => {
+            let only = states.iter().find(|s| s.output().is_some()).expect("one non-scratch state");
+            return Ok(only.clone());
+        }
+        _ => {}
     }
     let mut node = Node::new(Op::Merge(MergeOp { inputs }));
     node.metadata = op.metadata;
@@ -464,7 +470,8 @@ pub fn merge(states: &[State], op: OpOptions) -> Result<State, GraphError> {
 
 /// The changes from `lower` to `upper`, as a state of their own.
 pub fn diff(lower: &State, upper: &State, op: OpOptions) -> State {
-    if lower.output().is_none() && upper.output().is_none() {
+    // Diff from scratch is the upper state itself (as BuildKit's client has it).
+    if lower.output().is_none() {
         return upper.clone();
     }
     let mut node = Node::new(Op::Diff(DiffOp { lower: lower.output().cloned(), upper: upper.output().cloned() }));

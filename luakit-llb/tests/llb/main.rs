@@ -1,0 +1,7 @@
+//! Integration tests of luakit-llb: conformance against BuildKit's own
+//! encoder, round trips, determinism.
+
+mod compare;
+mod conformance_rust;
+mod pb_wire;
+mod roundtrip;
