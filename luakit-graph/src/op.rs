@@ -270,8 +270,7 @@ pub struct ExecOp {
 impl ExecOp {
     /// Sorts mounts into canonical order (see [`ExecOp::mounts`]).
     pub fn sort_mounts(&mut self) {
-        let (mut plain, special): (Vec<Mount>, Vec<Mount>) =
-            self.mounts.drain(..).partition(|m| !m.is_secret_or_ssh());
+        let (mut plain, special): (Vec<Mount>, Vec<Mount>) = self.mounts.drain(..).partition(|m| !m.is_secret_or_ssh());
         plain.sort_by(|a, b| a.dest.cmp(&b.dest));
         plain.extend(special);
         self.mounts = plain;
@@ -279,11 +278,7 @@ impl ExecOp {
 
     /// The output index of the writable mount at `dest`, if there is one.
     pub fn output_index(&self, dest: &str) -> Option<u32> {
-        self.mounts
-            .iter()
-            .filter(|m| m.has_output())
-            .position(|m| m.dest == dest)
-            .map(|i| i as u32)
+        self.mounts.iter().filter(|m| m.has_output()).position(|m| m.dest == dest).map(|i| i as u32)
     }
 
     /// Number of outputs this exec produces.

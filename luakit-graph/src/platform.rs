@@ -53,10 +53,7 @@ impl Platform {
     /// aliases such as `x86_64` → `amd64`); [`Platform::normalized`] gives the
     /// canonical form used for state platforms.
     pub fn parse(s: &str) -> Result<Self, GraphError> {
-        let bad = |why: &str| GraphError::InvalidPlatform {
-            platform: s.to_string(),
-            reason: why.to_string(),
-        };
+        let bad = |why: &str| GraphError::InvalidPlatform { platform: s.to_string(), reason: why.to_string() };
         let parts: Vec<&str> = s.split('/').collect();
         if parts.iter().any(|p| p.is_empty()) {
             return Err(bad("expected os/arch or os/arch/variant"));
@@ -67,10 +64,7 @@ impl Platform {
             _ => return Err(bad("expected os/arch or os/arch/variant")),
         };
         for part in [os, arch, variant] {
-            if !part
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
-            {
+            if !part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.') {
                 return Err(bad("only letters, digits, '_', '-' and '.' are allowed"));
             }
         }
@@ -103,13 +97,26 @@ impl Platform {
 }
 
 const KNOWN_OS: &[&str] = &[
-    "aix", "android", "darwin", "dragonfly", "freebsd", "illumos", "ios", "js", "linux", "netbsd",
-    "openbsd", "plan9", "solaris", "wasip1", "windows",
+    "aix",
+    "android",
+    "darwin",
+    "dragonfly",
+    "freebsd",
+    "illumos",
+    "ios",
+    "js",
+    "linux",
+    "netbsd",
+    "openbsd",
+    "plan9",
+    "solaris",
+    "wasip1",
+    "windows",
 ];
 
 const KNOWN_ARCH: &[&str] = &[
-    "386", "amd64", "arm", "arm64", "loong64", "mips", "mips64", "mips64le", "mipsle", "ppc64",
-    "ppc64le", "riscv64", "s390x", "wasm",
+    "386", "amd64", "arm", "arm64", "loong64", "mips", "mips64", "mips64le", "mipsle", "ppc64", "ppc64le", "riscv64",
+    "s390x", "wasm",
 ];
 
 fn normalize_arch(arch: &str, variant: &str) -> (String, String) {

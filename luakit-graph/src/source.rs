@@ -53,7 +53,8 @@ pub struct ImageOptions {
 /// Normalises a docker reference the way `docker pull` does:
 /// `alpine` → `docker.io/library/alpine:latest`.
 pub fn normalize_image_ref(reference: &str) -> Result<String, GraphError> {
-    let bad = |reason: &str| GraphError::InvalidImageRef { reference: reference.to_string(), reason: reason.to_string() };
+    let bad =
+        |reason: &str| GraphError::InvalidImageRef { reference: reference.to_string(), reason: reason.to_string() };
     if reference.is_empty() {
         return Err(bad("identifier must not be empty"));
     }
@@ -97,7 +98,12 @@ pub fn normalize_image_ref(reference: &str) -> Result<String, GraphError> {
         return Err(bad("repository name must not be empty"));
     }
     let (domain, path) = match name.split_once('/') {
-        Some((first, rest)) if first.contains('.') || first.contains(':') || first == "localhost" || first.chars().any(|c| c.is_ascii_uppercase()) => {
+        Some((first, rest))
+            if first.contains('.')
+                || first.contains(':')
+                || first == "localhost"
+                || first.chars().any(|c| c.is_ascii_uppercase()) =>
+        {
             (first.to_string(), rest.to_string())
         }
         _ => ("docker.io".to_string(), name.to_string()),
@@ -512,8 +518,11 @@ mod tests {
 
     #[test]
     fn git_urls_parse_like_buildkit() {
-        let st = git("https://github.com/moby/buildkit.git", GitOptions { reference: "v0.11.6".into(), ..Default::default() })
-            .expect("valid");
+        let st = git(
+            "https://github.com/moby/buildkit.git",
+            GitOptions { reference: "v0.11.6".into(), ..Default::default() },
+        )
+        .expect("valid");
         let Op::Source(src) = &st.output().expect("node").node.op else { panic!("not a source") };
         assert_eq!(src.identifier, "git://github.com/moby/buildkit.git#v0.11.6");
         assert_eq!(src.attrs["git.fullurl"], "https://github.com/moby/buildkit.git");

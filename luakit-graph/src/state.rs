@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use crate::GraphError;
 use crate::op::{
-    Chown, Constraints, CopyOptions, ExecOp, FileAction, FileOp, HostIp, Meta, Mount, MountKind,
-    NetMode, Op, OpMetadata, ProxyEnv, SecretEnv, SecurityMode, SourceLocation, Ulimit,
+    Chown, Constraints, CopyOptions, ExecOp, FileAction, FileOp, HostIp, Meta, Mount, MountKind, NetMode, Op,
+    OpMetadata, ProxyEnv, SecretEnv, SecurityMode, SourceLocation, Ulimit,
 };
 use crate::platform::Platform;
 
@@ -245,16 +245,10 @@ impl ExecState {
         };
         let dest = clean_path(dest);
         let Some(index) = exec.output_index(&dest) else {
-            let writable: Vec<String> =
-                exec.mounts.iter().filter(|m| m.has_output()).map(|m| m.dest.clone()).collect();
+            let writable: Vec<String> = exec.mounts.iter().filter(|m| m.has_output()).map(|m| m.dest.clone()).collect();
             return Err(GraphError::NoSuchMountOutput { dest, writable });
         };
-        let meta = self
-            .mount_meta
-            .iter()
-            .find(|(d, _)| *d == dest)
-            .map(|(_, m)| m.clone())
-            .unwrap_or_default();
+        let meta = self.mount_meta.iter().find(|(d, _)| *d == dest).map(|(_, m)| m.clone()).unwrap_or_default();
         Ok(State { output: Some(Output { node: self.node.clone(), index }), meta })
     }
 }
@@ -484,11 +478,8 @@ impl State {
 
     /// Removes a path.
     pub fn rm(&self, path: &str, allow_not_found: bool, allow_wildcard: bool, op: OpOptions) -> State {
-        let action = FileAction::Rm {
-            path: normalize_path(&self.meta.dir, path, false),
-            allow_not_found,
-            allow_wildcard,
-        };
+        let action =
+            FileAction::Rm { path: normalize_path(&self.meta.dir, path, false), allow_not_found, allow_wildcard };
         self.file(action, op)
     }
 
@@ -543,11 +534,7 @@ pub fn clean_path(p: &str) -> String {
 
 /// `path.Join("/", parent, p)` for relative `p`, `p` cleaned otherwise.
 pub fn resolve_dir(parent: &str, p: &str) -> String {
-    if p.starts_with('/') {
-        clean_path(p)
-    } else {
-        clean_path(&format!("/{parent}/{p}"))
-    }
+    if p.starts_with('/') { clean_path(p) } else { clean_path(&format!("/{parent}/{p}")) }
 }
 
 /// BuildKit's path normalisation for file actions: relative paths resolve
@@ -573,7 +560,9 @@ mod tests {
 
     #[test]
     fn clean_matches_go() {
-        for (i, o) in [("", "."), (".", "."), ("/", "/"), ("a/../..", ".."), ("/a/../..", "/"), ("/a//b/./c/", "/a/b/c")] {
+        for (i, o) in
+            [("", "."), (".", "."), ("/", "/"), ("a/../..", ".."), ("/a/../..", "/"), ("/a//b/./c/", "/a/b/c")]
+        {
             assert_eq!(clean_path(i), o, "clean({i:?})");
         }
         assert_eq!(normalize_path("/", ".", false), "/");

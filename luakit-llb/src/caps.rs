@@ -63,7 +63,9 @@ pub mod id {
 pub fn introduced_in(cap: &str) -> &'static str {
     match cap {
         id::MERGE_OP | id::DIFF_OP => "v0.10",
-        id::EXEC_MOUNT_TMPFS_SIZE | id::EXEC_SECRET_ENV | id::EXEC_META_ULIMIT | id::FILE_COPY_INCLUDE_EXCLUDE => "v0.9",
+        id::EXEC_MOUNT_TMPFS_SIZE | id::EXEC_SECRET_ENV | id::EXEC_META_ULIMIT | id::FILE_COPY_INCLUDE_EXCLUDE => {
+            "v0.9"
+        }
         id::SOURCE_LOCAL_DIFFER | id::SOURCE_HTTP_UIDGID | id::SOURCE_GIT_SUBDIR => "v0.10",
         id::EXEC_VALID_EXIT_CODE => "v0.12",
         id::FILE_SYMLINK_CREATE => "v0.17",

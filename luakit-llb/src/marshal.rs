@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use luakit_graph::{
-    CacheSharing, Chown, FileAction, MountKind, NetMode, Node, Op, Output, Platform, SecurityMode, SourceFile,
-    State, UserRef,
+    CacheSharing, Chown, FileAction, MountKind, NetMode, Node, Op, Output, Platform, SecurityMode, SourceFile, State,
+    UserRef,
 };
 use prost::Message;
 
@@ -83,12 +83,22 @@ pub fn marshal(state: &State, opts: &MarshalOptions) -> Result<pb::Definition, M
 
 /// Like [`marshal`], also returning the terminal digest.
 pub fn marshal_full(state: &State, opts: &MarshalOptions) -> Result<Marshalled, MarshalError> {
-    let mut m = Marshaller { opts, memo: HashMap::new(), seen: HashMap::new(), def: pb::Definition::default(), sources: SourceCollector::default(), any_meta: MetaFlags::default() };
+    let mut m = Marshaller {
+        opts,
+        memo: HashMap::new(),
+        seen: HashMap::new(),
+        def: pb::Definition::default(),
+        sources: SourceCollector::default(),
+        any_meta: MetaFlags::default(),
+    };
     let Some(out) = state.output() else {
         return Ok(Marshalled { definition: m.def, terminal: None });
     };
     let dgst = m.visit(&out.node)?;
-    let terminal = pb::Op { inputs: vec![pb::Input { digest: dgst.to_string(), index: i64::from(out.index) }], ..Default::default() };
+    let terminal = pb::Op {
+        inputs: vec![pb::Input { digest: dgst.to_string(), index: i64::from(out.index) }],
+        ..Default::default()
+    };
     let bytes = terminal.encode_to_vec();
     let tdgst = Digest::of(&bytes);
     m.def.def.push(bytes);
@@ -165,10 +175,7 @@ impl SourceCollector {
                     end: Some(pb::Position { line: r.end_line, character: r.end_char }),
                 })
                 .collect();
-            self.locations
-                .entry(dgst.to_string())
-                .or_default()
-                .push(pb::Location { source_index: idx as i32, ranges });
+            self.locations.entry(dgst.to_string()).or_default().push(pb::Location { source_index: idx as i32, ranges });
         }
     }
 
@@ -259,15 +266,41 @@ impl CapRecorder<'_> {
 
 impl Marshaller<'_> {
     fn input_of(&mut self, out: &Output) -> Result<pb::Input, MarshalError> {
-        let d = self.visit(&out.node)?;
+        let d = match self.memo.get(&Arc::as_ptr(&out.node)) {
+            Some(d) => d.clone(),
+            None => self.visit(&out.node)?,
+        };
         Ok(pb::Input { digest: d.to_string(), index: i64::from(out.index) })
     }
 
-    fn visit(&mut self, node: &Arc<Node>) -> Result<Digest, MarshalError> {
-        let key = Arc::as_ptr(node);
-        if let Some(d) = self.memo.get(&key) {
-            return Ok(d.clone());
+    /// Encodes `root` and everything under it, inputs first (the post-order
+    /// BuildKit's client uses), with an explicit stack so that deep chains
+    /// cannot overflow the call stack.
+    fn visit(&mut self, root: &Arc<Node>) -> Result<Digest, MarshalError> {
+        let mut stack: Vec<(Arc<Node>, bool)> = vec![(root.clone(), false)];
+        while let Some((node, expanded)) = stack.pop() {
+            if self.memo.contains_key(&Arc::as_ptr(&node)) {
+                continue;
+            }
+            if expanded {
+                self.encode_node(&node)?;
+                continue;
+            }
+            stack.push((node.clone(), true));
+            for inp in node.inputs().into_iter().rev() {
+                if !self.memo.contains_key(&Arc::as_ptr(&inp.node)) {
+                    stack.push((inp.node.clone(), false));
+                }
+            }
         }
+        self.memo.get(&Arc::as_ptr(root)).cloned().ok_or_else(|| MarshalError::Invalid {
+            location: location_prefix(root),
+            message: "internal error: op was not encoded".to_string(),
+        })
+    }
+
+    fn encode_node(&mut self, node: &Arc<Node>) -> Result<Digest, MarshalError> {
+        let key = Arc::as_ptr(node);
         let mut caps = CapRecorder { caps: BTreeMap::new(), daemon: self.opts.daemon_caps.as_ref(), node };
         let platform = node.constraints.platform.clone().unwrap_or_else(|| self.opts.platform.clone());
         let mut op = pb::Op {
@@ -307,15 +340,16 @@ impl Marshaller<'_> {
             Op::Diff(diff) => {
                 caps.require(id::DIFF_OP, "bk.diff")?;
                 let mut inputs = Vec::new();
-                let mut idx = |o: &Option<Output>, inputs: &mut Vec<pb::Input>, me: &mut Self| -> Result<i64, MarshalError> {
-                    match o {
-                        Some(o) => {
-                            inputs.push(me.input_of(o)?);
-                            Ok(inputs.len() as i64 - 1)
+                let idx =
+                    |o: &Option<Output>, inputs: &mut Vec<pb::Input>, me: &mut Self| -> Result<i64, MarshalError> {
+                        match o {
+                            Some(o) => {
+                                inputs.push(me.input_of(o)?);
+                                Ok(inputs.len() as i64 - 1)
+                            }
+                            None => Ok(-1),
                         }
-                        None => Ok(-1),
-                    }
-                };
+                    };
                 let lower = idx(&diff.lower, &mut inputs, self)?;
                 let upper = idx(&diff.upper, &mut inputs, self)?;
                 op.inputs = inputs;
@@ -362,7 +396,11 @@ impl Marshaller<'_> {
         Ok(dgst)
     }
 
-    fn source(&mut self, src: &luakit_graph::SourceOp, caps: &mut CapRecorder<'_>) -> Result<pb::SourceOp, MarshalError> {
+    fn source(
+        &mut self,
+        src: &luakit_graph::SourceOp,
+        caps: &mut CapRecorder<'_>,
+    ) -> Result<pb::SourceOp, MarshalError> {
         let mut attrs = src.attrs.clone();
         let ident = src.identifier.as_str();
         let scheme = ident.split("://").next().unwrap_or_default();
@@ -429,7 +467,11 @@ impl Marshaller<'_> {
         Ok(pb::SourceOp { identifier: src.identifier.clone(), attrs: attrs.into_iter().collect() })
     }
 
-    fn exec(&mut self, exec: &luakit_graph::ExecOp, caps: &mut CapRecorder<'_>) -> Result<(Vec<pb::Input>, pb::ExecOp), MarshalError> {
+    fn exec(
+        &mut self,
+        exec: &luakit_graph::ExecOp,
+        caps: &mut CapRecorder<'_>,
+    ) -> Result<(Vec<pb::Input>, pb::ExecOp), MarshalError> {
         let m = &exec.meta;
         caps.require(id::EXEC_META_BASE, "run")?;
         if exec.network != NetMode::Sandbox {
@@ -461,14 +503,16 @@ impl Marshaller<'_> {
                 MountKind::Secret { id: sid, uid, gid, mode, optional } => {
                     has_secret = true;
                     pm.mount_type = pb::MountType::Secret as i32;
-                    pm.secret_opt = Some(pb::SecretOpt { id: sid.clone(), uid: *uid, gid: *gid, mode: *mode, optional: *optional });
+                    pm.secret_opt =
+                        Some(pb::SecretOpt { id: sid.clone(), uid: *uid, gid: *gid, mode: *mode, optional: *optional });
                     mounts.push(pm);
                     continue;
                 }
                 MountKind::Ssh { id: sid, uid, gid, mode, optional } => {
                     has_ssh = true;
                     pm.mount_type = pb::MountType::Ssh as i32;
-                    pm.ssh_opt = Some(pb::SshOpt { id: sid.clone(), uid: *uid, gid: *gid, mode: *mode, optional: *optional });
+                    pm.ssh_opt =
+                        Some(pb::SshOpt { id: sid.clone(), uid: *uid, gid: *gid, mode: *mode, optional: *optional });
                     mounts.push(pm);
                     continue;
                 }
@@ -582,10 +626,14 @@ impl Marshaller<'_> {
         Ok((inputs, e))
     }
 
-    fn file(&mut self, file: &luakit_graph::FileOp, caps: &mut CapRecorder<'_>) -> Result<(Vec<pb::Input>, pb::FileOp), MarshalError> {
+    fn file(
+        &mut self,
+        file: &luakit_graph::FileOp,
+        caps: &mut CapRecorder<'_>,
+    ) -> Result<(Vec<pb::Input>, pb::FileOp), MarshalError> {
         caps.require(id::FILE_BASE, "file operations")?;
         let mut inputs: Vec<pb::Input> = Vec::new();
-        let mut add = |o: &Option<Output>, inputs: &mut Vec<pb::Input>, me: &mut Self| -> Result<i64, MarshalError> {
+        let add = |o: &Option<Output>, inputs: &mut Vec<pb::Input>, me: &mut Self| -> Result<i64, MarshalError> {
             match o {
                 Some(o) => {
                     let inp = me.input_of(o)?;
@@ -642,20 +690,24 @@ impl Marshaller<'_> {
                         ..Default::default()
                     })
                 }
-                FileAction::Mkfile { path, mode, data, owner, timestamp } => pb::file_action::Action::Mkfile(pb::FileActionMkFile {
-                    path: path.clone(),
-                    mode: *mode as i32,
-                    data: data.clone(),
-                    owner: chown(owner.as_ref(), input),
-                    timestamp: timestamp.unwrap_or(-1),
-                }),
-                FileAction::Mkdir { path, mode, make_parents, owner, timestamp } => pb::file_action::Action::Mkdir(pb::FileActionMkDir {
-                    path: path.clone(),
-                    mode: *mode as i32,
-                    make_parents: *make_parents,
-                    owner: chown(owner.as_ref(), input),
-                    timestamp: timestamp.unwrap_or(-1),
-                }),
+                FileAction::Mkfile { path, mode, data, owner, timestamp } => {
+                    pb::file_action::Action::Mkfile(pb::FileActionMkFile {
+                        path: path.clone(),
+                        mode: *mode as i32,
+                        data: data.clone(),
+                        owner: chown(owner.as_ref(), input),
+                        timestamp: timestamp.unwrap_or(-1),
+                    })
+                }
+                FileAction::Mkdir { path, mode, make_parents, owner, timestamp } => {
+                    pb::file_action::Action::Mkdir(pb::FileActionMkDir {
+                        path: path.clone(),
+                        mode: *mode as i32,
+                        make_parents: *make_parents,
+                        owner: chown(owner.as_ref(), input),
+                        timestamp: timestamp.unwrap_or(-1),
+                    })
+                }
                 FileAction::Rm { path, allow_not_found, allow_wildcard } => {
                     if *allow_wildcard && caps.daemon.is_some() {
                         caps.require(id::FILE_RM_WILDCARD, "rm allow_wildcard")?;
@@ -697,7 +749,10 @@ fn chown(c: Option<&Chown>, input: i64) -> Option<pb::ChownOpt> {
     if c.user.is_none() && c.group.is_none() {
         return None;
     }
-    Some(pb::ChownOpt { user: c.user.as_ref().map(|u| user_opt(u, input)), group: c.group.as_ref().map(|g| user_opt(g, input)) })
+    Some(pb::ChownOpt {
+        user: c.user.as_ref().map(|u| user_opt(u, input)),
+        group: c.group.as_ref().map(|g| user_opt(g, input)),
+    })
 }
 
 /// Encodes a Definition to bytes.

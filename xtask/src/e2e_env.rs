@@ -326,6 +326,10 @@ impl Dockerd {
                 terminate(pid, Duration::from_secs(10));
             }
         }
+        // Containers that were running when an earlier daemon died keep
+        // running under orphaned containerd shims, whose command lines name
+        // our exec root: kill them and everything below them.
+        kill_trees_mentioning(&self.exec_root);
         let _ = fs::remove_file(&self.socket);
         let _ = fs::remove_file(&self.pidfile);
         remove_tree(&self.exec_root)?;
@@ -337,6 +341,20 @@ impl Dockerd {
 impl Drop for Dockerd {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
+            // Containers a test left running would each delay the shutdown
+            // by their 10s stop timeout: remove them first.
+            if let Ok(ids) = self.docker_output(&["ps", "-aq"]) {
+                let ids: Vec<&str> = ids.split_whitespace().collect();
+                if !ids.is_empty() {
+                    let _ = self
+                        .docker()
+                        .args(["rm", "-f"])
+                        .args(&ids)
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .status();
+                }
+            }
             let _ = Command::new("kill").args(["-TERM", &self.pid.to_string()]).status();
             let t0 = Instant::now();
             loop {
@@ -359,6 +377,7 @@ impl Drop for Dockerd {
                 terminate(pid, Duration::from_secs(10));
             }
         }
+        kill_trees_mentioning(&self.exec_root);
         let _ = fs::remove_file(&self.socket);
         let _ = fs::remove_file(&self.pidfile);
         if let Err(e) = remove_tree(&self.exec_root) {
@@ -369,7 +388,7 @@ impl Drop for Dockerd {
         } else if let Err(e) = remove_tree(&self.data_root) {
             eprintln!("e2e: {e:#}");
         }
-        if self.run_dir.starts_with("/tmp/luakit-e2e-") {
+        if self.run_dir.to_string_lossy().starts_with("/tmp/luakit-e2e-") {
             let _ = fs::remove_dir(&self.run_dir);
         }
     }
@@ -426,8 +445,19 @@ pub fn make_rootfs_tar_with(work_dir: &Path, name: &str, extra: &[(&Path, &str, 
     let root = work_dir.join(name);
     remove_tree(&root)?;
     for dir in [
-        "bin", "sbin", "usr/bin", "usr/sbin", "usr/local/bin", "etc", "root", "home/app", "tmp", "var/tmp",
-        "proc", "sys", "dev",
+        "bin",
+        "sbin",
+        "usr/bin",
+        "usr/sbin",
+        "usr/local/bin",
+        "etc",
+        "root",
+        "home/app",
+        "tmp",
+        "var/tmp",
+        "proc",
+        "sys",
+        "dev",
     ] {
         fs::create_dir_all(root.join(dir))?;
     }
@@ -537,7 +567,9 @@ fn read_pid(pidfile: &Path) -> Option<u32> {
 
 /// True when `pid` is alive and its command line's first word ends in `name`.
 fn process_matches(pid: u32, name: &str) -> bool {
-    let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else { return false };
+    let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
     let argv0 = cmdline.split(|b| *b == 0).next().unwrap_or_default();
     let argv0 = String::from_utf8_lossy(argv0);
     Path::new(argv0.as_ref()).file_name().map(|f| f == name).unwrap_or(false)
@@ -561,6 +593,64 @@ fn terminate(pid: u32, timeout: Duration) {
     }
 }
 
+/// SIGKILLs every live dockerd, containerd or containerd-shim whose command
+/// line contains `path` (ours all name the exec root), and all their
+/// descendants (container processes), children first.
+fn kill_trees_mentioning(path: &Path) {
+    let needle = path.to_string_lossy().into_owned();
+    let me = std::process::id();
+    let mut procs: Vec<(u32, u32, bool)> = Vec::new(); // (pid, ppid, mentions path)
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return;
+    };
+    for e in entries.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == me || !alive(pid) {
+            continue;
+        }
+        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let ppid = stat
+            .rsplit(')')
+            .next()
+            .and_then(|s| s.split_whitespace().nth(1))
+            .and_then(|s| s.parse::<u32>().ok())
+            .unwrap_or(0);
+        let raw = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let argv0 = String::from_utf8_lossy(raw.split(|b| *b == 0).next().unwrap_or_default()).into_owned();
+        let exe = Path::new(&argv0).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        let daemonish = exe == "dockerd" || exe == "containerd" || exe.starts_with("containerd-shim");
+        let cmdline = String::from_utf8_lossy(&raw).replace('\0', " ");
+        procs.push((pid, ppid, daemonish && cmdline.contains(&needle)));
+    }
+    // Breadth-first from the roots; kill in reverse order (leaves first).
+    let mut order: Vec<u32> = procs.iter().filter(|p| p.2).map(|p| p.0).collect();
+    let mut i = 0;
+    while i < order.len() {
+        let parent = order[i];
+        for p in &procs {
+            if p.1 == parent && !order.contains(&p.0) {
+                order.push(p.0);
+            }
+        }
+        i += 1;
+    }
+    if order.is_empty() {
+        return;
+    }
+    eprintln!("e2e: killing {} leftover process(es) of an earlier dockerd: {:?}", order.len(), order);
+    for pid in order.iter().rev() {
+        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).stderr(Stdio::null()).status();
+    }
+    let t0 = Instant::now();
+    while order.iter().any(|p| alive(*p)) && t0.elapsed() < Duration::from_secs(5) {
+        sleep(Duration::from_millis(50));
+    }
+}
+
 fn alive(pid: u32) -> bool {
     // A zombie still has /proc/<pid>; treat it as gone.
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -571,7 +661,9 @@ fn alive(pid: u32) -> bool {
 
 /// Mount points at or below `dir`, deepest first (from /proc/self/mountinfo).
 fn mounts_under(dir: &Path) -> Vec<PathBuf> {
-    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else { return Vec::new() };
+    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
     let mut v: Vec<PathBuf> = info
         .lines()
         .filter_map(|l| l.split(' ').nth(4))

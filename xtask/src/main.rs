@@ -1,1 +1,67 @@
-fn main() {}
+//! cargo xtask: project automation in Rust rather than shell scripts.
+//!
+//! - `cargo xtask bench` — run the criterion benchmarks (marshal, evaluate)
+//!   and the whole-binary startup bench, and print a summary.
+//! - `cargo xtask e2e` — end-to-end tests on a real BuildKit (a private
+//!   dockerd started here; see `e2e_env.rs` and `e2e.rs`).
+//! - `cargo xtask ci` — what `.ci/run` calls: the workspace tests, then e2e.
+
+mod e2e;
+mod e2e_env;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("bench") => bench(&args[1..]),
+        Some("e2e") => e2e::run(&args[1..]),
+        Some("ci") => ci(),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <bench|e2e|ci>\n\n  bench   run benchmarks and print a summary\n  e2e     end-to-end tests against a real dockerd/BuildKit\n  ci      workspace tests, then e2e (what .ci/run calls)"
+            );
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = result {
+        eprintln!("xtask: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+fn run(mut c: Command) -> Result<()> {
+    let shown = format!("{c:?}");
+    let status = c.status().with_context(|| format!("starting {shown}"))?;
+    if !status.success() {
+        bail!("{shown} failed with {status}");
+    }
+    Ok(())
+}
+
+fn bench(extra: &[String]) -> Result<()> {
+    let mut c = cargo();
+    c.args(["bench", "--workspace"]).args(extra);
+    run(c)
+}
+
+fn ci() -> Result<()> {
+    let mut c = cargo();
+    c.args(["test", "--workspace"]);
+    run(c)?;
+    e2e::run(&[])
+}

@@ -59,7 +59,10 @@ pub fn compare(case: &str, got: &pb::Definition, want: &pb::Definition) -> Resul
         return Err(format!("{case}: terminal op differs"));
     }
     if got.metadata != want.metadata {
-        return Err(format!("{case}: metadata differs\n--- luakit\n{:#?}\n--- expected\n{:#?}", got.metadata, want.metadata));
+        return Err(format!(
+            "{case}: metadata differs\n--- luakit\n{:#?}\n--- expected\n{:#?}",
+            got.metadata, want.metadata
+        ));
     }
     if source_view(got) != source_view(want) {
         return Err(format!(

@@ -37,7 +37,10 @@ fn id(u: u32) -> Option<UserRef> {
 }
 
 fn cache(dest: &str, cid: &str, sharing: CacheSharing) -> Mount {
-    Mount { dest: dest.into(), kind: MountKind::Cache { id: cid.into(), sharing, source: None, selector: String::new(), readonly: false } }
+    Mount {
+        dest: dest.into(),
+        kind: MountKind::Cache { id: cid.into(), sharing, source: None, selector: String::new(), readonly: false },
+    }
 }
 
 #[test]
@@ -81,11 +84,19 @@ fn c04_mounts() {
             cache("/var/cache/apt", "apt", CacheSharing::Private),
             secret("/run/secrets/npmrc", "npmrc", 1000, 1000, 0o440, false),
             secret("/run/secrets/token", "token", 0, 0, 0o400, true),
-            Mount { dest: "/run/ssh".into(), kind: MountKind::Ssh { id: "default".into(), uid: 0, gid: 0, mode: 0o600, optional: false } },
+            Mount {
+                dest: "/run/ssh".into(),
+                kind: MountKind::Ssh { id: "default".into(), uid: 0, gid: 0, mode: 0o600, optional: false },
+            },
             Mount { dest: "/tmp".into(), kind: MountKind::Tmpfs { size: 1073741824 } },
             Mount {
                 dest: "/tools".into(),
-                kind: MountKind::Bind { source: tools.output().cloned(), selector: "/bin".into(), readonly: true, no_output: false },
+                kind: MountKind::Bind {
+                    source: tools.output().cloned(),
+                    selector: "/bin".into(),
+                    readonly: true,
+                    no_output: false,
+                },
             },
         ],
         ..sh("npm ci")
@@ -99,11 +110,20 @@ fn c05_multi_stage() {
     let builder = img("golang:1.21-alpine").copy(&src, ".", "/app", CopyOptions::default(), OpOptions::default());
     let opts = RunOptions {
         cwd: Some("/app".into()),
-        mounts: vec![cache("/go/pkg/mod", "gomod", CacheSharing::Shared), cache("/root/.cache/go-build", "gobuild", CacheSharing::Shared)],
+        mounts: vec![
+            cache("/go/pkg/mod", "gomod", CacheSharing::Shared),
+            cache("/root/.cache/go-build", "gobuild", CacheSharing::Shared),
+        ],
         ..sh("go build -o /out/server ./cmd/server")
     };
     let built = builder.run(opts).expect("run");
-    let fin = img("alpine:3.19").copy(built.root(), "/out/server", "/app/server", CopyOptions::default(), OpOptions::default());
+    let fin = img("alpine:3.19").copy(
+        built.root(),
+        "/out/server",
+        "/app/server",
+        CopyOptions::default(),
+        OpOptions::default(),
+    );
     check("c05_multi_stage", &fin, &amd64());
 }
 
@@ -113,7 +133,13 @@ fn c06_file_ops() {
     let s = img("alpine:3.19")
         .mkdir("/app/data", 0o750, true, Some(Chown { user: id(1000), group: id(1000) }), o())
         .mkfile("/app/config.json", 0o644, br#"{"key":"value"}"#.to_vec(), None, o())
-        .mkfile("/app/run.sh", 0o755, b"#!/bin/sh\necho run\n".to_vec(), Some(Chown { user: Some(UserRef::Name("app".into())), group: None }), o())
+        .mkfile(
+            "/app/run.sh",
+            0o755,
+            b"#!/bin/sh\necho run\n".to_vec(),
+            Some(Chown { user: Some(UserRef::Name("app".into())), group: None }),
+            o(),
+        )
         .rm("/tmp/*", true, true, o())
         .rm("/etc/motd", false, false, o());
     check("c06_file_ops", &s, &amd64());
@@ -145,7 +171,11 @@ fn c07_copy_options() {
         &c,
         "package.json",
         "/app/",
-        CopyOptions { follow_symlink: false, owner: Some(Chown { user: id(1000), group: id(1000) }), ..Default::default() },
+        CopyOptions {
+            follow_symlink: false,
+            owner: Some(Chown { user: id(1000), group: id(1000) }),
+            ..Default::default()
+        },
         OpOptions::default(),
     );
     check("c07_copy_options", &s, &amd64());
@@ -172,8 +202,11 @@ fn c09_diff() {
 
 #[test]
 fn c10_sources() {
-    let repo = git("https://github.com/moby/buildkit.git", GitOptions { reference: "v0.11.6".into(), keep_git_dir: true, ..Default::default() })
-        .expect("git");
+    let repo = git(
+        "https://github.com/moby/buildkit.git",
+        GitOptions { reference: "v0.11.6".into(), keep_git_dir: true, ..Default::default() },
+    )
+    .expect("git");
     let file = http(
         "https://example.com/archive.tar.gz",
         HttpOptions {
@@ -194,8 +227,15 @@ fn c10_sources() {
 #[test]
 fn c11_platform() {
     let p = Platform::parse("linux/arm64/v8").expect("platform");
-    let arm = image("alpine:3.19", ImageOptions { default_path: true, op: OpOptions { platform: Some(p), ..Default::default() }, ..Default::default() })
-        .expect("image");
+    let arm = image(
+        "alpine:3.19",
+        ImageOptions {
+            default_path: true,
+            op: OpOptions { platform: Some(p), ..Default::default() },
+            ..Default::default()
+        },
+    )
+    .expect("image");
     check("c11_platform", arm.run(sh("uname -m > /arch")).expect("run").root(), &amd64());
 }
 
@@ -217,8 +257,19 @@ fn c13_mount_output() {
     let opts = RunOptions {
         cwd: Some("/work".into()),
         mounts: vec![
-            Mount { dest: "/src".into(), kind: MountKind::Bind { source: src.output().cloned(), selector: String::new(), readonly: true, no_output: false } },
-            Mount { dest: "/out".into(), kind: MountKind::Bind { source: None, selector: String::new(), readonly: false, no_output: false } },
+            Mount {
+                dest: "/src".into(),
+                kind: MountKind::Bind {
+                    source: src.output().cloned(),
+                    selector: String::new(),
+                    readonly: true,
+                    no_output: false,
+                },
+            },
+            Mount {
+                dest: "/out".into(),
+                kind: MountKind::Bind { source: None, selector: String::new(), readonly: false, no_output: false },
+            },
         ],
         ..sh("cp -r /src/. /out/")
     };
@@ -243,10 +294,14 @@ fn c15_source_map() {
     let script = std::fs::read(crate::compare::cases_dir().join("c15_source_map/build.lua")).expect("script");
     let file = Arc::new(SourceFile { filename: "build.lua".into(), data: script, language: String::new() });
     let at = |line: i32| OpOptions {
-        locations: vec![SourceLocation { file: file.clone(), ranges: vec![SourceRange { start_line: line, start_char: 0, end_line: line, end_char: 0 }] }],
+        locations: vec![SourceLocation {
+            file: file.clone(),
+            ranges: vec![SourceRange { start_line: line, start_char: 0, end_line: line, end_char: 0 }],
+        }],
         ..Default::default()
     };
-    let base = image("alpine:3.19", ImageOptions { default_path: true, op: at(1), ..Default::default() }).expect("image");
+    let base =
+        image("alpine:3.19", ImageOptions { default_path: true, op: at(1), ..Default::default() }).expect("image");
     let built = base.run(RunOptions { op: at(2), ..sh("echo built > /out.txt") }).expect("run");
     check("c15_source_map", built.root(), &MarshalOptions { source_map: true, ..amd64() });
 }

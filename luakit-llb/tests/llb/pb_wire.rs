@@ -16,10 +16,7 @@ const MINUS_ONE: [u8; 10] = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xf
 
 #[test]
 fn mount_dest_is_field_3() {
-    let m = pb::Mount {
-        dest: "/x".into(),
-        ..Default::default()
-    };
+    let m = pb::Mount { dest: "/x".into(), ..Default::default() };
     // dest = 3, string: (3 << 3) | 2 = 0x1a.
     assert_eq!(enc(&m), [0x1a, 0x02, b'/', b'x']);
 }
@@ -30,10 +27,7 @@ fn mount_output_mount_type_and_cache_opt() {
         dest: "/c".into(),
         output: -1,
         mount_type: pb::MountType::Cache as i32,
-        cache_opt: Some(pb::CacheOpt {
-            id: "c".into(),
-            sharing: pb::CacheSharingOpt::Locked as i32,
-        }),
+        cache_opt: Some(pb::CacheOpt { id: "c".into(), sharing: pb::CacheSharingOpt::Locked as i32 }),
         ..Default::default()
     };
     let mut want = vec![0x1a, 0x02, b'/', b'c'];
@@ -52,16 +46,10 @@ fn default_values_are_left_out() {
     assert!(enc(&pb::ExecOp::default()).is_empty());
     assert!(enc(&pb::Mount::default()).is_empty());
     // A oneof arm that is set is written even when its message is empty: exec = 2.
-    let op = pb::Op {
-        op: Some(pb::op::Op::Exec(pb::ExecOp::default())),
-        ..Default::default()
-    };
+    let op = pb::Op { op: Some(pb::op::Op::Exec(pb::ExecOp::default())), ..Default::default() };
     assert_eq!(enc(&op), [0x12, 0x00]);
     // Input: digest = 1, index = 2 (0 is left out).
-    let input = pb::Input {
-        digest: "d".into(),
-        index: 0,
-    };
+    let input = pb::Input { digest: "d".into(), index: 0 };
     assert_eq!(enc(&input), [0x0a, 0x01, b'd']);
 }
 
@@ -69,17 +57,10 @@ fn default_values_are_left_out() {
 fn op_with_exec_encodes_and_decodes() {
     let op = pb::Op {
         op: Some(pb::op::Op::Exec(pb::ExecOp {
-            meta: Some(pb::Meta {
-                args: vec!["sh".into()],
-                ..Default::default()
-            }),
+            meta: Some(pb::Meta { args: vec!["sh".into()], ..Default::default() }),
             ..Default::default()
         })),
-        platform: Some(pb::Platform {
-            architecture: "amd64".into(),
-            os: "linux".into(),
-            ..Default::default()
-        }),
+        platform: Some(pb::Platform { architecture: "amd64".into(), os: "linux".into(), ..Default::default() }),
         ..Default::default()
     };
     let mut want = vec![
@@ -99,10 +80,7 @@ fn op_with_exec_encodes_and_decodes() {
 
     // A fuller exec survives the round trip too.
     let full = pb::Op {
-        inputs: vec![pb::Input {
-            digest: "sha256:0123".into(),
-            index: 1,
-        }],
+        inputs: vec![pb::Input { digest: "sha256:0123".into(), index: 1 }],
         op: Some(pb::op::Op::Exec(pb::ExecOp {
             meta: Some(pb::Meta {
                 args: vec!["/bin/sh".into(), "-c".into(), "true".into()],
@@ -111,12 +89,7 @@ fn op_with_exec_encodes_and_decodes() {
                 valid_exit_codes: vec![0, 1],
                 ..Default::default()
             }),
-            mounts: vec![pb::Mount {
-                input: 0,
-                dest: "/".into(),
-                output: 0,
-                ..Default::default()
-            }],
+            mounts: vec![pb::Mount { input: 0, dest: "/".into(), output: 0, ..Default::default() }],
             network: pb::NetMode::None as i32,
             security: pb::SecurityMode::Insecure as i32,
             ..Default::default()
@@ -131,20 +104,12 @@ fn op_with_exec_encodes_and_decodes() {
 #[test]
 fn newer_fields_have_upstream_numbers() {
     // ExecOp.cdiDevices = 6 (0x32); CDIDevice name = 1, optional = 2.
-    let exec = pb::ExecOp {
-        cdi_devices: vec![pb::CdiDevice {
-            name: "n".into(),
-            optional: true,
-        }],
-        ..Default::default()
-    };
+    let exec =
+        pb::ExecOp { cdi_devices: vec![pb::CdiDevice { name: "n".into(), optional: true }], ..Default::default() };
     assert_eq!(enc(&exec), [0x32, 0x05, 0x0a, 0x01, b'n', 0x10, 0x01]);
 
     // Meta.validExitCodes = 12, packed: (12 << 3) | 2 = 0x62.
-    let meta = pb::Meta {
-        valid_exit_codes: vec![0, 1],
-        ..Default::default()
-    };
+    let meta = pb::Meta { valid_exit_codes: vec![0, 1], ..Default::default() };
     assert_eq!(enc(&meta), [0x62, 0x02, 0x00, 0x01]);
 
     // FileAction: secondaryInput = 2 (-1), symlink = 8 (0x42) { oldpath = 1, newpath = 2 }.
@@ -164,15 +129,8 @@ fn newer_fields_have_upstream_numbers() {
     assert_eq!(enc(&action), want);
 
     // FileActionCopy: modeStr = 15 (0x7a), required_paths = 16 ((16 << 3) | 2 = 130 = 82 01).
-    let copy = pb::FileActionCopy {
-        mode_str: "u+x".into(),
-        required_paths: vec!["p".into()],
-        ..Default::default()
-    };
-    assert_eq!(
-        enc(&copy),
-        [0x7a, 0x03, b'u', b'+', b'x', 0x82, 0x01, 0x01, b'p']
-    );
+    let copy = pb::FileActionCopy { mode_str: "u+x".into(), required_paths: vec!["p".into()], ..Default::default() };
+    assert_eq!(enc(&copy), [0x7a, 0x03, b'u', b'+', b'x', 0x82, 0x01, 0x01, b'p']);
 }
 
 #[test]
@@ -182,18 +140,8 @@ fn definition_and_maps() {
     let mut caps = BTreeMap::new();
     caps.insert("a".to_string(), true);
     let mut metadata = BTreeMap::new();
-    metadata.insert(
-        "sha256:x".to_string(),
-        pb::OpMetadata {
-            caps,
-            ..Default::default()
-        },
-    );
-    let def = pb::Definition {
-        def: vec![vec![0x01]],
-        metadata,
-        source: None,
-    };
+    metadata.insert("sha256:x".to_string(), pb::OpMetadata { caps, ..Default::default() });
+    let def = pb::Definition { def: vec![vec![0x01]], metadata, source: None };
     let mut want = vec![0x0a, 0x01, 0x01];
     // entry { key = 1 "sha256:x", value = 2 { caps = 5 { key "a", value true } } }
     want.extend_from_slice(&[0x12, 0x13, 0x0a, 0x08]);
@@ -201,19 +149,13 @@ fn definition_and_maps() {
     want.extend_from_slice(&[0x12, 0x07, 0x2a, 0x05, 0x0a, 0x01, b'a', 0x10, 0x01]);
     let bytes = enc(&def);
     assert_eq!(bytes, want);
-    assert_eq!(
-        pb::Definition::decode(bytes.as_slice()).expect("decode"),
-        def
-    );
+    assert_eq!(pb::Definition::decode(bytes.as_slice()).expect("decode"), def);
 
     // Map entries come out in key order, as Go's deterministic marshalling writes them.
     let mut attrs = BTreeMap::new();
     attrs.insert("b".to_string(), "2".to_string());
     attrs.insert("a".to_string(), "1".to_string());
-    let src = pb::SourceOp {
-        identifier: String::new(),
-        attrs,
-    };
+    let src = pb::SourceOp { identifier: String::new(), attrs };
     assert_eq!(
         enc(&src),
         [
@@ -221,4 +163,43 @@ fn definition_and_maps() {
             0x12, 0x06, 0x0a, 0x01, b'b', 0x12, 0x01, b'2',
         ]
     );
+}
+
+#[test]
+fn map_entries_keep_default_keys_and_values_like_go() {
+    // Go writes a map entry's key and value even when they are empty, false or an
+    // empty message; prost's own map encoding would drop them.
+    let mut attrs = BTreeMap::new();
+    attrs.insert("k".to_string(), String::new());
+    let src = pb::SourceOp { identifier: String::new(), attrs };
+    // attrs = 2 { key = 1 "k", value = 2 "" }
+    assert_eq!(enc(&src), [0x12, 0x05, 0x0a, 0x01, b'k', 0x12, 0x00]);
+
+    let mut caps = BTreeMap::new();
+    caps.insert("a".to_string(), false);
+    let md = pb::OpMetadata { caps, ..Default::default() };
+    // caps = 5 { key = 1 "a", value = 2 false }
+    assert_eq!(enc(&md), [0x2a, 0x05, 0x0a, 0x01, b'a', 0x10, 0x00]);
+
+    let mut locations = BTreeMap::new();
+    locations.insert("d".to_string(), pb::Locations::default());
+    let source = pb::Source { locations, infos: Vec::new() };
+    // locations = 1 { key = 1 "d", value = 2 {} }
+    let bytes = enc(&source);
+    assert_eq!(bytes, [0x0a, 0x05, 0x0a, 0x01, b'd', 0x12, 0x00]);
+    assert_eq!(pb::Source::decode(bytes.as_slice()).expect("decode"), source);
+
+    let mut metadata = BTreeMap::new();
+    metadata.insert(String::new(), pb::OpMetadata::default());
+    let def = pb::Definition { def: Vec::new(), metadata, source: None };
+    // metadata = 2 { key = 1 "", value = 2 {} }
+    assert_eq!(enc(&def), [0x12, 0x04, 0x0a, 0x00, 0x12, 0x00]);
+
+    // A nested build: builder = 1, inputs = 2 { "i": BuildInput{} }, def = 3 {}.
+    let mut inputs = BTreeMap::new();
+    inputs.insert("i".to_string(), pb::BuildInput::default());
+    let build = pb::BuildOp { builder: 1, inputs, def: Some(pb::Definition::default()), attrs: BTreeMap::new() };
+    let bytes = enc(&build);
+    assert_eq!(bytes, [0x08, 0x01, 0x12, 0x05, 0x0a, 0x01, b'i', 0x12, 0x00, 0x1a, 0x00]);
+    assert_eq!(pb::BuildOp::decode(bytes.as_slice()).expect("decode"), build);
 }

@@ -1,0 +1,1013 @@
+//! `luakit dag`: renders any LLB `Definition` (luakit's own, or one that
+//! another frontend such as the Dockerfile frontend produced) as a text tree,
+//! stable JSON (documented in `docs/dag-json.md`) or Graphviz DOT.
+//!
+//! Pure: a Definition in, a `String` out. No I/O, no Lua.
+//!
+//! Invariants:
+//! - ops are listed once per digest, in a deterministic topological order
+//!   (inputs before the ops that use them; ties broken by digest);
+//! - the terminal op of a Definition (the last `def` entry, with no op body
+//!   and one input) is not an op of the graph: it names the result;
+//! - nothing recurses on graph depth (a 10,000-op chain renders without
+//!   growing the stack).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::{self, Write as _};
+
+use luakit_llb::{Digest, pb};
+use prost::Message;
+use serde::Serialize;
+
+/// How `luakit dag` prints a graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// A readable tree from the result down.
+    Text,
+    /// Stable JSON (`docs/dag-json.md`).
+    Json,
+    /// Graphviz DOT.
+    Dot,
+}
+
+/// A `def` entry that is not a valid protobuf `Op`.
+#[derive(Debug)]
+pub struct DagError {
+    /// Position of the entry in `def` (for a nested BuildOp definition, of
+    /// the entry inside it).
+    pub entry: usize,
+    /// Why prost refused it.
+    pub source: prost::DecodeError,
+}
+
+impl fmt::Display for DagError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "definition entry {} is not a valid LLB op: {}", self.entry, self.source)
+    }
+}
+
+impl std::error::Error for DagError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// Renders `def` in `format`.
+pub fn render(def: &pb::Definition, format: Format) -> Result<String, DagError> {
+    let graph = Graph::new(def)?;
+    Ok(match format {
+        Format::Text => text(&graph),
+        Format::Json => {
+            let mut s = serde_json::to_string_pretty(&json(&graph)?)
+                .expect("the JSON model holds only strings, numbers, bools, maps with string keys");
+            s.push('\n');
+            s
+        }
+        Format::Dot => dot(&graph),
+    })
+}
+
+/// Number of hex digits shown for a digest in text and DOT.
+const SHORT: usize = 12;
+
+/// A decoded Definition in topological order.
+struct Graph<'a> {
+    def: &'a pb::Definition,
+    /// The result: input of the terminal op.
+    terminal: Option<TerminalOp>,
+    /// Ops, inputs first, ties by digest.
+    ops: Vec<OpNode>,
+    /// Digest → position in `ops`.
+    index: HashMap<String, usize>,
+}
+
+struct TerminalOp {
+    /// Digest of the terminal op itself (it carries the graph-wide caps).
+    op_digest: String,
+    input: pb::Input,
+}
+
+struct OpNode {
+    digest: String,
+    op: pb::Op,
+}
+
+impl<'a> Graph<'a> {
+    fn new(def: &'a pb::Definition) -> Result<Self, DagError> {
+        let mut decoded: BTreeMap<String, pb::Op> = BTreeMap::new();
+        let mut terminal = None;
+        let last = def.def.len().checked_sub(1);
+        for (i, bytes) in def.def.iter().enumerate() {
+            let op = pb::Op::decode(bytes.as_slice()).map_err(|source| DagError { entry: i, source })?;
+            let digest = Digest::of(bytes).to_string();
+            if Some(i) == last && op.op.is_none() && op.inputs.len() == 1 {
+                terminal = Some(TerminalOp { op_digest: digest, input: op.inputs[0].clone() });
+                continue;
+            }
+            decoded.entry(digest).or_insert(op);
+        }
+        if let Some(t) = &terminal {
+            // An identical entry earlier in `def` is the same terminal op.
+            decoded.remove(&t.op_digest);
+        }
+        let ops = topological(decoded);
+        let index = ops.iter().enumerate().map(|(i, n)| (n.digest.clone(), i)).collect();
+        Ok(Graph { def, terminal, ops, index })
+    }
+
+    fn metadata(&self, digest: &str) -> Option<&'a pb::OpMetadata> {
+        self.def.metadata.get(digest)
+    }
+
+    fn node(&self, digest: &str) -> Option<&OpNode> {
+        self.index.get(digest).map(|&i| &self.ops[i])
+    }
+
+    /// Ops no other op reads, sorted by digest (the entry points when the
+    /// Definition has no terminal op).
+    fn roots(&self) -> Vec<&str> {
+        let used: BTreeSet<&str> = self.ops.iter().flat_map(|n| n.op.inputs.iter().map(|i| i.digest.as_str())).collect();
+        let mut roots: Vec<&str> = self.ops.iter().map(|n| n.digest.as_str()).filter(|d| !used.contains(d)).collect();
+        roots.sort_unstable();
+        roots
+    }
+}
+
+/// Kahn's algorithm over the digests present; ready ops are taken in digest
+/// order. Leftovers (only possible in a corrupt file) follow, by digest.
+fn topological(mut ops: BTreeMap<String, pb::Op>) -> Vec<OpNode> {
+    let mut pending: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut users: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (d, op) in &ops {
+        let deps: BTreeSet<&str> =
+            op.inputs.iter().map(|i| i.digest.as_str()).filter(|i| ops.contains_key(*i) && *i != d).collect();
+        pending.insert(d.as_str(), deps.len());
+        for dep in deps {
+            users.entry(dep).or_default().push(d.as_str());
+        }
+    }
+    let mut ready: BTreeSet<&str> = pending.iter().filter(|(_, n)| **n == 0).map(|(d, _)| *d).collect();
+    let mut order: Vec<String> = Vec::with_capacity(ops.len());
+    while let Some(d) = ready.pop_first() {
+        pending.remove(d);
+        order.push(d.to_string());
+        for u in users.get(d).map(Vec::as_slice).unwrap_or_default() {
+            if let Some(n) = pending.get_mut(u) {
+                *n -= 1;
+                if *n == 0 {
+                    ready.insert(u);
+                }
+            }
+        }
+    }
+    order.extend(pending.keys().map(|d| d.to_string()));
+    order
+        .into_iter()
+        .filter_map(|digest| ops.remove(&digest).map(|op| OpNode { digest, op }))
+        .collect()
+}
+
+fn short(digest: &str) -> &str {
+    let hex = digest.split_once(':').map_or(digest, |(_, h)| h);
+    hex.get(..SHORT).unwrap_or(hex)
+}
+
+fn kind(op: &pb::Op) -> &'static str {
+    match &op.op {
+        Some(pb::op::Op::Source(_)) => "source",
+        Some(pb::op::Op::Exec(_)) => "exec",
+        Some(pb::op::Op::File(_)) => "file",
+        Some(pb::op::Op::Build(_)) => "build",
+        Some(pb::op::Op::Merge(_)) => "merge",
+        Some(pb::op::Op::Diff(_)) => "diff",
+        None => "none",
+    }
+}
+
+/// `-1` (and any negative index) means "none" in LLB.
+fn opt_index(i: i64) -> Option<i64> {
+    (i >= 0).then_some(i)
+}
+
+fn octal(mode: i64) -> Option<String> {
+    (mode >= 0).then(|| format!("{mode:04o}"))
+}
+
+fn enum_name<E: TryFrom<i32>>(v: i32, name: impl Fn(E) -> &'static str) -> String {
+    match E::try_from(v) {
+        Ok(e) => name(e).to_ascii_lowercase(),
+        Err(_) => format!("unknown({v})"),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Short summaries (text and DOT)
+// ---------------------------------------------------------------------------
+
+/// Quotes a shell word when it needs it.
+fn shell_word(w: &str) -> String {
+    if !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%^".contains(c)) {
+        w.to_string()
+    } else {
+        format!("{w:?}")
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    let one_line: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    if one_line.chars().count() <= max {
+        one_line
+    } else {
+        let mut t: String = one_line.chars().take(max.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn summary(op: &pb::Op) -> String {
+    match &op.op {
+        Some(pb::op::Op::Source(s)) => s.identifier.clone(),
+        Some(pb::op::Op::Exec(e)) => {
+            let args = e.meta.as_ref().map(|m| m.args.as_slice()).unwrap_or_default();
+            args.iter().map(|a| shell_word(a)).collect::<Vec<_>>().join(" ")
+        }
+        Some(pb::op::Op::File(f)) => f
+            .actions
+            .iter()
+            .map(|a| match &a.action {
+                Some(pb::file_action::Action::Copy(c)) => format!("copy {} -> {}", c.src, c.dest),
+                Some(pb::file_action::Action::Mkfile(m)) => format!("mkfile {}", m.path),
+                Some(pb::file_action::Action::Mkdir(m)) => format!("mkdir {}", m.path),
+                Some(pb::file_action::Action::Rm(r)) => format!("rm {}", r.path),
+                Some(pb::file_action::Action::Symlink(s)) => format!("symlink {} -> {}", s.newpath, s.oldpath),
+                None => "(empty action)".to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        Some(pb::op::Op::Build(b)) => {
+            let file = b.attrs.get("llb.customname").or_else(|| b.attrs.get("filename"));
+            file.map_or_else(|| format!("{} inputs", b.inputs.len()), |f| f.clone())
+        }
+        Some(pb::op::Op::Merge(m)) => format!("{} inputs", m.inputs.len()),
+        Some(pb::op::Op::Diff(_)) => "lower -> upper".to_string(),
+        None => String::new(),
+    }
+}
+
+/// The `llb.customname` of an op, if its metadata has one.
+fn custom_name<'a>(g: &Graph<'a>, digest: &str) -> Option<&'a str> {
+    g.metadata(digest).and_then(|m| m.description.get("llb.customname")).map(String::as_str)
+}
+
+/// What input `i` of `op` is for ("/" for a root mount, "from" for a copy source…).
+fn edge_role(op: &pb::Op, i: usize) -> String {
+    let i = i as i64;
+    let roles: Vec<String> = match &op.op {
+        Some(pb::op::Op::Exec(e)) => e.mounts.iter().filter(|m| m.input == i).map(|m| m.dest.clone()).collect(),
+        Some(pb::op::Op::File(f)) => {
+            let mut r = Vec::new();
+            for a in &f.actions {
+                if a.input == i && !r.iter().any(|x| x == "base") {
+                    r.push("base".to_string());
+                }
+                if a.secondary_input == i && !r.iter().any(|x| x == "from") {
+                    r.push("from".to_string());
+                }
+            }
+            r
+        }
+        Some(pb::op::Op::Merge(m)) => {
+            m.inputs.iter().enumerate().filter(|(_, x)| x.input == i).map(|(k, _)| format!("layer {k}")).collect()
+        }
+        Some(pb::op::Op::Diff(d)) => {
+            let mut r = Vec::new();
+            if d.lower.is_some_and(|l| l.input == i) {
+                r.push("lower".to_string());
+            }
+            if d.upper.is_some_and(|u| u.input == i) {
+                r.push("upper".to_string());
+            }
+            r
+        }
+        Some(pb::op::Op::Build(b)) => {
+            let mut r: Vec<String> = b.inputs.iter().filter(|(_, x)| x.input == i).map(|(k, _)| k.clone()).collect();
+            if b.builder == i {
+                r.insert(0, "builder".to_string());
+            }
+            r
+        }
+        Some(pb::op::Op::Source(_)) | None => Vec::new(),
+    };
+    if roles.is_empty() { format!("input {i}") } else { roles.join(",") }
+}
+
+// ---------------------------------------------------------------------------
+// Text
+// ---------------------------------------------------------------------------
+
+/// Indentation stops growing past this depth, so that a long chain prints in
+/// linear space.
+const MAX_INDENT: usize = 32;
+
+fn op_line(g: &Graph<'_>, digest: &str) -> String {
+    let Some(node) = g.node(digest) else {
+        return format!("{} (not in this definition)", short(digest));
+    };
+    let mut line = format!("{} {}", short(digest), kind(&node.op));
+    let s = summary(&node.op);
+    if !s.is_empty() {
+        line.push(' ');
+        line.push_str(&truncate(&s, 100));
+    }
+    if let Some(name) = custom_name(g, digest) {
+        let _ = write!(line, "  # {}", truncate(name, 80));
+    }
+    line
+}
+
+fn output_suffix(index: i64) -> String {
+    if index == 0 { String::new() } else { format!(" (output {index})") }
+}
+
+fn text(g: &Graph<'_>) -> String {
+    let mut out = String::new();
+    let roots: Vec<(String, i64)> = match &g.terminal {
+        Some(t) => vec![(t.input.digest.clone(), t.input.index)],
+        None => {
+            out.push_str("(no terminal op: showing every op that no other op reads)\n");
+            g.roots().into_iter().map(|d| (d.to_string(), 0)).collect()
+        }
+    };
+    if g.ops.is_empty() {
+        out.push_str("(no ops)\n");
+        return out;
+    }
+    let mut printed: BTreeSet<String> = BTreeSet::new();
+    // Explicit stack: (digest, prefix for its children, lines already at this level).
+    struct Frame {
+        digest: String,
+        prefix: String,
+        next: usize,
+        depth: usize,
+    }
+    for (root, index) in roots {
+        out.push_str(&op_line(g, &root));
+        out.push_str(&output_suffix(index));
+        out.push('\n');
+        if !printed.insert(root.clone()) {
+            continue;
+        }
+        let mut stack = vec![Frame { digest: root, prefix: String::new(), next: 0, depth: 0 }];
+        while let Some(frame) = stack.last_mut() {
+            let inputs = g.node(&frame.digest).map(|n| n.op.inputs.as_slice()).unwrap_or_default();
+            let Some(input) = inputs.get(frame.next) else {
+                stack.pop();
+                continue;
+            };
+            let i = frame.next;
+            frame.next += 1;
+            let last = frame.next == inputs.len();
+            let role = g.node(&frame.digest).map(|n| edge_role(&n.op, i)).unwrap_or_default();
+            let (glyph, cont) = if last { ("└─ ", "   ") } else { ("├─ ", "│  ") };
+            let child_prefix = if frame.depth < MAX_INDENT { format!("{}{cont}", frame.prefix) } else { frame.prefix.clone() };
+            let seen = printed.contains(&input.digest);
+            let present = g.node(&input.digest).is_some();
+            let _ = write!(out, "{}{glyph}[{role}{}] ", frame.prefix, output_suffix(input.index));
+            if seen {
+                let _ = writeln!(out, "{} (shown above)", short(&input.digest));
+                continue;
+            }
+            out.push_str(&op_line(g, &input.digest));
+            out.push('\n');
+            if present {
+                printed.insert(input.digest.clone());
+                let depth = frame.depth + 1;
+                stack.push(Frame { digest: input.digest.clone(), prefix: child_prefix, next: 0, depth });
+            }
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// DOT
+// ---------------------------------------------------------------------------
+
+/// Escapes text for a double-quoted DOT string (`\n` there is a line break).
+fn dot_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn dot(g: &Graph<'_>) -> String {
+    let mut out = String::from("digraph llb {\n  node [shape=box, fontname=\"monospace\"];\n");
+    let mut missing: BTreeSet<&str> = BTreeSet::new();
+    for node in &g.ops {
+        let mut label = kind(&node.op).to_string();
+        if let Some(name) = custom_name(g, &node.digest) {
+            label.push('\n');
+            label.push_str(&truncate(name, 48));
+        }
+        let s = summary(&node.op);
+        if !s.is_empty() {
+            label.push('\n');
+            label.push_str(&truncate(&s, 48));
+        }
+        label.push('\n');
+        label.push_str(short(&node.digest));
+        let _ = writeln!(out, "  \"{}\" [label=\"{}\"];", dot_escape(&node.digest), dot_escape(&label));
+        for input in &node.op.inputs {
+            if g.node(&input.digest).is_none() {
+                missing.insert(&input.digest);
+            }
+        }
+    }
+    for d in &missing {
+        let label = format!("not in definition\n{}", short(d));
+        let _ = writeln!(out, "  \"{}\" [label=\"{}\", style=dashed];", dot_escape(d), dot_escape(&label));
+    }
+    for node in &g.ops {
+        for input in &node.op.inputs {
+            let _ = write!(out, "  \"{}\" -> \"{}\"", dot_escape(&input.digest), dot_escape(&node.digest));
+            if input.index != 0 {
+                let _ = write!(out, " [label=\"{}\"]", input.index);
+            }
+            out.push_str(";\n");
+        }
+    }
+    if let Some(t) = &g.terminal {
+        out.push_str("  \"result\" [label=\"result\", shape=doubleoctagon];\n");
+        let _ = write!(out, "  \"{}\" -> \"result\"", dot_escape(&t.input.digest));
+        if t.input.index != 0 {
+            let _ = write!(out, " [label=\"{}\"]", t.input.index);
+        }
+        out.push_str(";\n");
+        if g.node(&t.input.digest).is_none() && !missing.contains(t.input.digest.as_str()) {
+            let label = format!("not in definition\n{}", short(&t.input.digest));
+            let _ = writeln!(out, "  \"{}\" [label=\"{}\", style=dashed];", dot_escape(&t.input.digest), dot_escape(&label));
+        }
+    }
+    out.push_str("}\n");
+    out
+}
+
+// ---------------------------------------------------------------------------
+// JSON (docs/dag-json.md)
+// ---------------------------------------------------------------------------
+
+/// Version of the JSON layout; bumped on any incompatible change.
+pub const JSON_VERSION: u32 = 1;
+
+#[derive(Serialize)]
+struct DagJson {
+    version: u32,
+    terminal: Option<TerminalJson>,
+    ops: Vec<OpJson>,
+    sources: Vec<SourceJson>,
+}
+
+#[derive(Serialize)]
+struct TerminalJson {
+    digest: String,
+    index: i64,
+    op_digest: String,
+    metadata: Option<MetaJson>,
+}
+
+#[derive(Serialize)]
+struct InputJson {
+    digest: String,
+    index: i64,
+}
+
+#[derive(Serialize)]
+struct OpJson {
+    digest: String,
+    kind: &'static str,
+    inputs: Vec<InputJson>,
+    platform: Option<PlatformJson>,
+    constraints: Vec<String>,
+    op: OpBody,
+    metadata: Option<MetaJson>,
+    locations: Vec<LocationJson>,
+}
+
+#[derive(Serialize)]
+struct PlatformJson {
+    os: String,
+    architecture: String,
+    variant: String,
+    os_version: String,
+    os_features: Vec<String>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum OpBody {
+    Source(SourceOpJson),
+    Exec(Box<ExecJson>),
+    File(FileJson),
+    Build(BuildJson),
+    Merge(MergeJson),
+    Diff(DiffJson),
+    None(BTreeMap<String, String>),
+}
+
+#[derive(Serialize)]
+struct SourceOpJson {
+    identifier: String,
+    attrs: BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+struct ExecJson {
+    args: Vec<String>,
+    env: Vec<String>,
+    cwd: String,
+    user: String,
+    hostname: String,
+    network: String,
+    security: String,
+    proxy_env: Option<ProxyEnvJson>,
+    extra_hosts: Vec<HostIpJson>,
+    ulimits: Vec<UlimitJson>,
+    cgroup_parent: String,
+    remove_mount_stubs_recursive: bool,
+    valid_exit_codes: Vec<i32>,
+    secret_env: Vec<SecretEnvJson>,
+    cdi_devices: Vec<CdiJson>,
+    mounts: Vec<MountJson>,
+}
+
+#[derive(Serialize)]
+struct ProxyEnvJson {
+    http_proxy: String,
+    https_proxy: String,
+    ftp_proxy: String,
+    no_proxy: String,
+    all_proxy: String,
+}
+
+#[derive(Serialize)]
+struct HostIpJson {
+    host: String,
+    ip: String,
+}
+
+#[derive(Serialize)]
+struct UlimitJson {
+    name: String,
+    soft: i64,
+    hard: i64,
+}
+
+#[derive(Serialize)]
+struct SecretEnvJson {
+    id: String,
+    name: String,
+    optional: bool,
+}
+
+#[derive(Serialize)]
+struct CdiJson {
+    name: String,
+    optional: bool,
+}
+
+#[derive(Serialize)]
+struct MountJson {
+    #[serde(rename = "type")]
+    mount_type: String,
+    dest: String,
+    input: Option<i64>,
+    output: Option<i64>,
+    selector: String,
+    readonly: bool,
+    result_id: String,
+    content_cache: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache: Option<CacheJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<SecretJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ssh: Option<SecretJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tmpfs: Option<TmpfsJson>,
+}
+
+#[derive(Serialize)]
+struct CacheJson {
+    id: String,
+    sharing: String,
+}
+
+#[derive(Serialize)]
+struct SecretJson {
+    id: String,
+    uid: u32,
+    gid: u32,
+    mode: Option<String>,
+    optional: bool,
+}
+
+#[derive(Serialize)]
+struct TmpfsJson {
+    size: i64,
+}
+
+#[derive(Serialize)]
+struct FileJson {
+    actions: Vec<FileActionJson>,
+}
+
+#[derive(Serialize)]
+struct FileActionJson {
+    input: Option<i64>,
+    secondary_input: Option<i64>,
+    output: Option<i64>,
+    #[serde(flatten)]
+    action: ActionJson,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "action", rename_all = "lowercase")]
+enum ActionJson {
+    Copy {
+        src: String,
+        dest: String,
+        owner: Option<ChownJson>,
+        mode: Option<String>,
+        mode_str: String,
+        follow_symlink: bool,
+        dir_copy_contents: bool,
+        attempt_unpack_docker_compatibility: bool,
+        create_dest_path: bool,
+        allow_wildcard: bool,
+        allow_empty_wildcard: bool,
+        timestamp: Option<i64>,
+        include_patterns: Vec<String>,
+        exclude_patterns: Vec<String>,
+        always_replace_existing_dest_paths: bool,
+        required_paths: Vec<String>,
+    },
+    Mkfile {
+        path: String,
+        mode: Option<String>,
+        data: DataJson,
+        owner: Option<ChownJson>,
+        timestamp: Option<i64>,
+    },
+    Mkdir {
+        path: String,
+        mode: Option<String>,
+        make_parents: bool,
+        owner: Option<ChownJson>,
+        timestamp: Option<i64>,
+    },
+    Rm {
+        path: String,
+        allow_not_found: bool,
+        allow_wildcard: bool,
+    },
+    Symlink {
+        oldpath: String,
+        newpath: String,
+        owner: Option<ChownJson>,
+        timestamp: Option<i64>,
+    },
+    None {},
+}
+
+#[derive(Serialize)]
+enum DataJson {
+    #[serde(rename = "utf8")]
+    Utf8(String),
+    #[serde(rename = "hex")]
+    Hex(String),
+}
+
+#[derive(Serialize)]
+struct ChownJson {
+    user: Option<UserJson>,
+    group: Option<UserJson>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum UserJson {
+    Id { id: u32 },
+    Name { name: String, input: Option<i64> },
+}
+
+#[derive(Serialize)]
+struct BuildJson {
+    builder: Option<i64>,
+    inputs: BTreeMap<String, i64>,
+    attrs: BTreeMap<String, String>,
+    definition: Option<Box<DagJson>>,
+}
+
+#[derive(Serialize)]
+struct MergeJson {
+    inputs: Vec<Option<i64>>,
+}
+
+#[derive(Serialize)]
+struct DiffJson {
+    lower: Option<i64>,
+    upper: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct MetaJson {
+    description: BTreeMap<String, String>,
+    caps: BTreeMap<String, bool>,
+    progress_group: Option<ProgressGroupJson>,
+    ignore_cache: bool,
+    export_cache: Option<bool>,
+}
+
+#[derive(Serialize)]
+struct ProgressGroupJson {
+    id: String,
+    name: String,
+    weak: bool,
+}
+
+#[derive(Serialize)]
+struct LocationJson {
+    source_index: i32,
+    file: Option<String>,
+    ranges: Vec<RangeJson>,
+}
+
+#[derive(Serialize)]
+struct RangeJson {
+    start: PositionJson,
+    end: PositionJson,
+}
+
+#[derive(Serialize)]
+struct PositionJson {
+    line: i32,
+    character: i32,
+}
+
+#[derive(Serialize)]
+struct SourceJson {
+    filename: String,
+    language: String,
+    size: usize,
+}
+
+fn json(g: &Graph<'_>) -> Result<DagJson, DagError> {
+    let mut ops = Vec::with_capacity(g.ops.len());
+    for node in &g.ops {
+        ops.push(OpJson {
+            digest: node.digest.clone(),
+            kind: kind(&node.op),
+            inputs: node.op.inputs.iter().map(|i| InputJson { digest: i.digest.clone(), index: i.index }).collect(),
+            platform: node.op.platform.as_ref().map(|p| PlatformJson {
+                os: p.os.clone(),
+                architecture: p.architecture.clone(),
+                variant: p.variant.clone(),
+                os_version: p.os_version.clone(),
+                os_features: p.os_features.clone(),
+            }),
+            constraints: node.op.constraints.as_ref().map(|c| c.filter.clone()).unwrap_or_default(),
+            op: op_body(&node.op)?,
+            metadata: g.metadata(&node.digest).map(meta_json),
+            locations: locations(g.def, &node.digest),
+        });
+    }
+    Ok(DagJson {
+        version: JSON_VERSION,
+        terminal: g.terminal.as_ref().map(|t| TerminalJson {
+            digest: t.input.digest.clone(),
+            index: t.input.index,
+            op_digest: t.op_digest.clone(),
+            metadata: g.metadata(&t.op_digest).map(meta_json),
+        }),
+        ops,
+        sources: g
+            .def
+            .source
+            .as_ref()
+            .map(|s| {
+                s.infos
+                    .iter()
+                    .map(|i| SourceJson { filename: i.filename.clone(), language: i.language.clone(), size: i.data.len() })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    })
+}
+
+fn meta_json(m: &pb::OpMetadata) -> MetaJson {
+    MetaJson {
+        description: m.description.clone().into_iter().collect(),
+        caps: m.caps.clone().into_iter().collect(),
+        progress_group: m.progress_group.as_ref().map(|p| ProgressGroupJson {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            weak: p.weak,
+        }),
+        ignore_cache: m.ignore_cache,
+        export_cache: m.export_cache.as_ref().map(|e| e.value),
+    }
+}
+
+fn locations(def: &pb::Definition, digest: &str) -> Vec<LocationJson> {
+    let Some(src) = &def.source else { return Vec::new() };
+    let Some(locs) = src.locations.get(digest) else { return Vec::new() };
+    locs.locations
+        .iter()
+        .map(|l| LocationJson {
+            source_index: l.source_index,
+            file: usize::try_from(l.source_index).ok().and_then(|i| src.infos.get(i)).map(|i| i.filename.clone()),
+            ranges: l
+                .ranges
+                .iter()
+                .map(|r| {
+                    let pos = |p: &Option<pb::Position>| {
+                        p.as_ref().map_or(PositionJson { line: 0, character: 0 }, |p| PositionJson {
+                            line: p.line,
+                            character: p.character,
+                        })
+                    };
+                    RangeJson { start: pos(&r.start), end: pos(&r.end) }
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+fn chown_json(c: &Option<pb::ChownOpt>) -> Option<ChownJson> {
+    let user = |u: &Option<pb::UserOpt>| {
+        u.as_ref().and_then(|u| u.user.as_ref()).map(|u| match u {
+            pb::user_opt::User::ById(id) => UserJson::Id { id: *id },
+            pb::user_opt::User::ByName(n) => UserJson::Name { name: n.name.clone(), input: opt_index(n.input) },
+        })
+    };
+    c.as_ref().map(|c| ChownJson { user: user(&c.user), group: user(&c.group) })
+}
+
+fn timestamp(t: i64) -> Option<i64> {
+    (t >= 0).then_some(t)
+}
+
+fn op_body(op: &pb::Op) -> Result<OpBody, DagError> {
+    Ok(match &op.op {
+        Some(pb::op::Op::Source(s)) => OpBody::Source(SourceOpJson {
+            identifier: s.identifier.clone(),
+            attrs: s.attrs.clone().into_iter().collect(),
+        }),
+        Some(pb::op::Op::Exec(e)) => {
+            let m = e.meta.clone().unwrap_or_default();
+            OpBody::Exec(Box::new(ExecJson {
+                args: m.args,
+                env: m.env,
+                cwd: m.cwd,
+                user: m.user,
+                hostname: m.hostname,
+                network: enum_name(e.network, |n: pb::NetMode| n.as_str_name()),
+                security: enum_name(e.security, |s: pb::SecurityMode| s.as_str_name()),
+                proxy_env: m.proxy_env.map(|p| ProxyEnvJson {
+                    http_proxy: p.http_proxy,
+                    https_proxy: p.https_proxy,
+                    ftp_proxy: p.ftp_proxy,
+                    no_proxy: p.no_proxy,
+                    all_proxy: p.all_proxy,
+                }),
+                extra_hosts: m.extra_hosts.into_iter().map(|h| HostIpJson { host: h.host, ip: h.ip }).collect(),
+                ulimits: m.ulimit.into_iter().map(|u| UlimitJson { name: u.name, soft: u.soft, hard: u.hard }).collect(),
+                cgroup_parent: m.cgroup_parent,
+                remove_mount_stubs_recursive: m.remove_mount_stubs_recursive,
+                valid_exit_codes: m.valid_exit_codes,
+                secret_env: e
+                    .secretenv
+                    .iter()
+                    .map(|s| SecretEnvJson { id: s.id.clone(), name: s.name.clone(), optional: s.optional })
+                    .collect(),
+                cdi_devices: e.cdi_devices.iter().map(|c| CdiJson { name: c.name.clone(), optional: c.optional }).collect(),
+                mounts: e.mounts.iter().map(mount_json).collect(),
+            }))
+        }
+        Some(pb::op::Op::File(f)) => OpBody::File(FileJson {
+            actions: f
+                .actions
+                .iter()
+                .map(|a| FileActionJson {
+                    input: opt_index(a.input),
+                    secondary_input: opt_index(a.secondary_input),
+                    output: opt_index(a.output),
+                    action: action_json(a.action.as_ref()),
+                })
+                .collect(),
+        }),
+        Some(pb::op::Op::Build(b)) => OpBody::Build(BuildJson {
+            builder: opt_index(b.builder),
+            inputs: b.inputs.iter().map(|(k, v)| (k.clone(), v.input)).collect(),
+            attrs: b.attrs.clone().into_iter().collect(),
+            definition: match &b.def {
+                Some(d) => Some(Box::new(json(&Graph::new(d)?)?)),
+                None => None,
+            },
+        }),
+        Some(pb::op::Op::Merge(m)) => OpBody::Merge(MergeJson { inputs: m.inputs.iter().map(|i| opt_index(i.input)).collect() }),
+        Some(pb::op::Op::Diff(d)) => OpBody::Diff(DiffJson {
+            lower: d.lower.and_then(|l| opt_index(l.input)),
+            upper: d.upper.and_then(|u| opt_index(u.input)),
+        }),
+        None => OpBody::None(BTreeMap::new()),
+    })
+}
+
+fn mount_json(m: &pb::Mount) -> MountJson {
+    let secret = |id: &str, uid: u32, gid: u32, mode: u32, optional: bool| SecretJson {
+        id: id.to_string(),
+        uid,
+        gid,
+        mode: octal(i64::from(mode)),
+        optional,
+    };
+    MountJson {
+        mount_type: enum_name(m.mount_type, |t: pb::MountType| t.as_str_name()),
+        dest: m.dest.clone(),
+        input: opt_index(m.input),
+        output: opt_index(m.output),
+        selector: m.selector.clone(),
+        readonly: m.readonly,
+        result_id: m.result_id.clone(),
+        content_cache: enum_name(m.content_cache, |c: pb::MountContentCache| c.as_str_name()),
+        cache: m.cache_opt.as_ref().map(|c| CacheJson {
+            id: c.id.clone(),
+            sharing: enum_name(c.sharing, |s: pb::CacheSharingOpt| s.as_str_name()),
+        }),
+        secret: m.secret_opt.as_ref().map(|s| secret(&s.id, s.uid, s.gid, s.mode, s.optional)),
+        ssh: m.ssh_opt.as_ref().map(|s| secret(&s.id, s.uid, s.gid, s.mode, s.optional)),
+        tmpfs: m.tmpfs_opt.as_ref().map(|t| TmpfsJson { size: t.size }),
+    }
+}
+
+fn action_json(a: Option<&pb::file_action::Action>) -> ActionJson {
+    use pb::file_action::Action;
+    match a {
+        Some(Action::Copy(c)) => ActionJson::Copy {
+            src: c.src.clone(),
+            dest: c.dest.clone(),
+            owner: chown_json(&c.owner),
+            mode: octal(i64::from(c.mode)),
+            mode_str: c.mode_str.clone(),
+            follow_symlink: c.follow_symlink,
+            dir_copy_contents: c.dir_copy_contents,
+            attempt_unpack_docker_compatibility: c.attempt_unpack_docker_compatibility,
+            create_dest_path: c.create_dest_path,
+            allow_wildcard: c.allow_wildcard,
+            allow_empty_wildcard: c.allow_empty_wildcard,
+            timestamp: timestamp(c.timestamp),
+            include_patterns: c.include_patterns.clone(),
+            exclude_patterns: c.exclude_patterns.clone(),
+            always_replace_existing_dest_paths: c.always_replace_existing_dest_paths,
+            required_paths: c.required_paths.clone(),
+        },
+        Some(Action::Mkfile(m)) => ActionJson::Mkfile {
+            path: m.path.clone(),
+            mode: octal(i64::from(m.mode)),
+            data: match std::str::from_utf8(&m.data) {
+                Ok(s) => DataJson::Utf8(s.to_string()),
+                Err(_) => DataJson::Hex(m.data.iter().map(|b| format!("{b:02x}")).collect()),
+            },
+            owner: chown_json(&m.owner),
+            timestamp: timestamp(m.timestamp),
+        },
+        Some(Action::Mkdir(m)) => ActionJson::Mkdir {
+            path: m.path.clone(),
+            mode: octal(i64::from(m.mode)),
+            make_parents: m.make_parents,
+            owner: chown_json(&m.owner),
+            timestamp: timestamp(m.timestamp),
+        },
+        Some(Action::Rm(r)) => ActionJson::Rm {
+            path: r.path.clone(),
+            allow_not_found: r.allow_not_found,
+            allow_wildcard: r.allow_wildcard,
+        },
+        Some(Action::Symlink(s)) => ActionJson::Symlink {
+            oldpath: s.oldpath.clone(),
+            newpath: s.newpath.clone(),
+            owner: chown_json(&s.owner),
+            timestamp: timestamp(s.timestamp),
+        },
+        None => ActionJson::None {},
+    }
+}

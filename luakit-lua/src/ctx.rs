@@ -1,0 +1,123 @@
+//! The per-evaluation context the `bk` functions share: settings, the
+//! script files seen so far (for source maps), the export, warnings.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use luakit_graph::{OpOptions, Platform, SourceFile, SourceLocation, SourceRange};
+use mlua::Lua;
+
+use crate::error::Fault;
+use crate::opts::{Fail, R};
+use crate::userdata::LState;
+use crate::{ImageResolver, ModuleLoader, ResolvedImage};
+
+/// What `bk.export` recorded.
+pub(crate) struct ExportRecord {
+    pub state: LState,
+    pub options: luakit_image_config::ExportOptions,
+    pub file: String,
+    pub line: u32,
+}
+
+/// Shared state of one evaluation, kept as Lua app data.
+pub(crate) struct Ctx {
+    pub target_platform: Platform,
+    pub build_platform: Platform,
+    pub args: BTreeMap<String, String>,
+    pub local_unique_id: String,
+    pub local_session_id: Option<String>,
+    pub source_map: bool,
+    pub resolver: Option<Arc<dyn ImageResolver>>,
+    pub loader: Arc<dyn ModuleLoader>,
+    /// Script files by name (relative to the main script's directory).
+    pub files: HashMap<String, Arc<SourceFile>>,
+    /// Module name → file, as found by `require`.
+    pub module_paths: HashMap<String, String>,
+    /// Resolved images by (reference, platform).
+    pub resolved: HashMap<(String, String), Arc<ResolvedImage>>,
+    pub export: Option<ExportRecord>,
+    pub warnings: Vec<String>,
+    /// Several exports allowed, none required (`luakit test`).
+    pub test_mode: bool,
+    /// Rough size of the graph built so far, counted against the memory limit.
+    pub graph_bytes: usize,
+    pub memory_limit: usize,
+}
+
+/// Where the running script is: the nearest script file (chunk named
+/// `@file`) on the Lua stack and its current line. Frames of luakit's own
+/// Lua code and of C functions are skipped.
+pub(crate) fn caller(lua: &Lua) -> Option<(String, u32)> {
+    for level in 1..200 {
+        let frame = lua.inspect_stack(level, |d| {
+            let src = d.source().source.map(|s| s.to_string());
+            (src, d.current_line())
+        })?;
+        if let (Some(src), Some(line)) = frame {
+            if let Some(file) = src.strip_prefix('@') {
+                return Some((file.to_string(), u32::try_from(line).unwrap_or(u32::MAX)));
+            }
+        }
+    }
+    None
+}
+
+/// Makes an error raised by `function` at the current script line.
+pub(crate) fn api_error(lua: &Lua, function: &str, message: String) -> mlua::Error {
+    let fault = match caller(lua) {
+        Some((file, line)) => Fault::Api { file, line, function: function.to_string(), message },
+        None => Fault::ApiNoLine { function: function.to_string(), message },
+    };
+    mlua::Error::external(fault)
+}
+
+/// Runs the body of a `bk` function, turning a failure into a located error.
+pub(crate) fn api<T>(lua: &Lua, function: &str, f: impl FnOnce() -> R<T>) -> mlua::Result<T> {
+    match f() {
+        Ok(v) => Ok(v),
+        Err(Fail::Lua(e)) => Err(e),
+        Err(Fail::Msg(m)) => Err(api_error(lua, function, m)),
+    }
+}
+
+/// Access to the context (it is installed before any script runs).
+pub(crate) fn with_ctx<T>(lua: &Lua, f: impl FnOnce(&mut Ctx) -> T) -> R<T> {
+    match lua.app_data_mut::<Ctx>() {
+        Some(mut ctx) => Ok(f(&mut ctx)),
+        None => Err(Fail::Msg("internal error: no evaluation context".to_string())),
+    }
+}
+
+/// Op options for an op made now: its source location when source maps are on.
+pub(crate) fn op_options(lua: &Lua) -> R<OpOptions> {
+    let located = caller(lua);
+    with_ctx(lua, |ctx| {
+        let mut op = OpOptions::default();
+        if ctx.source_map {
+            if let Some((file, line)) = located {
+                if let Some(sf) = ctx.files.get(&file) {
+                    let line = i32::try_from(line).unwrap_or(i32::MAX);
+                    op.locations.push(SourceLocation {
+                        file: sf.clone(),
+                        ranges: vec![SourceRange { start_line: line, start_char: 0, end_line: line, end_char: 0 }],
+                    });
+                }
+            }
+        }
+        op
+    })
+}
+
+/// Counts `bytes` of new graph against the memory limit.
+pub(crate) fn charge(lua: &Lua, bytes: usize) -> R<()> {
+    let used = lua.used_memory();
+    let over = with_ctx(lua, |ctx| {
+        ctx.graph_bytes = ctx.graph_bytes.saturating_add(bytes);
+        (used.saturating_add(ctx.graph_bytes) > ctx.memory_limit).then_some(ctx.memory_limit)
+    })?;
+    match over {
+        Some(limit) => Err(Fail::Lua(mlua::Error::external(Fault::Memory(limit)))),
+        None => Ok(()),
+    }
+}

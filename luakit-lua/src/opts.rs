@@ -1,0 +1,511 @@
+//! Checking Lua values against what the `bk` API expects: option tables
+//! (unknown keys, types), lists, maps, modes, owners and platforms.
+//!
+//! Every checker returns [`Fail`]: either a message (the caller adds file,
+//! line and function) or a Lua error that must travel on unchanged (memory).
+
+use std::collections::BTreeMap;
+
+use luakit_graph::{Chown, Platform, UserRef};
+use mlua::{AnyUserData, Table, Value};
+
+use crate::userdata::{LMount, LPlatform, LState};
+
+/// Why a `bk` call failed, before it is given a location.
+#[derive(Debug)]
+pub(crate) enum Fail {
+    /// What was wrong, in words.
+    Msg(String),
+    /// A Lua error (allocation failure, limit hit, error from Lua code) passed on as is.
+    Lua(mlua::Error),
+}
+
+impl From<mlua::Error> for Fail {
+    fn from(e: mlua::Error) -> Self {
+        Fail::Lua(e)
+    }
+}
+
+impl From<String> for Fail {
+    fn from(s: String) -> Self {
+        Fail::Msg(s)
+    }
+}
+
+impl From<&str> for Fail {
+    fn from(s: &str) -> Self {
+        Fail::Msg(s.to_string())
+    }
+}
+
+impl From<luakit_graph::GraphError> for Fail {
+    fn from(e: luakit_graph::GraphError) -> Self {
+        Fail::Msg(e.to_string())
+    }
+}
+
+pub(crate) type R<T> = Result<T, Fail>;
+
+/// The name of a value's type as a script writer knows it.
+pub(crate) fn type_name(v: &Value) -> String {
+    match v {
+        Value::Nil => "nil".into(),
+        Value::Boolean(_) => "boolean".into(),
+        Value::Integer(_) | Value::Number(_) => "number".into(),
+        Value::String(_) => "string".into(),
+        Value::Table(_) => "table".into(),
+        Value::Function(_) => "function".into(),
+        Value::Thread(_) => "thread".into(),
+        Value::UserData(ud) => userdata_name(ud).into(),
+        Value::LightUserData(_) => "userdata".into(),
+        Value::Error(_) => "error".into(),
+        _ => "userdata".into(),
+    }
+}
+
+fn userdata_name(ud: &AnyUserData) -> &'static str {
+    if ud.is::<LState>() {
+        "state"
+    } else if ud.is::<LMount>() {
+        "mount"
+    } else if ud.is::<LPlatform>() {
+        "platform"
+    } else {
+        "userdata"
+    }
+}
+
+/// Optimal-string-alignment distance (a transposition costs 1).
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+/// The closest of `known` to `given`, if it is close enough to be a typo.
+pub(crate) fn suggest<'a>(given: &str, known: &[&'a str]) -> Option<&'a str> {
+    let lower = given.to_ascii_lowercase();
+    let mut best: Option<(usize, &'a str)> = None;
+    for k in known {
+        let d = edit_distance(&lower, k);
+        let limit = if k.len() <= 3 { 1 } else if k.len() <= 6 { 2 } else { 3 };
+        if d <= limit && best.is_none_or(|(bd, _)| d < bd) {
+            best = Some((d, k));
+        }
+    }
+    best.map(|(_, k)| k)
+}
+
+/// A ` (did you mean 'x'?)` suffix, or nothing.
+pub(crate) fn did_you_mean(given: &str, known: &[&str]) -> String {
+    match suggest(given, known) {
+        Some(k) => format!(" (did you mean '{k}'?)"),
+        None => String::new(),
+    }
+}
+
+/// Text for a table key in a message.
+fn key_text(k: &Value) -> String {
+    match k {
+        Value::String(s) => s.to_string_lossy().to_string(),
+        Value::Integer(i) => format!("[{i}]"),
+        Value::Number(n) => format!("[{n}]"),
+        other => format!("[{}]", type_name(other)),
+    }
+}
+
+/// A checked option table: every key is known; getters check types.
+pub(crate) struct Opts {
+    table: Option<Table>,
+}
+
+impl Opts {
+    /// Checks `value` (nil or a table) against the known option names.
+    pub(crate) fn new(value: &Value, known: &[&str]) -> R<Opts> {
+        let table = match value {
+            Value::Nil => return Ok(Opts { table: None }),
+            Value::Table(t) => t.clone(),
+            other => return Err(format!("options must be a table, got {}", type_name(other)).into()),
+        };
+        let mut unknown: Vec<String> = Vec::new();
+        for pair in table.pairs::<Value, Value>() {
+            let (k, _) = pair?;
+            match &k {
+                Value::String(s) => {
+                    let name = s.to_string_lossy().to_string();
+                    if !known.contains(&name.as_str()) {
+                        unknown.push(name);
+                    }
+                }
+                other => {
+                    return Err(format!(
+                        "unexpected positional value {} in the options table (options are written name = value)",
+                        key_text(other)
+                    )
+                    .into());
+                }
+            }
+        }
+        unknown.sort();
+        if let Some(name) = unknown.first() {
+            return Err(format!("unknown option '{name}'{}", did_you_mean(name, known)).into());
+        }
+        Ok(Opts { table: Some(table) })
+    }
+
+    /// The raw value of an option (nil when absent).
+    pub(crate) fn raw(&self, key: &str) -> R<Value> {
+        match &self.table {
+            Some(t) => Ok(t.raw_get(key)?),
+            None => Ok(Value::Nil),
+        }
+    }
+
+    fn wrong(key: &str, expected: &str, v: &Value) -> Fail {
+        Fail::Msg(format!("option '{key}' must be {expected}, got {}", type_name(v)))
+    }
+
+    pub(crate) fn string(&self, key: &str) -> R<Option<String>> {
+        match self.raw(key)? {
+            Value::Nil => Ok(None),
+            Value::String(s) => Ok(Some(lua_str(&s))),
+            v => Err(Self::wrong(key, "a string", &v)),
+        }
+    }
+
+    pub(crate) fn boolean(&self, key: &str) -> R<Option<bool>> {
+        match self.raw(key)? {
+            Value::Nil => Ok(None),
+            Value::Boolean(b) => Ok(Some(b)),
+            v => Err(Self::wrong(key, "a boolean (true or false)", &v)),
+        }
+    }
+
+    pub(crate) fn integer(&self, key: &str) -> R<Option<i64>> {
+        match self.raw(key)? {
+            Value::Nil => Ok(None),
+            v => match as_integer(&v) {
+                Some(i) => Ok(Some(i)),
+                None => Err(Self::wrong(key, "an integer", &v)),
+            },
+        }
+    }
+
+    /// A non-negative integer that fits in u32 (uid, gid).
+    pub(crate) fn id(&self, key: &str) -> R<Option<u32>> {
+        match self.integer(key)? {
+            None => Ok(None),
+            Some(i) => u32::try_from(i)
+                .map(Some)
+                .map_err(|_| Fail::Msg(format!("option '{key}' must be between 0 and {}, got {i}", u32::MAX))),
+        }
+    }
+
+    pub(crate) fn string_list(&self, key: &str) -> R<Option<Vec<String>>> {
+        match self.raw(key)? {
+            Value::Nil => Ok(None),
+            v => string_list(&v).map(Some).map_err(|m| Fail::Msg(format!("option '{key}' {m}"))),
+        }
+    }
+
+    pub(crate) fn string_map(&self, key: &str) -> R<Option<BTreeMap<String, String>>> {
+        match self.raw(key)? {
+            Value::Nil => Ok(None),
+            v => string_map(&v).map(Some).map_err(|m| Fail::Msg(format!("option '{key}' {m}"))),
+        }
+    }
+
+    pub(crate) fn mode(&self, key: &str) -> R<Option<u32>> {
+        match self.raw(key)? {
+            Value::Nil => Ok(None),
+            v => mode(&v).map(Some).map_err(|m| Fail::Msg(format!("option '{key}' {m}"))),
+        }
+    }
+
+    pub(crate) fn owner(&self, key: &str) -> R<Option<Chown>> {
+        match self.raw(key)? {
+            Value::Nil => Ok(None),
+            v => owner(&v).map(Some).map_err(|m| Fail::Msg(format!("option '{key}' {m}"))),
+        }
+    }
+
+    pub(crate) fn platform(&self, key: &str) -> R<Option<Platform>> {
+        match self.raw(key)? {
+            Value::Nil => Ok(None),
+            v => platform(&v).map(Some).map_err(|m| Fail::Msg(format!("option '{key}' {m}"))),
+        }
+    }
+
+    /// One of a fixed set of strings.
+    pub(crate) fn choice(&self, key: &str, choices: &[&str]) -> R<Option<String>> {
+        match self.string(key)? {
+            None => Ok(None),
+            Some(s) if choices.contains(&s.as_str()) => Ok(Some(s)),
+            Some(s) => Err(Fail::Msg(format!(
+                "option '{key}' must be one of {}, got '{s}'{}",
+                choices.iter().map(|c| format!("'{c}'")).collect::<Vec<_>>().join(", "),
+                did_you_mean(&s, choices)
+            ))),
+        }
+    }
+}
+
+/// A Lua string as Rust text (invalid UTF-8 replaced).
+pub(crate) fn lua_str(s: &mlua::String) -> String {
+    s.to_string_lossy().to_string()
+}
+
+/// An integer, also from a float with an integral value.
+pub(crate) fn as_integer(v: &Value) -> Option<i64> {
+    match v {
+        Value::Integer(i) => Some(*i),
+        Value::Number(n) if n.fract() == 0.0 && n.is_finite() && n.abs() < 9.0e15 => Some(*n as i64),
+        _ => None,
+    }
+}
+
+/// The elements of a sequence table, checking that it has no other keys.
+pub(crate) fn sequence(t: &Table) -> R<Vec<Value>> {
+    let len = t.raw_len();
+    let mut out = Vec::with_capacity(len);
+    for i in 1..=len {
+        out.push(t.raw_get::<Value>(i)?);
+    }
+    for pair in t.pairs::<Value, Value>() {
+        let (k, _) = pair?;
+        let ok = matches!(as_integer(&k), Some(i) if i >= 1 && (i as usize) <= len);
+        if !ok {
+            return Err(Fail::Msg(format!("has an unexpected key {} (a list was expected)", key_text(&k))));
+        }
+    }
+    Ok(out)
+}
+
+/// A list of strings (`{"a", "b"}`); a single string counts as a list of one.
+pub(crate) fn string_list(v: &Value) -> Result<Vec<String>, String> {
+    match v {
+        Value::String(s) => Ok(vec![lua_str(s)]),
+        Value::Table(t) => {
+            let items = sequence(t).map_err(fail_text)?;
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, it)| match it {
+                    Value::String(s) => Ok(lua_str(s)),
+                    other => Err(format!("must be a list of strings, but item {} is a {}", i + 1, type_name(other))),
+                })
+                .collect()
+        }
+        other => Err(format!("must be a list of strings, got {}", type_name(other))),
+    }
+}
+
+/// A table of string keys to string values.
+pub(crate) fn string_map(v: &Value) -> Result<BTreeMap<String, String>, String> {
+    let Value::Table(t) = v else {
+        return Err(format!("must be a table of name = \"value\", got {}", type_name(v)));
+    };
+    let mut out = BTreeMap::new();
+    for pair in t.pairs::<Value, Value>() {
+        let (k, val) = pair.map_err(|e| e.to_string())?;
+        let Value::String(k) = k else {
+            return Err(format!("must be a table of name = \"value\", but has the key {}", key_text(&k)));
+        };
+        let k = lua_str(&k);
+        match val {
+            Value::String(s) => {
+                out.insert(k, lua_str(&s));
+            }
+            other => {
+                return Err(format!("value for '{k}' must be a string, got {}", type_name(&other)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) fn fail_text(f: Fail) -> String {
+    match f {
+        Fail::Msg(m) => m,
+        Fail::Lua(e) => e.to_string(),
+    }
+}
+
+/// A file mode: an octal string (`"0755"`) or an integer. Integers that
+/// look like octal written in decimal are refused with a hint.
+pub(crate) fn mode(v: &Value) -> Result<u32, String> {
+    match v {
+        Value::String(s) => {
+            let text = lua_str(s);
+            let digits = text.strip_prefix("0o").unwrap_or(&text);
+            if digits.is_empty() || digits.len() > 6 || !digits.chars().all(|c| ('0'..='7').contains(&c)) {
+                return Err(format!("must be an octal mode such as \"0755\", got \"{text}\""));
+            }
+            let m = u32::from_str_radix(digits, 8).map_err(|e| e.to_string())?;
+            if m > 0o7777 {
+                return Err(format!("must be at most \"07777\", got \"{text}\""));
+            }
+            Ok(m)
+        }
+        other => {
+            let Some(i) = as_integer(other) else {
+                return Err(format!("must be an octal string such as \"0755\", got {}", type_name(other)));
+            };
+            let digits = i.to_string();
+            if (3..=4).contains(&digits.len()) && digits.chars().all(|c| ('0'..='7').contains(&c)) {
+                return Err(format!(
+                    "is the decimal number {i}, which is probably meant as octal: Lua has no octal literals, write \"{}\" (a string)",
+                    if digits.len() == 3 { format!("0{digits}") } else { digits }
+                ));
+            }
+            if !(0..=0o7777).contains(&i) {
+                return Err(format!("must be between 0 and 4095 (\"07777\"), got {i}"));
+            }
+            Ok(i as u32)
+        }
+    }
+}
+
+/// A user or group: a name, or an id given as an integer or a numeric string.
+fn user_ref(v: &Value, what: &str) -> Result<UserRef, String> {
+    match v {
+        Value::String(s) => {
+            let text = lua_str(s);
+            if text.is_empty() {
+                return Err(format!("{what} must not be empty"));
+            }
+            if text.chars().all(|c| c.is_ascii_digit()) {
+                return text.parse::<u32>().map(UserRef::Id).map_err(|_| format!("{what} id '{text}' is too large"));
+            }
+            Ok(UserRef::Name(text))
+        }
+        other => match as_integer(other) {
+            Some(i) => u32::try_from(i).map(UserRef::Id).map_err(|_| format!("{what} id {i} is out of range")),
+            None => Err(format!("{what} must be a name or a numeric id, got {}", type_name(other))),
+        },
+    }
+}
+
+/// An owner: `"user"`, `"user:group"`, a uid, or `{user = …, group = …}`.
+pub(crate) fn owner(v: &Value) -> Result<Chown, String> {
+    match v {
+        Value::String(s) => {
+            let text = lua_str(s);
+            let (u, g) = match text.split_once(':') {
+                Some((u, g)) => (u.to_string(), Some(g.to_string())),
+                None => (text.clone(), None),
+            };
+            let user = parse_name_or_id(&u, "user")?;
+            let group = match g {
+                Some(g) => Some(parse_name_or_id(&g, "group")?),
+                None => None,
+            };
+            Ok(Chown { user: Some(user), group })
+        }
+        Value::Table(_) => {
+            let opts = Opts::new(v, &["user", "group"]).map_err(fail_text)?;
+            let user = match opts.raw("user").map_err(fail_text)? {
+                Value::Nil => None,
+                u => Some(user_ref(&u, "user")?),
+            };
+            let group = match opts.raw("group").map_err(fail_text)? {
+                Value::Nil => None,
+                g => Some(user_ref(&g, "group")?),
+            };
+            if user.is_none() && group.is_none() {
+                return Err("must name a user, a group or both".to_string());
+            }
+            Ok(Chown { user, group })
+        }
+        other => match as_integer(other) {
+            Some(_) => Ok(Chown { user: Some(user_ref(other, "user")?), group: None }),
+            None => Err(format!(
+                "must be \"user\", \"user:group\", a uid or {{user = …, group = …}}, got {}",
+                type_name(other)
+            )),
+        },
+    }
+}
+
+fn parse_name_or_id(text: &str, what: &str) -> Result<UserRef, String> {
+    if text.is_empty() {
+        return Err(format!("{what} must not be empty"));
+    }
+    if text.chars().all(|c| c.is_ascii_digit()) {
+        return text.parse::<u32>().map(UserRef::Id).map_err(|_| format!("{what} id '{text}' is too large"));
+    }
+    Ok(UserRef::Name(text.to_string()))
+}
+
+/// A platform: a platform value, `"os/arch[/variant]"`, or `{os=…, arch=…, variant=…}`.
+pub(crate) fn platform(v: &Value) -> Result<Platform, String> {
+    match v {
+        Value::String(s) => Platform::parse(&lua_str(s)).map_err(|e| e.to_string()),
+        Value::UserData(ud) => match ud.borrow::<LPlatform>() {
+            Ok(p) => Ok(p.0.clone()),
+            Err(_) => Err(format!("must be a platform, got {}", type_name(v))),
+        },
+        Value::Table(_) => {
+            let opts = Opts::new(v, &["os", "arch", "variant"]).map_err(fail_text)?;
+            let os = opts.string("os").map_err(fail_text)?.ok_or("needs 'os' (for example \"linux\")")?;
+            let arch = opts.string("arch").map_err(fail_text)?.ok_or("needs 'arch' (for example \"amd64\")")?;
+            let variant = opts.string("variant").map_err(fail_text)?.unwrap_or_default();
+            platform_from_parts(&os, &arch, &variant)
+        }
+        other => Err(format!(
+            "must be a platform (\"linux/arm64\", {{os = …, arch = …}} or bk.platform(…)), got {}",
+            type_name(other)
+        )),
+    }
+}
+
+/// A platform from its parts, checked as `Platform::parse` checks a string.
+pub(crate) fn platform_from_parts(os: &str, arch: &str, variant: &str) -> Result<Platform, String> {
+    let text = if variant.is_empty() { format!("{os}/{arch}") } else { format!("{os}/{arch}/{variant}") };
+    Platform::parse(&text).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distance_counts_transpositions_once() {
+        assert_eq!(edit_distance("cdw", "cwd"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(suggest("cdw", &["cwd", "env", "user"]), Some("cwd"));
+        assert_eq!(suggest("xyz", &["cwd", "env", "user"]), None);
+        assert_eq!(suggest("mounst", &["mounts", "env"]), Some("mounts"));
+    }
+
+    #[test]
+    fn modes() {
+        let lua = mlua::Lua::new();
+        let s = |t: &str| Value::String(lua.create_string(t).expect("string"));
+        assert_eq!(mode(&s("0755")), Ok(0o755));
+        assert_eq!(mode(&s("644")), Ok(0o644));
+        assert_eq!(mode(&Value::Integer(493)), Ok(0o755));
+        assert!(mode(&Value::Integer(755)).is_err_and(|e| e.contains("\"0755\"")));
+        assert!(mode(&Value::Integer(644)).is_err_and(|e| e.contains("\"0644\"")));
+        assert!(mode(&Value::Integer(4000)).is_ok());
+        assert!(mode(&s("0999")).is_err());
+        assert!(mode(&Value::Integer(-1)).is_err());
+    }
+}

@@ -1,0 +1,201 @@
+//! The Lua-side values of the `bk` API: states, mounts and platforms.
+
+use std::sync::Arc;
+
+use luakit_graph::{ExecState, Mount, MountKind, Op, Platform, State};
+use luakit_image_config::ImageConfig;
+use mlua::{MetaMethod, UserData, UserDataMethods, Value};
+
+use crate::api;
+use crate::ctx::api_error;
+use crate::opts::did_you_mean;
+
+/// A run's exec, kept on its result so that `:output(dest)` can find mounts.
+#[derive(Debug)]
+pub(crate) struct ExecInfo {
+    pub exec: ExecState,
+    /// The run's working directory (relative output paths resolve against it).
+    pub cwd: String,
+}
+
+/// A state as Lua sees it.
+#[derive(Debug, Clone)]
+pub(crate) struct LState {
+    pub state: State,
+    /// Set on the result of `run`.
+    pub exec: Option<Arc<ExecInfo>>,
+    /// The resolved config of the image this state is built on, if known.
+    pub base_config: Option<Arc<ImageConfig>>,
+}
+
+impl LState {
+    pub(crate) fn new(state: State) -> Self {
+        LState { state, exec: None, base_config: None }
+    }
+
+    /// The same base image, another state.
+    pub(crate) fn derive(&self, state: State) -> Self {
+        LState { state, exec: None, base_config: self.base_config.clone() }
+    }
+}
+
+/// State methods, for "did you mean" on a typo.
+pub(crate) const STATE_METHODS: &[&str] = &[
+    "run",
+    "copy",
+    "mkdir",
+    "mkfile",
+    "rm",
+    "symlink",
+    "with_env",
+    "with_workdir",
+    "with_user",
+    "with_metadata",
+    "output",
+    "get_env",
+    "get_workdir",
+    "get_user",
+];
+
+impl UserData for LState {
+    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
+        methods.add_function("run", api::st_run);
+        methods.add_function("copy", api::st_copy);
+        methods.add_function("mkdir", api::st_mkdir);
+        methods.add_function("mkfile", api::st_mkfile);
+        methods.add_function("rm", api::st_rm);
+        methods.add_function("symlink", api::st_symlink);
+        methods.add_function("with_env", api::st_with_env);
+        methods.add_function("with_workdir", api::st_with_workdir);
+        methods.add_function("with_user", api::st_with_user);
+        methods.add_function("with_metadata", api::st_with_metadata);
+        methods.add_function("output", api::st_output);
+        methods.add_function("get_env", api::st_get_env);
+        methods.add_function("get_workdir", api::st_get_workdir);
+        methods.add_function("get_user", api::st_get_user);
+        methods.add_meta_method(MetaMethod::ToString, |_, this, ()| Ok(describe_state(this)));
+        methods.add_meta_function(MetaMethod::Eq, |_, (a, b): (Value, Value)| {
+            Ok(match (a, b) {
+                (Value::UserData(a), Value::UserData(b)) => match (a.borrow::<LState>(), b.borrow::<LState>()) {
+                    (Ok(a), Ok(b)) => a.state == b.state,
+                    _ => false,
+                },
+                _ => false,
+            })
+        });
+        methods.add_meta_function(MetaMethod::Index, |lua, (_, key): (Value, Value)| -> mlua::Result<Value> {
+            let key = match &key {
+                Value::String(s) => s.to_string_lossy().to_string(),
+                other => format!("{other:?}"),
+            };
+            Err(api_error(
+                lua,
+                "bk.State",
+                format!("a state has no method '{key}'{}", did_you_mean(&key, STATE_METHODS)),
+            ))
+        });
+    }
+}
+
+/// `state(docker-image://…)`, `state(exec: /bin/sh -c make)`, `state(scratch)`.
+pub(crate) fn describe_state(s: &LState) -> String {
+    let Some(out) = s.state.output() else {
+        return "bk.state(scratch)".to_string();
+    };
+    let what = match &out.node.op {
+        Op::Source(src) => src.identifier.clone(),
+        Op::Exec(e) => {
+            let args = e.meta.args.join(" ");
+            if out.index == 0 {
+                format!("run {args}")
+            } else {
+                let dest = e.mounts.iter().filter(|m| m.has_output()).nth(out.index as usize).map(|m| m.dest.clone());
+                format!("run {args} → output {}", dest.unwrap_or_default())
+            }
+        }
+        Op::File(f) => match f.actions.first() {
+            Some(a) => format!("file {}", a.kind()),
+            None => "file".to_string(),
+        },
+        Op::Merge(m) => format!("merge of {}", m.inputs.len()),
+        Op::Diff(_) => "diff".to_string(),
+    };
+    format!("bk.state({what})")
+}
+
+/// A mount as Lua sees it (`bk.cache(…)`, `bk.bind(…)`, …).
+#[derive(Debug, Clone)]
+pub(crate) struct LMount {
+    pub mount: Mount,
+    /// For a bind mount: the mounted state (its process defaults go to `:output`).
+    pub source: Option<State>,
+}
+
+impl UserData for LMount {
+    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
+        methods.add_meta_method(MetaMethod::ToString, |_, this, ()| {
+            let kind = match &this.mount.kind {
+                MountKind::Bind { readonly: true, .. } => "bind (read-only)",
+                MountKind::Bind { .. } => "bind",
+                MountKind::Cache { .. } => "cache",
+                MountKind::Tmpfs { .. } => "tmpfs",
+                MountKind::Secret { .. } => "secret",
+                MountKind::Ssh { .. } => "ssh",
+            };
+            Ok(format!("bk.mount({kind} at {})", this.mount.dest))
+        });
+        methods.add_meta_function(MetaMethod::Eq, |_, (a, b): (Value, Value)| {
+            Ok(match (a, b) {
+                (Value::UserData(a), Value::UserData(b)) => match (a.borrow::<LMount>(), b.borrow::<LMount>()) {
+                    (Ok(a), Ok(b)) => a.mount == b.mount,
+                    _ => false,
+                },
+                _ => false,
+            })
+        });
+    }
+}
+
+/// A platform as Lua sees it; fields `os`, `arch`, `variant`.
+#[derive(Debug, Clone)]
+pub(crate) struct LPlatform(pub Platform);
+
+impl UserData for LPlatform {
+    fn add_fields<F: mlua::UserDataFields<Self>>(fields: &mut F) {
+        fields.add_field_method_get("os", |_, this| Ok(this.0.os.clone()));
+        fields.add_field_method_get("arch", |_, this| Ok(this.0.arch.clone()));
+        fields.add_field_method_get("variant", |_, this| {
+            Ok(if this.0.variant.is_empty() { None } else { Some(this.0.variant.clone()) })
+        });
+    }
+
+    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
+        methods.add_meta_method(MetaMethod::ToString, |_, this, ()| Ok(this.0.to_string()));
+        methods.add_meta_function(MetaMethod::Eq, |_, (a, b): (Value, Value)| {
+            Ok(match (a, b) {
+                (Value::UserData(a), Value::UserData(b)) => {
+                    match (a.borrow::<LPlatform>(), b.borrow::<LPlatform>()) {
+                        (Ok(a), Ok(b)) => a.0.normalized() == b.0.normalized(),
+                        _ => false,
+                    }
+                }
+                _ => false,
+            })
+        });
+        methods.add_meta_function(MetaMethod::Concat, |_, (a, b): (Value, Value)| {
+            let text = |v: &Value| -> mlua::Result<String> {
+                match v {
+                    Value::UserData(ud) => Ok(ud.borrow::<LPlatform>()?.0.to_string()),
+                    Value::String(s) => Ok(s.to_string_lossy().to_string()),
+                    Value::Integer(i) => Ok(i.to_string()),
+                    Value::Number(n) => Ok(n.to_string()),
+                    other => Err(mlua::Error::runtime(format!(
+                        "attempt to concatenate a platform with a {}",
+                        other.type_name()
+                    ))),
+                }
+            };
+            Ok(format!("{}{}", text(&a)?, text(&b)?))
+        });
+    }
+}
