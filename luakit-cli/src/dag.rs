@@ -263,7 +263,14 @@ fn custom_name<'a>(g: &Graph<'a>, digest: &str) -> Option<&'a str> {
 fn edge_role(op: &pb::Op, i: usize) -> String {
     let i = i as i64;
     let roles: Vec<String> = match &op.op {
-        Some(pb::op::Op::Exec(e)) => e.mounts.iter().filter(|m| m.input == i).map(|m| m.dest.clone()).collect(),
+        // Only bind and cache mounts read an input (Go's client leaves
+        // `input` at 0 on secret and ssh mounts).
+        Some(pb::op::Op::Exec(e)) => e
+            .mounts
+            .iter()
+            .filter(|m| m.input == i && matches!(pb::MountType::try_from(m.mount_type), Ok(pb::MountType::Bind | pb::MountType::Cache)))
+            .map(|m| m.dest.clone())
+            .collect(),
         Some(pb::op::Op::File(f)) => {
             let mut r = Vec::new();
             for a in &f.actions {
@@ -1009,5 +1016,271 @@ fn action_json(a: Option<&pb::file_action::Action>) -> ActionJson {
             timestamp: timestamp(s.timestamp),
         },
         None => ActionJson::None {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type R = Result<(), Box<dyn std::error::Error>>;
+
+    fn fixtures() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/conformance")
+    }
+
+    fn cases() -> Vec<(String, pb::Definition)> {
+        let mut v: Vec<(String, pb::Definition)> = std::fs::read_dir(fixtures())
+            .expect("fixtures dir")
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let bytes = std::fs::read(e.path().join("expected.pb")).ok()?;
+                let def = pb::Definition::decode(bytes.as_slice()).expect("fixture decodes");
+                Some((e.file_name().to_string_lossy().into_owned(), def))
+            })
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(v.len(), 15, "conformance cases");
+        v
+    }
+
+    fn op_bytes(op: &pb::Op) -> Vec<u8> {
+        op.encode_to_vec()
+    }
+
+    fn digest(op: &pb::Op) -> String {
+        Digest::of(&op_bytes(op)).to_string()
+    }
+
+    fn input(op: &pb::Op, index: i64) -> pb::Input {
+        pb::Input { digest: digest(op), index }
+    }
+
+    /// A Definition of `ops` plus a terminal op on `result`.
+    fn definition(ops: &[&pb::Op], result: Option<pb::Input>) -> pb::Definition {
+        let mut def = pb::Definition::default();
+        for op in ops {
+            def.def.push(op_bytes(op));
+        }
+        if let Some(r) = result {
+            def.def.push(op_bytes(&pb::Op { inputs: vec![r], ..Default::default() }));
+        }
+        def
+    }
+
+    fn source(id: &str) -> pb::Op {
+        pb::Op {
+            op: Some(pb::op::Op::Source(pb::SourceOp { identifier: id.to_string(), attrs: Default::default() })),
+            ..Default::default()
+        }
+    }
+
+    fn exec(args: &[&str], root: &pb::Op) -> pb::Op {
+        pb::Op {
+            inputs: vec![input(root, 0)],
+            op: Some(pb::op::Op::Exec(pb::ExecOp {
+                meta: Some(pb::Meta { args: args.iter().map(|a| a.to_string()).collect(), cwd: "/".into(), ..Default::default() }),
+                mounts: vec![pb::Mount { dest: "/".into(), input: 0, output: 0, ..Default::default() }],
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn every_conformance_case_renders_in_every_format() -> R {
+        for (case, def) in cases() {
+            for f in [Format::Text, Format::Json, Format::Dot] {
+                let out = render(&def, f)?;
+                assert!(!out.is_empty(), "{case} {f:?}");
+            }
+            let v: serde_json::Value = serde_json::from_str(&render(&def, Format::Json)?)?;
+            let ops = v["ops"].as_array().ok_or("ops")?;
+            assert_eq!(ops.len(), def.def.len() - 1, "{case}: every op but the terminal");
+            // Digests are the sha256 of the entries, and inputs come first.
+            let all: BTreeSet<String> = def.def.iter().map(|b| Digest::of(b).to_string()).collect();
+            let mut seen = BTreeSet::new();
+            for op in ops {
+                let d = op["digest"].as_str().ok_or("digest")?;
+                assert!(all.contains(d), "{case}: {d}");
+                for i in op["inputs"].as_array().ok_or("inputs")? {
+                    assert!(seen.contains(i["digest"].as_str().ok_or("input digest")?), "{case}: input after user");
+                }
+                seen.insert(d.to_string());
+            }
+            let term = v["terminal"]["digest"].as_str().ok_or("terminal")?;
+            assert!(seen.contains(term), "{case}");
+            let last = Digest::of(def.def.last().ok_or("def")?).to_string();
+            assert_eq!(v["terminal"]["op_digest"], serde_json::Value::String(last));
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn output_does_not_depend_on_def_order() -> R {
+        for (case, def) in cases() {
+            let mut shuffled = def.clone();
+            let n = shuffled.def.len() - 1;
+            shuffled.def[..n].reverse();
+            shuffled.def[..n].rotate_left(n / 2);
+            for f in [Format::Text, Format::Json, Format::Dot] {
+                assert_eq!(render(&def, f)?, render(&shuffled, f)?, "{case} {f:?}");
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn text_tree_prints_shared_subgraphs_once() -> R {
+        let base = source("docker-image://docker.io/library/alpine:3.19");
+        let a = exec(&["/bin/sh", "-c", "echo a"], &base);
+        let b = exec(&["/bin/sh", "-c", "echo b"], &base);
+        let merge = pb::Op {
+            inputs: vec![input(&a, 0), input(&b, 0)],
+            op: Some(pb::op::Op::Merge(pb::MergeOp { inputs: vec![pb::MergeInput { input: 0 }, pb::MergeInput { input: 1 }] })),
+            ..Default::default()
+        };
+        let def = definition(&[&base, &a, &b, &merge], Some(input(&merge, 0)));
+        let text = render(&def, Format::Text)?;
+        let short_base = &digest(&base)[7..19];
+        assert_eq!(text.matches(short_base).count(), 2, "{text}");
+        assert_eq!(text.matches("alpine").count(), 1, "{text}");
+        assert!(text.contains("(shown above)"), "{text}");
+        assert!(text.contains("[layer 1]"), "{text}");
+        assert!(text.starts_with(&format!("{} merge", &digest(&merge)[7..19])), "{text}");
+        Ok(())
+    }
+
+    #[test]
+    fn dot_escapes_labels_and_labels_non_zero_outputs() -> R {
+        let base = source("docker-image://docker.io/library/alpine:3.19");
+        let run = exec(&["/bin/sh", "-c", "echo \"hi\\there\"\nnext"], &base);
+        let user = pb::Op { inputs: vec![input(&run, 1)], ..exec(&["true"], &base) };
+        let def = definition(&[&base, &run, &user], Some(input(&user, 0)));
+        let dot = render(&def, Format::Dot)?;
+        assert!(dot.starts_with("digraph llb {"), "{dot}");
+        // The summary shell-quotes the argument; DOT escaping comes on top.
+        assert!(dot.contains(r#"\"echo \\\"hi\\\\there\\\"\\nnext\""#), "{dot}");
+        assert!(dot.contains("[label=\"1\"]"), "{dot}");
+        // Every line's quotes balance once escapes are removed.
+        for line in dot.lines() {
+            let unescaped = line.replace("\\\\", "").replace("\\\"", "");
+            assert_eq!(unescaped.matches('"').count() % 2, 0, "{line}");
+        }
+        Ok(())
+    }
+
+    /// Ops luakit's marshaller never emits: a BuildOp with a nested
+    /// definition, an exec with proxy env and ulimits, binary mkfile data.
+    #[test]
+    fn foreign_definition_renders_every_field() -> R {
+        let base = source("docker-image://docker.io/docker/dockerfile:1");
+        let inner = definition(&[&base], Some(input(&base, 0)));
+        let build = pb::Op {
+            inputs: vec![input(&base, 0)],
+            op: Some(pb::op::Op::Build(pb::BuildOp {
+                builder: -1,
+                inputs: [("context".to_string(), pb::BuildInput { input: 0 })].into_iter().collect(),
+                def: Some(inner),
+                attrs: [("filename".to_string(), "Dockerfile".to_string())].into_iter().collect(),
+            })),
+            ..Default::default()
+        };
+        let mut run = exec(&["make"], &build);
+        if let Some(pb::op::Op::Exec(e)) = &mut run.op {
+            let meta = e.meta.as_mut().ok_or("meta")?;
+            meta.proxy_env = Some(pb::ProxyEnv { http_proxy: "http://proxy:3128".into(), ..Default::default() });
+            meta.ulimit = vec![pb::Ulimit { name: "nofile".into(), soft: 1024, hard: 2048 }];
+            e.network = 7; // not a NetMode
+        }
+        let file = pb::Op {
+            inputs: vec![input(&run, 0)],
+            op: Some(pb::op::Op::File(pb::FileOp {
+                actions: vec![pb::FileAction {
+                    input: 0,
+                    secondary_input: -1,
+                    output: 0,
+                    action: Some(pb::file_action::Action::Mkfile(pb::FileActionMkFile {
+                        path: "/bin.dat".into(),
+                        mode: 0o600,
+                        data: vec![0xff, 0x00],
+                        owner: None,
+                        timestamp: -1,
+                    })),
+                }],
+            })),
+            ..Default::default()
+        };
+        let def = definition(&[&base, &build, &run, &file], Some(input(&file, 0)));
+        let v: serde_json::Value = serde_json::from_str(&render(&def, Format::Json)?)?;
+        let ops = v["ops"].as_array().ok_or("ops")?;
+        let kinds: Vec<&str> = ops.iter().filter_map(|o| o["kind"].as_str()).collect();
+        assert_eq!(kinds, ["source", "build", "exec", "file"]);
+        assert_eq!(ops[1]["op"]["attrs"]["filename"], "Dockerfile");
+        assert_eq!(ops[1]["op"]["inputs"]["context"], 0);
+        assert_eq!(ops[1]["op"]["builder"], serde_json::Value::Null);
+        assert_eq!(ops[1]["op"]["definition"]["ops"][0]["kind"], "source");
+        assert_eq!(ops[2]["op"]["proxy_env"]["http_proxy"], "http://proxy:3128");
+        assert_eq!(ops[2]["op"]["ulimits"][0]["hard"], 2048);
+        assert_eq!(ops[2]["op"]["network"], "unknown(7)");
+        assert_eq!(ops[3]["op"]["actions"][0]["action"], "mkfile");
+        assert_eq!(ops[3]["op"]["actions"][0]["mode"], "0600");
+        assert_eq!(ops[3]["op"]["actions"][0]["data"]["hex"], "ff00");
+        assert_eq!(ops[3]["op"]["actions"][0]["secondary_input"], serde_json::Value::Null);
+        assert_eq!(ops[3]["metadata"], serde_json::Value::Null);
+        let text = render(&def, Format::Text)?;
+        assert!(text.contains("build Dockerfile") && text.contains("[context]"), "{text}");
+        Ok(())
+    }
+
+    #[test]
+    fn without_terminal_every_root_is_shown() -> R {
+        let a = source("local://a");
+        let b = source("local://b");
+        let def = definition(&[&b, &a], None);
+        let text = render(&def, Format::Text)?;
+        assert!(text.contains("no terminal op") && text.contains("local://a") && text.contains("local://b"), "{text}");
+        let v: serde_json::Value = serde_json::from_str(&render(&def, Format::Json)?)?;
+        assert_eq!(v["terminal"], serde_json::Value::Null);
+        assert_eq!(v["ops"].as_array().map(Vec::len), Some(2));
+        let empty = render(&pb::Definition::default(), Format::Text)?;
+        assert!(empty.contains("(no ops)"), "{empty}");
+        Ok(())
+    }
+
+    #[test]
+    fn missing_inputs_are_shown_not_fatal() -> R {
+        let ghost = source("local://ghost");
+        let run = exec(&["true"], &ghost);
+        let def = definition(&[&run], Some(input(&run, 0)));
+        assert!(render(&def, Format::Text)?.contains("(not in this definition)"));
+        assert!(render(&def, Format::Dot)?.contains("style=dashed"));
+        Ok(())
+    }
+
+    #[test]
+    fn corrupt_entries_are_an_error() {
+        let def = pb::Definition { def: vec![vec![0xff, 0xff, 0xff]], ..Default::default() };
+        let e = render(&def, Format::Text).expect_err("not an op");
+        assert_eq!(e.entry, 0);
+        assert!(e.to_string().contains("entry 0"), "{e}");
+    }
+
+    #[test]
+    fn long_chains_render_in_linear_space_without_recursion() -> R {
+        let mut ops = vec![source("docker-image://docker.io/library/alpine:3.19")];
+        for i in 0..20_000 {
+            let prev = ops.last().ok_or("ops")?;
+            ops.push(exec(&["/bin/sh", "-c", &format!("echo {i}")], prev));
+        }
+        let refs: Vec<&pb::Op> = ops.iter().collect();
+        let last = ops.last().ok_or("ops")?;
+        let def = definition(&refs, Some(input(last, 0)));
+        let text = render(&def, Format::Text)?;
+        assert_eq!(text.lines().count(), 20_001);
+        assert!(text.len() < 20_001 * 200, "{} bytes", text.len());
+        render(&def, Format::Json)?;
+        render(&def, Format::Dot)?;
+        Ok(())
     }
 }

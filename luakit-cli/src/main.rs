@@ -1,1 +1,264 @@
-fn main() {}
+//! The `luakit` command: parses arguments, calls the library crates and maps
+//! failures to exit codes (0 success, 1 script or build error, 2 usage).
+//! It holds no build logic of its own.
+
+mod commands;
+mod dag;
+mod output;
+mod values;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use luakit_graph::Platform;
+
+/// Exit code of a script or build error.
+const EXIT_FAILURE: u8 = 1;
+/// Exit code of a usage error (as clap's own).
+const EXIT_USAGE: u8 = 2;
+
+/// A usage error found after argument parsing (exit code 2).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "luakit",
+    version,
+    about = "Write BuildKit builds in Lua: evaluate a build script into a BuildKit LLB definition",
+    long_about = "Write BuildKit builds in Lua.\n\n\
+        luakit evaluates a Lua build script (the `bk` API: bk.image, st:run, st:copy, bk.export, …) \
+        into a BuildKit LLB definition, the graph BuildKit executes to build a container image. \
+        Pipe the definition into `buildctl build`, inspect it with `luakit dag`, or unit-test \
+        your build logic with `luakit test`.",
+    after_help = "Examples:\n  \
+        luakit build build.lua | buildctl build --local context=. --output type=image,name=app\n  \
+        luakit build -o app.pb --platform linux/arm64 --arg VERSION=1.2 build.lua\n  \
+        luakit dag --format dot build.lua | dot -Tsvg > graph.svg\n  \
+        luakit test\n\n\
+        Exit codes: 0 success, 1 script or build error, 2 usage error."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Evaluate a build script and write its LLB definition (protobuf).
+    #[command(
+        long_about = "Evaluate a build script and write its LLB definition (a protobuf `pb.Definition`).\n\n\
+            The definition goes to standard output, which must then be a pipe or a file: a binary \
+            definition is never written to a terminal. With -o FILE it is written atomically \
+            (a failed build never leaves a partial file, and an existing FILE is kept).",
+        after_help = "Examples:\n  \
+            luakit build build.lua | buildctl build --local context=. --output type=image,name=app\n  \
+            luakit build -o app.pb --image-config app.json build.lua\n  \
+            buildctl build --local context=. \\\n    \
+            --output type=image,name=app,\"containerimage.config=$(cat app.json)\" < app.pb"
+    )]
+    Build(BuildArgs),
+    /// Show the graph of a build script or of any LLB definition file.
+    #[command(
+        long_about = "Show the build graph of a Lua script, or of any existing LLB definition file \
+            (for example one written by `luakit build -o`, or one that another frontend \
+            produced, such as BuildKit's Dockerfile frontend).\n\n\
+            A file ending in `.lua` is evaluated as a script; any other file is read as a binary \
+            `pb.Definition`.",
+        after_help = "Formats:\n  \
+            text  a tree from the result down; digests shortened to 12 hex digits; a sub-graph\n        \
+            used twice is printed once and then referred to as \"(shown above)\"\n  \
+            json  every op with its fields, in a stable documented layout (docs/dag-json.md)\n  \
+            dot   Graphviz: luakit dag --format dot build.lua | dot -Tsvg > graph.svg"
+    )]
+    Dag(DagArgs),
+    /// Evaluate a build script and check it, writing nothing.
+    #[command(
+        long_about = "Evaluate a build script and marshal its graph, writing nothing: exits 0 if \
+            `luakit build` would succeed, 1 (with the error) if not. Warnings are printed on \
+            standard error."
+    )]
+    Validate(ValidateArgs),
+    /// Run Lua test files (*_test.lua).
+    #[command(
+        long_about = "Run Lua test files: every `*_test.lua` file under the given paths (default: the \
+            current directory), searched recursively and run in sorted order. The `bk` API is \
+            available and no bk.export is needed; a failed `assert` is reported with its file and \
+            line.\n\n\
+            Prints `FAIL name: file:line: message` for each failure and a summary line \
+            `N passed, M failed`; exits 1 if anything failed."
+    )]
+    Test(TestArgs),
+    /// Print the version of luakit, its Lua, and the LLB it emits.
+    Version,
+}
+
+/// Settings of a script evaluation.
+#[derive(Debug, Args)]
+struct EvalArgs {
+    /// Target platform OS/ARCH[/VARIANT], set on every op (default: linux/<host arch>).
+    #[arg(long, value_name = "PLATFORM", value_parser = values::platform)]
+    platform: Option<Platform>,
+
+    /// Build argument NAME=VALUE, returned by bk.arg("NAME") (repeatable).
+    #[arg(long = "arg", value_name = "NAME=VALUE", value_parser = values::key_value)]
+    args: Vec<(String, String)>,
+
+    /// The `local.unique` id of bk.local_ sources (default: a hash of this machine's id and the script's directory).
+    #[arg(long, value_name = "ID")]
+    local_unique_id: Option<String>,
+
+    /// Maximum evaluation time, e.g. 500ms, 30s, 2m.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = values::duration)]
+    timeout: Duration,
+
+    /// Maximum memory of the evaluation, e.g. 512MiB, 1GiB, 1000000 (bytes).
+    #[arg(long, value_name = "SIZE", default_value = "512MiB", value_parser = values::size)]
+    memory_limit: usize,
+}
+
+#[derive(Debug, Args)]
+struct BuildArgs {
+    /// The Lua build script.
+    #[arg(value_name = "SCRIPT")]
+    script: PathBuf,
+
+    /// Write the definition to FILE (atomically) instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+
+    /// Also write the OCI image config (JSON) of the exported image to FILE.
+    #[arg(long, value_name = "FILE")]
+    image_config: Option<PathBuf>,
+
+    /// Leave out the source map (the Lua file and line of each op, which BuildKit shows when a step fails).
+    #[arg(long)]
+    no_source_map: bool,
+
+    #[command(flatten)]
+    eval: EvalArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum DagFormat {
+    /// A readable tree from the result down.
+    Text,
+    /// Stable JSON, documented in docs/dag-json.md.
+    Json,
+    /// Graphviz DOT.
+    Dot,
+}
+
+#[derive(Debug, Args)]
+struct DagArgs {
+    /// A Lua build script (*.lua) or an LLB definition file (anything else).
+    #[arg(value_name = "SCRIPT|FILE.pb")]
+    input: PathBuf,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = DagFormat::Text)]
+    format: DagFormat,
+
+    /// Leave out the source map (only for scripts; changes the JSON `locations`).
+    #[arg(long)]
+    no_source_map: bool,
+
+    #[command(flatten)]
+    eval: EvalArgs,
+}
+
+#[derive(Debug, Args)]
+struct ValidateArgs {
+    /// The Lua build script.
+    #[arg(value_name = "SCRIPT")]
+    script: PathBuf,
+
+    #[command(flatten)]
+    eval: EvalArgs,
+}
+
+#[derive(Debug, Args)]
+struct TestArgs {
+    /// Test files or directories to search for *_test.lua (default: .).
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+
+    #[command(flatten)]
+    eval: EvalArgs,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and --version print to stdout and exit 0; usage errors exit 2.
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(EXIT_USAGE));
+        }
+    };
+    let result = match cli.command {
+        Command::Build(a) => commands::build(a),
+        Command::Dag(a) => commands::dag(a),
+        Command::Validate(a) => commands::validate(a),
+        Command::Test(a) => commands::test(a),
+        Command::Version => commands::version(),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", error_message(&e));
+            if e.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::from(EXIT_FAILURE)
+            }
+        }
+    }
+}
+
+/// The error and its causes on one line, skipping a cause whose text the
+/// message already contains (library errors often include their source).
+fn error_message(e: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if msg.contains(&text) {
+            continue;
+        }
+        if !msg.is_empty() {
+            msg.push_str(": ");
+        }
+        msg.push_str(&text);
+    }
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn error_chain_is_not_repeated() {
+        let inner = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let e = anyhow::Error::new(inner).context("cannot read x.lua: no such file");
+        assert_eq!(error_message(&e), "cannot read x.lua: no such file");
+        let e = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(error_message(&e), "outer: inner");
+    }
+}

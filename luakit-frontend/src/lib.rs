@@ -1,7 +1,19 @@
-//! BuildKit frontend gateway for luakit: the `LLBBridge` gRPC client and the
-//! message types of BuildKit's `frontend/gateway/pb/gateway.proto`, generated at
-//! build time. LLB types (`pb.*`) come from [`luakit_llb::pb`].
+//! BuildKit gateway frontend for luakit: `luakit frontend` runs [`run`], which
+//! speaks the `LLBBridge` gRPC protocol over the process's stdin/stdout (the
+//! way BuildKit starts a frontend image), evaluates the build script from the
+//! `dockerfile` local, solves the Definition and returns it with the image
+//! config. Message types of BuildKit's `frontend/gateway/pb/gateway.proto` are
+//! generated at build time; LLB types (`pb.*`) come from [`luakit_llb::pb`].
 
 #[rustfmt::skip]
 #[allow(missing_docs, clippy::all)]
 pub mod pb;
+
+mod error;
+mod gateway;
+mod opts;
+mod stdio;
+
+pub use error::FrontendError;
+pub use gateway::{image_config_metadata, llb_caps, run, run_with_opts, CONFIG_METADATA_KEY};
+pub use opts::BuildOpts;

@@ -65,6 +65,12 @@ pub enum ConfigError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// Text that is not a Go-style duration (`30s`, `1m30s`, `500ms`).
+    #[error("invalid duration '{text}': expected a number with a unit, such as \"30s\", \"1m30s\" or \"500ms\"")]
+    InvalidDurationText {
+        /// The text given.
+        text: String,
+    },
     /// An empty `os` or `arch` for the config's platform.
     #[error("image platform {field} must not be empty")]
     EmptyPlatform {

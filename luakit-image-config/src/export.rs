@@ -65,10 +65,11 @@ pub struct ExportOptions {
 
 /// A `HEALTHCHECK`, as `bk.export{healthcheck = …}` gives it.
 ///
-/// Durations are [`Duration`]s (the Lua adapter parses `"30s"`); `None` or
-/// zero leaves the daemon's default (interval 30 s, timeout 30 s, start
-/// period 0 s, 3 retries), exactly like an omitted Dockerfile flag. A
-/// non-zero duration must be at least 1 ms, as Docker requires.
+/// Durations are [`Duration`]s (the Lua adapter reads `"30s"` with
+/// [`parse_duration`]); `None` or zero leaves the daemon's default
+/// (interval 30 s, timeout 30 s, start period 0 s, 3 retries), exactly like
+/// an omitted Dockerfile flag. A non-zero duration must be at least 1 ms,
+/// as Docker requires.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Healthcheck {
     /// `["CMD", arg…]` (run directly), `["CMD-SHELL", command]` (run with the
@@ -435,6 +436,54 @@ fn healthcheck_config(hc: &Healthcheck) -> Result<HealthcheckConfig, ConfigError
     })
 }
 
+/// Parses a duration as Go's `time.ParseDuration` (and so Docker's
+/// `HEALTHCHECK --interval=…`) reads it: one or more decimal numbers, each
+/// with a unit `ns`, `us` (or `µs`), `ms`, `s`, `m` or `h`, as in `30s`,
+/// `1m30s`, `1.5h`, `500ms`; `0` alone is zero. Negative durations are
+/// refused.
+pub fn parse_duration(text: &str) -> Result<Duration, ConfigError> {
+    let bad = || ConfigError::InvalidDurationText { text: text.to_string() };
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let mut rest = text.strip_prefix('+').unwrap_or(text);
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    let mut total: u128 = 0;
+    while !rest.is_empty() {
+        let number_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let (number, after) = rest.split_at(number_len);
+        let unit_len = after.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(after.len());
+        let (unit, after) = after.split_at(unit_len);
+        let scale: u128 = match unit {
+            "ns" => 1,
+            "us" | "µs" | "μs" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            _ => return Err(bad()),
+        };
+        let (whole, frac) = number.split_once('.').unwrap_or((number, ""));
+        if whole.is_empty() && frac.is_empty() || frac.contains('.') {
+            return Err(bad());
+        }
+        let whole: u128 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| bad())? };
+        let mut nanos = whole.checked_mul(scale).ok_or_else(bad)?;
+        // The fraction, truncated to whole nanoseconds as Go does.
+        let mut place = scale;
+        for digit in frac.bytes() {
+            place /= 10;
+            nanos += u128::from(digit - b'0') * place;
+        }
+        total = total.checked_add(nanos).ok_or_else(bad)?;
+        rest = after;
+    }
+    let total = u64::try_from(total).map_err(|_| bad())?;
+    Ok(Duration::from_nanos(total))
+}
+
 fn nanos(field: &'static str, d: Option<Duration>) -> Result<i64, ConfigError> {
     let Some(d) = d else { return Ok(0) };
     if !d.is_zero() && d < Duration::from_millis(1) {
@@ -518,6 +567,29 @@ mod tests {
         for bad in ["", "0", "256", "SIGFOO", "RTMIN+16", "RTMAX-0", "-1", "SIG"] {
             assert!(check_signal(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn go_durations() {
+        let ok = |s: &str| parse_duration(s).ok();
+        assert_eq!(ok("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(ok("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(ok("1.5h"), Some(Duration::from_secs(5400)));
+        assert_eq!(ok("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(ok("2us"), Some(Duration::from_micros(2)));
+        assert_eq!(ok("2µs"), Some(Duration::from_micros(2)));
+        assert_eq!(ok(".5s"), Some(Duration::from_millis(500)));
+        assert_eq!(ok("1.s"), Some(Duration::from_secs(1)));
+        assert_eq!(ok("1.0000000019s"), Some(Duration::from_nanos(1_000_000_001)));
+        assert_eq!(ok("0"), Some(Duration::ZERO));
+        assert_eq!(ok("+5m"), Some(Duration::from_secs(300)));
+        for bad in ["", "30", "s", "-1s", "1.2.3s", "1d", "1 s", ".s", "99999999999999999999h", "5m0"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse_duration("30").map_err(|e| e.to_string()),
+            Err("invalid duration '30': expected a number with a unit, such as \"30s\", \"1m30s\" or \"500ms\"".into())
+        );
     }
 
     #[test]

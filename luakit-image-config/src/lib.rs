@@ -27,4 +27,5 @@ pub use config::{ContainerConfig, HealthcheckConfig, History, ImageConfig, RootF
 pub use error::ConfigError;
 pub use export::{
     DEFAULT_PATH, ExportOptions, HISTORY_COMMENT, Healthcheck, StateDefaults, build_config, expand_port_spec,
+    parse_duration,
 };

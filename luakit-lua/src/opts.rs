@@ -268,7 +268,7 @@ impl Opts {
 }
 
 /// A Lua string as Rust text (invalid UTF-8 replaced).
-pub(crate) fn lua_str(s: &mlua::String) -> String {
+pub(crate) fn lua_str(s: &mlua::LuaString) -> String {
     s.to_string_lossy().to_string()
 }
 

@@ -1,8 +1,362 @@
-//! End-to-end tests on a real BuildKit: placeholder until the frontend lands.
+//! End-to-end tests on a real BuildKit: `cargo xtask e2e [CASE…]`.
+//!
+//! Starts a private dockerd (see `e2e_env.rs`), imports the busybox base
+//! images, loads the luakit frontend image (`luakit frontend-image | docker
+//! load`, tagged `luakit/frontend:dev`), then builds each script under
+//! `fixtures/e2e/<case>/build.lua` with `docker build -f build.lua` (its first
+//! line is `# syntax=luakit/frontend:dev`) and checks the built image's files
+//! (`docker run`) and config (`docker inspect`), or, for the cases that must
+//! fail, the error the build prints. Prints a PASS/FAIL line per case and a
+//! summary; fails when any case fails. Loopback only: no image is pulled.
+//!
+//! Arguments: case names to run only those (default: all).
 
-use anyhow::Result;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail, ensure};
+use serde_json::Value;
+
+use crate::e2e_env::{self, Dockerd};
+
+/// The tag the fixtures' `# syntax=` lines name.
+const FRONTEND_TAG: &str = "luakit/frontend:dev";
+
+type CaseFn = fn(&Env) -> Result<()>;
+
+/// Every case, in the order they run.
+const CASES: &[(&str, CaseFn)] = &[
+    ("run", case_run),
+    ("fileops", case_fileops),
+    ("symlink", case_symlink),
+    ("cache", case_cache),
+    ("secret", case_secret),
+    ("mounts", case_mounts),
+    ("config", case_config),
+    ("buildargs", case_buildargs),
+    ("modules", case_modules),
+    ("failing", case_failing),
+    ("script-error", case_script_error),
+    ("merge", case_merge),
+];
 
 /// Runs the end-to-end suite.
-pub fn run(_args: &[String]) -> Result<()> {
+pub fn run(args: &[String]) -> Result<()> {
+    for a in args {
+        ensure!(CASES.iter().any(|(n, _)| n == a), "unknown e2e case '{a}' (cases: {})", names());
+    }
+    let t0 = Instant::now();
+    let root = crate::root();
+    e2e_env::ensure_packages()?;
+
+    let mut c = crate::cargo();
+    c.args(["build", "-p", "luakit-cli"]);
+    crate::run(c)?;
+    let luakit = target_dir(&root).join("debug/luakit");
+    ensure!(luakit.exists(), "{} was not built", luakit.display());
+
+    let work = target_dir(&root).join("e2e");
+    let d = Dockerd::start(&work)?;
+    e2e_env::import_base_images(&d, &work)?;
+    match std::env::var_os("LUAKIT_E2E_FRONTEND_BIN") {
+        Some(bin) => import_frontend_binary(&d, Path::new(&bin), &work)?,
+        None => load_frontend_image(&d, &luakit, &work)?,
+    }
+
+    let env = Env { d: &d, fixtures: root.join("fixtures/e2e"), work: work.clone() };
+    let mut failed = Vec::new();
+    let mut ran = 0;
+    for (name, case) in CASES {
+        if !args.is_empty() && !args.iter().any(|a| a == name) {
+            continue;
+        }
+        ran += 1;
+        let t = Instant::now();
+        match case(&env) {
+            Ok(()) => println!("PASS {name} ({:.1}s)", t.elapsed().as_secs_f64()),
+            Err(e) => {
+                println!("FAIL {name} ({:.1}s): {e:#}", t.elapsed().as_secs_f64());
+                failed.push(*name);
+            }
+        }
+    }
+    println!(
+        "e2e: {} passed, {} failed, in {:.0}s{}",
+        ran - failed.len(),
+        failed.len(),
+        t0.elapsed().as_secs_f64(),
+        if failed.is_empty() { String::new() } else { format!(" (failed: {})", failed.join(", ")) }
+    );
+    drop(d);
+    if !failed.is_empty() {
+        bail!("{} e2e case(s) failed", failed.len());
+    }
     Ok(())
+}
+
+fn names() -> String {
+    CASES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+}
+
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"))
+}
+
+/// `luakit frontend-image | docker load`.
+fn load_frontend_image(d: &Dockerd, luakit: &Path, work: &Path) -> Result<()> {
+    let archive = work.join("frontend-image.tar");
+    let out = Command::new(luakit)
+        .args(["frontend-image", "-o"])
+        .arg(&archive)
+        .args(["--tag", FRONTEND_TAG])
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run {}", luakit.display()))?;
+    if !out.status.success() {
+        bail!("`luakit frontend-image` failed ({}):\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    }
+    let archive_s = archive.to_string_lossy().into_owned();
+    d.docker_output(&["load", "-i", &archive_s]).context("loading the frontend image")?;
+    d.docker_output(&["image", "inspect", FRONTEND_TAG]).context("the frontend image is not tagged as expected")?;
+    Ok(())
+}
+
+/// Imports a frontend image holding `binary` (entrypoint `<binary> frontend`)
+/// and the shared libraries `ldd` lists for it, on the busybox rootfs: for
+/// trying a frontend binary other than `luakit` itself
+/// (`LUAKIT_E2E_FRONTEND_BIN`).
+fn import_frontend_binary(d: &Dockerd, binary: &Path, work: &Path) -> Result<()> {
+    let ldd = Command::new("ldd").arg(binary).output().context("cannot run ldd")?;
+    let mut libs: Vec<PathBuf> = Vec::new();
+    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+        let path = match line.split_once("=>") {
+            Some((_, rhs)) => rhs.split_whitespace().next(),
+            None => line.split_whitespace().next(),
+        };
+        if let Some(p) = path.filter(|p| p.starts_with('/')) {
+            libs.push(PathBuf::from(p));
+        }
+    }
+    let mut extra: Vec<(&Path, &str, u32)> = vec![(binary, "/bin/luakit-frontend", 0o755)];
+    let dests: Vec<String> = libs.iter().map(|l| l.to_string_lossy().into_owned()).collect();
+    for (l, dest) in libs.iter().zip(&dests) {
+        extra.push((l.as_path(), dest.as_str(), 0o755));
+    }
+    let tar = e2e_env::make_rootfs_tar_with(work, "frontend-rootfs", &extra)?;
+    let tar_s = tar.to_string_lossy().into_owned();
+    d.docker_output(&["import", "--change", r#"ENTRYPOINT ["/bin/luakit-frontend", "frontend"]"#, &tar_s, FRONTEND_TAG])
+        .context("importing the frontend image")?;
+    Ok(())
+}
+
+/// What the cases share.
+struct Env<'a> {
+    d: &'a Dockerd,
+    fixtures: PathBuf,
+    work: PathBuf,
+}
+
+/// A finished `docker build`.
+struct Build {
+    ok: bool,
+    /// The build output (stdout and stderr).
+    output: String,
+    /// What the daemon logged meanwhile (the frontend's stderr lands there).
+    log: String,
+}
+
+impl Build {
+    fn describe(&self) -> String {
+        format!("build output:\n{}\n--- daemon log:\n{}", tail(&self.output, 60), tail(&self.log, 30))
+    }
+}
+
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+impl Env<'_> {
+    fn image(case: &str) -> String {
+        format!("luakit-e2e-{case}")
+    }
+
+    /// `docker build -f build.lua -t luakit-e2e-<case> [extra…] fixtures/e2e/<case>`.
+    fn build(&self, case: &str, extra: &[&str]) -> Result<Build> {
+        let dir = self.fixtures.join(case);
+        ensure!(dir.join("build.lua").exists(), "{} is missing", dir.join("build.lua").display());
+        let offset = self.d.log_len();
+        let tag = Self::image(case);
+        let out = self
+            .d
+            .docker()
+            .current_dir(&dir)
+            .args(["build", "--progress=plain", "-f", "build.lua", "-t", &tag])
+            .args(extra)
+            .arg(".")
+            .stdin(Stdio::null())
+            .output()
+            .context("cannot run docker build")?;
+        let output = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        Ok(Build { ok: out.status.success(), output, log: self.d.log_since(offset) })
+    }
+
+    /// Builds and requires success.
+    fn build_ok(&self, case: &str, extra: &[&str]) -> Result<Build> {
+        let b = self.build(case, extra)?;
+        if !b.ok {
+            bail!("docker build failed\n{}", b.describe());
+        }
+        Ok(b)
+    }
+
+    /// Builds and requires a failure whose output contains every `needle`.
+    fn build_fails_with(&self, case: &str, needles: &[&str]) -> Result<()> {
+        let b = self.build(case, &[])?;
+        if b.ok {
+            bail!("docker build succeeded but must fail\n{}", b.describe());
+        }
+        for n in needles {
+            if !b.output.contains(n) {
+                bail!("the build error does not mention {n:?}\n{}", b.describe());
+            }
+        }
+        Ok(())
+    }
+
+    /// `docker run --rm --entrypoint <argv0> <image> <args…>`'s stdout.
+    fn run_in(&self, case: &str, argv: &[&str]) -> Result<String> {
+        let (argv0, rest) = argv.split_first().context("empty argv")?;
+        let image = Self::image(case);
+        let mut args = vec!["run", "--rm", "--user", "0", "--entrypoint", argv0, image.as_str()];
+        args.extend_from_slice(rest);
+        self.d.docker_output(&args)
+    }
+
+    /// The content of `path` in the case's image.
+    fn file(&self, case: &str, path: &str) -> Result<String> {
+        self.run_in(case, &["/bin/cat", path]).with_context(|| format!("reading {path} in the built image"))
+    }
+
+    /// `docker image inspect`'s record of the case's image.
+    fn inspect(&self, case: &str) -> Result<Value> {
+        let out = self.d.docker_output(&["image", "inspect", &Self::image(case)])?;
+        let v: Value = serde_json::from_str(&out).context("parsing docker image inspect")?;
+        v.get(0).cloned().context("docker image inspect returned no image")
+    }
+}
+
+fn expect_eq(what: &str, got: &str, want: &str) -> Result<()> {
+    ensure!(got == want, "{what}: expected {want:?}, got {got:?}");
+    Ok(())
+}
+
+fn expect_file(env: &Env, case: &str, path: &str, want: &str) -> Result<()> {
+    let got = env.file(case, path)?;
+    expect_eq(path, got.trim_end(), want)
+}
+
+// ------------------------------------------------------------------ cases
+
+fn case_run(env: &Env) -> Result<()> {
+    env.build_ok("run", &[])?;
+    expect_file(env, "run", "/out-shell.txt", "shell-ok")?;
+    expect_file(env, "run", "/out-argv.txt", "argv-ok")?;
+    expect_file(env, "run", "/out-env.txt", "hello-env")?;
+    expect_file(env, "run", "/out-cwd.txt", "/work")?;
+    expect_file(env, "run", "/home/app/whoami.txt", "app")
+}
+
+fn case_fileops(env: &Env) -> Result<()> {
+    env.build_ok("fileops", &[])?;
+    expect_file(env, "fileops", "/data/sub/hello.txt", "hello-file")?;
+    let modes = env.run_in("fileops", &["/bin/stat", "-c", "%a %n", "/data/sub", "/data/sub/hello.txt"])?;
+    expect_eq("modes", modes.trim_end(), "750 /data/sub\n600 /data/sub/hello.txt")?;
+    let gone = env.run_in("fileops", &["/bin/sh", "-c", "test -e /data/gone.txt && echo present || echo absent"])?;
+    expect_eq("/data/gone.txt after rm", gone.trim_end(), "absent")?;
+    expect_file(env, "fileops", "/data/ctx.txt", "from-context")?;
+    expect_file(env, "fileops", "/data/artifact.txt", "from-builder")
+}
+
+fn case_symlink(env: &Env) -> Result<()> {
+    // FileOp symlink needs a newer BuildKit than Docker 20.10's v0.8.
+    env.build_fails_with("symlink", &["build.lua:4", "file.symlink.create", "needs BuildKit v0.17"])
+}
+
+fn case_cache(env: &Env) -> Result<()> {
+    env.build_ok("cache", &["--build-arg", "BUST=1"])?;
+    expect_file(env, "cache", "/count.txt", "1")?;
+    env.build_ok("cache", &["--build-arg", "BUST=2"])?;
+    // The second run saw the first run's line in the cache mount.
+    expect_file(env, "cache", "/count.txt", "2")?;
+    let ls = env.run_in("cache", &["/bin/sh", "-c", "ls -A /cache 2>/dev/null | wc -l"])?;
+    expect_eq("entries under /cache in the image", ls.trim(), "0")
+}
+
+fn case_secret(env: &Env) -> Result<()> {
+    let secret = env.work.join("secret-tok.txt");
+    fs::write(&secret, "s3cret-token")?;
+    let spec = format!("id=tok,src={}", secret.display());
+    env.build_ok("secret", &["--secret", &spec])?;
+    expect_file(env, "secret", "/secret-upper.txt", "S3CRET-TOKEN")?;
+    let gone = env.run_in("secret", &["/bin/sh", "-c", "test -e /run/secrets/tok && echo present || echo absent"])?;
+    expect_eq("the secret in the image", gone.trim_end(), "absent")
+}
+
+fn case_mounts(env: &Env) -> Result<()> {
+    env.build_ok("mounts", &[])?;
+    expect_file(env, "mounts", "/result/copied.txt", "bound-input")?;
+    expect_file(env, "mounts", "/result/bind-mode.txt", "ro")?;
+    expect_file(env, "mounts", "/result/tmpfs.txt", "tmpfs-yes")?;
+    let scratch = env.run_in("mounts", &["/bin/sh", "-c", "test -e /scratch/t && echo present || echo absent"])?;
+    expect_eq("tmpfs content in the image", scratch.trim_end(), "absent")
+}
+
+fn case_config(env: &Env) -> Result<()> {
+    env.build_ok("config", &[])?;
+    let v = env.inspect("config")?;
+    let c = &v["Config"];
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default()
+    };
+    ensure!(strings(&c["Entrypoint"]) == ["/bin/echo", "ep"], "Entrypoint: {}", c["Entrypoint"]);
+    ensure!(strings(&c["Cmd"]) == ["hello"], "Cmd: {}", c["Cmd"]);
+    let envs = strings(&c["Env"]);
+    for want in ["BASE_MARKER=busybox", "APP_MODE=prod", "FROM_STATE=yes"] {
+        ensure!(envs.iter().any(|e| e == want), "Env lacks {want}: {envs:?}");
+    }
+    ensure!(envs.iter().any(|e| e.starts_with("PATH=")), "Env lacks PATH: {envs:?}");
+    expect_eq("WorkingDir", c["WorkingDir"].as_str().unwrap_or(""), "/srv")?;
+    expect_eq("User", c["User"].as_str().unwrap_or(""), "app")?;
+    ensure!(c["ExposedPorts"].get("8080/tcp").is_some(), "ExposedPorts: {}", c["ExposedPorts"]);
+    expect_eq("label", c["Labels"]["org.example.e2e"].as_str().unwrap_or(""), "config")?;
+    // And the config works: the entrypoint runs with the cmd, as user app.
+    let out = env.d.docker_output(&["run", "--rm", &Env::image("config")])?;
+    expect_eq("docker run output", out.trim_end(), "ep hello")?;
+    let who = env.d.docker_output(&["run", "--rm", "--entrypoint", "/bin/sh", &Env::image("config"), "-c", "id -un; pwd"])?;
+    expect_eq("user and workdir at run time", who.trim_end(), "app\n/srv")
+}
+
+fn case_buildargs(env: &Env) -> Result<()> {
+    env.build_ok("buildargs", &["--build-arg", "GREETING=hi-from-cli"])?;
+    expect_file(env, "buildargs", "/args.txt", "hi-from-cli\nother-default\nlinux/amd64")
+}
+
+fn case_modules(env: &Env) -> Result<()> {
+    env.build_ok("modules", &[])?;
+    expect_file(env, "modules", "/module.txt", "from-module")
+}
+
+fn case_failing(env: &Env) -> Result<()> {
+    env.build_fails_with("failing", &["build.lua:4", "exit code: 3"])
+}
+
+fn case_script_error(env: &Env) -> Result<()> {
+    env.build_fails_with("script-error", &["build.lua:3", "unknown option 'cdw'"])
+}
+
+fn case_merge(env: &Env) -> Result<()> {
+    env.build_fails_with("merge", &["build.lua:4", "mergeop", "v0.10"])
 }

@@ -1,0 +1,11 @@
+//! Integration tests of the `luakit` command, run as a process: every
+//! subcommand, every exit code, output safety (terminal refusal, atomic
+//! files), flag plumbing, and conformance of `luakit build` output.
+
+mod build;
+mod conformance;
+mod dag;
+mod help;
+mod test_cmd;
+mod util;
+mod validate;

@@ -1,0 +1,312 @@
+//! The frontend run: connect to BuildKit over stdin/stdout, read the script
+//! from the `dockerfile` local, evaluate it (resolving images and loading
+//! modules through the gateway), solve its Definition and return the result
+//! with the image config — or return the error, which `docker build` shows.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::sync::{Arc, Mutex};
+
+use hyper_util::rt::TokioIo;
+use luakit_graph::{LocalOptions, Platform, State};
+use luakit_image_config::{ExportOptions, ImageConfig, StateDefaults};
+use luakit_llb::{CapSet, MarshalOptions, pb};
+use tokio::runtime::Handle;
+use tonic::transport::{Channel, Endpoint, Uri};
+
+use crate::error::FrontendError;
+use crate::opts::BuildOpts;
+use crate::pb::google::rpc::Status;
+use crate::pb::moby::buildkit::v1::frontend as gw;
+use crate::pb::moby::buildkit::v1::frontend::llb_bridge_client::LlbBridgeClient;
+use crate::stdio::StdioStream;
+
+/// The result metadata key BuildKit's image exporter reads the config from.
+pub const CONFIG_METADATA_KEY: &str = "containerimage.config";
+
+/// Name of the local holding the build script (Docker's name for it).
+const DOCKERFILE_LOCAL: &str = "dockerfile";
+
+/// `google.rpc.Code.UNKNOWN`, what BuildKit's own frontends return errors as.
+const CODE_UNKNOWN: i32 = 2;
+
+type Client = LlbBridgeClient<Channel>;
+
+/// Runs `luakit frontend`: reads the options from the environment and serves
+/// one build over stdin/stdout. Build failures (script, marshal and solve
+/// errors) are returned to BuildKit and are not an `Err` here; an `Err` means
+/// the gateway itself could not be talked to.
+pub fn run() -> Result<(), FrontendError> {
+    run_with_opts(BuildOpts::from_env()?)
+}
+
+/// [`run`] with options already read.
+pub fn run_with_opts(opts: BuildOpts) -> Result<(), FrontendError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(FrontendError::Runtime)?;
+    rt.block_on(serve(opts))
+}
+
+/// The enabled LLB caps of a `Ping` answer, with the daemon's BuildKit
+/// version when a worker reports it.
+pub fn llb_caps(pong: &gw::PongResponse) -> CapSet {
+    let mut caps = CapSet::new(pong.llb_caps.iter().filter(|c| c.enabled).map(|c| c.id.clone()));
+    caps.version = pong
+        .workers
+        .iter()
+        .find_map(|w| w.buildkit_version.as_ref().map(|v| v.version.clone()))
+        .unwrap_or_default();
+    caps
+}
+
+/// The result metadata carrying `config` for the image exporter.
+pub fn image_config_metadata(config: &ImageConfig) -> BTreeMap<String, Vec<u8>> {
+    BTreeMap::from([(CONFIG_METADATA_KEY.to_string(), config.to_json())])
+}
+
+async fn connect() -> Result<Client, FrontendError> {
+    // stdin/stdout is one connection: hand it out once.
+    let stream = Arc::new(Mutex::new(Some(StdioStream::new())));
+    let connector = tower::service_fn(move |_: Uri| {
+        let stream = stream.clone();
+        async move {
+            let taken = stream.lock().ok().and_then(|mut s| s.take());
+            match taken {
+                Some(s) => Ok(TokioIo::new(s)),
+                None => Err(io::Error::new(io::ErrorKind::NotConnected, "the stdin/stdout connection was closed")),
+            }
+        }
+    });
+    let channel = Endpoint::from_static("http://buildkit-gateway")
+        .connect_with_connector(connector)
+        .await
+        .map_err(FrontendError::Connect)?;
+    Ok(LlbBridgeClient::new(channel).max_decoding_message_size(usize::MAX).max_encoding_message_size(usize::MAX))
+}
+
+fn call(name: &'static str) -> impl FnOnce(tonic::Status) -> FrontendError {
+    move |status| FrontendError::Call { call: name, status }
+}
+
+async fn serve(opts: BuildOpts) -> Result<(), FrontendError> {
+    let mut client = connect().await?;
+    let pong = client.ping(gw::PingRequest {}).await.map_err(call("Ping"))?.into_inner();
+    let caps = llb_caps(&pong);
+    let ref_array = pong.frontend_api_caps.iter().any(|c| c.enabled && c.id == "proto.refarray");
+    let req = match build(&mut client, &opts, &caps, ref_array).await {
+        Ok(result) => gw::ReturnRequest { result: Some(result), error: None },
+        Err(message) => {
+            eprintln!("luakit frontend: {message}");
+            gw::ReturnRequest {
+                result: None,
+                error: Some(Status { code: CODE_UNKNOWN, message, details: Vec::new() }),
+            }
+        }
+    };
+    client.r#return(req).await.map_err(call("Return"))?;
+    Ok(())
+}
+
+/// Solves `def` and returns the result's ref id.
+async fn solve(client: &mut Client, def: pb::Definition) -> Result<String, tonic::Status> {
+    let req = gw::SolveRequest {
+        definition: Some(def),
+        allow_result_return: true,
+        allow_result_array_ref: true,
+        r#final: false,
+        ..Default::default()
+    };
+    let resp = client.solve(req).await?.into_inner();
+    let id = match resp.result.and_then(|r| r.result) {
+        Some(gw::result::Result::Ref(r)) => r.id,
+        Some(gw::result::Result::RefDeprecated(id)) => id,
+        Some(_) => return Err(tonic::Status::internal("solve returned several refs for one definition")),
+        None => resp.r#ref,
+    };
+    Ok(id)
+}
+
+fn pb_platform(p: &Platform) -> pb::Platform {
+    pb::Platform {
+        architecture: p.arch.clone(),
+        os: p.os.clone(),
+        variant: p.variant.clone(),
+        os_version: p.os_version.clone(),
+        os_features: p.os_features.clone(),
+    }
+}
+
+/// Everything up to the result; `Err` is the message to return to BuildKit.
+async fn build(client: &mut Client, opts: &BuildOpts, caps: &CapSet, ref_array: bool) -> Result<gw::Result, String> {
+    let filename = opts.filename().to_string();
+    let target = opts.target_platform().map_err(|e| e.to_string())?;
+    let build_platform = opts.build_platform();
+
+    // The script and its sibling modules, from the `dockerfile` local.
+    let local = luakit_graph::local(
+        DOCKERFILE_LOCAL,
+        LocalOptions {
+            include_patterns: vec![filename.clone(), "**/*.lua".to_string()],
+            shared_key_hint: DOCKERFILE_LOCAL.to_string(),
+            session_id: Some(opts.session_id.clone()),
+            ..LocalOptions::default()
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let local_def = luakit_llb::marshal(
+        &local,
+        &MarshalOptions { platform: build_platform.clone(), source_map: false, daemon_caps: Some(caps.clone()) },
+    )
+    .map_err(|e| e.to_string())?;
+    let script_ref = solve(client, local_def).await.map_err(|s| format!("cannot read {filename}: {}", s.message()))?;
+    let source = read_file(client, &script_ref, &filename)
+        .await
+        .map_err(|s| format!("cannot read {filename} from the build's dockerfile directory: {}", s.message()))?;
+
+    // Evaluate on a blocking thread: the resolver and loader call back into
+    // the gateway from there.
+    let handle = Handle::current();
+    let eval_opts = luakit_lua::EvalOptions {
+        target_platform: target.clone(),
+        build_platform,
+        args: opts.build_args(),
+        local_session_id: Some(opts.session_id.clone()),
+        source_map: true,
+        resolver: Some(Arc::new(GatewayResolver {
+            client: client.clone(),
+            handle: handle.clone(),
+            session_id: opts.session_id.clone(),
+            resolve_mode: opts.resolve_mode().to_string(),
+        })),
+        loader: Arc::new(GatewayLoader { client: client.clone(), handle, script_ref: script_ref.clone() }),
+        ..luakit_lua::EvalOptions::default()
+    };
+    let name = filename.clone();
+    let eval = tokio::task::spawn_blocking(move || luakit_lua::evaluate(&name, &source, &eval_opts))
+        .await
+        .map_err(|e| format!("evaluation of {filename} did not finish: {e}"))?
+        .map_err(|e| e.to_string())?;
+    for w in &eval.warnings {
+        eprintln!("luakit frontend: {w}");
+    }
+
+    let def = luakit_llb::marshal(
+        &eval.state,
+        &MarshalOptions { platform: target.clone(), source_map: true, daemon_caps: Some(caps.clone()) },
+    )
+    .map_err(|e| e.to_string())?;
+    let config = image_config(&eval.state, eval.base_config.as_ref(), &eval.target_platform, &eval.export)?;
+    let locations = op_locations(&def);
+    let id = solve(client, def).await.map_err(|s| solve_error(&s, &locations))?;
+    let r = if ref_array {
+        gw::result::Result::Ref(gw::Ref { id, def: None })
+    } else {
+        gw::result::Result::RefDeprecated(id)
+    };
+    Ok(gw::Result { metadata: image_config_metadata(&config), attestations: BTreeMap::new(), result: Some(r) })
+}
+
+/// The image config of the exported state (as `luakit build --image-config`
+/// writes it).
+fn image_config(
+    state: &State,
+    base: Option<&ImageConfig>,
+    target: &Platform,
+    export: &ExportOptions,
+) -> Result<ImageConfig, String> {
+    let meta = state.meta();
+    let defaults = StateDefaults { env: meta.env.to_vec(), workdir: meta.dir.clone(), user: meta.user.clone() };
+    let p = meta.platform.as_ref().unwrap_or(target);
+    luakit_image_config::build_config(base, &defaults, (p.os.as_str(), p.arch.as_str(), p.variant.as_str()), export)
+        .map_err(|e| e.to_string())
+}
+
+/// `digest → "file:line"` of every op the source map locates.
+fn op_locations(def: &pb::Definition) -> Vec<(String, String)> {
+    let Some(source) = &def.source else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (digest, locs) in &source.locations {
+        for loc in &locs.locations {
+            let Some(info) = usize::try_from(loc.source_index).ok().and_then(|i| source.infos.get(i)) else {
+                continue;
+            };
+            if let Some(range) = loc.ranges.first() {
+                let line = range.start.as_ref().map(|p| p.line).unwrap_or(0);
+                out.push((digest.clone(), format!("{}:{line}", info.filename)));
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// A solve failure, prefixed with the Lua location of the failing op when the
+/// error names its digest (BuildKit attaches the vertex digest as a detail).
+fn solve_error(status: &tonic::Status, locations: &[(String, String)]) -> String {
+    let details = String::from_utf8_lossy(status.details());
+    let message = status.message();
+    let at = locations
+        .iter()
+        .find(|(digest, _)| details.contains(digest.as_str()) || message.contains(digest.as_str()));
+    match at {
+        Some((_, loc)) => format!("{loc}: {message}"),
+        None => message.to_string(),
+    }
+}
+
+async fn read_file(client: &mut Client, id: &str, path: &str) -> Result<Vec<u8>, tonic::Status> {
+    let req = gw::ReadFileRequest { r#ref: id.to_string(), file_path: path.to_string(), range: None };
+    Ok(client.read_file(req).await?.into_inner().data)
+}
+
+/// Resolves `bk.image` references through `ResolveImageConfig`.
+struct GatewayResolver {
+    client: Client,
+    handle: Handle,
+    session_id: String,
+    resolve_mode: String,
+}
+
+impl luakit_lua::ImageResolver for GatewayResolver {
+    fn resolve(&self, reference: &str, platform: &Platform) -> Result<luakit_lua::ResolvedImage, String> {
+        let mut client = self.client.clone();
+        let req = gw::ResolveImageConfigRequest {
+            r#ref: reference.to_string(),
+            platform: Some(pb_platform(platform)),
+            resolve_mode: self.resolve_mode.clone(),
+            log_name: format!("[luakit] resolve image config for {reference}"),
+            session_id: self.session_id.clone(),
+            ..Default::default()
+        };
+        let resp = self
+            .handle
+            .block_on(client.resolve_image_config(req))
+            .map_err(|s| s.message().to_string())?
+            .into_inner();
+        let config = ImageConfig::from_json(&resp.config).map_err(|e| format!("bad image config: {e}"))?;
+        Ok(luakit_lua::ResolvedImage { digest: resp.digest, config })
+    }
+}
+
+/// Loads `require`d modules from the `dockerfile` local.
+struct GatewayLoader {
+    client: Client,
+    handle: Handle,
+    script_ref: String,
+}
+
+impl luakit_lua::ModuleLoader for GatewayLoader {
+    fn load(&self, relative_path: &str) -> Result<Option<Vec<u8>>, String> {
+        let mut client = self.client.clone();
+        match self.handle.block_on(read_file(&mut client, &self.script_ref, relative_path)) {
+            Ok(data) => Ok(Some(data)),
+            Err(s) if s.code() == tonic::Code::NotFound || s.message().contains("no such file") => Ok(None),
+            Err(s) => Err(s.message().to_string()),
+        }
+    }
+}

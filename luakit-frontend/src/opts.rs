@@ -1,0 +1,120 @@
+//! What BuildKit tells a frontend through its environment (as BuildKit's
+//! `frontend/gateway/grpcclient` reads it): `BUILDKIT_FRONTEND_OPT_<n>`
+//! (`key=value`), `BUILDKIT_SESSION_ID`, `BUILDKIT_WORKERS` (JSON) and
+//! `BUILDKIT_EXPORTEDPRODUCT`.
+
+use std::collections::BTreeMap;
+
+use luakit_graph::Platform;
+
+use crate::error::FrontendError;
+
+/// The script read when no `filename` option is given.
+pub const DEFAULT_FILENAME: &str = "build.lua";
+
+/// Options of one frontend run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BuildOpts {
+    /// Frontend options (`filename`, `platform`, `build-arg:NAME`, …).
+    pub opts: BTreeMap<String, String>,
+    /// The client's session (for locals and secrets).
+    pub session_id: String,
+    /// Platforms of the first worker, in order.
+    pub worker_platforms: Vec<Platform>,
+    /// The product exporting the result (`docker`, `buildkit`), may be empty.
+    pub product: String,
+}
+
+impl BuildOpts {
+    /// Reads the options from this process's environment.
+    pub fn from_env() -> Result<Self, FrontendError> {
+        Self::from_vars(std::env::vars())
+    }
+
+    /// Reads the options from `(name, value)` pairs of an environment.
+    pub fn from_vars<I: IntoIterator<Item = (String, String)>>(vars: I) -> Result<Self, FrontendError> {
+        let mut o = BuildOpts::default();
+        for (k, v) in vars {
+            if k.starts_with("BUILDKIT_FRONTEND_OPT_") {
+                match v.split_once('=') {
+                    Some((key, value)) => o.opts.insert(key.to_string(), value.to_string()),
+                    None => o.opts.insert(v.clone(), String::new()),
+                };
+            } else if k == "BUILDKIT_SESSION_ID" {
+                o.session_id = v;
+            } else if k == "BUILDKIT_EXPORTEDPRODUCT" {
+                o.product = v;
+            } else if k == "BUILDKIT_WORKERS" {
+                o.worker_platforms = parse_workers(&v)?;
+            }
+        }
+        Ok(o)
+    }
+
+    /// The script's name inside the `dockerfile` local.
+    pub fn filename(&self) -> &str {
+        match self.opts.get("filename") {
+            Some(f) if !f.is_empty() => f,
+            _ => DEFAULT_FILENAME,
+        }
+    }
+
+    /// `build-arg:NAME=value` options as `NAME → value`.
+    pub fn build_args(&self) -> BTreeMap<String, String> {
+        self.opts
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix("build-arg:").map(|n| (n.to_string(), v.clone())))
+            .collect()
+    }
+
+    /// The platform the daemon builds on: the worker's first.
+    pub fn build_platform(&self) -> Platform {
+        self.worker_platforms.first().cloned().unwrap_or_else(Platform::host)
+    }
+
+    /// The platform to build for: the `platform` option (the first of a
+    /// comma-separated list), else the build platform.
+    pub fn target_platform(&self) -> Result<Platform, FrontendError> {
+        match self.opts.get("platform").map(|p| p.split(',').next().unwrap_or("").trim()) {
+            Some(p) if !p.is_empty() => Platform::parse(p)
+                .map(|p| p.normalized())
+                .map_err(|e| FrontendError::Option { key: "platform".into(), message: e.to_string() }),
+            _ => Ok(self.build_platform()),
+        }
+    }
+
+    /// `image-resolve-mode` (`default`, `pull`, `local`), default `default`.
+    pub fn resolve_mode(&self) -> &str {
+        match self.opts.get("image-resolve-mode") {
+            Some(m) if !m.is_empty() => m,
+            _ => "default",
+        }
+    }
+}
+
+/// Platforms of the first worker in a `BUILDKIT_WORKERS` JSON list
+/// (`[{"id":…,"platforms":[{"architecture":"amd64","os":"linux"}]}]`).
+fn parse_workers(json: &str) -> Result<Vec<Platform>, FrontendError> {
+    let bad = |message: String| FrontendError::Option { key: "BUILDKIT_WORKERS".into(), message };
+    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| bad(e.to_string()))?;
+    let Some(first) = v.as_array().and_then(|a| a.first()) else {
+        return Ok(Vec::new());
+    };
+    let field = |p: &serde_json::Value, names: &[&str]| -> String {
+        names.iter().find_map(|n| p.get(*n).and_then(|x| x.as_str())).unwrap_or("").to_string()
+    };
+    let platforms = first.get("platforms").or_else(|| first.get("Platforms")).and_then(|p| p.as_array());
+    Ok(platforms
+        .map(|ps| {
+            ps.iter()
+                .map(|p| {
+                    Platform::new(
+                        field(p, &["os", "OS"]),
+                        field(p, &["architecture", "Architecture"]),
+                        field(p, &["variant", "Variant"]),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default())
+}

@@ -1,0 +1,1351 @@
+//! The `bk` functions and state methods: Lua values in, graph calls out.
+//!
+//! Each function checks its arguments (names, types, unknown options) and
+//! hands the graph crate plain option structs; the graph does the rest.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use luakit_graph::state::resolve_dir;
+use luakit_graph::{
+    CacheSharing, Chown, CopyOptions, GitOptions, HostIp, HttpOptions, ImageOptions, LocalOptions, Mount, MountKind,
+    NetMode, ProgressGroup, ResolveMode, RunOptions, SecretEnv, SecurityMode, State, Ulimit,
+};
+use luakit_image_config::{ExportOptions, Healthcheck, StateDefaults};
+use mlua::{Lua, MultiValue, Table, Value};
+
+use crate::ctx::{ExportRecord, api, caller, charge, op_options, with_ctx};
+use crate::opts::{
+    Fail, Opts, R, as_integer, did_you_mean, lua_str, platform, platform_from_parts, sequence, string_list, string_map,
+    type_name,
+};
+use crate::userdata::{ExecInfo, LMount, LPlatform, LState};
+
+/// Positional arguments of a call.
+struct Args(Vec<Value>);
+
+impl Args {
+    fn new(args: MultiValue) -> Self {
+        Args(args.into_vec())
+    }
+
+    fn get(&self, i: usize) -> Value {
+        self.0.get(i).cloned().unwrap_or(Value::Nil)
+    }
+
+    /// The state a method was called on (`st:method(…)`).
+    fn this(&self, method: &str) -> R<LState> {
+        match self.0.first() {
+            Some(Value::UserData(ud)) => match ud.borrow::<LState>() {
+                Ok(s) => Ok(s.clone()),
+                Err(_) => Err(method_call_error(method)),
+            },
+            _ => Err(method_call_error(method)),
+        }
+    }
+}
+
+fn method_call_error(method: &str) -> Fail {
+    Fail::Msg(format!("call it as a method, with ':' (state:{method}(…)), not with '.'"))
+}
+
+/// A required string argument.
+fn req_string(v: &Value, pos: usize, name: &str) -> R<String> {
+    match v {
+        Value::String(s) => Ok(lua_str(s)),
+        Value::Nil => Err(format!("argument {pos} ({name}) is missing: expected a string").into()),
+        other => Err(format!("argument {pos} ({name}) must be a string, got {}", type_name(other)).into()),
+    }
+}
+
+/// A required non-empty string argument.
+fn req_nonempty(v: &Value, pos: usize, name: &str) -> R<String> {
+    let s = req_string(v, pos, name)?;
+    if s.is_empty() {
+        return Err(format!("argument {pos} ({name}) must not be empty").into());
+    }
+    Ok(s)
+}
+
+/// A required state argument.
+fn req_state(v: &Value, pos: usize, name: &str) -> R<LState> {
+    if let Value::UserData(ud) = v {
+        if let Ok(s) = ud.borrow::<LState>() {
+            return Ok(s.clone());
+        }
+    }
+    let hint = if matches!(v, Value::String(_)) { " (use bk.image(…) or bk.local_(…) to make one)" } else { "" };
+    Err(format!("argument {pos} ({name}) must be a state, got {}{hint}", type_name(v)).into())
+}
+
+/// A rough size of strings, for the graph memory estimate.
+fn size_of<'a>(items: impl IntoIterator<Item = &'a String>) -> usize {
+    items.into_iter().map(String::len).sum()
+}
+
+const NODE_BYTES: usize = 512;
+
+fn ud(lua: &Lua, s: LState) -> mlua::Result<Value> {
+    Ok(Value::UserData(lua.create_userdata(s)?))
+}
+
+// ---------------------------------------------------------------- sources
+
+const IMAGE_OPTS: &[&str] = &["platform", "resolve", "resolve_digest"];
+
+/// `bk.image(ref, {platform, resolve, resolve_digest})`
+pub(crate) fn bk_image(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
+    let st = api(lua, "bk.image", || {
+        let a = Args::new(args);
+        let reference = req_string(&a.get(0), 1, "reference")?;
+        let opts = Opts::new(&a.get(1), IMAGE_OPTS)?;
+        let plat = opts.platform("platform")?;
+        let resolve_mode = match opts.choice("resolve", &["default", "always", "never"])?.as_deref() {
+            Some("always") => ResolveMode::Always,
+            Some("never") => ResolveMode::Never,
+            _ => ResolveMode::Default,
+        };
+        let resolve_digest = opts.boolean("resolve_digest")?.unwrap_or(false);
+        let normalized = luakit_graph::normalize_image_ref(&reference)?;
+        let mut op = op_options(lua)?;
+        op.platform = plat.clone();
+        let (resolver, target) = with_ctx(lua, |c| (c.resolver.clone(), c.target_platform.clone()))?;
+        let mut image_opts = ImageOptions { resolve_mode, default_path: true, op, ..ImageOptions::default() };
+        let mut pinned = normalized.clone();
+        let mut base_config = None;
+        match resolver {
+            Some(resolver) => {
+                let for_platform = plat.clone().unwrap_or(target).normalized();
+                let key = (normalized.clone(), for_platform.to_string());
+                let cached = with_ctx(lua, |c| c.resolved.get(&key).cloned())?;
+                let resolved = match cached {
+                    Some(r) => r,
+                    None => {
+                        let r = resolver.resolve(&normalized, &for_platform).map_err(|e| {
+                            Fail::Msg(format!("cannot resolve '{normalized}' for {for_platform}: {e}"))
+                        })?;
+                        let r = Arc::new(r);
+                        with_ctx(lua, |c| c.resolved.insert(key, r.clone()))?;
+                        r
+                    }
+                };
+                if !normalized.contains('@') {
+                    pinned = format!("{normalized}@{}", resolved.digest);
+                }
+                let cfg = &resolved.config.config;
+                let mut env = cfg.env.clone();
+                if !env.iter().any(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) == "PATH") {
+                    env.push(format!("PATH={}", luakit_graph::DEFAULT_PATH));
+                }
+                image_opts.config_env = Some(env);
+                if !cfg.working_dir.is_empty() {
+                    image_opts.config_dir = Some(cfg.working_dir.clone());
+                }
+                if !cfg.user.is_empty() {
+                    image_opts.config_user = Some(cfg.user.clone());
+                }
+                base_config = Some(Arc::new(resolved.config.clone()));
+            }
+            None if resolve_digest => {
+                let at = caller(lua).map(|(f, l)| format!("{f}:{l}: ")).unwrap_or_default();
+                let w = format!(
+                    "{at}bk.image: resolve_digest ignored for '{normalized}': no image resolver is available, so the image is not pinned and its config is not known"
+                );
+                with_ctx(lua, |c| c.warnings.push(w))?;
+            }
+            None => {}
+        }
+        charge(lua, NODE_BYTES + pinned.len())?;
+        let state = luakit_graph::image(&pinned, image_opts)?;
+        Ok(LState { state, exec: None, base_config })
+    })?;
+    ud(lua, st)
+}
+
+/// `bk.scratch()`
+pub(crate) fn bk_scratch(lua: &Lua, _: MultiValue) -> mlua::Result<Value> {
+    ud(lua, LState::new(State::scratch()))
+}
+
+const LOCAL_OPTS: &[&str] = &["include", "exclude", "shared_key_hint", "follow_paths"];
+
+/// `bk.local_(name, {include, exclude, shared_key_hint, follow_paths})`
+pub(crate) fn bk_local(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
+    let st = api(lua, "bk.local_", || {
+        let a = Args::new(args);
+        let name = req_nonempty(&a.get(0), 1, "name")?;
+        let opts = Opts::new(&a.get(1), LOCAL_OPTS)?;
+        let (unique_id, session_id) = with_ctx(lua, |c| (c.local_unique_id.clone(), c.local_session_id.clone()))?;
+        let lo = LocalOptions {
+            include_patterns: opts.string_list("include")?.unwrap_or_default(),
+            exclude_patterns: opts.string_list("exclude")?.unwrap_or_default(),
+            follow_paths: opts.string_list("follow_paths")?.unwrap_or_default(),
+            shared_key_hint: opts.string("shared_key_hint")?.unwrap_or_default(),
+            session_id,
+            unique_id,
+            differ: None,
+            op: op_options(lua)?,
+        };
+        charge(
+            lua,
+            NODE_BYTES + size_of(lo.include_patterns.iter().chain(&lo.exclude_patterns).chain(&lo.follow_paths)),
+        )?;
+        Ok(LState::new(luakit_graph::local(&name, lo)?))
+    })?;
+    ud(lua, st)
+}
+
+const GIT_OPTS: &[&str] = &[
+    "ref",
+    "keep_git_dir",
+    "subdir",
+    "auth_token_secret",
+    "auth_header_secret",
+    "known_ssh_hosts",
+    "mount_ssh_sock",
+];
+
+/// `bk.git(url, {ref, keep_git_dir, subdir, auth_token_secret, auth_header_secret, known_ssh_hosts, mount_ssh_sock})`
+pub(crate) fn bk_git(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
+    let st = api(lua, "bk.git", || {
+        let a = Args::new(args);
+        let url = req_nonempty(&a.get(0), 1, "url")?;
+        let opts = Opts::new(&a.get(1), GIT_OPTS)?;
+        let mut go = GitOptions { op: op_options(lua)?, ..GitOptions::default() };
+        if let Some(r) = opts.string("ref")? {
+            go.reference = r;
+        }
+        go.keep_git_dir = opts.boolean("keep_git_dir")?.unwrap_or(false);
+        if let Some(s) = opts.string("subdir")? {
+            go.subdir = s;
+        }
+        if let Some(s) = opts.string("auth_token_secret")? {
+            go.auth_token_secret = s;
+            go.explicit_auth = true;
+        }
+        if let Some(s) = opts.string("auth_header_secret")? {
+            go.auth_header_secret = s;
+            go.explicit_auth = true;
+        }
+        if let Some(s) = opts.string("known_ssh_hosts")? {
+            go.known_ssh_hosts = s;
+        }
+        if let Some(s) = opts.string("mount_ssh_sock")? {
+            go.mount_ssh_sock = s;
+        }
+        charge(lua, NODE_BYTES + url.len())?;
+        Ok(LState::new(luakit_graph::git(&url, go)?))
+    })?;
+    ud(lua, st)
+}
+
+const HTTP_OPTS: &[&str] =
+    &["checksum", "filename", "chmod", "uid", "gid", "headers", "auth_header_secret", "username", "password"];
+
+/// `bk.http(url, {…})` and `bk.https(url, {…})`
+pub(crate) fn bk_http(lua: &Lua, args: MultiValue, function: &'static str) -> mlua::Result<Value> {
+    let st = api(lua, function, || {
+        let a = Args::new(args);
+        let url = req_nonempty(&a.get(0), 1, "url")?;
+        if !url.starts_with("https://") && !url.starts_with("http://") {
+            return Err(format!("URL '{url}' must start with https:// or http://").into());
+        }
+        if function == "bk.https" && url.starts_with("http://") {
+            return Err(format!("URL '{url}' is plain http: use bk.http for it, or an https:// URL").into());
+        }
+        let opts = Opts::new(&a.get(1), HTTP_OPTS)?;
+        for key in ["username", "password"] {
+            if !matches!(opts.raw(key)?, Value::Nil) {
+                return Err(format!(
+                    "option '{key}' is refused: credentials must not go into the build graph; put an Authorization header value in a build secret and pass its id as auth_header_secret"
+                )
+                .into());
+            }
+        }
+        if url.split("://").nth(1).is_some_and(|rest| rest.split('/').next().is_some_and(|host| host.contains('@'))) {
+            return Err(
+                "credentials in the URL are refused: they would be stored in the build graph; put an Authorization header value in a build secret and pass its id as auth_header_secret"
+                    .into(),
+            );
+        }
+        let checksum = opts.string("checksum")?;
+        if let Some(c) = &checksum {
+            let ok = c.strip_prefix("sha256:").is_some_and(|h| {
+                h.len() == 64 && h.chars().all(|ch| ch.is_ascii_digit() || ('a'..='f').contains(&ch))
+            });
+            if !ok {
+                return Err(format!("option 'checksum' must be \"sha256:\" and 64 lowercase hex digits, got \"{c}\"").into());
+            }
+        }
+        let headers = opts.string_map("headers")?.unwrap_or_default();
+        for name in headers.keys() {
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)) {
+                return Err(format!("option 'headers' has an invalid header name '{name}'").into());
+            }
+        }
+        let ho = HttpOptions {
+            checksum,
+            filename: opts.string("filename")?,
+            chmod: opts.mode("chmod")?,
+            uid: opts.id("uid")?,
+            gid: opts.id("gid")?,
+            headers,
+            auth_header_secret: opts.string("auth_header_secret")?,
+            op: op_options(lua)?,
+        };
+        charge(lua, NODE_BYTES + url.len())?;
+        Ok(LState::new(luakit_graph::http(&url, ho)?))
+    })?;
+    ud(lua, st)
+}
+
+// ---------------------------------------------------------------- graph ops
+
+/// `bk.merge(a, b, …)` or `bk.merge({a, b, …})`
+pub(crate) fn bk_merge(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
+    let st = api(lua, "bk.merge", || {
+        let a = Args::new(args);
+        let items: Vec<Value> = match (a.0.len(), a.0.first()) {
+            (1, Some(Value::Table(t))) => sequence(t).map_err(|e| match e {
+                Fail::Msg(m) => Fail::Msg(format!("the list of states {m}")),
+                other => other,
+            })?,
+            _ => a.0.clone(),
+        };
+        let mut states = Vec::with_capacity(items.len());
+        for (i, v) in items.iter().enumerate() {
+            states.push(req_state(v, i + 1, "state")?);
+        }
+        if states.len() < 2 {
+            return Err(format!("needs at least two states, got {}", states.len()).into());
+        }
+        let graph_states: Vec<State> = states.iter().map(|s| s.state.clone()).collect();
+        charge(lua, NODE_BYTES + 64 * states.len())?;
+        let merged = luakit_graph::merge(&graph_states, op_options(lua)?)?;
+        Ok(states[0].derive(merged))
+    })?;
+    ud(lua, st)
+}
+
+/// `bk.diff(lower, upper)`
+pub(crate) fn bk_diff(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
+    let st = api(lua, "bk.diff", || {
+        let a = Args::new(args);
+        let lower = req_state(&a.get(0), 1, "lower")?;
+        let upper = req_state(&a.get(1), 2, "upper")?;
+        charge(lua, NODE_BYTES)?;
+        Ok(upper.derive(luakit_graph::diff(&lower.state, &upper.state, op_options(lua)?)))
+    })?;
+    ud(lua, st)
+}
+
+// ---------------------------------------------------------------- export
+
+const EXPORT_OPTS: &[&str] = &[
+    "entrypoint",
+    "cmd",
+    "env",
+    "workdir",
+    "cwd",
+    "user",
+    "expose",
+    "labels",
+    "volumes",
+    "stop_signal",
+    "healthcheck",
+    "os",
+    "arch",
+    "variant",
+];
+
+/// `bk.export(state, opts)`
+pub(crate) fn bk_export(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
+    api(lua, "bk.export", || {
+        let a = Args::new(args);
+        let state = req_state(&a.get(0), 1, "state")?;
+        let opts = Opts::new(&a.get(1), EXPORT_OPTS)?;
+        let (file, line) = caller(lua).unwrap_or_else(|| ("?".to_string(), 0));
+        let previous = with_ctx(lua, |c| {
+            if c.test_mode { None } else { c.export.as_ref().map(|e| format!("{}:{}", e.file, e.line)) }
+        })?;
+        if let Some(prev) = previous {
+            return Err(format!(
+                "called a second time (the first call is at {prev}); a script exports exactly one state — use bk.merge to combine states"
+            )
+            .into());
+        }
+        let mut eo = ExportOptions {
+            entrypoint: command_opt(&opts, "entrypoint")?,
+            cmd: command_opt(&opts, "cmd")?,
+            env: match opts.raw("env")? {
+                Value::Nil => Vec::new(),
+                v => env_pairs(&v).map_err(|m| Fail::Msg(format!("option 'env' {m}")))?,
+            },
+            workdir: None,
+            user: opts.string("user")?,
+            expose: match opts.raw("expose")? {
+                Value::Nil => Vec::new(),
+                v => port_list(&v)?,
+            },
+            labels: opts.string_map("labels")?.unwrap_or_default(),
+            volumes: opts.string_list("volumes")?.unwrap_or_default(),
+            stop_signal: match opts.raw("stop_signal")? {
+                Value::Nil => None,
+                Value::String(s) => Some(lua_str(&s)),
+                v => match as_integer(&v) {
+                    Some(i) => Some(i.to_string()),
+                    None => return Err(format!("option 'stop_signal' must be a string, got {}", type_name(&v)).into()),
+                },
+            },
+            healthcheck: match opts.raw("healthcheck")? {
+                Value::Nil => None,
+                v => Some(healthcheck(&v)?),
+            },
+            os: opts.string("os")?,
+            arch: opts.string("arch")?,
+            variant: opts.string("variant")?,
+        };
+        match (opts.string("workdir")?, opts.string("cwd")?) {
+            (Some(_), Some(_)) => return Err("give 'workdir' or its alias 'cwd', not both".into()),
+            (w, c) => eo.workdir = w.or(c),
+        }
+        // Check the options now, so that a mistake points at this line.
+        let target = with_ctx(lua, |c| c.target_platform.clone())?;
+        let meta = state.state.meta();
+        let target = meta.platform.clone().unwrap_or(target);
+        let defaults =
+            StateDefaults { env: meta.env.to_vec(), workdir: meta.dir.clone(), user: meta.user.clone() };
+        luakit_image_config::build_config(
+            state.base_config.as_deref(),
+            &defaults,
+            (&target.os, &target.arch, &target.variant),
+            &eo,
+        )
+        .map_err(|e| Fail::Msg(e.to_string()))?;
+        with_ctx(lua, |c| c.export = Some(ExportRecord { state, options: eo, file, line }))?;
+        Ok(())
+    })
+}
+
+/// An entrypoint or cmd: a list (exec form) or a string (shell form).
+fn command_opt(opts: &Opts, key: &str) -> R<Option<Vec<String>>> {
+    match opts.raw(key)? {
+        Value::Nil => Ok(None),
+        Value::String(s) => Ok(Some(vec!["/bin/sh".to_string(), "-c".to_string(), lua_str(&s)])),
+        v @ Value::Table(_) => string_list(&v).map(Some).map_err(|m| Fail::Msg(format!("option '{key}' {m}"))),
+        v => Err(format!(
+            "option '{key}' must be a list of strings (or a string, run by /bin/sh -c), got {}",
+            type_name(&v)
+        )
+        .into()),
+    }
+}
+
+fn port_list(v: &Value) -> R<Vec<String>> {
+    let items = match v {
+        Value::Table(t) => sequence(t).map_err(|e| match e {
+            Fail::Msg(m) => Fail::Msg(format!("option 'expose' {m}")),
+            other => other,
+        })?,
+        other => vec![other.clone()],
+    };
+    let mut out = Vec::new();
+    for (i, it) in items.iter().enumerate() {
+        let spec = match it {
+            Value::String(s) => lua_str(s),
+            other => match as_integer(other) {
+                Some(p) => p.to_string(),
+                None => {
+                    return Err(format!(
+                        "option 'expose' must list ports such as \"8080/tcp\" or 8080, but item {} is a {}",
+                        i + 1,
+                        type_name(other)
+                    )
+                    .into());
+                }
+            },
+        };
+        luakit_image_config::expand_port_spec(&spec).map_err(|e| Fail::Msg(e.to_string()))?;
+        out.push(spec);
+    }
+    Ok(out)
+}
+
+const HEALTHCHECK_OPTS: &[&str] = &["test", "interval", "timeout", "start_period", "start_interval", "retries"];
+
+fn healthcheck(v: &Value) -> R<Healthcheck> {
+    let wrap = |m: String| Fail::Msg(format!("option 'healthcheck' {m}"));
+    match v {
+        Value::Boolean(false) => return Ok(Healthcheck { test: vec!["NONE".to_string()], ..Healthcheck::default() }),
+        Value::String(s) if lua_str(s).eq_ignore_ascii_case("none") => {
+            return Ok(Healthcheck { test: vec!["NONE".to_string()], ..Healthcheck::default() });
+        }
+        Value::Table(_) => {}
+        other => {
+            return Err(wrap(format!(
+                "must be a table {{test = …, interval = \"30s\", …}} or \"none\", got {}",
+                type_name(other)
+            )));
+        }
+    }
+    let opts = Opts::new(v, HEALTHCHECK_OPTS).map_err(|e| match e {
+        Fail::Msg(m) => wrap(m),
+        other => other,
+    })?;
+    let test = match opts.raw("test")? {
+        Value::Nil => return Err(wrap("needs 'test': a command list or a shell command string".to_string())),
+        Value::String(s) => vec!["CMD-SHELL".to_string(), lua_str(&s)],
+        t => {
+            let list = string_list(&t).map_err(|m| wrap(format!("test {m}")))?;
+            match list.first().map(String::as_str) {
+                Some("CMD" | "CMD-SHELL" | "NONE") => list,
+                Some(_) => std::iter::once("CMD".to_string()).chain(list).collect(),
+                None => return Err(wrap("test must not be empty".to_string())),
+            }
+        }
+    };
+    let dur = |key: &str| -> R<Option<Duration>> {
+        match opts.raw(key)? {
+            Value::Nil => Ok(None),
+            Value::String(s) => parse_duration(&lua_str(&s))
+                .map(Some)
+                .map_err(|m| wrap(format!("{key} {m}"))),
+            other => match as_integer(&other) {
+                Some(secs) if secs >= 0 => Ok(Some(Duration::from_secs(secs as u64))),
+                _ => Err(wrap(format!("{key} must be a duration such as \"30s\" or a number of seconds, got {}", type_name(&other)))),
+            },
+        }
+    };
+    let retries = match opts.integer("retries").map_err(|e| match e {
+        Fail::Msg(m) => wrap(m),
+        other => other,
+    })? {
+        None => None,
+        Some(r) => Some(u32::try_from(r).map_err(|_| wrap(format!("retries must be 0 or more, got {r}")))?),
+    };
+    Ok(Healthcheck {
+        test,
+        interval: dur("interval")?,
+        timeout: dur("timeout")?,
+        start_period: dur("start_period")?,
+        start_interval: dur("start_interval")?,
+        retries,
+    })
+}
+
+/// Go's `time.ParseDuration` syntax: `1h30m`, `30s`, `500ms`, `1.5s`.
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("must be a duration such as \"30s\", \"1m30s\" or \"500ms\", got \"{s}\"");
+    if s.is_empty() {
+        return Err(bad());
+    }
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        if num_len == 0 {
+            return Err(bad());
+        }
+        let n: f64 = rest[..num_len].parse().map_err(|_| bad())?;
+        rest = &rest[num_len..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(bad()),
+        };
+        rest = &rest[unit_len..];
+        total += n * scale;
+    }
+    if !total.is_finite() || total > 1e9 {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64(total))
+}
+
+// ---------------------------------------------------------------- platforms and args
+
+/// `bk.platform(os, arch, variant)`
+pub(crate) fn bk_platform(lua: &Lua, args: MultiValue) -> mlua::Result<LPlatform> {
+    api(lua, "bk.platform", || {
+        let a = Args::new(args);
+        if let (Value::String(s), Value::Nil) = (a.get(0), a.get(1)) {
+            if lua_str(&s).contains('/') {
+                return Ok(LPlatform(platform(&Value::String(s))?));
+            }
+        }
+        let os = req_nonempty(&a.get(0), 1, "os")?;
+        let arch = req_nonempty(&a.get(1), 2, "arch")?;
+        let variant = match a.get(2) {
+            Value::Nil => String::new(),
+            v => req_string(&v, 3, "variant")?,
+        };
+        Ok(LPlatform(platform_from_parts(&os, &arch, &variant)?))
+    })
+}
+
+/// `bk.arg(name, default)`
+pub(crate) fn bk_arg(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
+    api(lua, "bk.arg", || {
+        let a = Args::new(args);
+        let name = req_nonempty(&a.get(0), 1, "name")?;
+        let given = with_ctx(lua, |c| c.args.get(&name).cloned())?;
+        match given {
+            Some(v) => Ok(Value::String(lua.create_string(v)?)),
+            None => Ok(a.get(1)),
+        }
+    })
+}
+
+pub(crate) fn bk_target_platform(lua: &Lua, _: MultiValue) -> mlua::Result<LPlatform> {
+    api(lua, "bk.target_platform", || Ok(LPlatform(with_ctx(lua, |c| c.target_platform.clone())?)))
+}
+
+pub(crate) fn bk_build_platform(lua: &Lua, _: MultiValue) -> mlua::Result<LPlatform> {
+    api(lua, "bk.build_platform", || Ok(LPlatform(with_ctx(lua, |c| c.build_platform.clone())?)))
+}
+
+// ---------------------------------------------------------------- mounts
+
+fn mount_ud(lua: &Lua, mount: Mount, source: Option<State>) -> mlua::Result<Value> {
+    Ok(Value::UserData(lua.create_userdata(LMount { mount, source })?))
+}
+
+/// `bk.cache(dest, {id, sharing})`
+pub(crate) fn bk_cache(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
+    let m = api(lua, "bk.cache", || {
+        let a = Args::new(args);
+        let dest = req_nonempty(&a.get(0), 1, "dest")?;
+        let opts = Opts::new(&a.get(1), &["id", "sharing"])?;
+        let id = opts.string("id")?.unwrap_or_else(|| dest.clone());
+        if id.is_empty() {
+            return Err("option 'id' must not be empty".into());
+        }
+        let sharing = match opts.choice("sharing", &["shared", "private", "locked"])?.as_deref() {
+            Some("private") => CacheSharing::Private,
+            Some("locked") => CacheSharing::Locked,
+            _ => CacheSharing::Shared,
+        };
+        Ok(Mount {
+            dest,
+            kind: MountKind::Cache { id, sharing, source: None, selector: String::new(), readonly: false },
+        })
+    })?;
+    mount_ud(lua, m, None)
+}
+
+/// `bk.secret(dest, {id, uid, gid, mode, optional})`
+pub(crate) fn bk_secret(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
+    let m = api(lua, "bk.secret", || {
+        let a = Args::new(args);
+        let dest = req_nonempty(&a.get(0), 1, "dest")?;
+        let opts = Opts::new(&a.get(1), &["id", "uid", "gid", "mode", "optional"])?;
+        let id = match opts.string("id")? {
+            Some(id) => id,
+            None => dest.trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_string(),
+        };
+        if id.is_empty() {
+            return Err("option 'id' must not be empty".into());
+        }
+        Ok(Mount {
+            dest,
+            kind: MountKind::Secret {
+                id,
+                uid: opts.id("uid")?.unwrap_or(0),
+                gid: opts.id("gid")?.unwrap_or(0),
+                mode: opts.mode("mode")?.unwrap_or(0o400),
+                optional: opts.boolean("optional")?.unwrap_or(false),
+            },
+        })
+    })?;
+    mount_ud(lua, m, None)
+}
+
+/// `bk.ssh({dest, id, uid, gid, mode, optional})`
+pub(crate) fn bk_ssh(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
+    let m = api(lua, "bk.ssh", || {
+        let a = Args::new(args);
+        if let Value::String(_) = a.get(0) {
+            return Err("takes an options table, e.g. bk.ssh({ id = \"default\", dest = \"/run/ssh\" })".into());
+        }
+        let opts = Opts::new(&a.get(0), &["dest", "id", "uid", "gid", "mode", "optional"])?;
+        let dest = opts.string("dest")?.unwrap_or_else(|| "/run/ssh".to_string());
+        if dest.is_empty() {
+            return Err("option 'dest' must not be empty".into());
+        }
+        let id = opts.string("id")?.unwrap_or_else(|| "default".to_string());
+        if id.is_empty() {
+            return Err("option 'id' must not be empty".into());
+        }
+        Ok(Mount {
+            dest,
+            kind: MountKind::Ssh {
+                id,
+                uid: opts.id("uid")?.unwrap_or(0),
+                gid: opts.id("gid")?.unwrap_or(0),
+                mode: opts.mode("mode")?.unwrap_or(0o600),
+                optional: opts.boolean("optional")?.unwrap_or(false),
+            },
+        })
+    })?;
+    mount_ud(lua, m, None)
+}
+
+/// `bk.tmpfs(dest, {size})`
+pub(crate) fn bk_tmpfs(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
+    let m = api(lua, "bk.tmpfs", || {
+        let a = Args::new(args);
+        let dest = req_nonempty(&a.get(0), 1, "dest")?;
+        let opts = Opts::new(&a.get(1), &["size"])?;
+        let size = opts.integer("size")?.unwrap_or(0);
+        if size < 0 {
+            return Err(format!("option 'size' must be 0 or more bytes, got {size}").into());
+        }
+        Ok(Mount { dest, kind: MountKind::Tmpfs { size } })
+    })?;
+    mount_ud(lua, m, None)
+}
+
+/// `bk.bind(state, dest, {selector, readonly})`
+pub(crate) fn bk_bind(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
+    let (m, source) = api(lua, "bk.bind", || {
+        let a = Args::new(args);
+        let from = req_state(&a.get(0), 1, "state")?;
+        let dest = req_nonempty(&a.get(1), 2, "dest")?;
+        let opts = Opts::new(&a.get(2), &["selector", "readonly"])?;
+        let mount = Mount {
+            dest,
+            kind: MountKind::Bind {
+                source: from.state.output().cloned(),
+                selector: opts.string("selector")?.unwrap_or_default(),
+                readonly: opts.boolean("readonly")?.unwrap_or(true),
+                no_output: false,
+            },
+        };
+        Ok((mount, from.state))
+    })?;
+    mount_ud(lua, m, Some(source))
+}
+
+// ---------------------------------------------------------------- state methods
+
+const RUN_OPTS: &[&str] = &[
+    "cwd",
+    "env",
+    "user",
+    "network",
+    "security",
+    "hostname",
+    "mounts",
+    "valid_exit_codes",
+    "extra_hosts",
+    "secret_env",
+    "ulimits",
+];
+
+/// `st:run(cmd, opts)`
+pub(crate) fn st_run(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
+    let st = api(lua, "bk.run", || {
+        let a = Args::new(args);
+        let this = a.this("run")?;
+        let argv = match a.get(1) {
+            Value::String(s) => {
+                let cmd = lua_str(&s);
+                if cmd.trim().is_empty() {
+                    return Err("argument 1 (command) must not be empty".into());
+                }
+                vec!["/bin/sh".to_string(), "-c".to_string(), cmd]
+            }
+            v @ Value::Table(_) => {
+                let list = string_list(&v).map_err(|m| Fail::Msg(format!("argument 1 (command) {m}")))?;
+                if list.is_empty() {
+                    return Err("argument 1 (command) must not be an empty list".into());
+                }
+                list
+            }
+            Value::Nil => {
+                return Err(
+                    "argument 1 (command) is missing: expected a string (run by /bin/sh -c) or a list of arguments"
+                        .into(),
+                );
+            }
+            other => {
+                return Err(format!(
+                    "argument 1 (command) must be a string (run by /bin/sh -c) or a list of arguments, got {}",
+                    type_name(&other)
+                )
+                .into());
+            }
+        };
+        let opts = Opts::new(&a.get(2), RUN_OPTS)?;
+        let mut ro = RunOptions { args: argv, ..RunOptions::default() };
+        ro.env = match opts.raw("env")? {
+            Value::Nil => Vec::new(),
+            v => env_pairs(&v).map_err(|m| Fail::Msg(format!("option 'env' {m}")))?,
+        };
+        ro.cwd = opts.string("cwd")?;
+        if ro.cwd.as_deref() == Some("") {
+            return Err("option 'cwd' must not be empty".into());
+        }
+        ro.user = opts.string("user")?;
+        ro.hostname = opts.string("hostname")?;
+        ro.network = match opts.choice("network", &["sandbox", "host", "none"])?.as_deref() {
+            Some("host") => Some(NetMode::Host),
+            Some("none") => Some(NetMode::None),
+            Some(_) => Some(NetMode::Sandbox),
+            None => None,
+        };
+        ro.security = match opts.choice("security", &["sandbox", "insecure"])?.as_deref() {
+            Some("insecure") => Some(SecurityMode::Insecure),
+            Some(_) => Some(SecurityMode::Sandbox),
+            None => None,
+        };
+        ro.valid_exit_codes = match opts.raw("valid_exit_codes")? {
+            Value::Nil => None,
+            v => Some(exit_codes(&v)?),
+        };
+        ro.extra_hosts = match opts.raw("extra_hosts")? {
+            Value::Nil => Vec::new(),
+            v => extra_hosts(&v)?,
+        };
+        ro.secret_env = match opts.raw("secret_env")? {
+            Value::Nil => Vec::new(),
+            v => secret_env(&v)?,
+        };
+        ro.ulimits = match opts.raw("ulimits")? {
+            Value::Nil => Vec::new(),
+            v => ulimits(&v)?,
+        };
+        let cwd = resolve_dir(&this.state.meta().dir, ro.cwd.as_deref().unwrap_or("."));
+        let mut writable_binds: Vec<(String, State)> = Vec::new();
+        match opts.raw("mounts")? {
+            Value::Nil => {}
+            Value::Table(t) => {
+                let items = sequence(&t).map_err(|e| match e {
+                    Fail::Msg(m) => Fail::Msg(format!("option 'mounts' {m}")),
+                    other => other,
+                })?;
+                for (i, it) in items.iter().enumerate() {
+                    let m = match it {
+                        Value::UserData(u) => u.borrow::<LMount>().ok().map(|m| m.clone()),
+                        _ => None,
+                    };
+                    let Some(m) = m else {
+                        return Err(format!(
+                            "option 'mounts' must list mounts (bk.cache, bk.secret, bk.ssh, bk.tmpfs, bk.bind), but item {} is a {}",
+                            i + 1,
+                            type_name(it)
+                        )
+                        .into());
+                    };
+                    if let (MountKind::Bind { readonly: false, .. }, Some(src)) = (&m.mount.kind, &m.source) {
+                        writable_binds.push((resolve_dir(&cwd, &m.mount.dest), src.clone()));
+                    }
+                    ro.mounts.push(m.mount);
+                }
+            }
+            other => {
+                return Err(format!("option 'mounts' must be a list of mounts, got {}", type_name(&other)).into());
+            }
+        }
+        charge(
+            lua,
+            NODE_BYTES
+                + size_of(&ro.args)
+                + ro.env.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+                + this.state.meta().env.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+                + 128 * ro.mounts.len(),
+        )?;
+        ro.op = op_options(lua)?;
+        let mut exec = this.state.run(ro)?;
+        for (dest, src) in &writable_binds {
+            exec = exec.with_mount_meta(dest, src);
+        }
+        let root = exec.root().clone();
+        Ok(LState { state: root, exec: Some(Arc::new(ExecInfo { exec, cwd })), base_config: this.base_config })
+    })?;
+    ud(lua, st)
+}
+
+/// An env given as `{K = "v"}` (sorted by key) or `{"K=v", …}` (in order).
+pub(crate) fn env_pairs(v: &Value) -> Result<Vec<(String, String)>, String> {
+    let Value::Table(t) = v else {
+        return Err(format!(
+            "must be a table {{NAME = \"value\"}} or a list {{\"NAME=value\"}}, got {}",
+            type_name(v)
+        ));
+    };
+    if t.raw_len() > 0 {
+        let items = sequence(t).map_err(|e| match e {
+            Fail::Msg(m) => format!("{m} (use either {{NAME = \"value\"}} or {{\"NAME=value\"}}, not both)"),
+            Fail::Lua(e) => e.to_string(),
+        })?;
+        let mut out = Vec::new();
+        for (i, it) in items.iter().enumerate() {
+            let Value::String(s) = it else {
+                return Err(format!("entry {} must be a string \"NAME=value\", got {}", i + 1, type_name(it)));
+            };
+            let s = lua_str(s);
+            match s.split_once('=') {
+                Some((k, val)) if !k.is_empty() => out.push((k.to_string(), val.to_string())),
+                _ => return Err(format!("entry {} '{s}' must look like \"NAME=value\"", i + 1)),
+            }
+        }
+        return Ok(out);
+    }
+    let map = string_map(v)?;
+    for k in map.keys() {
+        if k.is_empty() || k.contains('=') {
+            return Err(format!("has an invalid variable name '{k}'"));
+        }
+    }
+    Ok(map.into_iter().collect())
+}
+
+fn exit_codes(v: &Value) -> R<Vec<i32>> {
+    let items = match v {
+        Value::Table(t) => sequence(t).map_err(|e| match e {
+            Fail::Msg(m) => Fail::Msg(format!("option 'valid_exit_codes' {m}")),
+            other => other,
+        })?,
+        other => vec![other.clone()],
+    };
+    if items.is_empty() {
+        return Err("option 'valid_exit_codes' must not be empty".into());
+    }
+    items
+        .iter()
+        .map(|it| match as_integer(it).and_then(|i| i32::try_from(i).ok()) {
+            Some(i) => Ok(i),
+            None => Err(Fail::Msg(format!(
+                "option 'valid_exit_codes' must be an exit code or a list of them, got {}",
+                type_name(it)
+            ))),
+        })
+        .collect()
+}
+
+fn extra_hosts(v: &Value) -> R<Vec<HostIp>> {
+    let map = string_map(v).map_err(|m| Fail::Msg(format!("option 'extra_hosts' {m}")))?;
+    let mut out = Vec::new();
+    for (host, ip) in map {
+        if host.is_empty() {
+            return Err("option 'extra_hosts' has an empty host name".into());
+        }
+        if ip.parse::<IpAddr>().is_err() {
+            return Err(format!("option 'extra_hosts': '{ip}' (for '{host}') is not an IP address").into());
+        }
+        out.push(HostIp { host, ip });
+    }
+    Ok(out)
+}
+
+fn secret_env(v: &Value) -> R<Vec<SecretEnv>> {
+    let Value::Table(t) = v else {
+        return Err(format!("option 'secret_env' must be a table {{VAR = \"secret-id\"}}, got {}", type_name(v)).into());
+    };
+    let mut entries: BTreeMap<String, SecretEnv> = BTreeMap::new();
+    for pair in t.pairs::<Value, Value>() {
+        let (k, val) = pair?;
+        let Value::String(k) = k else {
+            return Err(format!("option 'secret_env' must be a table {{VAR = \"secret-id\"}}, but has a {} key", type_name(&k)).into());
+        };
+        let name = lua_str(&k);
+        if name.is_empty() || name.contains('=') {
+            return Err(format!("option 'secret_env' has an invalid variable name '{name}'").into());
+        }
+        let entry = match &val {
+            Value::String(id) => SecretEnv { id: lua_str(id), name: name.clone(), optional: false },
+            Value::Table(_) => {
+                let o = Opts::new(&val, &["id", "optional"]).map_err(|e| match e {
+                    Fail::Msg(m) => Fail::Msg(format!("option 'secret_env' entry '{name}': {m}")),
+                    other => other,
+                })?;
+                SecretEnv {
+                    id: o.string("id")?.unwrap_or_else(|| name.clone()),
+                    name: name.clone(),
+                    optional: o.boolean("optional")?.unwrap_or(false),
+                }
+            }
+            other => {
+                return Err(format!(
+                    "option 'secret_env' value for '{name}' must be a secret id or {{id = …, optional = …}}, got {}",
+                    type_name(other)
+                )
+                .into());
+            }
+        };
+        if entry.id.is_empty() {
+            return Err(format!("option 'secret_env' entry '{name}' has an empty secret id").into());
+        }
+        entries.insert(name, entry);
+    }
+    Ok(entries.into_values().collect())
+}
+
+const ULIMIT_NAMES: &[&str] = &[
+    "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss", "rtprio",
+    "rttime", "sigpending", "stack",
+];
+
+fn ulimits(v: &Value) -> R<Vec<Ulimit>> {
+    let Value::Table(t) = v else {
+        return Err(format!("option 'ulimits' must be a table {{nofile = 1024}}, got {}", type_name(v)).into());
+    };
+    let mut out: BTreeMap<String, Ulimit> = BTreeMap::new();
+    for pair in t.pairs::<Value, Value>() {
+        let (k, val) = pair?;
+        let Value::String(k) = k else {
+            return Err(format!("option 'ulimits' must be a table {{nofile = 1024}}, but has a {} key", type_name(&k)).into());
+        };
+        let name = lua_str(&k);
+        if !ULIMIT_NAMES.contains(&name.as_str()) {
+            return Err(format!("option 'ulimits': unknown limit '{name}'{}", did_you_mean(&name, ULIMIT_NAMES)).into());
+        }
+        let (soft, hard) = match &val {
+            Value::Table(_) => {
+                let o = Opts::new(&val, &["soft", "hard"])?;
+                let soft = o.integer("soft")?;
+                let hard = o.integer("hard")?;
+                match (soft, hard) {
+                    (Some(s), Some(h)) => (s, h),
+                    (Some(s), None) => (s, s),
+                    (None, Some(h)) => (h, h),
+                    (None, None) => return Err(format!("option 'ulimits' entry '{name}' needs soft and/or hard").into()),
+                }
+            }
+            other => match as_integer(other) {
+                Some(n) => (n, n),
+                None => {
+                    return Err(format!(
+                        "option 'ulimits' value for '{name}' must be a number or {{soft = …, hard = …}}, got {}",
+                        type_name(other)
+                    )
+                    .into());
+                }
+            },
+        };
+        out.insert(name.clone(), Ulimit { name, soft, hard });
+    }
+    Ok(out.into_values().collect())
+}
+
+const COPY_OPTS: &[&str] = &[
+    "mode",
+    "owner",
+    "include",
+    "exclude",
+    "follow_symlink",
+    "copy_dir_contents",
+    "create_dest_path",
+    "allow_wildcard",
+    "allow_empty_wildcard",
+    "attempt_unpack",
+];
+
+/// `st:copy(from, src, dest, opts)`
+pub(crate) fn st_copy(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
+    let st = api(lua, "bk.copy", || {
+        let a = Args::new(args);
+        let this = a.this("copy")?;
+        let from = req_state(&a.get(1), 1, "from")?;
+        let src = req_nonempty(&a.get(2), 2, "src")?;
+        let dest = req_nonempty(&a.get(3), 3, "dest")?;
+        let opts = Opts::new(&a.get(4), COPY_OPTS)?;
+        let d = CopyOptions::default();
+        let co = CopyOptions {
+            owner: opts.owner("owner")?,
+            mode: opts.mode("mode")?,
+            follow_symlink: opts.boolean("follow_symlink")?.unwrap_or(d.follow_symlink),
+            copy_dir_contents: opts.boolean("copy_dir_contents")?.unwrap_or(d.copy_dir_contents),
+            attempt_unpack_docker_compatibility: opts
+                .boolean("attempt_unpack")?
+                .unwrap_or(d.attempt_unpack_docker_compatibility),
+            create_dest_path: opts.boolean("create_dest_path")?.unwrap_or(d.create_dest_path),
+            allow_wildcard: opts.boolean("allow_wildcard")?.unwrap_or(d.allow_wildcard),
+            allow_empty_wildcard: opts.boolean("allow_empty_wildcard")?.unwrap_or(d.allow_empty_wildcard),
+            include_patterns: opts.string_list("include")?.unwrap_or_default(),
+            exclude_patterns: opts.string_list("exclude")?.unwrap_or_default(),
+            ..d
+        };
+        charge(lua, NODE_BYTES + src.len() + dest.len())?;
+        let op = op_options(lua)?;
+        Ok(this.derive(this.state.copy(&from.state, &src, &dest, co, op)))
+    })?;
+    ud(lua, st)
+}
+
+/// `st:mkdir(path, {mode, make_parents, owner})`
+pub(crate) fn st_mkdir(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
+    let st = api(lua, "bk.mkdir", || {
+        let a = Args::new(args);
+        let this = a.this("mkdir")?;
+        let path = req_nonempty(&a.get(1), 1, "path")?;
+        let opts = Opts::new(&a.get(2), &["mode", "make_parents", "owner"])?;
+        let mode = opts.mode("mode")?.unwrap_or(0o755);
+        let parents = opts.boolean("make_parents")?.unwrap_or(true);
+        let owner = opts.owner("owner")?;
+        charge(lua, NODE_BYTES + path.len())?;
+        Ok(this.derive(this.state.mkdir(&path, mode, parents, owner, op_options(lua)?)))
+    })?;
+    ud(lua, st)
+}
+
+/// `st:mkfile(path, data, {mode, owner})`
+pub(crate) fn st_mkfile(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
+    let st = api(lua, "bk.mkfile", || {
+        let a = Args::new(args);
+        let this = a.this("mkfile")?;
+        let path = req_nonempty(&a.get(1), 1, "path")?;
+        let data = match a.get(2) {
+            Value::String(s) => s.as_bytes().to_vec(),
+            Value::Nil => return Err("argument 2 (data) is missing: expected a string (use \"\" for an empty file)".into()),
+            other => return Err(format!("argument 2 (data) must be a string, got {}", type_name(&other)).into()),
+        };
+        let opts = Opts::new(&a.get(3), &["mode", "owner"])?;
+        let mode = opts.mode("mode")?.unwrap_or(0o644);
+        let owner: Option<Chown> = opts.owner("owner")?;
+        charge(lua, NODE_BYTES + path.len() + data.len())?;
+        Ok(this.derive(this.state.mkfile(&path, mode, data, owner, op_options(lua)?)))
+    })?;
+    ud(lua, st)
+}
+
+/// `st:rm(path, {allow_not_found, allow_wildcard})`
+pub(crate) fn st_rm(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
+    let st = api(lua, "bk.rm", || {
+        let a = Args::new(args);
+        let this = a.this("rm")?;
+        let path = req_nonempty(&a.get(1), 1, "path")?;
+        let opts = Opts::new(&a.get(2), &["allow_not_found", "allow_wildcard"])?;
+        let not_found = opts.boolean("allow_not_found")?.unwrap_or(false);
+        let wildcard = opts.boolean("allow_wildcard")?.unwrap_or(false);
+        charge(lua, NODE_BYTES + path.len())?;
+        Ok(this.derive(this.state.rm(&path, not_found, wildcard, op_options(lua)?)))
+    })?;
+    ud(lua, st)
+}
+
+/// `st:symlink(oldpath, newpath, {owner})`
+pub(crate) fn st_symlink(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
+    let st = api(lua, "bk.symlink", || {
+        let a = Args::new(args);
+        let this = a.this("symlink")?;
+        let old = req_nonempty(&a.get(1), 1, "oldpath")?;
+        let new = req_nonempty(&a.get(2), 2, "newpath")?;
+        let opts = Opts::new(&a.get(3), &["owner"])?;
+        let owner = opts.owner("owner")?;
+        charge(lua, NODE_BYTES + old.len() + new.len())?;
+        Ok(this.derive(this.state.symlink(&old, &new, owner, op_options(lua)?)))
+    })?;
+    ud(lua, st)
+}
+
+/// `st:with_env(key, value)` or `st:with_env({K = "v"})`
+pub(crate) fn st_with_env(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
+    let st = api(lua, "bk.with_env", || {
+        let a = Args::new(args);
+        let this = a.this("with_env")?;
+        let pairs = match (a.get(1), a.get(2)) {
+            (t @ Value::Table(_), Value::Nil) => env_pairs(&t).map_err(|m| Fail::Msg(format!("argument 1 {m}")))?,
+            (Value::Table(_), other) => {
+                return Err(format!("takes a table or a key and a value, not a table and a {}", type_name(&other)).into());
+            }
+            (k, v) => {
+                let key = req_nonempty(&k, 1, "key")?;
+                if key.contains('=') {
+                    return Err(format!("argument 1 (key) '{key}' must not contain '='").into());
+                }
+                let value = match v {
+                    Value::String(s) => lua_str(&s),
+                    Value::Nil => return Err("argument 2 (value) is missing: expected a string".into()),
+                    other => return Err(format!("argument 2 (value) must be a string, got {}", type_name(&other)).into()),
+                };
+                vec![(key, value)]
+            }
+        };
+        let mut state = this.state.clone();
+        for (k, v) in &pairs {
+            state = state.with_env(k, v);
+        }
+        Ok(this.derive(state))
+    })?;
+    ud(lua, st)
+}
+
+/// `st:with_workdir(path)`
+pub(crate) fn st_with_workdir(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
+    let st = api(lua, "bk.with_workdir", || {
+        let a = Args::new(args);
+        let this = a.this("with_workdir")?;
+        let dir = req_nonempty(&a.get(1), 1, "path")?;
+        Ok(this.derive(this.state.with_dir(&dir)))
+    })?;
+    ud(lua, st)
+}
+
+/// `st:with_user(user)`
+pub(crate) fn st_with_user(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
+    let st = api(lua, "bk.with_user", || {
+        let a = Args::new(args);
+        let this = a.this("with_user")?;
+        let user = req_nonempty(&a.get(1), 1, "user")?;
+        Ok(this.derive(this.state.with_user(&user)))
+    })?;
+    ud(lua, st)
+}
+
+/// `st:with_metadata({description, progress_group, ignore_cache})`
+pub(crate) fn st_with_metadata(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
+    let st = api(lua, "bk.with_metadata", || {
+        let a = Args::new(args);
+        let this = a.this("with_metadata")?;
+        if matches!(a.get(1), Value::Nil) {
+            return Err("argument 1 (metadata) is missing: expected a table {description = …, progress_group = …, ignore_cache = …}".into());
+        }
+        let opts = Opts::new(&a.get(1), &["description", "progress_group", "ignore_cache"])?;
+        let description = opts.string("description")?;
+        let group = opts.string("progress_group")?;
+        let ignore = opts.boolean("ignore_cache")?;
+        if this.state.is_scratch() {
+            return Err("scratch has no operation to attach metadata to".into());
+        }
+        let state = this.state.with_op_metadata(|m| {
+            if let Some(d) = description {
+                m.description.insert("llb.customname".to_string(), d);
+            }
+            if let Some(g) = group {
+                m.progress_group = Some(ProgressGroup { id: g.clone(), name: g, weak: false });
+            }
+            if let Some(i) = ignore {
+                m.ignore_cache = i;
+            }
+        })?;
+        Ok(this.derive(state))
+    })?;
+    ud(lua, st)
+}
+
+/// `run_result:output(dest)`
+pub(crate) fn st_output(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
+    let st = api(lua, "bk.output", || {
+        let a = Args::new(args);
+        let this = a.this("output")?;
+        let dest = req_nonempty(&a.get(1), 1, "dest")?;
+        let Some(info) = &this.exec else {
+            return Err("only the result of a run has mount outputs (call it on what st:run(…) returned)".into());
+        };
+        let dest = resolve_dir(&info.cwd, &dest);
+        let state = info.exec.mount_output(&dest)?;
+        Ok(LState::new(state))
+    })?;
+    ud(lua, st)
+}
+
+/// `st:get_env(key)`: the value of an environment variable of the state, or nil.
+pub(crate) fn st_get_env(lua: &Lua, args: MultiValue) -> mlua::Result<Option<String>> {
+    api(lua, "bk.get_env", || {
+        let a = Args::new(args);
+        let this = a.this("get_env")?;
+        let key = req_nonempty(&a.get(1), 1, "key")?;
+        Ok(this.state.meta().env.get(&key).map(str::to_string))
+    })
+}
+
+/// `st:get_workdir()`
+pub(crate) fn st_get_workdir(lua: &Lua, args: MultiValue) -> mlua::Result<String> {
+    api(lua, "bk.get_workdir", || Ok(Args::new(args).this("get_workdir")?.state.meta().dir.clone()))
+}
+
+/// `st:get_user()`
+pub(crate) fn st_get_user(lua: &Lua, args: MultiValue) -> mlua::Result<String> {
+    api(lua, "bk.get_user", || Ok(Args::new(args).this("get_user")?.state.meta().user.clone()))
+}
+
+/// Names of `bk` functions, for "did you mean".
+pub(crate) const BK_FUNCTIONS: &[&str] = &[
+    "image",
+    "scratch",
+    "local_",
+    "git",
+    "http",
+    "https",
+    "merge",
+    "diff",
+    "export",
+    "platform",
+    "arg",
+    "target_platform",
+    "build_platform",
+    "cache",
+    "secret",
+    "ssh",
+    "tmpfs",
+    "bind",
+];
+
+/// Builds the `bk` table.
+pub(crate) fn bk_table(lua: &Lua) -> mlua::Result<Table> {
+    let bk = lua.create_table()?;
+    bk.set("image", lua.create_function(bk_image)?)?;
+    bk.set("scratch", lua.create_function(bk_scratch)?)?;
+    let local = lua.create_function(bk_local)?;
+    bk.set("local_", local.clone())?;
+    bk.set("local", local)?;
+    bk.set("git", lua.create_function(bk_git)?)?;
+    bk.set("http", lua.create_function(|lua, args| bk_http(lua, args, "bk.http"))?)?;
+    bk.set("https", lua.create_function(|lua, args| bk_http(lua, args, "bk.https"))?)?;
+    bk.set("merge", lua.create_function(bk_merge)?)?;
+    bk.set("diff", lua.create_function(bk_diff)?)?;
+    bk.set("export", lua.create_function(bk_export)?)?;
+    bk.set("platform", lua.create_function(bk_platform)?)?;
+    bk.set("arg", lua.create_function(bk_arg)?)?;
+    bk.set("target_platform", lua.create_function(bk_target_platform)?)?;
+    bk.set("build_platform", lua.create_function(bk_build_platform)?)?;
+    bk.set("cache", lua.create_function(bk_cache)?)?;
+    bk.set("secret", lua.create_function(bk_secret)?)?;
+    bk.set("ssh", lua.create_function(bk_ssh)?)?;
+    bk.set("tmpfs", lua.create_function(bk_tmpfs)?)?;
+    bk.set("bind", lua.create_function(bk_bind)?)?;
+    let mt = lua.create_table()?;
+    mt.set(
+        "__index",
+        lua.create_function(|lua, (_, key): (Value, Value)| -> mlua::Result<Value> {
+            let key = match &key {
+                Value::String(s) => lua_str(s),
+                other => type_name(other),
+            };
+            let hint = match crate::opts::suggest(&key, BK_FUNCTIONS) {
+                Some(k) => format!(" (did you mean bk.{k}?)"),
+                None => String::new(),
+            };
+            Err(crate::ctx::api_error(lua, &format!("bk.{key}"), format!("there is no such function in the bk API{hint}")))
+        })?,
+    )?;
+    mt.set("__metatable", false)?;
+    bk.set_metatable(Some(mt))?;
+    Ok(bk)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_like_go() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert!(parse_duration("30").is_err());
+        assert!(parse_duration("s").is_err());
+    }
+}

@@ -1,0 +1,159 @@
+-- luakit's sandbox, run once before the script (chunk name "=luakit").
+-- It replaces the globals a build script must not have by stubs that say
+-- so, and wraps those that need it. The Rust side passes in the originals
+-- and its helpers; nothing here is reachable from the script except
+-- through the globals set below.
+local rawpcall, rawxpcall, rawload, rawsetmetatable, rawgetmetatable,
+      errmsg, is_fatal, write_stderr, module_path, module_load, bk = ...
+local error, type, tostring, select, rawget, setmetatable_ = error, type, tostring, select, rawget, rawsetmetatable
+local concat = table.concat
+local resume, close, randomseed = coroutine.resume, coroutine.close, math.randomseed
+
+local function denied(name)
+  return function()
+    error(name .. " is not available in build scripts (sandboxed)", 2)
+  end
+end
+
+local function stub_library(libname)
+  return setmetatable_({}, {
+    __index = function(_, key)
+      return denied(libname .. "." .. tostring(key))
+    end,
+    __newindex = function(_, key)
+      error(libname .. "." .. tostring(key) .. " is not available in build scripts (sandboxed)", 2)
+    end,
+    __metatable = false,
+  })
+end
+
+-- Errors caught by a script are strings (bk errors included); the time
+-- and memory limits cannot be caught.
+local function fix(ok, ...)
+  if ok then
+    return true, ...
+  end
+  return false, errmsg((...))
+end
+
+pcall = function(f, ...)
+  return fix(rawpcall(f, ...))
+end
+
+xpcall = function(f, handler, ...)
+  return fix(rawxpcall(f, function(e)
+    if is_fatal(e) then
+      return e
+    end
+    return handler(errmsg(e))
+  end, ...))
+end
+
+coroutine.resume = function(co, ...)
+  return fix(resume(co, ...))
+end
+
+coroutine.close = function(co)
+  return fix(close(co))
+end
+
+-- Text chunks only.
+load = function(...)
+  local n = select("#", ...)
+  local chunk, name, _, env = ...
+  if type(chunk) == "string" and chunk:byte(1) == 27 then
+    return nil, "load: binary chunks are not available in build scripts (sandboxed)"
+  end
+  if n >= 4 then
+    return rawload(chunk, name, "t", env)
+  end
+  return rawload(chunk, name, "t")
+end
+
+setmetatable = function(t, mt)
+  if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
+    error("setmetatable: __gc metamethods are not available in build scripts (sandboxed)", 2)
+  end
+  return setmetatable_(t, mt)
+end
+
+assert = function(v, msg, ...)
+  if v then
+    return v, msg, ...
+  end
+  if msg == nil then
+    msg = "assertion failed!"
+  end
+  if type(msg) == "string" then
+    error(msg, 2)
+  end
+  error(msg, 0)
+end
+
+print = function(...)
+  local n = select("#", ...)
+  local parts = {}
+  for i = 1, n do
+    parts[i] = tostring((select(i, ...)))
+  end
+  write_stderr(concat(parts, "\t") .. "\n")
+end
+
+math.randomseed = function(...)
+  if select("#", ...) == 0 then
+    return randomseed(0)
+  end
+  return randomseed(...)
+end
+randomseed(0)
+
+string.dump = denied("string.dump")
+rawgetmetatable("").__metatable = false
+
+os = stub_library("os")
+io = stub_library("io")
+debug = stub_library("debug")
+loadfile = denied("loadfile")
+dofile = denied("dofile")
+collectgarbage = denied("collectgarbage")
+warn = nil
+
+-- require: modules next to the main script, each loaded once.
+local loaded = {}
+local loading = {}
+local chain = {}
+
+require = function(name)
+  local path = module_path(name)
+  local value = loaded[path]
+  if value ~= nil then
+    return value
+  end
+  if loading[path] then
+    error("require: circular require: " .. concat(chain, " -> ") .. " -> " .. path, 2)
+  end
+  local fn = module_load(path)
+  loading[path] = true
+  chain[#chain + 1] = path
+  local result = { rawpcall(fn, name, path) }
+  chain[#chain] = nil
+  loading[path] = nil
+  if not result[1] then
+    error(result[2], 0)
+  end
+  value = result[2]
+  if value == nil then
+    value = true
+  end
+  loaded[path] = value
+  return value
+end
+
+package = setmetatable_({ loaded = loaded }, {
+  __index = function(_, key)
+    return denied("package." .. tostring(key))
+  end,
+  __metatable = false,
+})
+
+_G.bk = bk

@@ -1,0 +1,12 @@
+//! Integration tests of luakit-lua: the user guide's examples, error
+//! messages, the sandbox, limits, the conformance scripts, `require`,
+//! source maps, image resolution and the test runner.
+
+mod common;
+mod conformance;
+mod errors;
+mod features;
+mod guide;
+mod limits;
+mod sandbox;
+mod test_runner;
