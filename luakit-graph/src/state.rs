@@ -54,7 +54,7 @@ impl Node {
         }
         let mut out: Vec<&Output> = Vec::new();
         for c in candidates {
-            if !out.iter().any(|x| *x == c) {
+            if !out.contains(&c) {
                 out.push(c);
             }
         }
@@ -71,9 +71,13 @@ pub struct Output {
     pub index: u32,
 }
 
+/// Outputs are equal when they are the same output of the same node. This is
+/// identity, cheap and never recursive; equal *content* is what marshalling
+/// compares (by digest), so two separately built but identical graphs still
+/// encode to the same ops.
 impl PartialEq for Output {
     fn eq(&self, other: &Self) -> bool {
-        self.index == other.index && (Arc::ptr_eq(&self.node, &other.node) || self.node == other.node)
+        self.index == other.index && Arc::ptr_eq(&self.node, &other.node)
     }
 }
 
