@@ -12,7 +12,12 @@ use luakit_llb::{MarshalOptions, pb};
 use luakit_lua::{EvalOptions, Evaluation};
 use prost::Message as _;
 
-use crate::{BuildArgs, DagArgs, DagFormat, EvalArgs, TestArgs, UsageError, ValidateArgs, dag, output};
+use crate::output::Binary;
+
+use crate::{
+    BuildArgs, DagArgs, DagFormat, EvalArgs, FrontendImageArgs, TestArgs, UsageError, ValidateArgs, dag,
+    frontend_image, output,
+};
 
 /// The Lua of `luakit version` (luakit-lua embeds mlua's vendored Lua 5.4).
 const LUA_VERSION: &str = "Lua 5.4 (mlua, vendored)";
@@ -84,7 +89,7 @@ fn image_config(eval: &Evaluation) -> anyhow::Result<Vec<u8>> {
 pub fn build(a: BuildArgs) -> anyhow::Result<ExitCode> {
     // Refuse a terminal before doing any work.
     if a.output.is_none() {
-        output::check_binary_stdout(io::stdout().is_terminal())?;
+        output::check_binary_stdout(io::stdout().is_terminal(), Binary::Definition)?;
     }
     let source_map = !a.no_source_map;
     let (eval, def) = definition(&a.script, &a.eval, source_map)?;
@@ -96,7 +101,7 @@ pub fn build(a: BuildArgs) -> anyhow::Result<ExitCode> {
     };
     match &a.output {
         Some(path) => output::write_atomic(path, &bytes)?,
-        None => output::write_binary_stdout(&bytes)?,
+        None => output::write_binary_stdout(&bytes, Binary::Definition)?,
     }
     if let (Some(path), Some(json)) = (&a.image_config, config) {
         output::write_atomic(path, &json)?;
@@ -185,7 +190,8 @@ pub fn find_test_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
         }
         let mut dirs = vec![p.clone()];
         while let Some(dir) = dirs.pop() {
-            let entries = std::fs::read_dir(&dir).with_context(|| format!("cannot read directory {}", dir.display()))?;
+            let entries =
+                std::fs::read_dir(&dir).with_context(|| format!("cannot read directory {}", dir.display()))?;
             for entry in entries {
                 let entry = entry.with_context(|| format!("cannot read directory {}", dir.display()))?;
                 let path = entry.path();
@@ -219,6 +225,28 @@ pub fn version() -> anyhow::Result<ExitCode> {
     write_text(&text)
 }
 
+/// `luakit frontend`.
+pub fn frontend() -> anyhow::Result<ExitCode> {
+    output::check_binary_stdout(io::stdout().is_terminal(), Binary::Gateway)?;
+    luakit_frontend::run()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `luakit frontend-image`.
+pub fn frontend_image(a: FrontendImageArgs) -> anyhow::Result<ExitCode> {
+    if a.output.is_none() {
+        output::check_binary_stdout(io::stdout().is_terminal(), Binary::ImageArchive)?;
+    }
+    let opts = frontend_image::FrontendImageOptions { tag: a.tag, ..Default::default() };
+    let mut archive = Vec::new();
+    frontend_image::write_frontend_image(&opts, &mut archive)?;
+    match &a.output {
+        Some(path) => output::write_atomic(path, &archive)?,
+        None => output::write_binary_stdout(&archive, Binary::ImageArchive)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,7 +255,9 @@ mod tests {
     fn finds_test_files_sorted_and_skips_hidden() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let d = dir.path();
-        for f in ["b_test.lua", "a/z_test.lua", "a/a_test.lua", "a/helper.lua", ".hidden/x_test.lua", "target/y_test.lua"] {
+        for f in
+            ["b_test.lua", "a/z_test.lua", "a/a_test.lua", "a/helper.lua", ".hidden/x_test.lua", "target/y_test.lua"]
+        {
             let p = d.join(f);
             std::fs::create_dir_all(p.parent().expect("has a parent"))?;
             std::fs::write(p, "")?;

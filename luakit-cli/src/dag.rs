@@ -126,7 +126,8 @@ impl<'a> Graph<'a> {
     /// Ops no other op reads, sorted by digest (the entry points when the
     /// Definition has no terminal op).
     fn roots(&self) -> Vec<&str> {
-        let used: BTreeSet<&str> = self.ops.iter().flat_map(|n| n.op.inputs.iter().map(|i| i.digest.as_str())).collect();
+        let used: BTreeSet<&str> =
+            self.ops.iter().flat_map(|n| n.op.inputs.iter().map(|i| i.digest.as_str())).collect();
         let mut roots: Vec<&str> = self.ops.iter().map(|n| n.digest.as_str()).filter(|d| !used.contains(d)).collect();
         roots.sort_unstable();
         roots
@@ -161,10 +162,7 @@ fn topological(mut ops: BTreeMap<String, pb::Op>) -> Vec<OpNode> {
         }
     }
     order.extend(pending.keys().map(|d| d.to_string()));
-    order
-        .into_iter()
-        .filter_map(|digest| ops.remove(&digest).map(|op| OpNode { digest, op }))
-        .collect()
+    order.into_iter().filter_map(|digest| ops.remove(&digest).map(|op| OpNode { digest, op })).collect()
 }
 
 fn short(digest: &str) -> &str {
@@ -259,18 +257,20 @@ fn custom_name<'a>(g: &Graph<'a>, digest: &str) -> Option<&'a str> {
     g.metadata(digest).and_then(|m| m.description.get("llb.customname")).map(String::as_str)
 }
 
+/// Whether a mount reads one of the exec's inputs: only bind and cache
+/// mounts can (Go's client leaves `input` at 0 on secret and ssh mounts),
+/// and only with a non-negative index.
+fn reads_input(m: &pb::Mount) -> bool {
+    m.input >= 0 && matches!(pb::MountType::try_from(m.mount_type), Ok(pb::MountType::Bind | pb::MountType::Cache))
+}
+
 /// What input `i` of `op` is for ("/" for a root mount, "from" for a copy source…).
 fn edge_role(op: &pb::Op, i: usize) -> String {
     let i = i as i64;
     let roles: Vec<String> = match &op.op {
-        // Only bind and cache mounts read an input (Go's client leaves
-        // `input` at 0 on secret and ssh mounts).
-        Some(pb::op::Op::Exec(e)) => e
-            .mounts
-            .iter()
-            .filter(|m| m.input == i && matches!(pb::MountType::try_from(m.mount_type), Ok(pb::MountType::Bind | pb::MountType::Cache)))
-            .map(|m| m.dest.clone())
-            .collect(),
+        Some(pb::op::Op::Exec(e)) => {
+            e.mounts.iter().filter(|m| m.input == i && reads_input(m)).map(|m| m.dest.clone()).collect()
+        }
         Some(pb::op::Op::File(f)) => {
             let mut r = Vec::new();
             for a in &f.actions {
@@ -326,14 +326,35 @@ fn op_line(g: &Graph<'_>, digest: &str) -> String {
         line.push(' ');
         line.push_str(&truncate(&s, 100));
     }
+    // Mounts that read no op of the graph (cache, secret, ssh, tmpfs,
+    // scratch) do not show as inputs below: name them here.
+    if let Some(pb::op::Op::Exec(e)) = &node.op.op {
+        for m in e.mounts.iter().filter(|m| !reads_input(m)) {
+            let ty = enum_name(m.mount_type, |t: pb::MountType| t.as_str_name());
+            let ty = if ty == "bind" { "scratch" } else { ty.as_str() };
+            let _ = write!(line, " +{ty}:{}", m.dest);
+        }
+    }
     if let Some(name) = custom_name(g, digest) {
         let _ = write!(line, "  # {}", truncate(name, 80));
     }
     line
 }
 
-fn output_suffix(index: i64) -> String {
-    if index == 0 { String::new() } else { format!(" (output {index})") }
+/// ` (output N)` for a non-zero output index; for an exec, with the mount
+/// the output comes from.
+fn output_suffix(g: &Graph<'_>, digest: &str, index: i64) -> String {
+    if index == 0 {
+        return String::new();
+    }
+    let dest = g.node(digest).and_then(|n| match &n.op.op {
+        Some(pb::op::Op::Exec(e)) => e.mounts.iter().find(|m| m.output == index).map(|m| m.dest.as_str()),
+        _ => None,
+    });
+    match dest {
+        Some(d) => format!(" (output {index}: {d})"),
+        None => format!(" (output {index})"),
+    }
 }
 
 fn text(g: &Graph<'_>) -> String {
@@ -359,7 +380,7 @@ fn text(g: &Graph<'_>) -> String {
     }
     for (root, index) in roots {
         out.push_str(&op_line(g, &root));
-        out.push_str(&output_suffix(index));
+        out.push_str(&output_suffix(g, &root, index));
         out.push('\n');
         if !printed.insert(root.clone()) {
             continue;
@@ -376,10 +397,11 @@ fn text(g: &Graph<'_>) -> String {
             let last = frame.next == inputs.len();
             let role = g.node(&frame.digest).map(|n| edge_role(&n.op, i)).unwrap_or_default();
             let (glyph, cont) = if last { ("└─ ", "   ") } else { ("├─ ", "│  ") };
-            let child_prefix = if frame.depth < MAX_INDENT { format!("{}{cont}", frame.prefix) } else { frame.prefix.clone() };
+            let child_prefix =
+                if frame.depth < MAX_INDENT { format!("{}{cont}", frame.prefix) } else { frame.prefix.clone() };
             let seen = printed.contains(&input.digest);
             let present = g.node(&input.digest).is_some();
-            let _ = write!(out, "{}{glyph}[{role}{}] ", frame.prefix, output_suffix(input.index));
+            let _ = write!(out, "{}{glyph}[{role}{}] ", frame.prefix, output_suffix(g, &input.digest, input.index));
             if seen {
                 let _ = writeln!(out, "{} (shown above)", short(&input.digest));
                 continue;
@@ -460,7 +482,12 @@ fn dot(g: &Graph<'_>) -> String {
         out.push_str(";\n");
         if g.node(&t.input.digest).is_none() && !missing.contains(t.input.digest.as_str()) {
             let label = format!("not in definition\n{}", short(&t.input.digest));
-            let _ = writeln!(out, "  \"{}\" [label=\"{}\", style=dashed];", dot_escape(&t.input.digest), dot_escape(&label));
+            let _ = writeln!(
+                out,
+                "  \"{}\" [label=\"{}\", style=dashed];",
+                dot_escape(&t.input.digest),
+                dot_escape(&label)
+            );
         }
     }
     out.push_str("}\n");
@@ -812,7 +839,11 @@ fn json(g: &Graph<'_>) -> Result<DagJson, DagError> {
             .map(|s| {
                 s.infos
                     .iter()
-                    .map(|i| SourceJson { filename: i.filename.clone(), language: i.language.clone(), size: i.data.len() })
+                    .map(|i| SourceJson {
+                        filename: i.filename.clone(),
+                        language: i.language.clone(),
+                        size: i.data.len(),
+                    })
                     .collect()
             })
             .unwrap_or_default(),
@@ -896,7 +927,11 @@ fn op_body(op: &pb::Op) -> Result<OpBody, DagError> {
                     all_proxy: p.all_proxy,
                 }),
                 extra_hosts: m.extra_hosts.into_iter().map(|h| HostIpJson { host: h.host, ip: h.ip }).collect(),
-                ulimits: m.ulimit.into_iter().map(|u| UlimitJson { name: u.name, soft: u.soft, hard: u.hard }).collect(),
+                ulimits: m
+                    .ulimit
+                    .into_iter()
+                    .map(|u| UlimitJson { name: u.name, soft: u.soft, hard: u.hard })
+                    .collect(),
                 cgroup_parent: m.cgroup_parent,
                 remove_mount_stubs_recursive: m.remove_mount_stubs_recursive,
                 valid_exit_codes: m.valid_exit_codes,
@@ -905,7 +940,11 @@ fn op_body(op: &pb::Op) -> Result<OpBody, DagError> {
                     .iter()
                     .map(|s| SecretEnvJson { id: s.id.clone(), name: s.name.clone(), optional: s.optional })
                     .collect(),
-                cdi_devices: e.cdi_devices.iter().map(|c| CdiJson { name: c.name.clone(), optional: c.optional }).collect(),
+                cdi_devices: e
+                    .cdi_devices
+                    .iter()
+                    .map(|c| CdiJson { name: c.name.clone(), optional: c.optional })
+                    .collect(),
                 mounts: e.mounts.iter().map(mount_json).collect(),
             }))
         }
@@ -930,7 +969,9 @@ fn op_body(op: &pb::Op) -> Result<OpBody, DagError> {
                 None => None,
             },
         }),
-        Some(pb::op::Op::Merge(m)) => OpBody::Merge(MergeJson { inputs: m.inputs.iter().map(|i| opt_index(i.input)).collect() }),
+        Some(pb::op::Op::Merge(m)) => {
+            OpBody::Merge(MergeJson { inputs: m.inputs.iter().map(|i| opt_index(i.input)).collect() })
+        }
         Some(pb::op::Op::Diff(d)) => OpBody::Diff(DiffJson {
             lower: d.lower.and_then(|l| opt_index(l.input)),
             upper: d.upper.and_then(|u| opt_index(u.input)),
@@ -1079,7 +1120,11 @@ mod tests {
         pb::Op {
             inputs: vec![input(root, 0)],
             op: Some(pb::op::Op::Exec(pb::ExecOp {
-                meta: Some(pb::Meta { args: args.iter().map(|a| a.to_string()).collect(), cwd: "/".into(), ..Default::default() }),
+                meta: Some(pb::Meta {
+                    args: args.iter().map(|a| a.to_string()).collect(),
+                    cwd: "/".into(),
+                    ..Default::default()
+                }),
                 mounts: vec![pb::Mount { dest: "/".into(), input: 0, output: 0, ..Default::default() }],
                 ..Default::default()
             })),
@@ -1137,7 +1182,9 @@ mod tests {
         let b = exec(&["/bin/sh", "-c", "echo b"], &base);
         let merge = pb::Op {
             inputs: vec![input(&a, 0), input(&b, 0)],
-            op: Some(pb::op::Op::Merge(pb::MergeOp { inputs: vec![pb::MergeInput { input: 0 }, pb::MergeInput { input: 1 }] })),
+            op: Some(pb::op::Op::Merge(pb::MergeOp {
+                inputs: vec![pb::MergeInput { input: 0 }, pb::MergeInput { input: 1 }],
+            })),
             ..Default::default()
         };
         let def = definition(&[&base, &a, &b, &merge], Some(input(&merge, 0)));

@@ -4,6 +4,7 @@
 
 mod commands;
 mod dag;
+mod frontend_image;
 mod output;
 mod values;
 
@@ -45,7 +46,8 @@ impl std::error::Error for UsageError {}
         luakit build build.lua | buildctl build --local context=. --output type=image,name=app\n  \
         luakit build -o app.pb --platform linux/arm64 --arg VERSION=1.2 build.lua\n  \
         luakit dag --format dot build.lua | dot -Tsvg > graph.svg\n  \
-        luakit test\n\n\
+        luakit test\n  \
+        luakit frontend-image | docker load      # then: # syntax=luakit/frontend:dev\n\n\
         Exit codes: 0 success, 1 script or build error, 2 usage error."
 )]
 struct Cli {
@@ -63,9 +65,11 @@ enum Command {
             (a failed build never leaves a partial file, and an existing FILE is kept).",
         after_help = "Examples:\n  \
             luakit build build.lua | buildctl build --local context=. --output type=image,name=app\n  \
-            luakit build -o app.pb --image-config app.json build.lua\n  \
-            buildctl build --local context=. \\\n    \
-            --output type=image,name=app,\"containerimage.config=$(cat app.json)\" < app.pb"
+            luakit build -o app.pb --image-config app.json build.lua\n\n\
+            The image config is an attribute of BuildKit's image exporter. buildctl reads --output \
+            as CSV, so the JSON goes in a quoted field with its quotes doubled:\n  \
+            buildctl build --local context=. < app.pb \\\n    \
+            --output \"type=image,name=app,\\\"containerimage.config=$(tr -d '\\n' < app.json | sed 's/\"/\"\"/g')\\\"\""
     )]
     Build(BuildArgs),
     /// Show the graph of a build script or of any LLB definition file.
@@ -83,24 +87,60 @@ enum Command {
     )]
     Dag(DagArgs),
     /// Evaluate a build script and check it, writing nothing.
-    #[command(
-        long_about = "Evaluate a build script and marshal its graph, writing nothing: exits 0 if \
+    #[command(long_about = "Evaluate a build script and marshal its graph, writing nothing: exits 0 if \
             `luakit build` would succeed, 1 (with the error) if not. Warnings are printed on \
-            standard error."
-    )]
+            standard error.")]
     Validate(ValidateArgs),
     /// Run Lua test files (*_test.lua).
-    #[command(
-        long_about = "Run Lua test files: every `*_test.lua` file under the given paths (default: the \
-            current directory), searched recursively and run in sorted order. The `bk` API is \
-            available and no bk.export is needed; a failed `assert` is reported with its file and \
-            line.\n\n\
+    #[command(long_about = "Run Lua test files: every `*_test.lua` file under the given paths (default: the \
+            current directory), searched recursively (skipping hidden directories and `target`) and \
+            run in sorted order. Each global function whose name starts with `test_` is one test; \
+            a file without such functions is one test that passes if the file runs. The `bk` API \
+            is available and no bk.export is needed; a failed `assert` is reported with its file \
+            and line.\n\n\
             Prints `FAIL name: file:line: message` for each failure and a summary line \
-            `N passed, M failed`; exits 1 if anything failed."
-    )]
+            `N passed, M failed`; exits 1 if anything failed.")]
     Test(TestArgs),
     /// Print the version of luakit, its Lua, and the LLB it emits.
     Version,
+    /// Run as a BuildKit gateway frontend (BuildKit starts this from the frontend image).
+    #[command(
+        long_about = "Run as a BuildKit gateway frontend: speak BuildKit's gateway protocol (gRPC) on \
+            standard input and output, read the build script named by the `filename` option \
+            (default build.lua) from the `dockerfile` local, honour `build-arg:NAME` and \
+            `platform`, and return the built result with its image config.\n\n\
+            BuildKit runs this inside the frontend image (see `luakit frontend-image`); it is not \
+            meant to be run by hand.",
+        after_help = "Use it from a build script whose first line names the frontend image:\n  \
+            # syntax=luakit/frontend:dev\n\
+            then: docker build -f build.lua ."
+    )]
+    Frontend,
+    /// Write a docker-loadable image (tar archive) of the luakit frontend.
+    #[command(
+        name = "frontend-image",
+        long_about = "Write the luakit frontend as an image archive in `docker save` format, built \
+            from this luakit binary without a registry, a Dockerfile or a daemon. The image runs \
+            `/bin/luakit frontend`; load it with `docker load` and name it in a build script's \
+            `# syntax=` line.\n\n\
+            The archive goes to standard output, which must then be a pipe or a file (it is \
+            never written to a terminal), or atomically to -o FILE.",
+        after_help = "Examples:\n  \
+            luakit frontend-image | docker load\n  \
+            luakit frontend-image --tag registry.example.com/luakit/frontend:1 -o frontend.tar"
+    )]
+    FrontendImage(FrontendImageArgs),
+}
+
+#[derive(Debug, Args)]
+struct FrontendImageArgs {
+    /// Write the archive to FILE (atomically) instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+
+    /// The image's name (repository[:tag]).
+    #[arg(long, value_name = "TAG", default_value = frontend_image::DEFAULT_TAG)]
+    tag: String,
 }
 
 /// Settings of a script evaluation.
@@ -212,6 +252,8 @@ fn main() -> ExitCode {
         Command::Validate(a) => commands::validate(a),
         Command::Test(a) => commands::test(a),
         Command::Version => commands::version(),
+        Command::Frontend => commands::frontend(),
+        Command::FrontendImage(a) => commands::frontend_image(a),
     };
     match result {
         Ok(code) => code,

@@ -11,9 +11,7 @@ pub fn duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration (examples: 500ms, 30s, 2m, 1h)"))?;
+    let n: f64 = num.parse().map_err(|_| format!("'{s}' is not a duration (examples: 500ms, 30s, 2m, 1h)"))?;
     let secs = match unit.trim() {
         "ms" => n / 1000.0,
         "" | "s" => n,
@@ -33,9 +31,7 @@ pub fn size(s: &str) -> Result<usize, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a size (examples: 1000000, 64KiB, 512MiB, 1GiB)"))?;
+    let n: u64 = num.parse().map_err(|_| format!("'{s}' is not a size (examples: 1000000, 64KiB, 512MiB, 1GiB)"))?;
     let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kib" => 1 << 10,
@@ -48,7 +44,8 @@ pub fn size(s: &str) -> Result<usize, String> {
         "tb" => 1_000_000_000_000,
         _ => return Err(format!("unknown size unit in '{s}' (use KiB, MiB, GiB, KB, MB, GB or plain bytes)")),
     };
-    let bytes = n.checked_mul(mult).and_then(|b| usize::try_from(b).ok()).ok_or_else(|| format!("size '{s}' is too large"))?;
+    let bytes =
+        n.checked_mul(mult).and_then(|b| usize::try_from(b).ok()).ok_or_else(|| format!("size '{s}' is too large"))?;
     if bytes == 0 {
         return Err(format!("size '{s}' must be greater than zero"));
     }

@@ -16,10 +16,10 @@ use luakit_graph::{
 use luakit_image_config::{ExportOptions, Healthcheck, StateDefaults};
 use mlua::{Lua, MultiValue, Table, Value};
 
-use crate::ctx::{ExportRecord, api, caller, charge, op_options, with_ctx};
+use crate::ctx::{ExportRecord, api, caller, charge, off_the_clock, op_options, with_ctx};
 use crate::opts::{
-    Fail, Opts, R, as_integer, did_you_mean, lua_str, platform, platform_from_parts, sequence, string_list, string_map,
-    type_name,
+    Fail, Opts, R, as_integer, did_you_mean, lua_str, option_msg, platform, platform_from_parts, sequence, string_list,
+    string_map, type_name,
 };
 use crate::userdata::{ExecInfo, LMount, LPlatform, LState};
 
@@ -123,9 +123,8 @@ pub(crate) fn bk_image(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
                 let resolved = match cached {
                     Some(r) => r,
                     None => {
-                        let r = resolver.resolve(&normalized, &for_platform).map_err(|e| {
-                            Fail::Msg(format!("cannot resolve '{normalized}' for {for_platform}: {e}"))
-                        })?;
+                        let r = off_the_clock(lua, || resolver.resolve(&normalized, &for_platform))
+                            .map_err(|e| Fail::Msg(format!("cannot resolve '{normalized}' for {for_platform}: {e}")))?;
                         let r = Arc::new(r);
                         with_ctx(lua, |c| c.resolved.insert(key, r.clone()))?;
                         r
@@ -197,15 +196,8 @@ pub(crate) fn bk_local(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     ud(lua, st)
 }
 
-const GIT_OPTS: &[&str] = &[
-    "ref",
-    "keep_git_dir",
-    "subdir",
-    "auth_token_secret",
-    "auth_header_secret",
-    "known_ssh_hosts",
-    "mount_ssh_sock",
-];
+const GIT_OPTS: &[&str] =
+    &["ref", "keep_git_dir", "subdir", "auth_token_secret", "auth_header_secret", "known_ssh_hosts", "mount_ssh_sock"];
 
 /// `bk.git(url, {ref, keep_git_dir, subdir, auth_token_secret, auth_header_secret, known_ssh_hosts, mount_ssh_sock})`
 pub(crate) fn bk_git(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
@@ -272,11 +264,13 @@ pub(crate) fn bk_http(lua: &Lua, args: MultiValue, function: &'static str) -> ml
         }
         let checksum = opts.string("checksum")?;
         if let Some(c) = &checksum {
-            let ok = c.strip_prefix("sha256:").is_some_and(|h| {
-                h.len() == 64 && h.chars().all(|ch| ch.is_ascii_digit() || ('a'..='f').contains(&ch))
-            });
+            let ok = c
+                .strip_prefix("sha256:")
+                .is_some_and(|h| h.len() == 64 && h.chars().all(|ch| ch.is_ascii_digit() || ('a'..='f').contains(&ch)));
             if !ok {
-                return Err(format!("option 'checksum' must be \"sha256:\" and 64 lowercase hex digits, got \"{c}\"").into());
+                return Err(
+                    format!("option 'checksum' must be \"sha256:\" and 64 lowercase hex digits, got \"{c}\"").into()
+                );
             }
         }
         let headers = opts.string_map("headers")?.unwrap_or_default();
@@ -307,16 +301,25 @@ pub(crate) fn bk_http(lua: &Lua, args: MultiValue, function: &'static str) -> ml
 pub(crate) fn bk_merge(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     let st = api(lua, "bk.merge", || {
         let a = Args::new(args);
-        let items: Vec<Value> = match (a.0.len(), a.0.first()) {
-            (1, Some(Value::Table(t))) => sequence(t).map_err(|e| match e {
-                Fail::Msg(m) => Fail::Msg(format!("the list of states {m}")),
-                other => other,
-            })?,
-            _ => a.0.clone(),
+        let (items, listed): (Vec<Value>, bool) = match (a.0.len(), a.0.first()) {
+            (1, Some(Value::Table(t))) => (
+                sequence(t).map_err(|e| match e {
+                    Fail::Msg(m) => Fail::Msg(format!("the list of states {m}")),
+                    other => other,
+                })?,
+                true,
+            ),
+            _ => (a.0.clone(), false),
         };
         let mut states = Vec::with_capacity(items.len());
         for (i, v) in items.iter().enumerate() {
-            states.push(req_state(v, i + 1, "state")?);
+            match req_state(v, i + 1, "state") {
+                Ok(s) => states.push(s),
+                Err(_) if listed => {
+                    return Err(format!("item {} of the list must be a state, got {}", i + 1, type_name(v)).into());
+                }
+                Err(e) => return Err(e),
+            }
         }
         if states.len() < 2 {
             return Err(format!("needs at least two states, got {}", states.len()).into());
@@ -381,7 +384,7 @@ pub(crate) fn bk_export(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
             cmd: command_opt(&opts, "cmd")?,
             env: match opts.raw("env")? {
                 Value::Nil => Vec::new(),
-                v => env_pairs(&v).map_err(|m| Fail::Msg(format!("option 'env' {m}")))?,
+                v => env_pairs(&v).map_err(|m| Fail::Msg(option_msg("env", &m)))?,
             },
             workdir: None,
             user: opts.string("user")?,
@@ -415,8 +418,7 @@ pub(crate) fn bk_export(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
         let target = with_ctx(lua, |c| c.target_platform.clone())?;
         let meta = state.state.meta();
         let target = meta.platform.clone().unwrap_or(target);
-        let defaults =
-            StateDefaults { env: meta.env.to_vec(), workdir: meta.dir.clone(), user: meta.user.clone() };
+        let defaults = StateDefaults { env: meta.env.to_vec(), workdir: meta.dir.clone(), user: meta.user.clone() };
         luakit_image_config::build_config(
             state.base_config.as_deref(),
             &defaults,
@@ -434,7 +436,7 @@ fn command_opt(opts: &Opts, key: &str) -> R<Option<Vec<String>>> {
     match opts.raw(key)? {
         Value::Nil => Ok(None),
         Value::String(s) => Ok(Some(vec!["/bin/sh".to_string(), "-c".to_string(), lua_str(&s)])),
-        v @ Value::Table(_) => string_list(&v).map(Some).map_err(|m| Fail::Msg(format!("option '{key}' {m}"))),
+        v @ Value::Table(_) => string_list(&v).map(Some).map_err(|m| Fail::Msg(option_msg(key, &m))),
         v => Err(format!(
             "option '{key}' must be a list of strings (or a string, run by /bin/sh -c), got {}",
             type_name(&v)
@@ -446,7 +448,7 @@ fn command_opt(opts: &Opts, key: &str) -> R<Option<Vec<String>>> {
 fn port_list(v: &Value) -> R<Vec<String>> {
     let items = match v {
         Value::Table(t) => sequence(t).map_err(|e| match e {
-            Fail::Msg(m) => Fail::Msg(format!("option 'expose' {m}")),
+            Fail::Msg(m) => Fail::Msg(option_msg("expose", &m)),
             other => other,
         })?,
         other => vec![other.clone()],
@@ -476,7 +478,7 @@ fn port_list(v: &Value) -> R<Vec<String>> {
 const HEALTHCHECK_OPTS: &[&str] = &["test", "interval", "timeout", "start_period", "start_interval", "retries"];
 
 fn healthcheck(v: &Value) -> R<Healthcheck> {
-    let wrap = |m: String| Fail::Msg(format!("option 'healthcheck' {m}"));
+    let wrap = |m: String| Fail::Msg(option_msg("healthcheck", &m));
     match v {
         Value::Boolean(false) => return Ok(Healthcheck { test: vec!["NONE".to_string()], ..Healthcheck::default() }),
         Value::String(s) if lua_str(s).eq_ignore_ascii_case("none") => {
@@ -509,12 +511,13 @@ fn healthcheck(v: &Value) -> R<Healthcheck> {
     let dur = |key: &str| -> R<Option<Duration>> {
         match opts.raw(key)? {
             Value::Nil => Ok(None),
-            Value::String(s) => parse_duration(&lua_str(&s))
-                .map(Some)
-                .map_err(|m| wrap(format!("{key} {m}"))),
+            Value::String(s) => parse_duration(&lua_str(&s)).map(Some).map_err(|m| wrap(format!("{key} {m}"))),
             other => match as_integer(&other) {
                 Some(secs) if secs >= 0 => Ok(Some(Duration::from_secs(secs as u64))),
-                _ => Err(wrap(format!("{key} must be a duration such as \"30s\" or a number of seconds, got {}", type_name(&other)))),
+                _ => Err(wrap(format!(
+                    "{key} must be a duration such as \"30s\" or a number of seconds, got {}",
+                    type_name(&other)
+                ))),
             },
         }
     };
@@ -790,7 +793,7 @@ pub(crate) fn st_run(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         let mut ro = RunOptions { args: argv, ..RunOptions::default() };
         ro.env = match opts.raw("env")? {
             Value::Nil => Vec::new(),
-            v => env_pairs(&v).map_err(|m| Fail::Msg(format!("option 'env' {m}")))?,
+            v => env_pairs(&v).map_err(|m| Fail::Msg(option_msg("env", &m)))?,
         };
         ro.cwd = opts.string("cwd")?;
         if ro.cwd.as_deref() == Some("") {
@@ -831,7 +834,7 @@ pub(crate) fn st_run(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
             Value::Nil => {}
             Value::Table(t) => {
                 let items = sequence(&t).map_err(|e| match e {
-                    Fail::Msg(m) => Fail::Msg(format!("option 'mounts' {m}")),
+                    Fail::Msg(m) => Fail::Msg(option_msg("mounts", &m)),
                     other => other,
                 })?;
                 for (i, it) in items.iter().enumerate() {
@@ -879,10 +882,7 @@ pub(crate) fn st_run(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
 /// An env given as `{K = "v"}` (sorted by key) or `{"K=v", …}` (in order).
 pub(crate) fn env_pairs(v: &Value) -> Result<Vec<(String, String)>, String> {
     let Value::Table(t) = v else {
-        return Err(format!(
-            "must be a table {{NAME = \"value\"}} or a list {{\"NAME=value\"}}, got {}",
-            type_name(v)
-        ));
+        return Err(format!("must be a table {{NAME = \"value\"}} or a list {{\"NAME=value\"}}, got {}", type_name(v)));
     };
     if t.raw_len() > 0 {
         let items = sequence(t).map_err(|e| match e {
@@ -914,7 +914,7 @@ pub(crate) fn env_pairs(v: &Value) -> Result<Vec<(String, String)>, String> {
 fn exit_codes(v: &Value) -> R<Vec<i32>> {
     let items = match v {
         Value::Table(t) => sequence(t).map_err(|e| match e {
-            Fail::Msg(m) => Fail::Msg(format!("option 'valid_exit_codes' {m}")),
+            Fail::Msg(m) => Fail::Msg(option_msg("valid_exit_codes", &m)),
             other => other,
         })?,
         other => vec![other.clone()],
@@ -935,7 +935,7 @@ fn exit_codes(v: &Value) -> R<Vec<i32>> {
 }
 
 fn extra_hosts(v: &Value) -> R<Vec<HostIp>> {
-    let map = string_map(v).map_err(|m| Fail::Msg(format!("option 'extra_hosts' {m}")))?;
+    let map = string_map(v).map_err(|m| Fail::Msg(option_msg("extra_hosts", &m)))?;
     let mut out = Vec::new();
     for (host, ip) in map {
         if host.is_empty() {
@@ -957,7 +957,11 @@ fn secret_env(v: &Value) -> R<Vec<SecretEnv>> {
     for pair in t.pairs::<Value, Value>() {
         let (k, val) = pair?;
         let Value::String(k) = k else {
-            return Err(format!("option 'secret_env' must be a table {{VAR = \"secret-id\"}}, but has a {} key", type_name(&k)).into());
+            return Err(format!(
+                "option 'secret_env' must be a table {{VAR = \"secret-id\"}}, but has a {} key",
+                type_name(&k)
+            )
+            .into());
         };
         let name = lua_str(&k);
         if name.is_empty() || name.contains('=') {
@@ -993,8 +997,21 @@ fn secret_env(v: &Value) -> R<Vec<SecretEnv>> {
 }
 
 const ULIMIT_NAMES: &[&str] = &[
-    "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss", "rtprio",
-    "rttime", "sigpending", "stack",
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
 ];
 
 fn ulimits(v: &Value) -> R<Vec<Ulimit>> {
@@ -1005,7 +1022,9 @@ fn ulimits(v: &Value) -> R<Vec<Ulimit>> {
     for pair in t.pairs::<Value, Value>() {
         let (k, val) = pair?;
         let Value::String(k) = k else {
-            return Err(format!("option 'ulimits' must be a table {{nofile = 1024}}, but has a {} key", type_name(&k)).into());
+            return Err(
+                format!("option 'ulimits' must be a table {{nofile = 1024}}, but has a {} key", type_name(&k)).into()
+            );
         };
         let name = lua_str(&k);
         if !ULIMIT_NAMES.contains(&name.as_str()) {
@@ -1020,7 +1039,9 @@ fn ulimits(v: &Value) -> R<Vec<Ulimit>> {
                     (Some(s), Some(h)) => (s, h),
                     (Some(s), None) => (s, s),
                     (None, Some(h)) => (h, h),
-                    (None, None) => return Err(format!("option 'ulimits' entry '{name}' needs soft and/or hard").into()),
+                    (None, None) => {
+                        return Err(format!("option 'ulimits' entry '{name}' needs soft and/or hard").into());
+                    }
                 }
             }
             other => match as_integer(other) {
@@ -1108,7 +1129,9 @@ pub(crate) fn st_mkfile(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         let path = req_nonempty(&a.get(1), 1, "path")?;
         let data = match a.get(2) {
             Value::String(s) => s.as_bytes().to_vec(),
-            Value::Nil => return Err("argument 2 (data) is missing: expected a string (use \"\" for an empty file)".into()),
+            Value::Nil => {
+                return Err("argument 2 (data) is missing: expected a string (use \"\" for an empty file)".into());
+            }
             other => return Err(format!("argument 2 (data) must be a string, got {}", type_name(&other)).into()),
         };
         let opts = Opts::new(&a.get(3), &["mode", "owner"])?;
@@ -1158,7 +1181,9 @@ pub(crate) fn st_with_env(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         let pairs = match (a.get(1), a.get(2)) {
             (t @ Value::Table(_), Value::Nil) => env_pairs(&t).map_err(|m| Fail::Msg(format!("argument 1 {m}")))?,
             (Value::Table(_), other) => {
-                return Err(format!("takes a table or a key and a value, not a table and a {}", type_name(&other)).into());
+                return Err(
+                    format!("takes a table or a key and a value, not a table and a {}", type_name(&other)).into()
+                );
             }
             (k, v) => {
                 let key = req_nonempty(&k, 1, "key")?;
@@ -1168,7 +1193,9 @@ pub(crate) fn st_with_env(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
                 let value = match v {
                     Value::String(s) => lua_str(&s),
                     Value::Nil => return Err("argument 2 (value) is missing: expected a string".into()),
-                    other => return Err(format!("argument 2 (value) must be a string, got {}", type_name(&other)).into()),
+                    other => {
+                        return Err(format!("argument 2 (value) must be a string, got {}", type_name(&other)).into());
+                    }
                 };
                 vec![(key, value)]
             }
@@ -1242,7 +1269,10 @@ pub(crate) fn st_output(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         let this = a.this("output")?;
         let dest = req_nonempty(&a.get(1), 1, "dest")?;
         let Some(info) = &this.exec else {
-            return Err("only the result of a run has mount outputs (call it on what st:run(…) returned)".into());
+            return Err(
+                "only the result of a run has mount outputs (call it on what st:run(…) returned, before any other method)"
+                    .into(),
+            );
         };
         let dest = resolve_dir(&info.cwd, &dest);
         let state = info.exec.mount_output(&dest)?;
@@ -1328,7 +1358,11 @@ pub(crate) fn bk_table(lua: &Lua) -> mlua::Result<Table> {
                 Some(k) => format!(" (did you mean bk.{k}?)"),
                 None => String::new(),
             };
-            Err(crate::ctx::api_error(lua, &format!("bk.{key}"), format!("there is no such function in the bk API{hint}")))
+            Err(crate::ctx::api_error(
+                lua,
+                &format!("bk.{key}"),
+                format!("there is no such function in the bk API{hint}"),
+            ))
         })?,
     )?;
     mt.set("__metatable", false)?;

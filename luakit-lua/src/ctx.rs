@@ -43,6 +43,8 @@ pub(crate) struct Ctx {
     /// Rough size of the graph built so far, counted against the memory limit.
     pub graph_bytes: usize,
     pub memory_limit: usize,
+    /// The evaluation's deadline (moved on by time spent outside the script).
+    pub clock: crate::Clock,
 }
 
 /// Where the running script is: the nearest script file (chunk named
@@ -120,4 +122,17 @@ pub(crate) fn charge(lua: &Lua, bytes: usize) -> R<()> {
         Some(limit) => Err(Fail::Lua(mlua::Error::external(Fault::Memory(limit)))),
         None => Ok(()),
     }
+}
+
+/// Runs `f` (a resolver or loader call) off the script's clock: the time it
+/// takes moves the deadline on.
+pub(crate) fn off_the_clock<T>(lua: &Lua, f: impl FnOnce() -> T) -> T {
+    let start = std::time::Instant::now();
+    let out = f();
+    let spent = start.elapsed();
+    if let Some(ctx) = lua.app_data_ref::<Ctx>() {
+        let mut deadline = ctx.clock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *deadline += spent;
+    }
+    out
 }

@@ -101,9 +101,9 @@ impl ScriptError {
     pub fn line(&self) -> Option<u32> {
         match self {
             ScriptError::Api { line, .. } => Some(*line),
-            ScriptError::Lua { line, .. } | ScriptError::Syntax { line, .. } | ScriptError::StackOverflow { line, .. } => {
-                *line
-            }
+            ScriptError::Lua { line, .. }
+            | ScriptError::Syntax { line, .. }
+            | ScriptError::StackOverflow { line, .. } => *line,
             _ => None,
         }
     }

@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use luakit_graph::SourceFile;
@@ -14,17 +14,48 @@ use mlua::{HookTriggers, Lua, LuaOptions, StdLib, Value, VmState};
 use crate::ctx::{Ctx, api, with_ctx};
 use crate::error::{Fault, ScriptError, find_fault, innermost, script_message, split_location, strip_traceback};
 use crate::opts::{Fail, lua_str, type_name};
-use crate::{EvalOptions, Evaluation};
+use crate::{Clock, EvalOptions, Evaluation};
 
 const PRELUDE: &str = include_str!("prelude.lua");
 
 /// Globals a script may see (SPEC section 2), plus the stubs that explain
 /// what was removed.
 const ALLOWED_GLOBALS: &[&str] = &[
-    "bk", "require", "print", "assert", "error", "pcall", "xpcall", "ipairs", "pairs", "next", "select", "type",
-    "tostring", "tonumber", "rawequal", "rawget", "rawset", "rawlen", "setmetatable", "getmetatable", "string",
-    "table", "math", "utf8", "coroutine", "_G", "_VERSION", "load", "package", "os", "io", "debug", "loadfile",
-    "dofile", "collectgarbage",
+    "bk",
+    "require",
+    "print",
+    "assert",
+    "error",
+    "pcall",
+    "xpcall",
+    "ipairs",
+    "pairs",
+    "next",
+    "select",
+    "type",
+    "tostring",
+    "tonumber",
+    "rawequal",
+    "rawget",
+    "rawset",
+    "rawlen",
+    "setmetatable",
+    "getmetatable",
+    "string",
+    "table",
+    "math",
+    "utf8",
+    "coroutine",
+    "_G",
+    "_VERSION",
+    "load",
+    "package",
+    "os",
+    "io",
+    "debug",
+    "loadfile",
+    "dofile",
+    "collectgarbage",
 ];
 
 /// How often (in VM instructions) the time limit is checked.
@@ -34,7 +65,7 @@ const HOOK_EVERY: u32 = 10_000;
 pub(crate) struct Session {
     pub lua: Lua,
     timed_out: Arc<AtomicBool>,
-    deadline: Arc<Mutex<Instant>>,
+    deadline: Clock,
     timeout: Duration,
     memory_limit: usize,
 }
@@ -57,7 +88,7 @@ pub(crate) fn skip_hash_line(source: &[u8]) -> std::borrow::Cow<'_, [u8]> {
 }
 
 impl Session {
-    pub(crate) fn new(opts: &EvalOptions, test_mode: bool) -> Result<Session, ScriptError> {
+    pub(crate) fn new(opts: &EvalOptions, test_mode: bool, clock: Clock) -> Result<Session, ScriptError> {
         let libs = StdLib::STRING | StdLib::TABLE | StdLib::MATH | StdLib::UTF8 | StdLib::COROUTINE;
         let lua = Lua::new_with(libs, LuaOptions::new()).map_err(internal)?;
         lua.set_app_data(Ctx {
@@ -77,11 +108,12 @@ impl Session {
             test_mode,
             graph_bytes: 0,
             memory_limit: opts.memory_limit,
+            clock: clock.clone(),
         });
         let session = Session {
             lua,
             timed_out: Arc::new(AtomicBool::new(false)),
-            deadline: Arc::new(Mutex::new(Instant::now() + opts.timeout)),
+            deadline: clock,
             timeout: opts.timeout,
             memory_limit: opts.memory_limit,
         };
@@ -146,6 +178,9 @@ impl Session {
         })?;
         let module_path = lua.create_function(module_path)?;
         let module_load = lua.create_function(module_load)?;
+        let raise = lua.create_function(|lua, (function, message): (String, String)| -> mlua::Result<()> {
+            Err(crate::ctx::api_error(lua, &function, message))
+        })?;
         let bk = crate::api::bk_table(lua)?;
         let prelude = lua.load(PRELUDE).set_name("=luakit").set_mode(ChunkMode::Text).into_function()?;
         prelude.call::<()>((
@@ -159,6 +194,7 @@ impl Session {
             write_stderr,
             module_path,
             module_load,
+            raise,
             bk,
         ))?;
         let mut remove = Vec::new();
@@ -228,13 +264,18 @@ impl Session {
                 }
                 let loc = split_location(m);
                 if m.ends_with("stack overflow") || m.contains("stack overflow (") || m.ends_with("C stack overflow") {
-                    return ScriptError::StackOverflow { file: loc.as_ref().map(|(f, _)| f.clone()), line: loc.map(|(_, l)| l) };
+                    return ScriptError::StackOverflow {
+                        file: loc.as_ref().map(|(f, _)| f.clone()),
+                        line: loc.map(|(_, l)| l),
+                    };
                 }
-                ScriptError::Lua { file: loc.as_ref().map(|(f, _)| f.clone()), line: loc.map(|(_, l)| l), message: m.to_string() }
+                ScriptError::Lua {
+                    file: loc.as_ref().map(|(f, _)| f.clone()),
+                    line: loc.map(|(_, l)| l),
+                    message: m.to_string(),
+                }
             }
-            mlua::Error::StackError => {
-                ScriptError::StackOverflow { file: None, line: None }
-            }
+            mlua::Error::StackError => ScriptError::StackOverflow { file: None, line: None },
             other => {
                 let m = strip_traceback(&other.to_string()).to_string();
                 let loc = split_location(&m);
@@ -276,6 +317,9 @@ pub(crate) fn module_base(name: &str) -> Result<String, String> {
     if name.contains('\\') || name.contains('\0') {
         return Err(format!("module name '{name}' must use '/' as its separator"));
     }
+    if name.split('/').any(|c| c == "..") {
+        return Err(format!("module name '{name}' leaves the script's directory: require only loads files inside it"));
+    }
     let trimmed = name.strip_suffix(".lua").unwrap_or(name);
     let slashed = trimmed.contains('/');
     let parts: Vec<&str> = if slashed { trimmed.split('/').collect() } else { trimmed.split('.').collect() };
@@ -312,7 +356,7 @@ fn module_path(lua: &Lua, name: Value) -> mlua::Result<String> {
         let candidates = [format!("{base}.lua"), format!("{base}/init.lua")];
         let loader = with_ctx(lua, |c| c.loader.clone())?;
         for path in &candidates {
-            match loader.load(path) {
+            match crate::ctx::off_the_clock(lua, || loader.load(path)) {
                 Ok(Some(bytes)) => {
                     let file = Arc::new(SourceFile { filename: path.clone(), data: bytes, language: String::new() });
                     with_ctx(lua, |c| {

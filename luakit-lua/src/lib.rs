@@ -51,8 +51,7 @@ pub struct FsLoader {
 impl ModuleLoader for FsLoader {
     fn load(&self, relative_path: &str) -> Result<Option<Vec<u8>>, String> {
         let rel = Path::new(relative_path);
-        if relative_path.is_empty()
-            || !rel.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+        if relative_path.is_empty() || !rel.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
         {
             return Err(format!("'{relative_path}' is not a path inside the script's directory"));
         }
@@ -181,11 +180,16 @@ const EVAL_STACK: usize = 64 * 1024 * 1024;
 /// How long past the time limit a stuck evaluation is waited for.
 const GRACE: Duration = Duration::from_secs(2);
 
-/// Runs `f` on a thread of its own; gives up (with a timeout error) when it
-/// has made no progress for `timeout` plus a grace period.
+/// The deadline of an evaluation: the VM's time limit fires at it, and
+/// [`isolated`] gives up on a stuck VM a grace period after it. Time spent
+/// outside the script (resolving images, reading modules) moves it on.
+pub(crate) type Clock = Arc<Mutex<Instant>>;
+
+/// Runs `f` on a thread of its own; gives up (with a timeout error) when the
+/// thread is still running a grace period after the clock's deadline.
 fn isolated<T: Send + 'static>(
     timeout: Duration,
-    progress: Arc<Mutex<Instant>>,
+    clock: Clock,
     f: impl FnOnce() -> Result<T, ScriptError> + Send + 'static,
 ) -> Result<T, ScriptError> {
     let (tx, rx) = mpsc::channel();
@@ -197,7 +201,7 @@ fn isolated<T: Send + 'static>(
         return Err(ScriptError::Internal(format!("cannot start the evaluation thread: {e}")));
     }
     loop {
-        match rx.recv_timeout(Duration::from_millis(200)) {
+        match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(Ok(r)) => return r,
             Ok(Err(panic)) => {
                 let msg = panic
@@ -208,8 +212,8 @@ fn isolated<T: Send + 'static>(
                 return Err(ScriptError::Internal(msg));
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                let last = *progress.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                if last.elapsed() > timeout + GRACE {
+                let deadline = *clock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if Instant::now() > deadline + GRACE {
                     // The thread is stuck in a C function the time limit cannot
                     // interrupt; leave it and report the limit.
                     return Err(ScriptError::Timeout { limit: timeout });
@@ -232,9 +236,9 @@ pub fn evaluate(script_name: &str, source: &[u8], opts: &EvalOptions) -> Result<
     let source = source.to_vec();
     let opts = opts.clone();
     let timeout = opts.timeout;
-    let progress = Arc::new(Mutex::new(Instant::now()));
-    isolated(timeout, progress, move || {
-        let session = eval::Session::new(&opts, false)?;
+    let clock: Clock = Arc::new(Mutex::new(Instant::now() + timeout));
+    isolated(timeout, clock.clone(), move || {
+        let session = eval::Session::new(&opts, false, clock)?;
         session.add_file(&name, &source)?;
         session.run_file(&name, &source)?;
         session.finish(&name)
@@ -301,11 +305,10 @@ pub fn run_test_file(path: &Path, opts: &EvalOptions) -> Result<TestReport, Scri
     opts.loader = Arc::new(FsLoader { root: dir });
     let name = file_name(path);
     let timeout = opts.timeout;
-    let progress = Arc::new(Mutex::new(Instant::now()));
-    let thread_progress = progress.clone();
-    isolated(timeout, progress, move || {
+    let clock: Clock = Arc::new(Mutex::new(Instant::now() + timeout));
+    isolated(timeout, clock.clone(), move || {
         let mut report = TestReport::default();
-        let session = match eval::Session::new(&opts, true) {
+        let session = match eval::Session::new(&opts, true, clock) {
             Ok(s) => s,
             Err(e) => {
                 report.failed.push((name, e.to_string()));
@@ -331,7 +334,6 @@ pub fn run_test_file(path: &Path, opts: &EvalOptions) -> Result<TestReport, Scri
             return Ok(report);
         }
         for (test, f) in tests {
-            *thread_progress.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Instant::now();
             session.reset_clock();
             match f.call::<()>(()) {
                 Ok(()) => report.passed += 1,

@@ -83,8 +83,8 @@ pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
@@ -105,7 +105,13 @@ pub(crate) fn suggest<'a>(given: &str, known: &[&'a str]) -> Option<&'a str> {
     let mut best: Option<(usize, &'a str)> = None;
     for k in known {
         let d = edit_distance(&lower, k);
-        let limit = if k.len() <= 3 { 1 } else if k.len() <= 6 { 2 } else { 3 };
+        let limit = if k.len() <= 3 {
+            1
+        } else if k.len() <= 6 {
+            2
+        } else {
+            3
+        };
         if d <= limit && best.is_none_or(|(bd, _)| d < bd) {
             best = Some((d, k));
         }
@@ -221,35 +227,35 @@ impl Opts {
     pub(crate) fn string_list(&self, key: &str) -> R<Option<Vec<String>>> {
         match self.raw(key)? {
             Value::Nil => Ok(None),
-            v => string_list(&v).map(Some).map_err(|m| Fail::Msg(format!("option '{key}' {m}"))),
+            v => string_list(&v).map(Some).map_err(|m| Fail::Msg(option_msg(key, &m))),
         }
     }
 
     pub(crate) fn string_map(&self, key: &str) -> R<Option<BTreeMap<String, String>>> {
         match self.raw(key)? {
             Value::Nil => Ok(None),
-            v => string_map(&v).map(Some).map_err(|m| Fail::Msg(format!("option '{key}' {m}"))),
+            v => string_map(&v).map(Some).map_err(|m| Fail::Msg(option_msg(key, &m))),
         }
     }
 
     pub(crate) fn mode(&self, key: &str) -> R<Option<u32>> {
         match self.raw(key)? {
             Value::Nil => Ok(None),
-            v => mode(&v).map(Some).map_err(|m| Fail::Msg(format!("option '{key}' {m}"))),
+            v => mode(&v).map(Some).map_err(|m| Fail::Msg(option_msg(key, &m))),
         }
     }
 
     pub(crate) fn owner(&self, key: &str) -> R<Option<Chown>> {
         match self.raw(key)? {
             Value::Nil => Ok(None),
-            v => owner(&v).map(Some).map_err(|m| Fail::Msg(format!("option '{key}' {m}"))),
+            v => owner(&v).map(Some).map_err(|m| Fail::Msg(option_msg(key, &m))),
         }
     }
 
     pub(crate) fn platform(&self, key: &str) -> R<Option<Platform>> {
         match self.raw(key)? {
             Value::Nil => Ok(None),
-            v => platform(&v).map(Some).map_err(|m| Fail::Msg(format!("option '{key}' {m}"))),
+            v => platform(&v).map(Some).map_err(|m| Fail::Msg(option_msg(key, &m))),
         }
     }
 
@@ -264,6 +270,16 @@ impl Opts {
                 did_you_mean(&s, choices)
             ))),
         }
+    }
+}
+
+/// `option 'key' must …`, or `option 'key': invalid …` for a message that
+/// is a sentence of its own.
+pub(crate) fn option_msg(key: &str, m: &str) -> String {
+    if ["unknown ", "invalid ", "unexpected "].iter().any(|p| m.starts_with(p)) {
+        format!("option '{key}': {m}")
+    } else {
+        format!("option '{key}' {m}")
     }
 }
 
@@ -504,7 +520,8 @@ mod tests {
         assert_eq!(mode(&Value::Integer(493)), Ok(0o755));
         assert!(mode(&Value::Integer(755)).is_err_and(|e| e.contains("\"0755\"")));
         assert!(mode(&Value::Integer(644)).is_err_and(|e| e.contains("\"0644\"")));
-        assert!(mode(&Value::Integer(4000)).is_ok());
+        assert_eq!(mode(&Value::Integer(4095)), Ok(0o7777));
+        assert!(mode(&Value::Integer(4000)).is_err());
         assert!(mode(&s("0999")).is_err());
         assert!(mode(&Value::Integer(-1)).is_err());
     }

@@ -4,7 +4,7 @@
 -- and its helpers; nothing here is reachable from the script except
 -- through the globals set below.
 local rawpcall, rawxpcall, rawload, rawsetmetatable, rawgetmetatable,
-      errmsg, is_fatal, write_stderr, module_path, module_load, bk = ...
+      errmsg, is_fatal, write_stderr, module_path, module_load, raise, bk = ...
 local error, type, tostring, select, rawget, setmetatable_ = error, type, tostring, select, rawget, rawsetmetatable
 local concat = table.concat
 local resume, close, randomseed = coroutine.resume, coroutine.close, math.randomseed
@@ -108,6 +108,21 @@ end
 randomseed(0)
 
 string.dump = denied("string.dump")
+
+-- C loops the instruction hook cannot interrupt.
+local rep, move, mathtype = string.rep, table.move, math.type
+string.rep = function(s, n, sep)
+  if s == "" and (sep == nil or sep == "") and mathtype(n) then
+    return ""
+  end
+  return rep(s, n, sep)
+end
+table.move = function(a1, f, e, t, a2)
+  if mathtype(f) and mathtype(e) and e - f > 16777216 then
+    error("table.move: a range of more than 16777216 elements is not available in build scripts (sandboxed)", 2)
+  end
+  return move(a1, f, e, t, a2)
+end
 rawgetmetatable("").__metatable = false
 
 os = stub_library("os")
@@ -130,7 +145,7 @@ require = function(name)
     return value
   end
   if loading[path] then
-    error("require: circular require: " .. concat(chain, " -> ") .. " -> " .. path, 2)
+    raise("require", "circular require: " .. concat(chain, " -> ") .. " -> " .. path)
   end
   local fn = module_load(path)
   loading[path] = true

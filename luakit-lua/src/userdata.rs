@@ -8,7 +8,6 @@ use mlua::{MetaMethod, UserData, UserDataMethods, Value};
 
 use crate::api;
 use crate::ctx::api_error;
-use crate::opts::did_you_mean;
 
 /// A run's exec, kept on its result so that `:output(dest)` can find mounts.
 #[derive(Debug)]
@@ -88,11 +87,11 @@ impl UserData for LState {
                 Value::String(s) => s.to_string_lossy().to_string(),
                 other => format!("{other:?}"),
             };
-            Err(api_error(
-                lua,
-                "bk.State",
-                format!("a state has no method '{key}'{}", did_you_mean(&key, STATE_METHODS)),
-            ))
+            let hint = match crate::opts::suggest(&key, STATE_METHODS) {
+                Some(m) => format!(" (did you mean state:{m}?)"),
+                None => String::new(),
+            };
+            Err(api_error(lua, &format!("state:{key}"), format!("a state has no such method{hint}")))
         });
     }
 }
@@ -173,12 +172,10 @@ impl UserData for LPlatform {
         methods.add_meta_method(MetaMethod::ToString, |_, this, ()| Ok(this.0.to_string()));
         methods.add_meta_function(MetaMethod::Eq, |_, (a, b): (Value, Value)| {
             Ok(match (a, b) {
-                (Value::UserData(a), Value::UserData(b)) => {
-                    match (a.borrow::<LPlatform>(), b.borrow::<LPlatform>()) {
-                        (Ok(a), Ok(b)) => a.0.normalized() == b.0.normalized(),
-                        _ => false,
-                    }
-                }
+                (Value::UserData(a), Value::UserData(b)) => match (a.borrow::<LPlatform>(), b.borrow::<LPlatform>()) {
+                    (Ok(a), Ok(b)) => a.0.normalized() == b.0.normalized(),
+                    _ => false,
+                },
                 _ => false,
             })
         });

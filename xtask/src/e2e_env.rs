@@ -64,7 +64,12 @@ pub const DOCKER: &str = "/usr/bin/docker";
 /// The static busybox from Debian's `busybox-static`.
 pub const BUSYBOX: &str = "/bin/busybox";
 /// Debian packages the e2e environment needs.
-pub const PACKAGES: &[&str] = &["docker.io", "busybox-static"];
+/// Debian packages the tests need: dockerd + client, a static busybox for
+/// base images, and graphviz (`dot`), which checks `luakit dag --format dot`.
+pub const PACKAGES: &[&str] = &["docker.io", "busybox-static", "graphviz"];
+
+/// Graphviz's `dot`.
+pub const DOT: &str = "/usr/bin/dot";
 /// Tags under which the busybox root filesystem is imported.
 pub const BASE_IMAGE_TAGS: &[&str] = &["alpine:3.19", "busybox:latest", "debian:bookworm-slim"];
 /// `PATH` baked into the base images (and used to run dockerd itself).
@@ -78,7 +83,7 @@ pub const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// installing them with apt-get when they are not.
 pub fn ensure_packages() -> Result<()> {
     let busybox_ok = Path::new(BUSYBOX).exists() && is_static_elf(Path::new(BUSYBOX)).unwrap_or(false);
-    if Path::new(DOCKERD).exists() && Path::new(DOCKER).exists() && busybox_ok {
+    if Path::new(DOCKERD).exists() && Path::new(DOCKER).exists() && Path::new(DOT).exists() && busybox_ok {
         return Ok(());
     }
     eprintln!(
@@ -106,7 +111,7 @@ pub fn ensure_packages() -> Result<()> {
     let mut args = vec!["install", "-y", "--no-install-recommends"];
     args.extend_from_slice(PACKAGES);
     apt(&args)?;
-    for p in [DOCKERD, DOCKER, BUSYBOX] {
+    for p in [DOCKERD, DOCKER, BUSYBOX, DOT] {
         if !Path::new(p).exists() {
             bail!("{p} is still missing after installing {}", PACKAGES.join(" "));
         }

@@ -60,6 +60,9 @@ fn bench(extra: &[String]) -> Result<()> {
 }
 
 fn ci() -> Result<()> {
+    // Debian packages some tests need (graphviz for the DOT check; docker.io
+    // and busybox-static for e2e), installed once, up front.
+    e2e_env::ensure_packages()?;
     let mut c = cargo();
     c.args(["test", "--workspace"]);
     run(c)?;

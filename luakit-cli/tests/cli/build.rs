@@ -47,7 +47,7 @@ fn output_is_deterministic() -> R {
 
 /// Runs `luakit <args>` with stdout on a pseudo-terminal (util-linux
 /// `script`), returning the exit code and what the terminal showed.
-fn on_terminal(args: &str) -> Result<(i32, String), Box<dyn std::error::Error>> {
+pub fn on_terminal(args: &str) -> Result<(i32, String), Box<dyn std::error::Error>> {
     let bin = assert_cmd::cargo::cargo_bin("luakit");
     let cmd = format!("'{}' {args}", bin.display());
     let out = std::process::Command::new("script")
@@ -99,7 +99,12 @@ fn output_file_is_written_whole() -> R {
         assert_eq!(mode & 0o644, 0o644, "{mode:o}");
     }
     // Overwriting replaces the file.
-    luakit().args(["build", "--output"]).arg(&out).arg("fixtures/conformance/c02_run_shell/build.lua").assert().success();
+    luakit()
+        .args(["build", "--output"])
+        .arg(&out)
+        .arg("fixtures/conformance/c02_run_shell/build.lua")
+        .assert()
+        .success();
     assert_eq!(decode(&std::fs::read(&out)?)?.def.len(), 3);
     assert_eq!(dir_entries(dir.path())?, ["def.pb"]);
     Ok(())

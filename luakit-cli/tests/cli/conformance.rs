@@ -16,7 +16,15 @@ fn every_case_matches_buildkit() -> R {
     for case in cases {
         let script = format!("fixtures/conformance/{case}/build.lua");
         let out = luakit()
-            .args(["build", "--platform", "linux/amd64", "--no-source-map", "--local-unique-id", "conformance", &script])
+            .args([
+                "build",
+                "--platform",
+                "linux/amd64",
+                "--no-source-map",
+                "--local-unique-id",
+                "conformance",
+                &script,
+            ])
             .output()?;
         assert!(out.status.success(), "{case}: {}", text(&out.stderr));
         let got = decode(&out.stdout)?;

@@ -65,7 +65,11 @@ fn a_definition_file_renders_like_its_script() -> R {
     luakit().args(["build", "--local-unique-id", "x", "-o"]).arg(&pb_file).arg(MULTI).assert().success();
     let path = pb_file.to_str().ok_or("utf-8 path")?;
     for format in ["text", "json", "dot"] {
-        assert_eq!(dag(&["--format", format, path])?, dag(&["--local-unique-id", "x", "--format", format, MULTI])?, "{format}");
+        assert_eq!(
+            dag(&["--format", format, path])?,
+            dag(&["--local-unique-id", "x", "--format", format, MULTI])?,
+            "{format}"
+        );
     }
     Ok(())
 }
@@ -120,7 +124,10 @@ fn foreign_definition() -> pb::Definition {
         ..Default::default()
     };
     let terminal = pb::Op { inputs: vec![input(&run)], ..Default::default() };
-    let mut def = pb::Definition { def: vec![op_bytes(&frontend), op_bytes(&build), op_bytes(&run), op_bytes(&terminal)], ..Default::default() };
+    let mut def = pb::Definition {
+        def: vec![op_bytes(&frontend), op_bytes(&build), op_bytes(&run), op_bytes(&terminal)],
+        ..Default::default()
+    };
     def.metadata.insert(
         Digest::of(&op_bytes(&run)).to_string(),
         pb::OpMetadata {
@@ -180,8 +187,45 @@ fn bad_inputs_fail_cleanly() -> R {
         .code(1)
         .stdout("")
         .stderr(predicate::str::contains("is not an LLB definition"));
-    luakit().args(["dag", "fixtures/cli/missing.pb"]).assert().code(1).stderr(predicate::str::starts_with("error: cannot read"));
-    luakit().args(["dag", "fixtures/cli/error/build.lua"]).assert().code(1).stderr(predicate::str::contains("build.lua:3:"));
+    luakit()
+        .args(["dag", "fixtures/cli/missing.pb"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::starts_with("error: cannot read"));
+    luakit()
+        .args(["dag", "fixtures/cli/error/build.lua"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("build.lua:3:"));
     luakit().args(["dag", "--format", "svg", MULTI]).assert().code(2);
+    Ok(())
+}
+
+/// Graphviz accepts the DOT output. Needs `dot` (Debian's graphviz, which
+/// `cargo xtask ci` and `.ci/run` install): missing, the test fails rather
+/// than passing without checking anything.
+#[test]
+fn graphviz_renders_the_dot_output() -> R {
+    use std::io::Write as _;
+    let has_dot = std::process::Command::new("dot").arg("-V").output().is_ok_and(|o| o.status.success());
+    assert!(has_dot, "graphviz `dot` is not installed (apt-get install graphviz, or run `cargo xtask ci`)");
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("foreign.pb");
+    std::fs::write(&file, foreign_definition().encode_to_vec())?;
+    let inputs = [MULTI.to_string(), "fixtures/conformance/c09_diff/build.lua".to_string(), file.display().to_string()];
+    for input in inputs {
+        let graph = dag(&["--format", "dot", &input])?;
+        let mut child = std::process::Command::new("dot")
+            .arg("-Tsvg")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?;
+        child.stdin.take().ok_or("stdin")?.write_all(graph.as_bytes())?;
+        let out = child.wait_with_output()?;
+        assert!(out.status.success(), "{input}: {}\n{graph}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("<svg"), "{input}");
+        assert!(out.stderr.is_empty(), "{input}: {}", text(&out.stderr));
+    }
     Ok(())
 }

@@ -5,6 +5,8 @@
 mod build;
 mod conformance;
 mod dag;
+mod examples;
+mod frontend;
 mod help;
 mod test_cmd;
 mod util;

@@ -11,7 +11,12 @@ fn passing_tests_exit_0() {
 
 #[test]
 fn the_default_path_is_the_current_directory() {
-    luakit().current_dir(workspace().join("fixtures/cli/tests")).arg("test").assert().success().stdout("3 passed, 0 failed\n");
+    luakit()
+        .current_dir(workspace().join("fixtures/cli/tests"))
+        .arg("test")
+        .assert()
+        .success()
+        .stdout("3 passed, 0 failed\n");
 }
 
 #[test]
@@ -42,7 +47,11 @@ fn failures_are_reported_with_location() -> R {
 
 #[test]
 fn a_single_file_can_be_named() {
-    luakit().args(["test", "fixtures/cli/tests/nested/graph_test.lua"]).assert().success().stdout("1 passed, 0 failed\n");
+    luakit()
+        .args(["test", "fixtures/cli/tests/nested/graph_test.lua"])
+        .assert()
+        .success()
+        .stdout("1 passed, 0 failed\n");
 }
 
 #[test]
@@ -60,5 +69,9 @@ fn no_test_files_is_not_a_failure() -> R {
 
 #[test]
 fn a_missing_path_is_a_usage_error() {
-    luakit().args(["test", "fixtures/cli/no-such-dir"]).assert().code(2).stderr(predicate::str::starts_with("error: fixtures/cli/no-such-dir"));
+    luakit()
+        .args(["test", "fixtures/cli/no-such-dir"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::starts_with("error: fixtures/cli/no-such-dir"));
 }

@@ -21,7 +21,12 @@ fn warnings_are_printed() {
 
 #[test]
 fn errors_exit_1() -> R {
-    luakit().args(["validate", &cli_fixture("error")]).assert().code(1).stdout("").stderr(predicate::str::contains("build.lua:3:"));
+    luakit()
+        .args(["validate", &cli_fixture("error")])
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(predicate::str::contains("build.lua:3:"));
     luakit().args(["validate", "--arg", "VERSION=1", &cli_fixture("args")]).assert().success();
     luakit().args(["validate"]).assert().code(2);
     Ok(())

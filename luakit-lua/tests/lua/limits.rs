@@ -1,1 +1,124 @@
-//! limits
+//! Time, memory and recursion limits give clear errors, never a hang or an abort.
+
+use std::time::{Duration, Instant};
+
+use luakit_lua::{EvalOptions, ScriptError};
+
+use crate::common::opts;
+
+fn with_limits(timeout_ms: u64, memory: usize) -> EvalOptions {
+    EvalOptions { timeout: Duration::from_millis(timeout_ms), memory_limit: memory, ..opts() }
+}
+
+fn eval_with(src: &str, o: &EvalOptions) -> ScriptError {
+    luakit_lua::evaluate("build.lua", src.as_bytes(), o).expect_err("must fail")
+}
+
+#[test]
+fn infinite_loop_times_out() {
+    let o = with_limits(300, 64 << 20);
+    let start = Instant::now();
+    let e = eval_with("while true do end", &o);
+    assert!(matches!(e, ScriptError::Timeout { .. }), "{e:?}");
+    assert_eq!(e.to_string(), "evaluation timed out after 300ms");
+    assert!(start.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn timeout_cannot_be_caught() {
+    let o = with_limits(300, 64 << 20);
+    let scripts = [
+        "while true do pcall(function() while true do end end) end",
+        "while true do xpcall(function() while true do end end, function(e) return e end) end",
+        "while true do local co = coroutine.create(function() while true do end end); coroutine.resume(co) end",
+        "while true do pcall(string.rep, 'x', 10) end",
+    ];
+    for s in scripts {
+        let start = Instant::now();
+        let e = eval_with(s, &o);
+        assert!(matches!(e, ScriptError::Timeout { .. }), "{s}: {e:?}");
+        assert!(start.elapsed() < Duration::from_secs(5), "{s}");
+    }
+}
+
+#[test]
+fn default_timeout_message() {
+    let e = ScriptError::Timeout { limit: Duration::from_secs(30) };
+    assert_eq!(e.to_string(), "evaluation timed out after 30s");
+}
+
+#[test]
+fn allocation_bomb_hits_the_memory_limit() {
+    let o = with_limits(10_000, 8 << 20);
+    let scripts = [
+        "local t = {} for i = 1, 1e9 do t[i] = ('x'):rep(100) .. i end",
+        "local s = ('x'):rep(64 * 1024 * 1024)",
+        "local t = {} while true do t[#t + 1] = {} end",
+        // caught memory errors are re-raised
+        "local t = {} while true do pcall(function() t[#t + 1] = ('y'):rep(1024 * 1024) .. #t end) end",
+    ];
+    for s in scripts {
+        let e = eval_with(s, &o);
+        assert!(matches!(e, ScriptError::MemoryLimit { limit: 8388608 }), "{s}: {e:?}");
+        assert_eq!(e.to_string(), "evaluation exceeded the memory limit of 8 MiB");
+    }
+}
+
+#[test]
+fn huge_graphs_count_against_the_memory_limit() {
+    let o = with_limits(20_000, 16 << 20);
+    let e = eval_with("local s = bk.image('alpine') for i = 1, 1e7 do s = s:run('echo ' .. i) end", &o);
+    assert!(matches!(e, ScriptError::MemoryLimit { .. }), "{e:?}");
+}
+
+#[test]
+fn infinite_recursion_is_a_clear_error() {
+    let o = with_limits(10_000, 512 << 20);
+    let e = eval_with("local function f(n) return 1 + f(n + 1) end\nf(1)", &o);
+    assert!(matches!(e, ScriptError::StackOverflow { .. }), "{e:?}");
+    assert!(e.to_string().starts_with("build.lua:1: stack overflow"), "{e}");
+    // through metamethods (C stack)
+    let e = eval_with("local t = setmetatable({}, { __index = function(t, k) return t[k] end })\nlocal x = t.x", &o);
+    assert!(matches!(e, ScriptError::StackOverflow { .. }), "{e:?}");
+    // through pcall
+    let e = eval_with("local function f() local ok, e = pcall(f) error(e, 0) end\nf()", &o);
+    assert!(e.to_string().contains("stack overflow"), "{e}");
+}
+
+#[test]
+fn recursion_through_require_is_reported() {
+    let dir = crate::common::fixtures().join("modules");
+    let e = crate::common::eval_in(&dir, "require('libs.cycle_a')", opts()).expect_err("cycle");
+    assert_eq!(
+        e.to_string(),
+        "libs/cycle_b.lua:2: require: circular require: libs/cycle_a.lua -> libs/cycle_b.lua -> libs/cycle_a.lua"
+    );
+}
+
+#[test]
+fn stuck_in_c_still_returns_in_time() {
+    // A pattern match that backtracks for seconds inside one C call, where
+    // the instruction hook cannot interrupt it.
+    let o = with_limits(200, 64 << 20);
+    let start = Instant::now();
+    let e = eval_with("local s = string.rep('a', 400)\nlocal x = s:find('.-.-.-.-b')\nbk.export(bk.scratch())", &o);
+    let took = start.elapsed();
+    assert!(matches!(e, ScriptError::Timeout { .. }), "{e:?}");
+    assert!(took < Duration::from_secs(4), "{took:?}");
+}
+
+#[test]
+fn empty_string_rep_does_not_spin() {
+    let o = with_limits(500, 64 << 20);
+    let ev = luakit_lua::evaluate(
+        "build.lua",
+        b"local s = ('') :rep(1e12) .. string.rep('', 1e12, '')\nbk.export(bk.scratch():mkfile('/x', s))",
+        &o,
+    );
+    assert!(ev.is_ok(), "{:?}", ev.err());
+    let e = eval_with("local t = table.move({}, 1, 1e12, 1)", &o);
+    assert_eq!(
+        e.to_string(),
+        "build.lua:1: table.move: a range of more than 16777216 elements is not available in build scripts (sandboxed)"
+    );
+}

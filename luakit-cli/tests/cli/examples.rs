@@ -1,0 +1,24 @@
+//! The README's examples work with the commands it shows.
+
+use crate::util::{R, decode, luakit, text, workspace};
+
+#[test]
+fn every_example_builds_validates_and_renders() -> R {
+    let mut scripts: Vec<String> = std::fs::read_dir(workspace().join("examples"))?
+        .filter_map(Result::ok)
+        .filter(|e| e.path().join("build.lua").is_file())
+        .map(|e| format!("examples/{}/build.lua", e.file_name().to_string_lossy()))
+        .collect();
+    scripts.sort();
+    assert!(!scripts.is_empty(), "examples/*/build.lua");
+    for script in scripts {
+        luakit().args(["validate", &script]).assert().success().stdout("");
+        let out = luakit().args(["dag", "--format", "text", &script]).output()?;
+        assert!(out.status.success(), "{script}: {}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("source docker-image://"), "{script}");
+        let out = luakit().args(["build", &script]).output()?;
+        assert!(out.status.success(), "{script}: {}", text(&out.stderr));
+        assert!(decode(&out.stdout)?.def.len() > 1, "{script}");
+    }
+    Ok(())
+}
