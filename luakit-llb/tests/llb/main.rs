@@ -3,6 +3,7 @@
 
 mod caps;
 mod compare;
+mod conformance_lua;
 mod conformance_rust;
 mod pb_wire;
 mod roundtrip;

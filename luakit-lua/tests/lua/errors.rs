@@ -88,6 +88,10 @@ const CASES: &[(&str, &str)] = &[
     ),
     ("bk.merge(bk.image('alpine'))", "build.lua:1: bk.merge: needs at least two states, got 1"),
     (
+        "bk.merge({ bk.image('alpine'), 5 })",
+        "build.lua:1: bk.merge: item 2 of the list must be a state, got number",
+    ),
+    (
         "bk.http('https://example.com/f', { username = 'u', password = 'p' })",
         "build.lua:1: bk.http: option 'username' is refused: credentials must not go into the build graph; put an Authorization header value in a build secret and pass its id as auth_header_secret",
     ),
