@@ -13,10 +13,9 @@
 //!   growing the stack).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fmt::{self, Write as _};
+use std::fmt::Write as _;
 
-use luakit_llb::{Digest, pb};
-use prost::Message;
+use luakit_llb::{DecodedOp as OpNode, Inspection, TerminalOp, inspect, pb};
 use serde::Serialize;
 
 /// How `luakit dag` prints a graph.
@@ -31,26 +30,7 @@ pub enum Format {
 }
 
 /// A `def` entry that is not a valid protobuf `Op`.
-#[derive(Debug)]
-pub struct DagError {
-    /// Position of the entry in `def` (for a nested BuildOp definition, of
-    /// the entry inside it).
-    pub entry: usize,
-    /// Why prost refused it.
-    pub source: prost::DecodeError,
-}
-
-impl fmt::Display for DagError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "definition entry {} is not a valid LLB op: {}", self.entry, self.source)
-    }
-}
-
-impl std::error::Error for DagError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.source)
-    }
-}
+pub type DagError = luakit_llb::DecodeError;
 
 /// Renders `def` in `format`.
 pub fn render(def: &pb::Definition, format: Format) -> Result<String, DagError> {
@@ -81,36 +61,10 @@ struct Graph<'a> {
     index: HashMap<String, usize>,
 }
 
-struct TerminalOp {
-    /// Digest of the terminal op itself (it carries the graph-wide caps).
-    op_digest: String,
-    input: pb::Input,
-}
-
-struct OpNode {
-    digest: String,
-    op: pb::Op,
-}
 
 impl<'a> Graph<'a> {
     fn new(def: &'a pb::Definition) -> Result<Self, DagError> {
-        let mut decoded: BTreeMap<String, pb::Op> = BTreeMap::new();
-        let mut terminal = None;
-        let last = def.def.len().checked_sub(1);
-        for (i, bytes) in def.def.iter().enumerate() {
-            let op = pb::Op::decode(bytes.as_slice()).map_err(|source| DagError { entry: i, source })?;
-            let digest = Digest::of(bytes).to_string();
-            if Some(i) == last && op.op.is_none() && op.inputs.len() == 1 {
-                terminal = Some(TerminalOp { op_digest: digest, input: op.inputs[0].clone() });
-                continue;
-            }
-            decoded.entry(digest).or_insert(op);
-        }
-        if let Some(t) = &terminal {
-            // An identical entry earlier in `def` is the same terminal op.
-            decoded.remove(&t.op_digest);
-        }
-        let ops = topological(decoded);
+        let Inspection { terminal, ops } = inspect(def)?;
         let index = ops.iter().enumerate().map(|(i, n)| (n.digest.clone(), i)).collect();
         Ok(Graph { def, terminal, ops, index })
     }
@@ -132,37 +86,6 @@ impl<'a> Graph<'a> {
         roots.sort_unstable();
         roots
     }
-}
-
-/// Kahn's algorithm over the digests present; ready ops are taken in digest
-/// order. Leftovers (only possible in a corrupt file) follow, by digest.
-fn topological(mut ops: BTreeMap<String, pb::Op>) -> Vec<OpNode> {
-    let mut pending: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut users: HashMap<&str, Vec<&str>> = HashMap::new();
-    for (d, op) in &ops {
-        let deps: BTreeSet<&str> =
-            op.inputs.iter().map(|i| i.digest.as_str()).filter(|i| ops.contains_key(*i) && *i != d).collect();
-        pending.insert(d.as_str(), deps.len());
-        for dep in deps {
-            users.entry(dep).or_default().push(d.as_str());
-        }
-    }
-    let mut ready: BTreeSet<&str> = pending.iter().filter(|(_, n)| **n == 0).map(|(d, _)| *d).collect();
-    let mut order: Vec<String> = Vec::with_capacity(ops.len());
-    while let Some(d) = ready.pop_first() {
-        pending.remove(d);
-        order.push(d.to_string());
-        for u in users.get(d).map(Vec::as_slice).unwrap_or_default() {
-            if let Some(n) = pending.get_mut(u) {
-                *n -= 1;
-                if *n == 0 {
-                    ready.insert(u);
-                }
-            }
-        }
-    }
-    order.extend(pending.keys().map(|d| d.to_string()));
-    order.into_iter().filter_map(|digest| ops.remove(&digest).map(|op| OpNode { digest, op })).collect()
 }
 
 fn short(digest: &str) -> &str {
@@ -1063,6 +986,8 @@ fn action_json(a: Option<&pb::file_action::Action>) -> ActionJson {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use luakit_llb::Digest;
+    use prost::Message;
 
     type R = Result<(), Box<dyn std::error::Error>>;
 
@@ -1309,7 +1234,7 @@ mod tests {
     fn corrupt_entries_are_an_error() {
         let def = pb::Definition { def: vec![vec![0xff, 0xff, 0xff]], ..Default::default() };
         let e = render(&def, Format::Text).expect_err("not an op");
-        assert_eq!(e.entry, 0);
+        assert!(matches!(e, luakit_llb::DecodeError::Op { entry: 0, .. }), "{e}");
         assert!(e.to_string().contains("entry 0"), "{e}");
     }
 

@@ -10,6 +10,9 @@ use crate::platform::Platform;
 use crate::state::Output;
 
 /// One vertex of the graph.
+// Exec is the largest variant; nodes live behind `Arc`, so boxing it would
+// only add an indirection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
     /// A source: image, local directory, git repository, HTTP file, OCI layout.

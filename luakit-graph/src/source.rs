@@ -153,11 +153,10 @@ pub fn image(reference: &str, opts: ImageOptions) -> Result<State, GraphError> {
     } else if opts.default_path {
         st = st.with_env("PATH", DEFAULT_PATH);
     }
-    if let Some(dir) = &opts.config_dir {
-        if !dir.is_empty() {
+    if let Some(dir) = &opts.config_dir
+        && !dir.is_empty() {
             st = st.with_dir(dir);
         }
-    }
     if let Some(user) = &opts.config_user {
         st = st.with_user(user);
     }
@@ -318,11 +317,10 @@ pub fn git(url: &str, opts: GitOptions) -> Result<State, GraphError> {
     if remote.is_empty() {
         return Err(GraphError::InvalidGitUrl { url: url.to_string(), reason: "no host or path".to_string() });
     }
-    if proto == "ssh" && is_scp_like(&remote) {
-        if let Some((host, path)) = remote.split_once(':') {
+    if proto == "ssh" && is_scp_like(&remote)
+        && let Some((host, path)) = remote.split_once(':') {
             remote = format!("{host}/{path}");
         }
-    }
     if proto == "unknown" {
         full_url = format!("https://{full_url}");
     }

@@ -56,7 +56,44 @@ fn run(mut c: Command) -> Result<()> {
 fn bench(extra: &[String]) -> Result<()> {
     let mut c = cargo();
     c.args(["bench", "--workspace"]).args(extra);
-    run(c)
+    run(c)?;
+    startup()
+}
+
+/// Whole-binary startup: `luakit build` of a one-line script, run many
+/// times; prints the median and the 90th percentile.
+fn startup() -> Result<()> {
+    let mut c = cargo();
+    c.args(["build", "--release", "-p", "luakit-cli"]);
+    run(c)?;
+    let bin = root().join("target/release/luakit");
+    let script = root().join("fixtures/bench/one_line.lua");
+    let out = std::env::temp_dir().join("luakit-startup.pb");
+    let runs = 200;
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let start = std::time::Instant::now();
+        let status = Command::new(&bin)
+            .args(["build", "--local-unique-id", "bench", "-o"])
+            .arg(&out)
+            .arg(&script)
+            .status()
+            .context("running luakit")?;
+        times.push(start.elapsed());
+        if !status.success() {
+            bail!("luakit build failed: {status}");
+        }
+    }
+    times.sort();
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "startup: luakit build of a one-line script, {runs} runs: median {:.2} ms, p90 {:.2} ms, min {:.2} ms",
+        ms(times[runs / 2]),
+        ms(times[runs * 9 / 10]),
+        ms(times[0])
+    );
+    let _ = std::fs::remove_file(out);
+    Ok(())
 }
 
 fn ci() -> Result<()> {
