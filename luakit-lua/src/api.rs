@@ -130,7 +130,7 @@ pub(crate) fn bk_image(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
                         r
                     }
                 };
-                if !normalized.contains('@') {
+                if !normalized.contains('@') && !resolved.digest.is_empty() {
                     pinned = format!("{normalized}@{}", resolved.digest);
                 }
                 let cfg = &resolved.config.config;
@@ -538,41 +538,11 @@ fn healthcheck(v: &Value) -> R<Healthcheck> {
     })
 }
 
-/// Go's `time.ParseDuration` syntax: `1h30m`, `30s`, `500ms`, `1.5s`.
+/// Go's `time.ParseDuration` syntax (`1h30m`, `30s`, `500ms`, `1.5s`), as
+/// luakit-image-config reads it, with the message the script sees.
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("must be a duration such as \"30s\", \"1m30s\" or \"500ms\", got \"{s}\"");
-    if s.is_empty() {
-        return Err(bad());
-    }
-    if s == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let mut total = 0f64;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
-        if num_len == 0 {
-            return Err(bad());
-        }
-        let n: f64 = rest[..num_len].parse().map_err(|_| bad())?;
-        rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(bad()),
-        };
-        rest = &rest[unit_len..];
-        total += n * scale;
-    }
-    if !total.is_finite() || total > 1e9 {
-        return Err(bad());
-    }
-    Ok(Duration::from_secs_f64(total))
+    luakit_image_config::parse_duration(s)
+        .map_err(|_| format!("must be a duration such as \"30s\", \"1m30s\" or \"500ms\", got \"{s}\""))
 }
 
 // ---------------------------------------------------------------- platforms and args

@@ -109,6 +109,54 @@ randomseed(0)
 
 string.dump = denied("string.dump")
 
+-- pairs in a stable order. Lua's own order follows a hash seed that changes
+-- from process to process, and a build must give the same bytes every run.
+-- Order: numbers ascending, then strings (byte order), then false, true;
+-- other keys (tables, functions, userdata) after those, as next finds them.
+-- A __pairs metamethod is honoured.
+local next_, sort, rawpairs = next, table.sort, pairs
+local rank = { number = 1, string = 2, boolean = 3 }
+local function key_before(a, b)
+  local ra, rb = rank[type(a)] or 4, rank[type(b)] or 4
+  if ra ~= rb then
+    return ra < rb
+  end
+  if ra == 1 or ra == 2 then
+    return a < b
+  end
+  if ra == 3 then
+    return (not a) and b
+  end
+  return false
+end
+pairs = function(t)
+  if type(t) ~= "table" then
+    local mt = rawgetmetatable(t)
+    if type(mt) == "table" and rawget(mt, "__pairs") ~= nil then
+      return rawget(mt, "__pairs")(t)
+    end
+    return rawpairs(t)
+  end
+  local mt = rawgetmetatable(t)
+  if type(mt) == "table" and rawget(mt, "__pairs") ~= nil then
+    return rawget(mt, "__pairs")(t)
+  end
+  local keys, n = {}, 0
+  for k in next_, t do
+    n = n + 1
+    keys[n] = k
+  end
+  sort(keys, key_before)
+  local i = 0
+  return function()
+    i = i + 1
+    local k = keys[i]
+    if k ~= nil then
+      return k, rawget(t, k)
+    end
+  end, t, nil
+end
+
 -- C loops the instruction hook cannot interrupt.
 local rep, move, mathtype = string.rep, table.move, math.type
 string.rep = function(s, n, sep)

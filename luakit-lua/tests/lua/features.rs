@@ -341,3 +341,32 @@ fn time_spent_resolving_does_not_count_against_the_script() {
     // No config env: the default PATH is added.
     assert_eq!(ev.state.meta().env.get("PATH"), Some(luakit_graph::DEFAULT_PATH));
 }
+
+/// `pairs` visits keys in a fixed order (numbers, then strings, then
+/// booleans), so scripts that build ops in a `pairs` loop give the same
+/// graph in every process, whatever Lua's per-process hash seed.
+#[test]
+fn pairs_order_is_stable_and_sorted() {
+    let src = r#"
+        local t = { zeta = 1, alpha = 2, [3] = "c", mid = 3, [1] = "a", beta = 4, [true] = 5, [false] = 6 }
+        local seen = {}
+        for k in pairs(t) do seen[#seen + 1] = tostring(k) end
+        assert(table.concat(seen, ",") == "1,3,alpha,beta,mid,zeta,false,true", table.concat(seen, ","))
+        local s = bk.scratch()
+        local names = {}
+        for i = 1, 40 do names["k" .. i] = i end
+        for name, i in pairs(names) do s = s:mkfile("/" .. name, tostring(i)) end
+        bk.export(s)
+    "#;
+    let first = render(&ok(src));
+    for _ in 0..4 {
+        assert_eq!(render(&ok(src)), first, "pairs order changed between evaluations");
+    }
+    // __pairs is honoured.
+    check(
+        r#"local t = setmetatable({}, { __pairs = function() return function(_, k) if not k then return 1, "x" end end, nil, nil end })
+        local n = 0
+        for k, v in pairs(t) do n = n + 1 assert(k == 1 and v == "x") end
+        assert(n == 1)"#,
+    );
+}
