@@ -47,18 +47,19 @@ pub fn run_with_opts(opts: BuildOpts) -> Result<(), FrontendError> {
         .enable_all()
         .build()
         .map_err(FrontendError::Runtime)?;
-    rt.block_on(serve(opts))
+    let result = rt.block_on(serve(opts));
+    // The stdin reader sits in a blocking read that never ends: do not wait
+    // for it (BuildKit waits for the frontend process to exit).
+    rt.shutdown_background();
+    result
 }
 
 /// The enabled LLB caps of a `Ping` answer, with the daemon's BuildKit
 /// version when a worker reports it.
 pub fn llb_caps(pong: &gw::PongResponse) -> CapSet {
     let mut caps = CapSet::new(pong.llb_caps.iter().filter(|c| c.enabled).map(|c| c.id.clone()));
-    caps.version = pong
-        .workers
-        .iter()
-        .find_map(|w| w.buildkit_version.as_ref().map(|v| v.version.clone()))
-        .unwrap_or_default();
+    caps.version =
+        pong.workers.iter().find_map(|w| w.buildkit_version.as_ref().map(|v| v.version.clone())).unwrap_or_default();
     caps
 }
 
@@ -100,10 +101,7 @@ async fn serve(opts: BuildOpts) -> Result<(), FrontendError> {
         Ok(result) => gw::ReturnRequest { result: Some(result), error: None },
         Err(message) => {
             eprintln!("luakit frontend: {message}");
-            gw::ReturnRequest {
-                result: None,
-                error: Some(Status { code: CODE_UNKNOWN, message, details: Vec::new() }),
-            }
+            gw::ReturnRequest { result: None, error: Some(Status { code: CODE_UNKNOWN, message, details: Vec::new() }) }
         }
     };
     client.r#return(req).await.map_err(call("Return"))?;
@@ -200,6 +198,10 @@ async fn build(client: &mut Client, opts: &BuildOpts, caps: &CapSet, ref_array: 
     .map_err(|e| e.to_string())?;
     let config = image_config(&eval.state, eval.base_config.as_ref(), &eval.target_platform, &eval.export)?;
     let locations = op_locations(&def);
+    let mut def = def;
+    if caps.supports(luakit_llb::caps::id::META_DESCRIPTION) {
+        name_ops(&mut def, &locations);
+    }
     let id = solve(client, def).await.map_err(|s| solve_error(&s, &locations))?;
     let r = if ref_array {
         gw::result::Result::Ref(gw::Ref { id, def: None })
@@ -245,14 +247,63 @@ fn op_locations(def: &pb::Definition) -> Vec<(String, String)> {
     out
 }
 
+/// Names each located op `[file:line] what it does` (`llb.customname`)
+/// unless the script named it, so that progress output and the failing step
+/// BuildKit reports point at the Lua line. Metadata is not part of an op's
+/// digest: the graph and its cache keys stay the same.
+pub fn name_ops(def: &mut pb::Definition, locations: &[(String, String)]) {
+    use prost::Message;
+    for bytes in &def.def {
+        let digest = luakit_llb::Digest::of(bytes).as_str().to_string();
+        let Some((_, loc)) = locations.iter().find(|(d, _)| *d == digest) else {
+            continue;
+        };
+        let Ok(op) = pb::Op::decode(bytes.as_slice()) else {
+            continue;
+        };
+        let Some(what) = op.op.as_ref().map(describe_op) else {
+            continue;
+        };
+        let meta = def.metadata.entry(digest).or_default();
+        if meta.description.contains_key("llb.customname") {
+            continue;
+        }
+        meta.description.insert("llb.customname".to_string(), format!("[{loc}] {what}"));
+        meta.caps.insert(luakit_llb::caps::id::META_DESCRIPTION.to_string(), true);
+    }
+}
+
+fn describe_op(op: &pb::op::Op) -> String {
+    use pb::file_action::Action;
+    match op {
+        pb::op::Op::Exec(e) => e.meta.as_ref().map(|m| m.args.join(" ")).unwrap_or_else(|| "run".to_string()),
+        pb::op::Op::Source(s) => s.identifier.clone(),
+        pb::op::Op::File(f) => f
+            .actions
+            .iter()
+            .filter_map(|a| a.action.as_ref())
+            .map(|a| match a {
+                Action::Copy(c) => format!("copy {} {}", c.src, c.dest),
+                Action::Mkfile(m) => format!("mkfile {}", m.path),
+                Action::Mkdir(m) => format!("mkdir {}", m.path),
+                Action::Rm(r) => format!("rm {}", r.path),
+                Action::Symlink(l) => format!("symlink {} {}", l.oldpath, l.newpath),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        pb::op::Op::Build(_) => "build".to_string(),
+        pb::op::Op::Merge(_) => "merge".to_string(),
+        pb::op::Op::Diff(_) => "diff".to_string(),
+    }
+}
+
 /// A solve failure, prefixed with the Lua location of the failing op when the
 /// error names its digest (BuildKit attaches the vertex digest as a detail).
 fn solve_error(status: &tonic::Status, locations: &[(String, String)]) -> String {
     let details = String::from_utf8_lossy(status.details());
     let message = status.message();
-    let at = locations
-        .iter()
-        .find(|(digest, _)| details.contains(digest.as_str()) || message.contains(digest.as_str()));
+    let at =
+        locations.iter().find(|(digest, _)| details.contains(digest.as_str()) || message.contains(digest.as_str()));
     match at {
         Some((_, loc)) => format!("{loc}: {message}"),
         None => message.to_string(),
@@ -283,11 +334,8 @@ impl luakit_lua::ImageResolver for GatewayResolver {
             session_id: self.session_id.clone(),
             ..Default::default()
         };
-        let resp = self
-            .handle
-            .block_on(client.resolve_image_config(req))
-            .map_err(|s| s.message().to_string())?
-            .into_inner();
+        let resp =
+            self.handle.block_on(client.resolve_image_config(req)).map_err(|s| s.message().to_string())?.into_inner();
         let config = ImageConfig::from_json(&resp.config).map_err(|e| format!("bad image config: {e}"))?;
         Ok(luakit_lua::ResolvedImage { digest: resp.digest, config })
     }

@@ -15,5 +15,5 @@ mod opts;
 mod stdio;
 
 pub use error::FrontendError;
-pub use gateway::{image_config_metadata, llb_caps, run, run_with_opts, CONFIG_METADATA_KEY};
+pub use gateway::{CONFIG_METADATA_KEY, image_config_metadata, llb_caps, name_ops, run, run_with_opts};
 pub use opts::BuildOpts;

@@ -61,10 +61,7 @@ impl BuildOpts {
 
     /// `build-arg:NAME=value` options as `NAME → value`.
     pub fn build_args(&self) -> BTreeMap<String, String> {
-        self.opts
-            .iter()
-            .filter_map(|(k, v)| k.strip_prefix("build-arg:").map(|n| (n.to_string(), v.clone())))
-            .collect()
+        self.opts.iter().filter_map(|(k, v)| k.strip_prefix("build-arg:").map(|n| (n.to_string(), v.clone()))).collect()
     }
 
     /// The platform the daemon builds on: the worker's first.
