@@ -11,7 +11,15 @@ pub struct Digest(String);
 impl Digest {
     /// The digest of `bytes`.
     pub fn of(bytes: &[u8]) -> Self {
-        Digest(format!("sha256:{}", hex::encode(Sha256::digest(bytes))))
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let sum = Sha256::digest(bytes);
+        let mut s = String::with_capacity(7 + 64);
+        s.push_str("sha256:");
+        for b in sum {
+            s.push(HEX[usize::from(b >> 4)] as char);
+            s.push(HEX[usize::from(b & 15)] as char);
+        }
+        Digest(s)
     }
 
     /// Wraps a digest string.
@@ -34,5 +42,19 @@ impl Digest {
 impl fmt::Display for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_of_empty_input() {
+        assert_eq!(
+            Digest::of(b"").as_str(),
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(Digest::of(b"abc").short(12), "ba7816bf8f01");
     }
 }

@@ -88,6 +88,7 @@ pub fn marshal_full(state: &State, opts: &MarshalOptions) -> Result<Marshalled, 
         memo: HashMap::new(),
         seen: HashMap::new(),
         def: pb::Definition::default(),
+        metadata: HashMap::new(),
         sources: SourceCollector::default(),
         any_meta: MetaFlags::default(),
     };
@@ -96,7 +97,7 @@ pub fn marshal_full(state: &State, opts: &MarshalOptions) -> Result<Marshalled, 
     };
     let dgst = m.visit(&out.node)?;
     let terminal = pb::Op {
-        inputs: vec![pb::Input { digest: dgst.to_string(), index: i64::from(out.index) }],
+        inputs: vec![pb::Input { digest: dgst.as_str().to_owned(), index: i64::from(out.index) }],
         ..Default::default()
     };
     let bytes = terminal.encode_to_vec();
@@ -114,10 +115,13 @@ pub fn marshal_full(state: &State, opts: &MarshalOptions) -> Result<Marshalled, 
     if let Some(dc) = &opts.daemon_caps {
         caps.retain(|c, _| dc.supports(c));
     }
-    let md = m.def.metadata.entry(tdgst.to_string()).or_default();
+    let md = m.metadata.entry(tdgst.as_str().to_owned()).or_default();
     for (k, v) in caps {
         md.caps.insert(k, v);
     }
+    // Built unordered, sorted once (a sorted map of random keys grown one
+    // insert at a time costs cache misses on every op).
+    m.def.metadata = m.metadata.drain().collect();
     if opts.source_map {
         m.def.source = m.sources.finish();
     }
@@ -137,6 +141,8 @@ struct Marshaller<'a> {
     /// Digest → emitted already.
     seen: HashMap<Digest, ()>,
     def: pb::Definition,
+    /// Op metadata by digest, merged over nodes with the same digest.
+    metadata: HashMap<String, pb::OpMetadata>,
     sources: SourceCollector,
     any_meta: MetaFlags,
 }
@@ -146,7 +152,9 @@ struct Marshaller<'a> {
 struct SourceCollector {
     files: Vec<Arc<SourceFile>>,
     index: HashMap<*const SourceFile, usize>,
-    locations: BTreeMap<String, Vec<pb::Location>>,
+    /// (digest, location) in visit order; grouped by digest at the end
+    /// (cheaper than keeping a map of 10,000 random keys sorted all along).
+    locations: Vec<(Digest, pb::Location)>,
 }
 
 impl SourceCollector {
@@ -175,16 +183,25 @@ impl SourceCollector {
                     end: Some(pb::Position { line: r.end_line, character: r.end_char }),
                 })
                 .collect();
-            self.locations.entry(dgst.to_string()).or_default().push(pb::Location { source_index: idx as i32, ranges });
+            self.locations.push((dgst.clone(), pb::Location { source_index: idx as i32, ranges }));
         }
     }
 
-    fn finish(self) -> Option<pb::Source> {
+    fn finish(mut self) -> Option<pb::Source> {
         if self.files.is_empty() {
             return None;
         }
+        // Stable: locations of one digest keep their visit order.
+        self.locations.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut grouped: Vec<(String, pb::Locations)> = Vec::new();
+        for (d, loc) in self.locations {
+            match grouped.last_mut() {
+                Some((k, l)) if k.as_str() == d.as_str() => l.locations.push(loc),
+                _ => grouped.push((d.as_str().to_owned(), pb::Locations { locations: vec![loc] })),
+            }
+        }
         Some(pb::Source {
-            locations: self.locations.into_iter().map(|(k, v)| (k, pb::Locations { locations: v })).collect(),
+            locations: grouped.into_iter().collect(),
             infos: self
                 .files
                 .iter()
@@ -237,7 +254,7 @@ impl CapRecorder<'_> {
                 });
             }
         }
-        self.caps.insert(cap.to_string(), true);
+        self.caps.insert(cap.to_owned(), true);
         Ok(())
     }
 
@@ -252,14 +269,14 @@ impl CapRecorder<'_> {
                 return self.require(cap, feature).map(|()| true);
             }
         }
-        self.caps.insert(cap.to_string(), true);
+        self.caps.insert(cap.to_owned(), true);
         Ok(true)
     }
 
     /// Records `cap` only if the daemon knows it (caps that BuildKit never enforced).
     fn soft(&mut self, cap: &str) {
         if self.daemon.is_none_or(|d| d.supports(cap)) {
-            self.caps.insert(cap.to_string(), true);
+            self.caps.insert(cap.to_owned(), true);
         }
     }
 }
@@ -270,7 +287,7 @@ impl Marshaller<'_> {
             Some(d) => d.clone(),
             None => self.visit(&out.node)?,
         };
-        Ok(pb::Input { digest: d.to_string(), index: i64::from(out.index) })
+        Ok(pb::Input { digest: d.as_str().to_owned(), index: i64::from(out.index) })
     }
 
     /// Encodes `root` and everything under it, inputs first (the post-order
@@ -369,7 +386,7 @@ impl Marshaller<'_> {
         if !description.is_empty() && !caps.optional(id::META_DESCRIPTION, "with_metadata description")? {
             description.clear();
         }
-        let md = self.def.metadata.entry(dgst.to_string()).or_default();
+        let md = self.metadata.entry(dgst.as_str().to_owned()).or_default();
         if md_in.ignore_cache {
             md.ignore_cache = true;
             self.any_meta.ignore_cache = true;

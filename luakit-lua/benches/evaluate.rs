@@ -41,6 +41,31 @@ fn bench(c: &mut Criterion) {
         });
     }
     group.finish();
+    let mut group = c.benchmark_group("evaluate_only");
+    for n in [1_000usize, 10_000] {
+        let src = script(n);
+        group.bench_with_input(BenchmarkId::from_parameter(n), &src, |b, src| {
+            b.iter(|| evaluate("build.lua", src.as_bytes(), &opts).expect("evaluates"))
+        });
+    }
+    group.finish();
+    let mut group = c.benchmark_group("marshal_script_graph");
+    for n in [1_000usize, 10_000] {
+        let eval = evaluate("build.lua", script(n).as_bytes(), &opts).expect("evaluates");
+        group.bench_with_input(BenchmarkId::from_parameter(n), &eval.state, |b, st| {
+            b.iter(|| encode(&marshal(st, &mopts).expect("marshals")))
+        });
+    }
+    group.finish();
+    let no_map = EvalOptions { source_map: false, ..opts.clone() };
+    let mut group = c.benchmark_group("evaluate_only_no_source_map");
+    for n in [1_000usize, 10_000] {
+        let src = script(n);
+        group.bench_with_input(BenchmarkId::from_parameter(n), &src, |b, src| {
+            b.iter(|| evaluate("build.lua", src.as_bytes(), &no_map).expect("evaluates"))
+        });
+    }
+    group.finish();
 }
 
 criterion_group! {
