@@ -61,7 +61,6 @@ struct Graph<'a> {
     index: HashMap<String, usize>,
 }
 
-
 impl<'a> Graph<'a> {
     fn new(def: &'a pb::Definition) -> Result<Self, DagError> {
         let Inspection { terminal, ops } = inspect(def)?;

@@ -154,9 +154,10 @@ pub fn image(reference: &str, opts: ImageOptions) -> Result<State, GraphError> {
         st = st.with_env("PATH", DEFAULT_PATH);
     }
     if let Some(dir) = &opts.config_dir
-        && !dir.is_empty() {
-            st = st.with_dir(dir);
-        }
+        && !dir.is_empty()
+    {
+        st = st.with_dir(dir);
+    }
     if let Some(user) = &opts.config_user {
         st = st.with_user(user);
     }
@@ -317,10 +318,12 @@ pub fn git(url: &str, opts: GitOptions) -> Result<State, GraphError> {
     if remote.is_empty() {
         return Err(GraphError::InvalidGitUrl { url: url.to_string(), reason: "no host or path".to_string() });
     }
-    if proto == "ssh" && is_scp_like(&remote)
-        && let Some((host, path)) = remote.split_once(':') {
-            remote = format!("{host}/{path}");
-        }
+    if proto == "ssh"
+        && is_scp_like(&remote)
+        && let Some((host, path)) = remote.split_once(':')
+    {
+        remote = format!("{host}/{path}");
+    }
     if proto == "unknown" {
         full_url = format!("https://{full_url}");
     }

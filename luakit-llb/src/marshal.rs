@@ -619,7 +619,6 @@ impl Marshaller<'_> {
             cgroup_parent: m.cgroup_parent.clone(),
             remove_mount_stubs_recursive: true,
             valid_exit_codes: m.valid_exit_codes.clone().unwrap_or_default(),
-            ..Default::default()
         };
         let e = pb::ExecOp {
             meta: Some(meta),

@@ -185,10 +185,10 @@ impl Dockerd {
             .arg(&d.pidfile)
             .arg("-H")
             .arg(format!("unix://{}", d.socket.display()));
-        if let Ok(driver) = std::env::var("LUAKIT_E2E_STORAGE_DRIVER") {
-            if !driver.is_empty() {
-                cmd.arg("--storage-driver").arg(driver);
-            }
+        if let Ok(driver) = std::env::var("LUAKIT_E2E_STORAGE_DRIVER")
+            && !driver.is_empty()
+        {
+            cmd.arg("--storage-driver").arg(driver);
         }
         // dockerd finds containerd, runc, docker-init and docker-proxy on PATH:
         // make sure it is Debian's.
@@ -206,15 +206,15 @@ impl Dockerd {
         d.child = Some(child);
 
         loop {
-            if let Some(child) = d.child.as_mut() {
-                if let Some(status) = child.try_wait()? {
-                    d.child = None;
-                    bail!(
-                        "dockerd exited during startup ({status}); last lines of {}:\n{}",
-                        d.log.display(),
-                        d.log_tail(40)
-                    );
-                }
+            if let Some(child) = d.child.as_mut()
+                && let Some(status) = child.try_wait()?
+            {
+                d.child = None;
+                bail!(
+                    "dockerd exited during startup ({status}); last lines of {}:\n{}",
+                    d.log.display(),
+                    d.log_tail(40)
+                );
             }
             let ok = d
                 .docker()
@@ -318,18 +318,18 @@ impl Dockerd {
     /// Stops a daemon from an earlier run that was never dropped (its pid is
     /// in our pidfiles), then removes mounts and state it left behind.
     fn cleanup_stale(&self) -> Result<()> {
-        if let Some(pid) = read_pid(&self.pidfile) {
-            if process_matches(pid, "dockerd") {
-                eprintln!("e2e: stopping stale dockerd (pid {pid}) from an earlier run");
-                terminate(pid, STOP_TIMEOUT);
-            }
+        if let Some(pid) = read_pid(&self.pidfile)
+            && process_matches(pid, "dockerd")
+        {
+            eprintln!("e2e: stopping stale dockerd (pid {pid}) from an earlier run");
+            terminate(pid, STOP_TIMEOUT);
         }
         let containerd_pid = self.exec_root.join("containerd").join("containerd.pid");
-        if let Some(pid) = read_pid(&containerd_pid) {
-            if process_matches(pid, "containerd") {
-                eprintln!("e2e: stopping stale containerd (pid {pid}) from an earlier run");
-                terminate(pid, Duration::from_secs(10));
-            }
+        if let Some(pid) = read_pid(&containerd_pid)
+            && process_matches(pid, "containerd")
+        {
+            eprintln!("e2e: stopping stale containerd (pid {pid}) from an earlier run");
+            terminate(pid, Duration::from_secs(10));
         }
         // Containers that were running when an earlier daemon died keep
         // running under orphaned containerd shims, whose command lines name
@@ -377,10 +377,10 @@ impl Drop for Dockerd {
         }
         // containerd normally exits with dockerd; make sure.
         let containerd_pid = self.exec_root.join("containerd").join("containerd.pid");
-        if let Some(pid) = read_pid(&containerd_pid) {
-            if process_matches(pid, "containerd") {
-                terminate(pid, Duration::from_secs(10));
-            }
+        if let Some(pid) = read_pid(&containerd_pid)
+            && process_matches(pid, "containerd")
+        {
+            terminate(pid, Duration::from_secs(10));
         }
         kill_trees_mentioning(&self.exec_root);
         let _ = fs::remove_file(&self.socket);

@@ -45,22 +45,52 @@ fn valid_exit_codes_record_their_cap() {
 /// The LLB caps a BuildKit v0.8 daemon (Docker 20.10) reports.
 fn v08() -> CapSet {
     let mut c = CapSet::new([
-        "source.image", "source.image.resolvemode", "source.local", "source.local.unique", "source.local.sessionid",
-        "source.local.includepatterns", "source.local.followpaths", "source.local.excludepatterns",
-        "source.local.sharedkeyhint", "source.git", "source.git.keepgitdir", "source.git.fullurl",
-        "source.git.httpauth", "source.git.knownsshhosts", "source.git.mountsshsock", "source.http",
-        "source.http.checksum", "source.http.perm", "source.http.uidgid", "exec.meta.base", "exec.meta.proxyenv",
-        "exec.meta.network", "exec.meta.security", "exec.meta.setsdefaultpath", "exec.mount.bind",
-        "exec.mount.cache", "exec.mount.cache.sharing", "exec.mount.selector", "exec.mount.tmpfs",
-        "exec.mount.secret", "exec.mount.ssh", "exec.cgroup", "file.base", "constraints", "platform",
-        "meta.ignorecache", "meta.description", "meta.exportcache",
+        "source.image",
+        "source.image.resolvemode",
+        "source.local",
+        "source.local.unique",
+        "source.local.sessionid",
+        "source.local.includepatterns",
+        "source.local.followpaths",
+        "source.local.excludepatterns",
+        "source.local.sharedkeyhint",
+        "source.git",
+        "source.git.keepgitdir",
+        "source.git.fullurl",
+        "source.git.httpauth",
+        "source.git.knownsshhosts",
+        "source.git.mountsshsock",
+        "source.http",
+        "source.http.checksum",
+        "source.http.perm",
+        "source.http.uidgid",
+        "exec.meta.base",
+        "exec.meta.proxyenv",
+        "exec.meta.network",
+        "exec.meta.security",
+        "exec.meta.setsdefaultpath",
+        "exec.mount.bind",
+        "exec.mount.cache",
+        "exec.mount.cache.sharing",
+        "exec.mount.selector",
+        "exec.mount.tmpfs",
+        "exec.mount.secret",
+        "exec.mount.ssh",
+        "exec.cgroup",
+        "file.base",
+        "constraints",
+        "platform",
+        "meta.ignorecache",
+        "meta.description",
+        "meta.exportcache",
     ]);
     c.version = "v0.8.3".into();
     c
 }
 
 fn located(line: i32) -> OpOptions {
-    let file = std::sync::Arc::new(SourceFile { filename: "build.lua".into(), data: b"x".to_vec(), language: String::new() });
+    let file =
+        std::sync::Arc::new(SourceFile { filename: "build.lua".into(), data: b"x".to_vec(), language: String::new() });
     OpOptions {
         locations: vec![SourceLocation {
             file,

@@ -87,10 +87,7 @@ const CASES: &[(&str, &str)] = &[
         "build.lua:1: bk.output: only the result of a run has mount outputs (call it on what st:run(…) returned, before any other method)",
     ),
     ("bk.merge(bk.image('alpine'))", "build.lua:1: bk.merge: needs at least two states, got 1"),
-    (
-        "bk.merge({ bk.image('alpine'), 5 })",
-        "build.lua:1: bk.merge: item 2 of the list must be a state, got number",
-    ),
+    ("bk.merge({ bk.image('alpine'), 5 })", "build.lua:1: bk.merge: item 2 of the list must be a state, got number"),
     (
         "bk.http('https://example.com/f', { username = 'u', password = 'p' })",
         "build.lua:1: bk.http: option 'username' is refused: credentials must not go into the build graph; put an Authorization header value in a build secret and pass its id as auth_header_secret",
