@@ -43,6 +43,8 @@ const CASES: &[(&str, CaseFn)] = &[
     ("failing", case_failing),
     ("script-error", case_script_error),
     ("merge", case_merge),
+    ("diff", case_diff),
+    ("readme", case_readme),
 ];
 
 /// Runs the end-to-end suite.
@@ -388,4 +390,22 @@ fn case_script_error(env: &Env) -> Result<()> {
 
 fn case_merge(env: &Env) -> Result<()> {
     env.build_fails_with("merge", &["build.lua:4", "mergeop", "v0.10"])
+}
+
+fn case_diff(env: &Env) -> Result<()> {
+    env.build_fails_with("diff", &["build.lua:4", "diffop", "v0.10"])
+}
+
+/// The README's frontend example, exactly as written there: it builds, and
+/// the image runs its `cmd` as Docker would.
+fn case_readme(env: &Env) -> Result<()> {
+    let readme = fs::read_to_string(crate::root().join("README.md")).context("reading README.md")?;
+    let script = fs::read_to_string(env.fixtures.join("readme/build.lua"))?;
+    ensure!(
+        readme.contains(&format!("```lua\n{script}```")),
+        "fixtures/e2e/readme/build.lua is not the README's frontend example any more"
+    );
+    env.build_ok("readme", &[])?;
+    let out = env.d.docker_output(&["run", "--rm", &Env::image("readme")])?;
+    expect_eq("docker run output", out.trim_end(), "hello")
 }
