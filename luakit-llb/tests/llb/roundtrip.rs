@@ -53,3 +53,41 @@ fn own_output_round_trips_and_is_deterministic() {
     // 1 image + 60 ops + terminal
     assert_eq!(decoded.def.len(), 62);
 }
+
+/// Corrupted Definitions (bytes flipped, truncated) decode to an error or to
+/// a Definition that inspects cleanly; nothing panics.
+#[test]
+fn corrupted_definitions_never_panic() {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let dir = crate::compare::cases_dir();
+    let mut decoded = 0;
+    for entry in std::fs::read_dir(&dir).expect("fixtures") {
+        let path = entry.expect("entry").path().join("expected.pb");
+        let Ok(bytes) = std::fs::read(&path) else { continue };
+        for round in 0..200 {
+            let mut b = bytes.clone();
+            if round % 4 == 0 {
+                b.truncate((next() as usize) % (b.len() + 1));
+            } else {
+                for _ in 0..1 + next() % 4 {
+                    let i = (next() as usize) % b.len();
+                    b[i] ^= (next() & 0xff) as u8;
+                }
+            }
+            let result = std::panic::catch_unwind(|| {
+                luakit_llb::decode(&b).ok().map(|def| luakit_llb::inspect(&def).map(|i| i.ops.len()).is_ok())
+            });
+            assert!(result.is_ok(), "panicked on a corrupted {}", path.display());
+            if matches!(result, Ok(Some(_))) {
+                decoded += 1;
+            }
+        }
+    }
+    assert!(decoded > 0, "some corruptions still decode (and were inspected)");
+}

@@ -8,5 +8,6 @@ mod errors;
 mod features;
 mod guide;
 mod limits;
+mod robustness;
 mod sandbox;
 mod test_runner;
