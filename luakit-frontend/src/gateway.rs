@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use hyper_util::rt::TokioIo;
 use luakit_graph::{LocalOptions, Platform, State};
 use luakit_image_config::{ExportOptions, ImageConfig, StateDefaults};
-use luakit_llb::{CapSet, MarshalOptions, pb};
+use luakit_llb::{CapSet, MarshalOptions, pb, pb_platform};
 use tokio::runtime::Handle;
 use tonic::transport::{Channel, Endpoint, Uri};
 
@@ -125,16 +125,6 @@ async fn solve(client: &mut Client, def: pb::Definition) -> Result<String, tonic
         None => resp.r#ref,
     };
     Ok(id)
-}
-
-fn pb_platform(p: &Platform) -> pb::Platform {
-    pb::Platform {
-        architecture: p.arch.clone(),
-        os: p.os.clone(),
-        variant: p.variant.clone(),
-        os_version: p.os_version.clone(),
-        os_features: p.os_features.clone(),
-    }
 }
 
 /// Everything up to the result; `Err` is the message to return to BuildKit.

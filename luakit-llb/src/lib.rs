@@ -32,4 +32,4 @@ pub mod marshal;
 pub use caps::CapSet;
 pub use digest::Digest;
 pub use inspect::{DecodeError, DecodedOp, Inspection, TerminalOp, decode, inspect};
-pub use marshal::{MarshalError, MarshalOptions, Marshalled, encode, marshal, marshal_full};
+pub use marshal::{MarshalError, MarshalOptions, Marshalled, encode, marshal, marshal_full, pb_platform};

@@ -223,7 +223,8 @@ fn location_prefix(node: &Node) -> String {
         .unwrap_or_default()
 }
 
-fn pb_platform(p: &Platform) -> pb::Platform {
+/// A graph platform as LLB spells it.
+pub fn pb_platform(p: &Platform) -> pb::Platform {
     pb::Platform {
         architecture: p.arch.clone(),
         os: p.os.clone(),
