@@ -1,4 +1,4 @@
-//! Generates the gateway (LLBBridge) client and its message types from `proto/`
+//! Generates the gateway (LLBBridge) and Control clients and their message types from `proto/`
 //! with protox (no system protoc). ops.proto is read from luakit-llb's proto
 //! directory and its `pb` package is not generated again: `.pb` maps to
 //! `::luakit_llb::pb`, and `.google.protobuf` to `::prost_types` (prost's default).
@@ -7,6 +7,7 @@ use std::error::Error;
 use std::path::PathBuf;
 
 const GATEWAY_PROTO: &str = "github.com/moby/buildkit/frontend/gateway/pb/gateway.proto";
+const CONTROL_PROTO: &str = "github.com/moby/buildkit/api/services/control/control.proto";
 
 fn main() -> Result<(), Box<dyn Error>> {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
@@ -15,7 +16,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("cargo:rerun-if-changed={}", own.display());
     println!("cargo:rerun-if-changed={}", llb.display());
 
-    let files = protox::compile([GATEWAY_PROTO], [&own, &llb])?;
+    let files = protox::compile([GATEWAY_PROTO, CONTROL_PROTO], [&own, &llb])?;
     for file in &files.file {
         if let Some(name) = file.name.as_deref() {
             let path = if name.starts_with("google/protobuf/") {

@@ -15,7 +15,7 @@ use prost::Message as _;
 use crate::output::Binary;
 
 use crate::{
-    BuildArgs, DagArgs, DagFormat, EvalArgs, FrontendImageArgs, TestArgs, UsageError, ValidateArgs, dag,
+    BuildArgs, DagArgs, DagFormat, EvalArgs, FrontendImageArgs, SolveArgs, TestArgs, UsageError, ValidateArgs, dag,
     frontend_image, output,
 };
 
@@ -140,6 +140,28 @@ fn write_text(text: &str) -> anyhow::Result<ExitCode> {
         }
         r => r.map(|()| ExitCode::SUCCESS),
     }
+}
+
+/// `luakit solve`.
+pub fn solve(a: SolveArgs) -> anyhow::Result<ExitCode> {
+    use luakit_frontend::control::{self, Progress};
+
+    let bytes = std::fs::read(&a.definition).with_context(|| format!("cannot read {}", a.definition.display()))?;
+    let def = pb::Definition::decode(bytes.as_slice())
+        .with_context(|| format!("{} is not an LLB definition (a protobuf pb.Definition)", a.definition.display()))?;
+    let mut report = |p: Progress| match p {
+        Progress::Started(name) => eprintln!("=> {name}"),
+        Progress::Done { name, cached: true } => eprintln!("=> CACHED {name}"),
+        Progress::Done { name, cached: false } => eprintln!("=> DONE {name}"),
+        Progress::Failed { name, error } => eprintln!("=> ERROR {name}: {error}"),
+        Progress::Log(bytes) => eprint!("{}", String::from_utf8_lossy(&bytes)),
+    };
+    let tag = a.tag.as_deref().unwrap_or_default();
+    let response = control::solve_on_docker(&a.docker_socket, def, tag, None, &mut report)?;
+    if let Some(digest) = response.get("containerimage.digest") {
+        println!("{digest}");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `luakit validate`.

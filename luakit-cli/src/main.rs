@@ -47,7 +47,8 @@ impl std::error::Error for UsageError {}
         luakit build -o app.pb --platform linux/arm64 --arg VERSION=1.2 build.lua\n  \
         luakit dag --format dot build.lua | dot -Tsvg > graph.svg\n  \
         luakit test\n  \
-        luakit frontend-image | docker load      # then: # syntax=luakit/frontend:dev\n\n\
+        luakit frontend-image | docker load      # then: # syntax=luakit/frontend:dev\n  \
+        luakit solve app.pb --docker-socket /var/run/docker.sock --tag app\n\n\
         Exit codes: 0 success, 1 script or build error, 2 usage error."
 )]
 struct Cli {
@@ -130,6 +131,37 @@ enum Command {
             luakit frontend-image --tag registry.example.com/luakit/frontend:1 -o frontend.tar"
     )]
     FrontendImage(FrontendImageArgs),
+    /// Solve a Definition on a Docker daemon's built-in BuildKit (the buildctl path for Docker users without buildctl).
+    #[command(
+        long_about = "Solve an LLB definition (as written by `luakit build -o`) on the BuildKit built into a \
+            Docker daemon, through BuildKit's Control API (the API `buildctl build` uses), and store the \
+            result in the daemon's image store with Docker's image exporter.\n\n\
+            The daemon is reached on its unix socket (`POST /grpc`, upgraded to HTTP/2). No client session \
+            is attached: the definition must not read local sources (bk.local_), secrets or SSH agents. \
+            Docker's built-in image exporter takes an image config only from a frontend's result, so the \
+            image gets the filesystem but no config (entrypoint, env, …): to build images with their \
+            config on Docker, use the frontend (`# syntax=luakit/frontend:dev`). Progress goes to standard \
+            error; the image digest is printed on standard output.",
+        after_help = "Example:\n  \
+            luakit build build.lua -o build.pb\n  \
+            luakit solve build.pb --docker-socket /var/run/docker.sock --tag app:latest"
+    )]
+    Solve(SolveArgs),
+}
+
+#[derive(Debug, Args)]
+struct SolveArgs {
+    /// The LLB definition file (a protobuf pb.Definition, as `luakit build -o` writes it).
+    #[arg(value_name = "DEF.pb")]
+    definition: PathBuf,
+
+    /// The Docker daemon's unix socket.
+    #[arg(long, value_name = "PATH")]
+    docker_socket: PathBuf,
+
+    /// The image's name (repository[:tag]; several comma-separated). Default: an untagged image.
+    #[arg(long, value_name = "NAME")]
+    tag: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -254,6 +286,7 @@ fn main() -> ExitCode {
         Command::Version => commands::version(),
         Command::Frontend => commands::frontend(),
         Command::FrontendImage(a) => commands::frontend_image(a),
+        Command::Solve(a) => commands::solve(a),
     };
     match result {
         Ok(code) => code,

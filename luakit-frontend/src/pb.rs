@@ -7,6 +7,9 @@ pub mod moby {
     pub mod buildkit {
         /// `moby.buildkit.v1.*`
         pub mod v1 {
+            // `moby.buildkit.v1`: the Control service (Solve, Status).
+            include!(concat!(env!("OUT_DIR"), "/moby.buildkit.v1.rs"));
+
             /// `moby.buildkit.v1.frontend`: LLBBridge and its messages.
             pub mod frontend {
                 include!(concat!(env!("OUT_DIR"), "/moby.buildkit.v1.frontend.rs"));

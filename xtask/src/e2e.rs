@@ -6,7 +6,9 @@
 //! `fixtures/e2e/<case>/build.lua` with `docker build -f build.lua` (its first
 //! line is `# syntax=luakit/frontend:dev`) and checks the built image's files
 //! (`docker run`) and config (`docker inspect`), or, for the cases that must
-//! fail, the error the build prints. Prints a PASS/FAIL line per case and a
+//! fail, the error the build prints. The `buildctl-path` case takes the other
+//! route: `luakit build --image-config` then `luakit solve` through BuildKit's
+//! Control API on the daemon's socket (what `buildctl build` uses). Prints a PASS/FAIL line per case and a
 //! summary; fails when any case fails. Loopback only: no image is pulled.
 //!
 //! Arguments: case names to run only those (default: all).
@@ -45,6 +47,7 @@ const CASES: &[(&str, CaseFn)] = &[
     ("merge", case_merge),
     ("diff", case_diff),
     ("readme", case_readme),
+    ("buildctl-path", case_buildctl_path),
 ];
 
 /// Runs the end-to-end suite.
@@ -70,7 +73,7 @@ pub fn run(args: &[String]) -> Result<()> {
         None => load_frontend_image(&d, &luakit, &work)?,
     }
 
-    let env = Env { d: &d, fixtures: root.join("fixtures/e2e"), work: work.clone() };
+    let env = Env { d: &d, luakit: luakit.clone(), fixtures: root.join("fixtures/e2e"), work: work.clone() };
     let mut failed = Vec::new();
     let mut ran = 0;
     for (name, case) in CASES {
@@ -165,6 +168,8 @@ fn import_frontend_binary(d: &Dockerd, binary: &Path, work: &Path) -> Result<()>
 /// What the cases share.
 struct Env<'a> {
     d: &'a Dockerd,
+    /// The `luakit` binary under test.
+    luakit: PathBuf,
     fixtures: PathBuf,
     work: PathBuf,
 }
@@ -408,4 +413,66 @@ fn case_readme(env: &Env) -> Result<()> {
     env.build_ok("readme", &[])?;
     let out = env.d.docker_output(&["run", "--rm", &Env::image("readme")])?;
     expect_eq("docker run output", out.trim_end(), "hello")
+}
+
+/// Runs `luakit <args…>` from the case's fixture directory and requires success.
+fn luakit_ok(env: &Env, case: &str, args: &[&str]) -> Result<String> {
+    let mut child = Command::new(&env.luakit)
+        .current_dir(env.fixtures.join(case))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot run {}", env.luakit.display()))?;
+    let t0 = Instant::now();
+    while child.try_wait()?.is_none() {
+        if t0.elapsed() > BUILD_TIMEOUT {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!(
+            "`luakit {}` failed ({}):\n{}\n--- daemon log:\n{}",
+            args.join(" "),
+            out.status,
+            tail(&String::from_utf8_lossy(&out.stderr), 60),
+            env.d.log_tail(30)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The buildctl path without buildctl: `luakit build --image-config -o`, then
+/// `luakit solve` on the daemon's Control API with Docker's image exporter and
+/// the config as `containerimage.config` — the image has the files and the
+/// config, as with `buildctl build --output type=image,…`.
+fn case_buildctl_path(env: &Env) -> Result<()> {
+    // `luakit build` output solved through BuildKit's Control API (the API
+    // buildctl uses), not through the frontend. Docker's exporter takes no
+    // image config from a Control-API solve, so this case checks the
+    // filesystem; the config path is the `config` case (frontend).
+    let case = "buildctl-path";
+    let script = fs::read_to_string(env.fixtures.join(case).join("build.lua"))?;
+    ensure!(!script.starts_with("# syntax="), "the {case} script must not name a frontend");
+    let def = env.work.join("buildctl-path.pb");
+    let def_s = def.to_string_lossy().into_owned();
+    let _ = fs::remove_file(&def);
+    luakit_ok(env, case, &["build", "build.lua", "-o", &def_s])?;
+    let image = Env::image(case);
+    let socket = env.d.socket().to_string_lossy().into_owned();
+    let digest = luakit_ok(env, case, &["solve", &def_s, "--docker-socket", &socket, "--tag", &image])?;
+    let digest = digest.trim();
+    ensure!(digest.starts_with("sha256:"), "luakit solve printed no image digest: {digest:?}");
+    let v = env.inspect(case)?;
+    ensure!(v["Id"].as_str() == Some(digest), "image id {} is not the digest luakit solve printed ({digest})", v["Id"]);
+
+    // The files: from mkfile (with its mode) and from the other stage's run.
+    expect_file(env, case, "/srv/hello.txt", "hello-mkfile")?;
+    expect_file(env, case, "/srv/artifact.txt", "built-by-run")?;
+    let mode = env.run_in(case, &["/bin/stat", "-c", "%a", "/srv/hello.txt"])?;
+    expect_eq("mode of /srv/hello.txt", mode.trim_end(), "640")
 }

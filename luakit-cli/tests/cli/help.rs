@@ -19,7 +19,18 @@ fn top_level_help_lists_every_command() -> R {
     let page = help(&[])?;
     assert_mentions(
         &page,
-        &["build", "dag", "validate", "test", "version", "frontend", "frontend-image", "Exit codes", "buildctl build"],
+        &[
+            "build",
+            "dag",
+            "validate",
+            "test",
+            "version",
+            "frontend",
+            "frontend-image",
+            "solve",
+            "Exit codes",
+            "buildctl build",
+        ],
     );
     let short = text(&luakit().arg("-h").output()?.stdout);
     assert!(short.contains("build") && short.contains("dag"));
@@ -40,6 +51,10 @@ fn subcommand_help_mentions_its_flags() -> R {
     assert_mentions(&help(&["validate"])?, &["SCRIPT", "writing nothing"]);
     assert_mentions(&help(&["test"])?, &["[PATH]...", "*_test.lua", "N passed, M failed", "test_"]);
     assert_mentions(&help(&["version"])?, &["version"]);
+    assert_mentions(
+        &help(&["solve"])?,
+        &["DEF.pb", "--docker-socket <PATH>", "--tag <NAME>", "Control API", "buildctl", "no config"],
+    );
     let out = luakit().args(["help", "build"]).output()?;
     assert!(out.status.success());
     assert_mentions(&text(&out.stdout), &["--output"]);

@@ -8,6 +8,7 @@ mod dag;
 mod examples;
 mod frontend;
 mod help;
+mod solve;
 mod test_cmd;
 mod util;
 mod validate;
