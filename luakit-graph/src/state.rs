@@ -500,6 +500,22 @@ impl State {
 }
 
 impl ExecState {
+    /// Replaces the metadata of the exec (a new node; the old one is
+    /// untouched). The root state and every mount output then refer to the
+    /// new node.
+    pub fn with_op_metadata(&self, f: impl FnOnce(&mut OpMetadata)) -> ExecState {
+        let mut node = (*self.node).clone();
+        f(&mut node.metadata);
+        let node = Arc::new(node);
+        let root = match self.root.output() {
+            Some(out) if Arc::ptr_eq(&out.node, &self.node) => {
+                self.root.with_output(Some(Output { node: node.clone(), index: out.index }))
+            }
+            _ => self.root.clone(),
+        };
+        ExecState { root, node, mount_meta: self.mount_meta.clone() }
+    }
+
     /// Records the process defaults of the state mounted at `dest`, so that
     /// [`ExecState::mount_output`] hands them on.
     pub fn with_mount_meta(mut self, dest: &str, from: &State) -> Self {
@@ -584,6 +600,27 @@ mod tests {
         assert_eq!(e.to_vec(), vec!["B=2", "A=3"]);
         e.set_default("B", "9");
         assert_eq!(e.get("B"), Some("2"));
+    }
+
+    #[test]
+    fn exec_metadata_keeps_mount_outputs() {
+        let run = RunOptions {
+            args: vec!["true".into()],
+            mounts: vec![Mount {
+                dest: "/out".into(),
+                kind: MountKind::Bind { source: None, selector: String::new(), readonly: false, no_output: false },
+            }],
+            ..Default::default()
+        };
+        let e = State::scratch().run(run).expect("run");
+        let named = e.with_op_metadata(|m| {
+            m.description.insert("llb.customname".into(), "named".into());
+        });
+        let out = named.mount_output("/out").expect("still writable");
+        let node = &out.output().expect("an output").node;
+        assert_eq!(node.metadata.description["llb.customname"], "named");
+        assert!(Arc::ptr_eq(node, &named.root().output().expect("root").node));
+        assert!(e.node().metadata.description.is_empty(), "the original exec is untouched");
     }
 
     #[test]

@@ -1216,7 +1216,7 @@ pub(crate) fn st_with_metadata(lua: &Lua, args: MultiValue) -> mlua::Result<Valu
         if this.state.is_scratch() {
             return Err("scratch has no operation to attach metadata to".into());
         }
-        let state = this.state.with_op_metadata(|m| {
+        let apply = |m: &mut luakit_graph::OpMetadata| {
             if let Some(d) = description {
                 m.description.insert("llb.customname".to_string(), d);
             }
@@ -1226,7 +1226,18 @@ pub(crate) fn st_with_metadata(lua: &Lua, args: MultiValue) -> mlua::Result<Valu
             if let Some(i) = ignore {
                 m.ignore_cache = i;
             }
-        })?;
+        };
+        // A run result stays one: its mount outputs follow the renamed exec.
+        if let Some(info) = &this.exec {
+            if this.state.output().is_some_and(|o| Arc::ptr_eq(&o.node, info.exec.node())) {
+                let exec = info.exec.with_op_metadata(apply);
+                let state = this.state.with_output(exec.root().output().cloned());
+                let mut out = this.derive(state);
+                out.exec = Some(Arc::new(ExecInfo { exec, cwd: info.cwd.clone() }));
+                return Ok(out);
+            }
+        }
+        let state = this.state.with_op_metadata(apply)?;
         Ok(this.derive(state))
     })?;
     ud(lua, st)

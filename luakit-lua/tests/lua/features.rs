@@ -370,3 +370,19 @@ fn pairs_order_is_stable_and_sorted() {
         assert(n == 1)"#,
     );
 }
+
+/// `with_metadata` on a run result keeps it a run result: `:output` still
+/// works, and the output belongs to the renamed exec.
+#[test]
+fn metadata_on_a_run_result_keeps_its_mount_outputs() {
+    let ev = ok(r#"
+        local r = bk.image("alpine:3.19"):run("make > /out/log", { mounts = { bk.bind(bk.scratch(), "/out", { readonly = false }) } })
+        local named = r:with_metadata({ description = "Compile", progress_group = "build" })
+        assert(r ~= named)
+        bk.export(named:output("/out"))
+    "#);
+    let out = ev.state.output().expect("an op");
+    assert_eq!(out.index, 1, "the /out mount is the exec's second output");
+    assert_eq!(out.node.metadata.description["llb.customname"], "Compile");
+    assert_eq!(out.node.metadata.progress_group.as_ref().map(|g| g.id.as_str()), Some("build"));
+}
