@@ -314,12 +314,23 @@ struct GatewayResolver {
 }
 
 impl luakit_lua::ImageResolver for GatewayResolver {
-    fn resolve(&self, reference: &str, platform: &Platform) -> Result<luakit_lua::ResolvedImage, String> {
+    fn resolve(
+        &self,
+        reference: &str,
+        platform: &Platform,
+        mode: luakit_graph::ResolveMode,
+    ) -> Result<luakit_lua::ResolvedImage, String> {
         let mut client = self.client.clone();
+        // The script's `resolve` wins over the build's `image-resolve-mode`.
+        let resolve_mode = match mode {
+            luakit_graph::ResolveMode::Default => self.resolve_mode.clone(),
+            luakit_graph::ResolveMode::Always => "pull".to_string(),
+            luakit_graph::ResolveMode::Never => "local".to_string(),
+        };
         let req = gw::ResolveImageConfigRequest {
             r#ref: reference.to_string(),
             platform: Some(pb_platform(platform)),
-            resolve_mode: self.resolve_mode.clone(),
+            resolve_mode,
             log_name: format!("[luakit] resolve image config for {reference}"),
             session_id: self.session_id.clone(),
             ..Default::default()

@@ -118,12 +118,12 @@ pub(crate) fn bk_image(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         match resolver {
             Some(resolver) => {
                 let for_platform = plat.clone().unwrap_or(target).normalized();
-                let key = (normalized.clone(), for_platform.to_string());
+                let key = (normalized.clone(), format!("{for_platform} {resolve_mode:?}"));
                 let cached = with_ctx(lua, |c| c.resolved.get(&key).cloned())?;
                 let resolved = match cached {
                     Some(r) => r,
                     None => {
-                        let r = off_the_clock(lua, || resolver.resolve(&normalized, &for_platform))
+                        let r = off_the_clock(lua, || resolver.resolve(&normalized, &for_platform, resolve_mode))
                             .map_err(|e| Fail::Msg(format!("cannot resolve '{normalized}' for {for_platform}: {e}")))?;
                         let r = Arc::new(r);
                         with_ctx(lua, |c| c.resolved.insert(key, r.clone()))?;

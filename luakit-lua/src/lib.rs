@@ -80,8 +80,15 @@ impl ModuleLoader for NoModules {
 
 /// Resolves image references to a digest and config (SPEC section 7).
 pub trait ImageResolver: Send + Sync {
-    /// Resolves `normalized_ref` (`docker.io/library/alpine:3.19`) for `platform`.
-    fn resolve(&self, normalized_ref: &str, platform: &Platform) -> Result<ResolvedImage, String>;
+    /// Resolves `normalized_ref` (`docker.io/library/alpine:3.19`) for
+    /// `platform`; `mode` is the script's `bk.image{resolve = …}` (`Default`
+    /// leaves the choice to the resolver's own setting).
+    fn resolve(
+        &self,
+        normalized_ref: &str,
+        platform: &Platform,
+        mode: luakit_graph::ResolveMode,
+    ) -> Result<ResolvedImage, String>;
 }
 
 /// What an [`ImageResolver`] found.

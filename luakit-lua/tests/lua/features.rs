@@ -50,8 +50,18 @@ struct FakeResolver {
 }
 
 impl ImageResolver for FakeResolver {
-    fn resolve(&self, reference: &str, platform: &Platform) -> Result<ResolvedImage, String> {
-        self.calls.lock().expect("lock").push(format!("{reference} {platform}"));
+    fn resolve(
+        &self,
+        reference: &str,
+        platform: &Platform,
+        mode: luakit_graph::ResolveMode,
+    ) -> Result<ResolvedImage, String> {
+        let mode = match mode {
+            luakit_graph::ResolveMode::Default => "",
+            luakit_graph::ResolveMode::Always => " always",
+            luakit_graph::ResolveMode::Never => " never",
+        };
+        self.calls.lock().expect("lock").push(format!("{reference} {platform}{mode}"));
         if reference.contains("missing") {
             return Err("not found".to_string());
         }
@@ -80,6 +90,19 @@ fn resolved_images_are_pinned_and_start_from_their_config() {
     assert_eq!(ev.base_config.as_ref().map(|c| c.config.user.as_str()), Some("gopher"));
     // One call per reference and platform.
     assert_eq!(*resolver.calls.lock().expect("lock"), vec!["docker.io/library/golang:1.21 linux/amd64".to_string()]);
+
+    // The script's resolve mode reaches the resolver (and is part of its cache key).
+    resolver.calls.lock().expect("lock").clear();
+    let src =
+        "bk.image('golang:1.21', { resolve = 'never' })\nbk.export(bk.image('golang:1.21', { resolve = 'always' }))";
+    luakit_lua::evaluate("build.lua", src.as_bytes(), &o).expect("evaluates");
+    assert_eq!(
+        *resolver.calls.lock().expect("lock"),
+        vec![
+            "docker.io/library/golang:1.21 linux/amd64 never".to_string(),
+            "docker.io/library/golang:1.21 linux/amd64 always".to_string()
+        ]
+    );
 
     let e = luakit_lua::evaluate("build.lua", b"bk.image('missing:1')", &o).expect_err("fails");
     assert_eq!(
@@ -323,7 +346,7 @@ fn evaluate_file_reports_unreadable_files() {
 struct SlowResolver;
 
 impl ImageResolver for SlowResolver {
-    fn resolve(&self, _: &str, _: &Platform) -> Result<ResolvedImage, String> {
+    fn resolve(&self, _: &str, _: &Platform, _: luakit_graph::ResolveMode) -> Result<ResolvedImage, String> {
         std::thread::sleep(std::time::Duration::from_millis(400));
         Ok(ResolvedImage { digest: format!("sha256:{}", "cd".repeat(32)), config: ImageConfig::default() })
     }
