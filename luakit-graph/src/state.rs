@@ -62,6 +62,54 @@ impl Node {
     }
 }
 
+/// Dropping a node drops the nodes only it held; a long chain would recurse
+/// once per node and overflow the stack, so the children are taken out and
+/// released from a loop instead.
+impl Drop for Node {
+    fn drop(&mut self) {
+        let mut pending: Vec<Arc<Node>> = Vec::new();
+        take_children(&mut self.op, &mut pending);
+        while let Some(child) = pending.pop() {
+            // The last owner empties the child before it goes, so its own
+            // drop has nothing left to recurse into.
+            if let Ok(mut node) = Arc::try_unwrap(child) {
+                take_children(&mut node.op, &mut pending);
+            }
+        }
+    }
+}
+
+fn take_children(op: &mut Op, out: &mut Vec<Arc<Node>>) {
+    let mut take = |o: &mut Option<Output>| {
+        if let Some(o) = o.take() {
+            out.push(o.node);
+        }
+    };
+    match op {
+        Op::Source(_) => {}
+        Op::Exec(e) => {
+            for m in &mut e.mounts {
+                if let MountKind::Bind { source, .. } | MountKind::Cache { source, .. } = &mut m.kind {
+                    take(source);
+                }
+            }
+        }
+        Op::File(f) => {
+            take(&mut f.base);
+            for a in &mut f.actions {
+                if let FileAction::Copy { from, .. } = a {
+                    take(from);
+                }
+            }
+        }
+        Op::Merge(m) => m.inputs.iter_mut().for_each(take),
+        Op::Diff(d) => {
+            take(&mut d.lower);
+            take(&mut d.upper);
+        }
+    }
+}
+
 /// One output of a node.
 #[derive(Debug, Clone)]
 pub struct Output {
@@ -621,6 +669,18 @@ mod tests {
         assert_eq!(node.metadata.description["llb.customname"], "named");
         assert!(Arc::ptr_eq(node, &named.root().output().expect("root").node));
         assert!(e.node().metadata.description.is_empty(), "the original exec is untouched");
+    }
+
+    #[test]
+    fn deep_chains_drop_on_a_small_stack() {
+        let t = std::thread::Builder::new().stack_size(256 * 1024).spawn(|| {
+            let mut st = State::scratch();
+            for i in 0..200_000 {
+                st = st.rm(&format!("/f{i}"), true, false, OpOptions::default());
+            }
+            drop(st);
+        });
+        t.expect("thread starts").join().expect("no stack overflow");
     }
 
     #[test]

@@ -91,3 +91,17 @@ fn corrupted_definitions_never_panic() {
     }
     assert!(decoded > 0, "some corruptions still decode (and were inspected)");
 }
+
+/// A very deep chain marshals and is dropped without overflowing the stack
+/// (test threads have small stacks).
+#[test]
+fn deep_chains_marshal_and_drop() {
+    let mut st = luakit_graph::State::scratch();
+    for i in 0..100_000 {
+        st = st.mkdir(&format!("/d{i}"), 0o755, true, None, OpOptions::default());
+    }
+    let def = marshal(&st, &MarshalOptions::new(Platform::new("linux", "amd64", ""))).expect("marshal");
+    assert_eq!(def.def.len(), 100_001);
+    drop(def);
+    drop(st);
+}
