@@ -243,9 +243,12 @@ fn op_locations(def: &pb::Definition) -> Vec<(String, String)> {
 /// digest: the graph and its cache keys stay the same.
 pub fn name_ops(def: &mut pb::Definition, locations: &[(String, String)]) {
     use prost::Message;
+    let by_digest: std::collections::HashMap<&str, &str> =
+        locations.iter().rev().map(|(d, l)| (d.as_str(), l.as_str())).collect();
+    let mut named = false;
     for bytes in &def.def {
         let digest = luakit_llb::Digest::of(bytes).as_str().to_string();
-        let Some((_, loc)) = locations.iter().find(|(d, _)| *d == digest) else {
+        let Some(loc) = by_digest.get(digest.as_str()) else {
             continue;
         };
         let Ok(op) = pb::Op::decode(bytes.as_slice()) else {
@@ -260,6 +263,12 @@ pub fn name_ops(def: &mut pb::Definition, locations: &[(String, String)]) {
         }
         meta.description.insert("llb.customname".to_string(), format!("[{loc}] {what}"));
         meta.caps.insert(luakit_llb::caps::id::META_DESCRIPTION.to_string(), true);
+        named = true;
+    }
+    // As BuildKit's client does: the terminal op records that descriptions are used.
+    if let (true, Some(last)) = (named, def.def.last()) {
+        let terminal = luakit_llb::Digest::of(last).as_str().to_string();
+        def.metadata.entry(terminal).or_default().caps.insert(luakit_llb::caps::id::META_DESCRIPTION.to_string(), true);
     }
 }
 

@@ -65,3 +65,22 @@ fn name_ops_prefixes_the_lua_location() {
     name_ops(&mut def, &[(digest.clone(), "build.lua:7".to_string())]);
     assert_eq!(def.metadata[&digest].description.get("llb.customname").map(String::as_str), Some("mine"));
 }
+
+#[test]
+fn named_ops_are_recorded_on_the_terminal_op() {
+    let exec = pb::Op {
+        op: Some(pb::op::Op::Exec(pb::ExecOp {
+            meta: Some(pb::Meta { args: vec!["true".into()], ..Default::default() }),
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    let bytes = exec.encode_to_vec();
+    let digest = Digest::of(&bytes).as_str().to_string();
+    let terminal = pb::Op { inputs: vec![pb::Input { digest: digest.clone(), index: 0 }], ..Default::default() };
+    let tbytes = terminal.encode_to_vec();
+    let tdigest = Digest::of(&tbytes).as_str().to_string();
+    let mut def = pb::Definition { def: vec![bytes, tbytes], ..Default::default() };
+    name_ops(&mut def, &[(digest, "build.lua:2".to_string())]);
+    assert_eq!(def.metadata[&tdigest].caps.get("meta.description"), Some(&true));
+}
