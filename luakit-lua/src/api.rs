@@ -111,7 +111,7 @@ pub(crate) fn bk_image(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         let normalized = luakit_graph::normalize_image_ref(&reference)?;
         let mut op = op_options(lua)?;
         op.platform = plat.clone();
-        let (resolver, target) = with_ctx(lua, |c| (c.resolver.clone(), c.target_platform.clone()))?;
+        let (resolver, target) = with_ctx(lua, |c| (c.opts.resolver.clone(), c.opts.target_platform.clone()))?;
         let mut image_opts = ImageOptions { resolve_mode, default_path: true, op, ..ImageOptions::default() };
         let mut pinned = normalized.clone();
         let mut base_config = None;
@@ -176,7 +176,8 @@ pub(crate) fn bk_local(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         let a = Args::new(args);
         let name = req_nonempty(&a.get(0), 1, "name")?;
         let opts = Opts::new(&a.get(1), LOCAL_OPTS)?;
-        let (unique_id, session_id) = with_ctx(lua, |c| (c.local_unique_id.clone(), c.local_session_id.clone()))?;
+        let (unique_id, session_id) =
+            with_ctx(lua, |c| (c.opts.local_unique_id.clone(), c.opts.local_session_id.clone()))?;
         let lo = LocalOptions {
             include_patterns: opts.string_list("include")?.unwrap_or_default(),
             exclude_patterns: opts.string_list("exclude")?.unwrap_or_default(),
@@ -415,7 +416,7 @@ pub(crate) fn bk_export(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
             (w, c) => eo.workdir = w.or(c),
         }
         // Check the options now, so that a mistake points at this line.
-        let target = with_ctx(lua, |c| c.target_platform.clone())?;
+        let target = with_ctx(lua, |c| c.opts.target_platform.clone())?;
         let meta = state.state.meta();
         let target = meta.platform.clone().unwrap_or(target);
         let defaults = StateDefaults { env: meta.env.to_vec(), workdir: meta.dir.clone(), user: meta.user.clone() };
@@ -571,7 +572,7 @@ pub(crate) fn bk_arg(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     api(lua, "bk.arg", || {
         let a = Args::new(args);
         let name = req_nonempty(&a.get(0), 1, "name")?;
-        let given = with_ctx(lua, |c| c.args.get(&name).cloned())?;
+        let given = with_ctx(lua, |c| c.opts.args.get(&name).cloned())?;
         match given {
             Some(v) => Ok(Value::String(lua.create_string(v)?)),
             None => Ok(a.get(1)),
@@ -580,11 +581,11 @@ pub(crate) fn bk_arg(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
 }
 
 pub(crate) fn bk_target_platform(lua: &Lua, _: MultiValue) -> mlua::Result<LPlatform> {
-    api(lua, "bk.target_platform", || Ok(LPlatform(with_ctx(lua, |c| c.target_platform.clone())?)))
+    api(lua, "bk.target_platform", || Ok(LPlatform(with_ctx(lua, |c| c.opts.target_platform.clone())?)))
 }
 
 pub(crate) fn bk_build_platform(lua: &Lua, _: MultiValue) -> mlua::Result<LPlatform> {
-    api(lua, "bk.build_platform", || Ok(LPlatform(with_ctx(lua, |c| c.build_platform.clone())?)))
+    api(lua, "bk.build_platform", || Ok(LPlatform(with_ctx(lua, |c| c.opts.build_platform.clone())?)))
 }
 
 // ---------------------------------------------------------------- mounts

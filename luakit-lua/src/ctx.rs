@@ -1,16 +1,16 @@
 //! The per-evaluation context the `bk` functions share: settings, the
 //! script files seen so far (for source maps), the export, warnings.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use luakit_graph::{OpOptions, Platform, SourceFile, SourceLocation, SourceRange};
+use luakit_graph::{OpOptions, SourceFile, SourceLocation, SourceRange};
 use mlua::Lua;
 
 use crate::error::Fault;
 use crate::opts::{Fail, R};
 use crate::userdata::LState;
-use crate::{ImageResolver, ModuleLoader, ResolvedImage};
+use crate::{EvalOptions, ResolvedImage};
 
 /// What `bk.export` recorded.
 pub(crate) struct ExportRecord {
@@ -22,14 +22,8 @@ pub(crate) struct ExportRecord {
 
 /// Shared state of one evaluation, kept as Lua app data.
 pub(crate) struct Ctx {
-    pub target_platform: Platform,
-    pub build_platform: Platform,
-    pub args: BTreeMap<String, String>,
-    pub local_unique_id: String,
-    pub local_session_id: Option<String>,
-    pub source_map: bool,
-    pub resolver: Option<Arc<dyn ImageResolver>>,
-    pub loader: Arc<dyn ModuleLoader>,
+    /// The options the evaluation was started with.
+    pub opts: EvalOptions,
     /// Script files by name (relative to the main script's directory).
     pub files: HashMap<String, Arc<SourceFile>>,
     /// Module name → file, as found by `require`.
@@ -42,7 +36,6 @@ pub(crate) struct Ctx {
     pub test_mode: bool,
     /// Rough size of the graph built so far, counted against the memory limit.
     pub graph_bytes: usize,
-    pub memory_limit: usize,
     /// The evaluation's deadline (moved on by time spent outside the script).
     pub clock: crate::Clock,
 }
@@ -96,7 +89,7 @@ pub(crate) fn op_options(lua: &Lua) -> R<OpOptions> {
     let located = caller(lua);
     with_ctx(lua, |ctx| {
         let mut op = OpOptions::default();
-        if ctx.source_map {
+        if ctx.opts.source_map {
             if let Some((file, line)) = located {
                 if let Some(sf) = ctx.files.get(&file) {
                     let line = i32::try_from(line).unwrap_or(i32::MAX);
@@ -116,7 +109,7 @@ pub(crate) fn charge(lua: &Lua, bytes: usize) -> R<()> {
     let used = lua.used_memory();
     let over = with_ctx(lua, |ctx| {
         ctx.graph_bytes = ctx.graph_bytes.saturating_add(bytes);
-        (used.saturating_add(ctx.graph_bytes) > ctx.memory_limit).then_some(ctx.memory_limit)
+        (used.saturating_add(ctx.graph_bytes) > ctx.opts.memory_limit).then_some(ctx.opts.memory_limit)
     })?;
     match over {
         Some(limit) => Err(Fail::Lua(mlua::Error::external(Fault::Memory(limit)))),

@@ -92,14 +92,7 @@ impl Session {
         let libs = StdLib::STRING | StdLib::TABLE | StdLib::MATH | StdLib::UTF8 | StdLib::COROUTINE;
         let lua = Lua::new_with(libs, LuaOptions::new()).map_err(internal)?;
         lua.set_app_data(Ctx {
-            target_platform: opts.target_platform.clone(),
-            build_platform: opts.build_platform.clone(),
-            args: opts.args.clone(),
-            local_unique_id: opts.local_unique_id.clone(),
-            local_session_id: opts.local_session_id.clone(),
-            source_map: opts.source_map,
-            resolver: opts.resolver.clone(),
-            loader: opts.loader.clone(),
+            opts: opts.clone(),
             files: HashMap::new(),
             module_paths: HashMap::new(),
             resolved: HashMap::new(),
@@ -107,7 +100,6 @@ impl Session {
             warnings: Vec::new(),
             test_mode,
             graph_bytes: 0,
-            memory_limit: opts.memory_limit,
             clock: clock.clone(),
         });
         let session = Session {
@@ -297,7 +289,7 @@ impl Session {
             state: export.state.state,
             export: export.options,
             base_config: export.state.base_config.map(|c| (*c).clone()),
-            target_platform: ctx.target_platform,
+            target_platform: ctx.opts.target_platform,
             warnings: ctx.warnings,
         })
     }
@@ -354,7 +346,7 @@ fn module_path(lua: &Lua, name: Value) -> mlua::Result<String> {
         }
         let base = module_base(&name)?;
         let candidates = [format!("{base}.lua"), format!("{base}/init.lua")];
-        let loader = with_ctx(lua, |c| c.loader.clone())?;
+        let loader = with_ctx(lua, |c| c.opts.loader.clone())?;
         for path in &candidates {
             match crate::ctx::off_the_clock(lua, || loader.load(path)) {
                 Ok(Some(bytes)) => {
