@@ -19,7 +19,7 @@ pub use error::GraphError;
 pub use op::*;
 pub use platform::Platform;
 pub use source::{
-    GitOptions, HttpOptions, ImageOptions, LocalOptions, ResolveMode, diff, git, http, image, local, merge,
-    normalize_image_ref, oci_layout,
+    GitOptions, GitProtocol, HttpOptions, ImageOptions, LocalOptions, ResolveMode, diff, git, http, image,
+    is_implicit_ssh_transport, local, merge, normalize_image_ref, oci_layout, parse_git_protocol,
 };
 pub use state::{DEFAULT_PATH, Env, ExecState, Node, OpOptions, Output, RunOptions, State, StateMeta};

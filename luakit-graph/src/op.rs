@@ -247,9 +247,19 @@ impl Mount {
         }
     }
 
-    /// Secret and SSH mounts are listed after the others, in the order given.
+    /// Secret and SSH mounts are listed after the others (see [`ExecOp::mounts`]).
     pub fn is_secret_or_ssh(&self) -> bool {
         matches!(self.kind, MountKind::Secret { .. } | MountKind::Ssh { .. })
+    }
+
+    /// The group this mount is listed in: 0 for the filesystem mounts (root,
+    /// bind, cache, tmpfs), 1 for secret files, 2 for SSH sockets.
+    fn list_group(&self) -> u8 {
+        match self.kind {
+            MountKind::Secret { .. } => 1,
+            MountKind::Ssh { .. } => 2,
+            _ => 0,
+        }
     }
 }
 
@@ -259,8 +269,10 @@ pub struct ExecOp {
     /// The process.
     pub meta: Meta,
     /// Mounts; the root mount is the one with dest `/`. Kept in canonical
-    /// order: ordinary mounts sorted by dest, then secrets and SSH sockets in
-    /// the order they were added (as BuildKit's client orders them).
+    /// order, the order in which BuildKit's `client/llb` lists them: first
+    /// the filesystem mounts (root, bind, cache, tmpfs) sorted by dest, then
+    /// every secret file in the order added, then every SSH socket in the
+    /// order added, whatever the order in which the kinds were mixed.
     pub mounts: Vec<Mount>,
     /// Network mode.
     pub network: NetMode,
@@ -273,10 +285,14 @@ pub struct ExecOp {
 impl ExecOp {
     /// Sorts mounts into canonical order (see [`ExecOp::mounts`]).
     pub fn sort_mounts(&mut self) {
-        let (mut plain, special): (Vec<Mount>, Vec<Mount>) = self.mounts.drain(..).partition(|m| !m.is_secret_or_ssh());
-        plain.sort_by(|a, b| a.dest.cmp(&b.dest));
-        plain.extend(special);
-        self.mounts = plain;
+        // Stable: secrets keep their order among themselves, and so do SSH
+        // sockets; filesystem mounts have distinct dests.
+        self.mounts.sort_by(|a, b| {
+            let (ga, gb) = (a.list_group(), b.list_group());
+            ga.cmp(&gb).then_with(|| {
+                if ga == 0 { a.dest.as_bytes().cmp(b.dest.as_bytes()) } else { std::cmp::Ordering::Equal }
+            })
+        });
     }
 
     /// The output index of the writable mount at `dest`, if there is one.

@@ -266,10 +266,12 @@ pub struct GitOptions {
     pub auth_token_secret: String,
     /// Secret holding an HTTP auth header.
     pub auth_header_secret: String,
-    /// Whether the auth secrets were named explicitly (adds the auth cap).
+    /// Whether an auth secret was named explicitly (then the
+    /// `source.git.httpauth` cap is recorded, if a secret name is left).
     pub explicit_auth: bool,
-    /// `known_hosts` contents for SSH remotes.
-    pub known_ssh_hosts: String,
+    /// `known_hosts` entries for SSH remotes; each is recorded with exactly
+    /// one trailing newline, and they are concatenated in order.
+    pub known_ssh_hosts: Vec<String>,
     /// SSH agent id for SSH remotes.
     pub mount_ssh_sock: String,
     /// Per-op settings.
@@ -285,14 +287,85 @@ impl Default for GitOptions {
             auth_token_secret: "GIT_AUTH_TOKEN".to_string(),
             auth_header_secret: "GIT_AUTH_HEADER".to_string(),
             explicit_auth: false,
-            known_ssh_hosts: String::new(),
+            known_ssh_hosts: Vec::new(),
             mount_ssh_sock: String::new(),
             op: OpOptions::default(),
         }
     }
 }
 
-/// A git repository as a source; URL forms as BuildKit's client parses them.
+/// The transport of a git remote, as BuildKit's `gitutil.ParseProtocol`
+/// tells them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GitProtocol {
+    /// `http://`
+    Http,
+    /// `https://`
+    Https,
+    /// `ssh://`, or an scp-like `user@host:path`.
+    Ssh,
+    /// `git://`
+    Git,
+    /// Anything else (fetched as `https://`).
+    Unknown,
+}
+
+/// Whether `s` is an scp-like SSH address `user@host:path`, exactly as
+/// BuildKit's `sshutil.IsImplicitSSHTransport` decides it: the Go pattern
+/// `^[a-zA-Z0-9-_]+@[a-zA-Z0-9-.]+:.*$`, that is a user of ASCII letters,
+/// digits, `-` and `_`; a host of ASCII letters, digits, `-` and `.`; a
+/// colon; then anything without a newline (`.` does not match `\n` and `$`
+/// is the end of the text).
+pub fn is_implicit_ssh_transport(s: &str) -> bool {
+    let Some((user, rest)) = s.split_once('@') else { return false };
+    let Some((host, path)) = rest.split_once(':') else { return false };
+    !user.is_empty()
+        && user.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && !host.is_empty()
+        && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && !path.contains('\n')
+}
+
+/// Splits a git remote as BuildKit's `gitutil.ParseProtocol` does: a known
+/// scheme prefix is removed; without one, an scp-like address is SSH; for
+/// SSH, everything up to the first `@` (the user) is removed.
+///
+/// Go tries the prefixes in map order and strips every one that matches, so
+/// a remote that starts with two schemes (`https://http://…`) has no stable
+/// meaning there; here only the first scheme is stripped.
+pub fn parse_git_protocol(remote: &str) -> (&str, GitProtocol) {
+    const PREFIXES: [(&str, GitProtocol); 4] = [
+        ("http://", GitProtocol::Http),
+        ("https://", GitProtocol::Https),
+        ("git://", GitProtocol::Git),
+        ("ssh://", GitProtocol::Ssh),
+    ];
+    let (mut rest, mut proto) = (remote, GitProtocol::Unknown);
+    for (prefix, p) in PREFIXES {
+        if let Some(r) = remote.strip_prefix(prefix) {
+            (rest, proto) = (r, p);
+            break;
+        }
+    }
+    if proto == GitProtocol::Unknown && is_implicit_ssh_transport(rest) {
+        proto = GitProtocol::Ssh;
+    }
+    if proto == GitProtocol::Ssh
+        && let Some((_user, host_and_path)) = rest.split_once('@')
+    {
+        rest = host_and_path;
+    }
+    (rest, proto)
+}
+
+/// A git repository as a source; URL forms as BuildKit's `client/llb`
+/// (`llb.Git`) handles them.
+///
+/// `url` may carry a fragment `#ref` or `#ref:subdir`. Without the `reference`
+/// and `subdir` options the fragment is kept as written, as `llb.Git(url, "")`
+/// keeps it; with either option the two are merged (an option wins over its
+/// part of the fragment) into the ref argument of `llb.Git(url without the
+/// fragment, "ref[:subdir]")`.
 pub fn git(url: &str, opts: GitOptions) -> Result<State, GraphError> {
     if url.is_empty() {
         return Err(GraphError::EmptyName { what: "git URL" });
@@ -301,70 +374,62 @@ pub fn git(url: &str, opts: GitOptions) -> Result<State, GraphError> {
         Some((u, f)) => (u, Some(f)),
         None => (url, None),
     };
-    let mut full_url = url_no_frag.to_string();
-    let (mut remote, proto) = if let Some(r) = url_no_frag.strip_prefix("https://") {
-        (r.to_string(), "https")
-    } else if let Some(r) = url_no_frag.strip_prefix("http://") {
-        (r.to_string(), "http")
-    } else if let Some(r) = url_no_frag.strip_prefix("git://") {
-        (r.to_string(), "git")
-    } else if let Some(r) = url_no_frag.strip_prefix("ssh://") {
-        (r.to_string(), "ssh")
-    } else if is_scp_like(url_no_frag) {
-        (url_no_frag.to_string(), "ssh")
+    // The ref argument of llb.Git: "ref", "ref:subdir" or ":subdir".
+    let ref_arg: Option<String> = if opts.reference.is_empty() && opts.subdir.is_empty() {
+        fragment.map(str::to_string)
     } else {
-        (url_no_frag.to_string(), "unknown")
+        let (frag_ref, frag_subdir) = fragment.map_or(("", ""), |f| f.split_once(':').unwrap_or((f, "")));
+        let reference = if opts.reference.is_empty() { frag_ref } else { opts.reference.as_str() };
+        let subdir = if opts.subdir.is_empty() { frag_subdir } else { opts.subdir.as_str() };
+        let mut arg = reference.to_string();
+        if !subdir.is_empty() {
+            arg.push(':');
+            arg.push_str(subdir);
+        }
+        Some(arg)
     };
+    let (remote, proto) = parse_git_protocol(url_no_frag);
     if remote.is_empty() {
         return Err(GraphError::InvalidGitUrl { url: url.to_string(), reason: "no host or path".to_string() });
     }
-    if proto == "ssh"
-        && is_scp_like(&remote)
-        && let Some((host, path)) = remote.split_once(':')
-    {
-        remote = format!("{host}/{path}");
-    }
-    if proto == "unknown" {
-        full_url = format!("https://{full_url}");
-    }
-    let mut reference = opts.reference.clone();
-    let mut subdir = opts.subdir.clone();
-    if let Some(f) = fragment {
-        let (r, s) = f.split_once(':').unwrap_or((f, ""));
-        if reference.is_empty() {
-            reference = r.to_string();
-        }
-        if subdir.is_empty() {
-            subdir = s.to_string();
-        }
-    }
-    let mut id = remote;
-    if !reference.is_empty() || !subdir.is_empty() {
+    // SSH remotes: `host:path` becomes `host/path`, like the http(s) form
+    // (and `host:port/path` becomes `host/port/path`: only the first colon).
+    let mut id = match (proto, remote.split_once(':')) {
+        (GitProtocol::Ssh, Some((host, path))) => format!("{host}/{path}"),
+        _ => remote.to_string(),
+    };
+    if let Some(arg) = ref_arg {
         id.push('#');
-        id.push_str(&reference);
-        if !subdir.is_empty() {
-            id.push(':');
-            id.push_str(&subdir);
-        }
+        id.push_str(&arg);
     }
+    let full_url =
+        if proto == GitProtocol::Unknown { format!("https://{url_no_frag}") } else { url_no_frag.to_string() };
     let mut attrs = BTreeMap::new();
     let mut caps = Vec::new();
     if opts.keep_git_dir {
         attrs.insert("git.keepgitdir".to_string(), "true".to_string());
     }
     attrs.insert("git.fullurl".to_string(), full_url);
+    let mut auth_cap = false;
     if !opts.auth_token_secret.is_empty() {
         attrs.insert("git.authtokensecret".to_string(), opts.auth_token_secret.clone());
+        auth_cap |= opts.explicit_auth;
     }
     if !opts.auth_header_secret.is_empty() {
         attrs.insert("git.authheadersecret".to_string(), opts.auth_header_secret.clone());
+        auth_cap |= opts.explicit_auth;
     }
-    if opts.explicit_auth {
+    if auth_cap {
         caps.push("source.git.httpauth".to_string());
     }
-    if proto == "ssh" {
+    if proto == GitProtocol::Ssh {
         if !opts.known_ssh_hosts.is_empty() {
-            attrs.insert("git.knownsshhosts".to_string(), opts.known_ssh_hosts.clone());
+            let mut known = String::new();
+            for entry in &opts.known_ssh_hosts {
+                known.push_str(entry.strip_suffix('\n').unwrap_or(entry));
+                known.push('\n');
+            }
+            attrs.insert("git.knownsshhosts".to_string(), known);
         }
         caps.push("source.git.knownsshhosts".to_string());
         let sock = if opts.mount_ssh_sock.is_empty() { "default".to_string() } else { opts.mount_ssh_sock.clone() };
@@ -373,18 +438,6 @@ pub fn git(url: &str, opts: GitOptions) -> Result<State, GraphError> {
     }
     let node = source_node(format!("git://{id}"), attrs, caps, opts.op);
     Ok(State::from_node(node))
-}
-
-fn is_scp_like(s: &str) -> bool {
-    // user@host:path
-    let Some((user, rest)) = s.split_once('@') else { return false };
-    if user.is_empty() || !user.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.') {
-        return false;
-    }
-    match rest.split_once(':') {
-        Some((host, _)) => !host.is_empty() && !host.contains('/'),
-        None => false,
-    }
 }
 
 /// Options of [`http`].
@@ -517,20 +570,142 @@ mod tests {
         }
     }
 
+    fn git_source(url: &str, opts: GitOptions) -> SourceOp {
+        let st = git(url, opts).unwrap_or_else(|e| panic!("{url}: {e}"));
+        let Op::Source(src) = &st.output().expect("node").node.op else { panic!("not a source") };
+        src.clone()
+    }
+
     #[test]
-    fn git_urls_parse_like_buildkit() {
-        let st = git(
-            "https://github.com/moby/buildkit.git",
-            GitOptions { reference: "v0.11.6".into(), ..Default::default() },
-        )
-        .expect("valid");
-        let Op::Source(src) = &st.output().expect("node").node.op else { panic!("not a source") };
-        assert_eq!(src.identifier, "git://github.com/moby/buildkit.git#v0.11.6");
-        assert_eq!(src.attrs["git.fullurl"], "https://github.com/moby/buildkit.git");
-        let st = git("git@github.com:user/private-repo.git", GitOptions::default()).expect("valid");
-        let Op::Source(src) = &st.output().expect("node").node.op else { panic!("not a source") };
-        assert_eq!(src.identifier, "git://git@github.com/user/private-repo.git");
-        assert_eq!(src.attrs["git.fullurl"], "git@github.com:user/private-repo.git");
-        assert_eq!(src.attrs["git.mountsshsock"], "default");
+    fn git_protocols_parse_like_gitutil() {
+        // The table of gitutil's own ParseProtocol test, plus the other forms.
+        let cases = [
+            ("http://github.com/moby/buildkit", GitProtocol::Http, "github.com/moby/buildkit"),
+            ("https://github.com/moby/buildkit", GitProtocol::Https, "github.com/moby/buildkit"),
+            ("git@github.com:moby/buildkit.git", GitProtocol::Ssh, "github.com:moby/buildkit.git"),
+            (
+                "nonstandarduser@example.com:/srv/repos/weird/project.git",
+                GitProtocol::Ssh,
+                "example.com:/srv/repos/weird/project.git",
+            ),
+            (
+                "ssh://root@subdomain.example.hostname:2222/root/my/really/weird/path/foo.git",
+                GitProtocol::Ssh,
+                "subdomain.example.hostname:2222/root/my/really/weird/path/foo.git",
+            ),
+            ("git://host.xz:1234/path/to/repo.git", GitProtocol::Git, "host.xz:1234/path/to/repo.git"),
+            ("ssh://github.com/o/r.git", GitProtocol::Ssh, "github.com/o/r.git"),
+            ("github.com/o/r", GitProtocol::Unknown, "github.com/o/r"),
+            ("github.com:o/r", GitProtocol::Unknown, "github.com:o/r"),
+            ("user.name@host:o/r", GitProtocol::Unknown, "user.name@host:o/r"),
+            ("git@host_x:o/r", GitProtocol::Unknown, "git@host_x:o/r"),
+            ("git@host:o/r\nx", GitProtocol::Unknown, "git@host:o/r\nx"),
+            ("git-user_1@my-host.example:", GitProtocol::Ssh, "my-host.example:"),
+            ("HTTPS://github.com/o/r", GitProtocol::Unknown, "HTTPS://github.com/o/r"),
+        ];
+        for (url, proto, remote) in cases {
+            assert_eq!(parse_git_protocol(url), (remote, proto), "{url:?}");
+        }
+    }
+
+    #[test]
+    fn git_identifiers_follow_llb_git() {
+        let d = GitOptions::default;
+        let with_ref = |r: &str| GitOptions { reference: r.into(), ..Default::default() };
+        // (url, options, identifier, git.fullurl)
+        let cases = [
+            (
+                "https://github.com/moby/buildkit.git",
+                with_ref("v0.11.6"),
+                "github.com/moby/buildkit.git#v0.11.6",
+                "https://github.com/moby/buildkit.git",
+            ),
+            (
+                "git@github.com:user/private-repo.git",
+                d(),
+                "github.com/user/private-repo.git",
+                "git@github.com:user/private-repo.git",
+            ),
+            (
+                "git@github.com:user/repo.git",
+                with_ref("main"),
+                "github.com/user/repo.git#main",
+                "git@github.com:user/repo.git",
+            ),
+            (
+                "git@github.com:user/repo.git#v1:docs",
+                d(),
+                "github.com/user/repo.git#v1:docs",
+                "git@github.com:user/repo.git",
+            ),
+            ("ssh://git@github.com/o/r.git", d(), "github.com/o/r.git", "ssh://git@github.com/o/r.git"),
+            ("ssh://git@host:2222/o/r.git", with_ref("v2"), "host/2222/o/r.git#v2", "ssh://git@host:2222/o/r.git"),
+            ("github.com/o/r", d(), "github.com/o/r", "https://github.com/o/r"),
+            ("github.com/o/r#dev", d(), "github.com/o/r#dev", "https://github.com/o/r"),
+            ("https://h/o/r.git#", d(), "h/o/r.git#", "https://h/o/r.git"),
+            ("https://h/o/r.git#v1:", d(), "h/o/r.git#v1:", "https://h/o/r.git"),
+            (
+                "https://h/o/r.git#v1",
+                GitOptions { subdir: "docs".into(), ..d() },
+                "h/o/r.git#v1:docs",
+                "https://h/o/r.git",
+            ),
+            ("https://h/o/r.git#v1:a", with_ref("v2"), "h/o/r.git#v2:a", "https://h/o/r.git"),
+            ("https://h/o/r.git", GitOptions { subdir: "docs".into(), ..d() }, "h/o/r.git#:docs", "https://h/o/r.git"),
+            (
+                "git://host.xz:1234/path/to/repo.git",
+                d(),
+                "host.xz:1234/path/to/repo.git",
+                "git://host.xz:1234/path/to/repo.git",
+            ),
+            // The fragment is the ref argument of llb.Git(url, ref): Go's
+            // llb.Git(whole, "") would turn this fragment's ':' into '/'.
+            (
+                "ssh://git@github.com/o/r.git#main:sub",
+                d(),
+                "github.com/o/r.git#main:sub",
+                "ssh://git@github.com/o/r.git",
+            ),
+        ];
+        for (url, opts, id, full) in cases {
+            let src = git_source(url, opts);
+            assert_eq!(src.identifier, format!("git://{id}"), "{url}");
+            assert_eq!(src.attrs["git.fullurl"], full, "{url}");
+        }
+    }
+
+    #[test]
+    fn git_attributes_and_caps_follow_llb_git() {
+        let ssh = git_source(
+            "git@github.com:o/r.git",
+            GitOptions { known_ssh_hosts: vec!["a k1\n".into(), "b k2".into()], ..Default::default() },
+        );
+        assert_eq!(ssh.attrs["git.knownsshhosts"], "a k1\nb k2\n");
+        assert_eq!(ssh.attrs["git.mountsshsock"], "default");
+        assert_eq!(ssh.extra_caps, ["source.git.knownsshhosts", "source.git.mountsshsock"]);
+        let https = git_source(
+            "https://h/o/r.git",
+            GitOptions { known_ssh_hosts: vec!["x".into()], mount_ssh_sock: "s".into(), ..Default::default() },
+        );
+        assert!(!https.attrs.contains_key("git.knownsshhosts") && !https.attrs.contains_key("git.mountsshsock"));
+        assert!(https.extra_caps.is_empty());
+        assert_eq!(https.attrs["git.authtokensecret"], "GIT_AUTH_TOKEN");
+        let explicit = |token: &str, header: &str| {
+            git_source(
+                "https://h/o/r.git",
+                GitOptions {
+                    auth_token_secret: token.into(),
+                    auth_header_secret: header.into(),
+                    explicit_auth: true,
+                    ..Default::default()
+                },
+            )
+        };
+        assert_eq!(explicit("tok", "").extra_caps, ["source.git.httpauth"]);
+        assert!(!explicit("tok", "").attrs.contains_key("git.authheadersecret"));
+        // No secret left to authenticate with: no cap (as llb.Git).
+        assert!(explicit("", "").extra_caps.is_empty());
+        assert!(git("https://", GitOptions::default()).is_err());
+        assert!(git("", GitOptions::default()).is_err());
     }
 }

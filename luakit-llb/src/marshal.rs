@@ -455,8 +455,14 @@ impl Marshaller<'_> {
                 if attrs.contains_key("git.fullurl") && !caps.optional(id::SOURCE_GIT_FULL_URL, "bk.git full URL")? {
                     attrs.remove("git.fullurl");
                 }
-                if ident.contains('#') && ident.rsplit('#').next().is_some_and(|f| f.contains(':')) {
+                // BuildKit's client never records this cap (a daemon without
+                // it would take "ref:subdir" for a ref); only refuse on
+                // daemons that lack it.
+                let subdir =
+                    ident.split_once('#').is_some_and(|(_, f)| f.split_once(':').is_some_and(|(_, s)| !s.is_empty()));
+                if subdir && caps.daemon.is_some() {
                     caps.require(id::SOURCE_GIT_SUBDIR, "bk.git subdir")?;
+                    caps.caps.remove(id::SOURCE_GIT_SUBDIR);
                 }
                 for c in &src.extra_caps {
                     let feature = format!("bk.git ({c})");

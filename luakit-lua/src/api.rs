@@ -222,13 +222,13 @@ pub(crate) fn bk_git(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
             go.auth_header_secret = s;
             go.explicit_auth = true;
         }
-        if let Some(s) = opts.string("known_ssh_hosts")? {
-            go.known_ssh_hosts = s;
+        if let Some(hosts) = opts.string_list("known_ssh_hosts")? {
+            go.known_ssh_hosts = hosts;
         }
         if let Some(s) = opts.string("mount_ssh_sock")? {
             go.mount_ssh_sock = s;
         }
-        charge(lua, NODE_BYTES + url.len())?;
+        charge(lua, NODE_BYTES + url.len() + size_of(&go.known_ssh_hosts))?;
         Ok(LState::new(luakit_graph::git(&url, go)?))
     })?;
     ud(lua, st)
@@ -594,12 +594,12 @@ fn mount_ud(lua: &Lua, mount: Mount, source: Option<State>) -> mlua::Result<Valu
     Ok(Value::UserData(lua.create_userdata(LMount { mount, source })?))
 }
 
-/// `bk.cache(dest, {id, sharing})`
+/// `bk.cache(dest, {id, sharing, from, selector, readonly})`
 pub(crate) fn bk_cache(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
-    let m = api(lua, "bk.cache", || {
+    let (m, source) = api(lua, "bk.cache", || {
         let a = Args::new(args);
         let dest = req_nonempty(&a.get(0), 1, "dest")?;
-        let opts = Opts::new(&a.get(1), &["id", "sharing"])?;
+        let opts = Opts::new(&a.get(1), &["id", "sharing", "from", "selector", "readonly"])?;
         let id = opts.string("id")?.unwrap_or_else(|| dest.clone());
         if id.is_empty() {
             return Err("option 'id' must not be empty".into());
@@ -609,12 +609,30 @@ pub(crate) fn bk_cache(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
             Some("locked") => CacheSharing::Locked,
             _ => CacheSharing::Shared,
         };
-        Ok(Mount {
+        let from = match opts.raw("from")? {
+            Value::Nil => None,
+            v => Some(
+                req_state(&v, 0, "from")
+                    .map_err(|_| Fail::Msg(format!("option 'from' must be a state, got {}", type_name(&v))))?,
+            ),
+        };
+        let selector = opts.string("selector")?.unwrap_or_default();
+        if !selector.is_empty() && from.is_none() {
+            return Err("option 'selector' needs option 'from' (the state whose sub-path seeds the cache)".into());
+        }
+        let mount = Mount {
             dest,
-            kind: MountKind::Cache { id, sharing, source: None, selector: String::new(), readonly: false },
-        })
+            kind: MountKind::Cache {
+                id,
+                sharing,
+                source: from.as_ref().and_then(|f| f.state.output().cloned()),
+                selector,
+                readonly: opts.boolean("readonly")?.unwrap_or(false),
+            },
+        };
+        Ok((mount, from.map(|f| f.state)))
     })?;
-    mount_ud(lua, m, None)
+    mount_ud(lua, m, source)
 }
 
 /// `bk.secret(dest, {id, uid, gid, mode, optional})`
@@ -689,20 +707,25 @@ pub(crate) fn bk_tmpfs(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     mount_ud(lua, m, None)
 }
 
-/// `bk.bind(state, dest, {selector, readonly})`
+/// `bk.bind(state, dest, {selector, readonly, output})`
 pub(crate) fn bk_bind(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     let (m, source) = api(lua, "bk.bind", || {
         let a = Args::new(args);
         let from = req_state(&a.get(0), 1, "state")?;
         let dest = req_nonempty(&a.get(1), 2, "dest")?;
-        let opts = Opts::new(&a.get(2), &["selector", "readonly"])?;
+        let opts = Opts::new(&a.get(2), &["selector", "readonly", "output"])?;
+        let readonly = opts.boolean("readonly")?.unwrap_or(true);
+        let output = opts.boolean("output")?;
+        if readonly && output == Some(true) {
+            return Err("option 'output = true' needs 'readonly = false' (a read-only mount has no output)".into());
+        }
         let mount = Mount {
             dest,
             kind: MountKind::Bind {
                 source: from.state.output().cloned(),
                 selector: opts.string("selector")?.unwrap_or_default(),
-                readonly: opts.boolean("readonly")?.unwrap_or(true),
-                no_output: false,
+                readonly,
+                no_output: !readonly && output == Some(false),
             },
         };
         Ok((mount, from.state))
@@ -724,6 +747,7 @@ const RUN_OPTS: &[&str] = &[
     "extra_hosts",
     "secret_env",
     "ulimits",
+    "readonly_root",
 ];
 
 /// `st:run(cmd, opts)`
@@ -795,6 +819,7 @@ pub(crate) fn st_run(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
             Value::Nil => Vec::new(),
             v => secret_env(&v)?,
         };
+        ro.readonly_root = opts.boolean("readonly_root")?.unwrap_or(false);
         ro.ulimits = match opts.raw("ulimits")? {
             Value::Nil => Vec::new(),
             v => ulimits(&v)?,
