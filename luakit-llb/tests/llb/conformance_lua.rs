@@ -23,8 +23,9 @@ fn definition(case: &str) -> luakit_llb::pb::Definition {
     marshal(&eval.state, &mopts).unwrap_or_else(|e| panic!("{case}: {e}"))
 }
 
-#[test]
-fn all_15_scripts_match_buildkit() {
+/// The case folders: the 15 made by BuildKit's Go encoder (`c*`) and the
+/// ones derived from its rules in `reasoned` (`r*`).
+fn cases() -> Vec<String> {
     let mut cases: Vec<String> = std::fs::read_dir(cases_dir())
         .expect("fixtures")
         .filter_map(|e| e.ok())
@@ -32,19 +33,33 @@ fn all_15_scripts_match_buildkit() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     cases.sort();
-    assert_eq!(cases.len(), 15);
+    cases
+}
+
+#[test]
+fn all_scripts_match_their_vectors() {
+    let cases = cases();
+    let go_made = cases.iter().filter(|c| c.starts_with('c')).count();
+    assert_eq!(go_made, 15, "{cases:?}");
+    let reasoned: Vec<&str> = crate::reasoned::vectors().into_iter().map(|(c, _)| c).collect();
+    for r in &reasoned {
+        assert!(cases.iter().any(|c| c == r), "reasoned case {r} has no folder");
+    }
+    assert_eq!(cases.len(), 15 + reasoned.len(), "{cases:?}");
     let mut failures = Vec::new();
     for case in &cases {
         if let Err(e) = compare(case, &definition(case), &expected(case)) {
             failures.push(e);
         }
     }
-    assert!(failures.is_empty(), "{} of 15 cases differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(failures.is_empty(), "{} of {} cases differ:\n{}", failures.len(), cases.len(), failures.join("\n"));
 }
 
 #[test]
 fn scripts_give_the_same_bytes_every_run() {
-    for case in ["c04_mounts", "c07_copy_options", "c09_diff", "c15_source_map"] {
+    for case in
+        ["c04_mounts", "c07_copy_options", "c09_diff", "c15_source_map", "r01_mount_kinds_mixed", "r06_git_url_forms"]
+    {
         let a = encode(&definition(case));
         let b = encode(&definition(case));
         assert_eq!(a, b, "{case}: two runs differ");

@@ -1,6 +1,7 @@
-//! The 15 conformance graphs built directly with luakit-graph (the Rust API
-//! a Go user of `client/llb` would recognise), compared with BuildKit's own
-//! encoder output.
+//! The conformance graphs built directly with luakit-graph (the Rust API a
+//! Go user of `client/llb` would recognise), compared with the expected
+//! Definitions: BuildKit's own encoder output for the 15 `c*` cases, the
+//! derivation from `client/llb`'s rules (`reasoned`) for the `r*` cases.
 
 use std::sync::Arc;
 
@@ -304,4 +305,208 @@ fn c15_source_map() {
         image("alpine:3.19", ImageOptions { default_path: true, op: at(1), ..Default::default() }).expect("image");
     let built = base.run(RunOptions { op: at(2), ..sh("echo built > /out.txt") }).expect("run");
     check("c15_source_map", built.root(), &MarshalOptions { source_map: true, ..amd64() });
+}
+
+// ---------------------------------------------------------------- vectors derived from client/llb's rules
+
+fn bind(source: Option<&State>, dest: &str, selector: &str, readonly: bool, no_output: bool) -> Mount {
+    Mount {
+        dest: dest.into(),
+        kind: MountKind::Bind {
+            source: source.and_then(|s| s.output().cloned()),
+            selector: selector.into(),
+            readonly,
+            no_output,
+        },
+    }
+}
+
+fn secret(dest: &str, sid: &str, uid: u32, gid: u32, mode: u32, optional: bool) -> Mount {
+    Mount { dest: dest.into(), kind: MountKind::Secret { id: sid.into(), uid, gid, mode, optional } }
+}
+
+fn ssh(dest: &str, sid: &str, uid: u32, mode: u32, optional: bool) -> Mount {
+    Mount { dest: dest.into(), kind: MountKind::Ssh { id: sid.into(), uid, gid: 0, mode, optional } }
+}
+
+fn tmpfs(dest: &str, size: i64) -> Mount {
+    Mount { dest: dest.into(), kind: MountKind::Tmpfs { size } }
+}
+
+#[test]
+fn r01_mount_kinds_mixed() {
+    let tools = img("busybox:1.36");
+    let opts = RunOptions {
+        cwd: Some("/src".into()),
+        mounts: vec![
+            ssh("/run/ssh-github", "github", 0, 0o600, false),
+            secret("/run/secrets/npmrc", "npmrc", 0, 0, 0o400, false),
+            tmpfs("/tmp", 0),
+            ssh("/run/ssh-gitlab", "gitlab", 1000, 0o660, true),
+            cache("/root/.cache", "cache", CacheSharing::Private),
+            secret("/run/secrets/aws", "aws", 1000, 1000, 0o440, true),
+            bind(Some(&tools), "/tools", "/bin", true, false),
+            cache("/var/cache/apk", "apk", CacheSharing::Locked),
+            tmpfs("/dev/shm", 67108864),
+        ],
+        ..sh("make")
+    };
+    let run = img("alpine:3.19").run(opts).expect("run");
+    let Op::Exec(exec) = &run.node().op else { panic!("not an exec") };
+    let order: Vec<&str> = exec.mounts.iter().map(|m| m.dest.as_str()).collect();
+    assert_eq!(
+        order,
+        [
+            "/",
+            "/dev/shm",
+            "/root/.cache",
+            "/tmp",
+            "/tools",
+            "/var/cache/apk",
+            "/run/secrets/npmrc",
+            "/run/secrets/aws",
+            "/run/ssh-github",
+            "/run/ssh-gitlab"
+        ]
+    );
+    check("r01_mount_kinds_mixed", run.root(), &amd64());
+}
+
+#[test]
+fn r02_mount_outputs() {
+    let src = ctx(LocalOptions::default());
+    let base = img("alpine:3.19");
+    let seeded = Mount {
+        dest: "/cache".into(),
+        kind: MountKind::Cache {
+            id: "/cache".into(),
+            sharing: CacheSharing::Shared,
+            source: src.output().cloned(),
+            selector: "seed".into(),
+            readonly: true,
+        },
+    };
+    let opts = RunOptions {
+        args: vec!["/bin/build".into()],
+        cwd: Some("/work".into()),
+        network: Some(NetMode::Host),
+        mounts: vec![
+            bind(None, "/out/z", "", false, false),
+            seeded,
+            bind(Some(&src), "src", "", true, false),
+            bind(None, "/out/a", "", false, false),
+            bind(Some(&src), "/scratchpad", "", false, true),
+            tmpfs("/run/tmp", 0),
+            bind(Some(&base), "/base", "", false, false),
+        ],
+        ..Default::default()
+    };
+    let job = base.run(opts).expect("run");
+    for (dest, index) in [("/", 0), ("/base", 1), ("/out/a", 2), ("/out/z", 3)] {
+        assert_eq!(job.mount_output(dest).expect(dest).output().expect("output").index, index, "{dest}");
+    }
+    for dest in ["/cache", "/run/tmp", "/scratchpad", "/work/src"] {
+        assert!(job.mount_output(dest).is_err(), "{dest} has no output");
+    }
+    check("r02_mount_outputs", &job.mount_output("/out/z").expect("writable"), &amd64());
+}
+
+#[test]
+fn r03_ssh_auth_sock_preset() {
+    let base = img("alpine:3.19").with_env("SSH_AUTH_SOCK", "/agent.sock");
+    let opts = RunOptions {
+        readonly_root: true,
+        secret_env: vec![
+            SecretEnv { id: "maybe".into(), name: "OPTIONAL_KEY".into(), optional: true },
+            SecretEnv { id: "api-token".into(), name: "TOKEN".into(), optional: false },
+        ],
+        mounts: vec![
+            ssh("/run/a.sock", "default", 0, 0o600, false),
+            secret("/run/secrets/key", "key", 0, 0, 0o400, false),
+            ssh("/run/b.sock", "deploy", 0, 0o600, false),
+            bind(None, "/out", "", false, false),
+        ],
+        ..sh("ssh-add -l > /out/keys")
+    };
+    let job = base.run(opts).expect("run");
+    assert_eq!(job.root(), &base, "a read-only root leaves the state as it was");
+    check("r03_ssh_auth_sock_preset", &job.mount_output("/out").expect("writable"), &amd64());
+}
+
+fn git_src(url: &str, opts: GitOptions) -> State {
+    git(url, opts).unwrap_or_else(|e| panic!("{url}: {e}"))
+}
+
+#[test]
+fn r04_git_scp() {
+    let a =
+        git_src("git@github.com:moby/buildkit.git", GitOptions { reference: "v0.11.6".into(), ..Default::default() });
+    let b = git_src(
+        "nonstandarduser@example.com:/srv/repos/weird/project.git#main:docs",
+        GitOptions {
+            known_ssh_hosts: vec![
+                "example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n".into(),
+            ],
+            mount_ssh_sock: "deploy".into(),
+            ..Default::default()
+        },
+    );
+    let c =
+        git_src("deploy_bot-1@git.example-host.io:team/app", GitOptions { keep_git_dir: true, ..Default::default() });
+    check("r04_git_scp", &merge(&[a, b, c], OpOptions::default()).expect("merge"), &amd64());
+}
+
+#[test]
+fn r05_git_ssh_url() {
+    let a = git_src("ssh://git@github.com/moby/buildkit.git", GitOptions::default());
+    let b = git_src(
+        "ssh://root@subdomain.example.hostname:2222/root/my/really/weird/path/foo.git",
+        GitOptions {
+            reference: "v1.2.3".into(),
+            known_ssh_hosts: vec![
+                "[subdomain.example.hostname]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey1".into(),
+                "[subdomain.example.hostname]:2222 ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQKey2".into(),
+            ],
+            ..Default::default()
+        },
+    );
+    let c = git_src("ssh://example.com/repo.git", GitOptions { mount_ssh_sock: "ci".into(), ..Default::default() });
+    check("r05_git_ssh_url", &merge(&[a, b, c], OpOptions::default()).expect("merge"), &amd64());
+}
+
+#[test]
+fn r06_git_url_forms() {
+    let a = git_src("https://github.com/moby/buildkit.git#v0.11.6:docs", GitOptions::default())
+        .with_op_metadata(|m| {
+            m.description.insert("llb.customname".into(), "buildkit docs".into());
+        })
+        .expect("metadata");
+    let b = git_src(
+        "http://example.com/repo",
+        GitOptions { reference: "main".into(), keep_git_dir: true, ..Default::default() },
+    );
+    let c = git_src("git://host.xz:1234/path/to/repo.git", GitOptions { subdir: "sub".into(), ..Default::default() });
+    let d = git_src(
+        "github.com/moby/buildkit",
+        GitOptions { auth_token_secret: "gh-token".into(), explicit_auth: true, ..Default::default() },
+    );
+    let e = git_src(
+        "gitlab.com:group/project.git",
+        GitOptions {
+            known_ssh_hosts: vec!["gitlab.com ssh-ed25519 AAAA".into()],
+            mount_ssh_sock: "x".into(),
+            ..Default::default()
+        },
+    );
+    let f = git_src(
+        "https://example.com/r.git",
+        GitOptions {
+            auth_token_secret: String::new(),
+            auth_header_secret: String::new(),
+            explicit_auth: true,
+            ..Default::default()
+        },
+    );
+    let g = git_src("user.name@host.example:o/r", GitOptions::default());
+    check("r06_git_url_forms", &merge(&[a, b, c, d, e, f, g], OpOptions::default()).expect("merge"), &amd64());
 }

@@ -11,8 +11,10 @@ fn vector_ops_round_trip_byte_for_byte() {
     let dir = crate::compare::cases_dir();
     let mut n = 0;
     for entry in std::fs::read_dir(&dir).expect("fixtures") {
-        let path = entry.expect("entry").path().join("expected.pb");
-        if !path.exists() {
+        let entry = entry.expect("entry");
+        // Only the Go-made vectors (`c*`); the `r*` ones are encoded by `pb` itself.
+        let path = entry.path().join("expected.pb");
+        if !path.exists() || !entry.file_name().to_string_lossy().starts_with('c') {
             continue;
         }
         let bytes = std::fs::read(&path).expect("read");
@@ -27,7 +29,7 @@ fn vector_ops_round_trip_byte_for_byte() {
         }
         n += 1;
     }
-    assert_eq!(n, 15, "all 15 vectors present");
+    assert_eq!(n, 15, "all 15 Go-made vectors present");
 }
 
 fn sample() -> luakit_graph::State {
