@@ -151,6 +151,27 @@ const CASES: &[(&str, &str)] = &[
         "require('nothere')",
         "build.lua:1: require: module 'nothere' not found (searched nothere.lua and nothere/init.lua, relative to the script's directory)",
     ),
+    (
+        "bk.cache('/c', { selector = 'sub' })",
+        "build.lua:1: bk.cache: option 'selector' needs option 'from' (the state whose sub-path seeds the cache)",
+    ),
+    ("bk.cache('/c', { from = 'alpine' })", "build.lua:1: bk.cache: option 'from' must be a state, got string"),
+    (
+        "bk.bind(bk.scratch(), '/o', { output = true })",
+        "build.lua:1: bk.bind: option 'output = true' needs 'readonly = false' (a read-only mount has no output)",
+    ),
+    (
+        "bk.git('git@github.com:o/r.git', { known_ssh_hosts = { 'a', 1 } })",
+        "build.lua:1: bk.git: option 'known_ssh_hosts' must be a list of strings, but item 2 is a number",
+    ),
+    (
+        "bk.image('alpine'):run('x', { readonly_root = 'yes' })",
+        "build.lua:1: bk.run: option 'readonly_root' must be a boolean (true or false), got string",
+    ),
+    (
+        "local r = bk.image('alpine'):run('x', { readonly_root = true, mounts = { bk.bind(bk.scratch(), '/o', { readonly = false, output = false }) } })\nr:output('/')",
+        "build.lua:2: bk.output: '/' is not a writable mount of this run (writable mounts: none)",
+    ),
 ];
 
 #[test]

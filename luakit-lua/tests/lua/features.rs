@@ -409,3 +409,44 @@ fn metadata_on_a_run_result_keeps_its_mount_outputs() {
     assert_eq!(out.node.metadata.description["llb.customname"], "Compile");
     assert_eq!(out.node.metadata.progress_group.as_ref().map(|g| g.id.as_str()), Some("build"));
 }
+
+#[test]
+fn mount_forms_of_client_llb() {
+    let ev = ok(r#"
+local seed = bk.image("busybox:1.36")
+local job = bk.image("alpine:3.19"):run("make", {
+    readonly_root = true,
+    mounts = {
+        bk.ssh({ dest = "/run/s1" }),
+        bk.secret("/run/secrets/a"),
+        bk.cache("/c", { from = seed, selector = "/etc", readonly = true, sharing = "locked" }),
+        bk.bind(seed, "/scratch", { readonly = false, output = false }),
+        bk.bind(bk.scratch(), "/out", { readonly = false }),
+        bk.ssh({ id = "two", dest = "/run/s2" }),
+        bk.secret("/run/secrets/b"),
+    },
+})
+assert(tostring(bk.cache("/c")) == "bk.mount(cache at /c)")
+bk.export(job:output("/out"))
+"#);
+    let out = ev.state.output().expect("op");
+    assert_eq!(out.index, 0, "the read-only root has no output: /out is output 0");
+    let Op::Exec(e) = &out.node.op else { panic!("exec") };
+    let order: Vec<&str> = e.mounts.iter().map(|m| m.dest.as_str()).collect();
+    assert_eq!(order, ["/", "/c", "/out", "/scratch", "/run/secrets/a", "/run/secrets/b", "/run/s1", "/run/s2"]);
+    assert!(matches!(&e.mounts[0].kind, MountKind::Bind { readonly: true, .. }));
+    assert!(matches!(&e.mounts[1].kind,
+        MountKind::Cache { source: Some(_), selector, readonly: true, .. } if selector == "/etc"));
+    assert!(matches!(&e.mounts[3].kind, MountKind::Bind { readonly: false, no_output: true, .. }));
+    assert!(e.meta.env.iter().any(|v| v == "SSH_AUTH_SOCK=/run/s1"), "{:?}", e.meta.env);
+}
+
+#[test]
+fn git_known_hosts_take_a_list() {
+    let ev = ok(r#"
+bk.export(bk.git("git@github.com:o/r.git", { known_ssh_hosts = { "h1 k1", "h2 k2\n" } }))
+"#);
+    let Op::Source(src) = &ev.state.output().expect("op").node.op else { panic!("source") };
+    assert_eq!(src.identifier, "git://github.com/o/r.git");
+    assert_eq!(src.attrs["git.knownsshhosts"], "h1 k1\nh2 k2\n");
+}
