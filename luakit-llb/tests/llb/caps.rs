@@ -141,3 +141,20 @@ fn old_daemon_gets_only_caps_it_knows() {
         }
     }
 }
+
+#[test]
+fn git_subdir_is_not_recorded_but_refused_by_a_daemon_without_it() {
+    let repo =
+        git("https://github.com/o/r.git#main:docs", GitOptions { op: located(4), ..Default::default() }).expect("git");
+    let def = marshal(&repo, &opts()).expect("marshal");
+    let caps = caps_of(&def, |op| matches!(op.op, Some(pb::op::Op::Source(_))));
+    assert_eq!(caps, vec!["source.git", "source.git.fullurl"], "client/llb records no subdir cap");
+    let err = marshal(&repo, &MarshalOptions { daemon_caps: Some(v08()), ..opts() }).expect_err("refused");
+    assert_eq!(
+        err.to_string(),
+        "build.lua:4: bk.git subdir needs BuildKit v0.10 or newer (the daemon (BuildKit v0.8.3) lacks the 'source.git.subdir' capability)"
+    );
+    // An empty sub-directory ("#main:") is no sub-directory for BuildKit.
+    let plain = git("https://github.com/o/r.git#main:", GitOptions::default()).expect("git");
+    marshal(&plain, &MarshalOptions { daemon_caps: Some(v08()), ..opts() }).expect("no subdir to refuse");
+}

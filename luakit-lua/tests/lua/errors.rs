@@ -160,6 +160,7 @@ const CASES: &[(&str, &str)] = &[
         "bk.bind(bk.scratch(), '/o', { output = true })",
         "build.lua:1: bk.bind: option 'output = true' needs 'readonly = false' (a read-only mount has no output)",
     ),
+    ("bk.git('ssh://#main')", "build.lua:1: bk.git: invalid git URL 'ssh://#main': no host or path"),
     (
         "bk.git('git@github.com:o/r.git', { known_ssh_hosts = { 'a', 1 } })",
         "build.lua:1: bk.git: option 'known_ssh_hosts' must be a list of strings, but item 2 is a number",
