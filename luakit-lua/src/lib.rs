@@ -18,8 +18,10 @@ mod api;
 mod ctx;
 mod error;
 mod eval;
+mod locate;
 mod opts;
 mod userdata;
+mod words;
 
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
@@ -38,7 +40,19 @@ pub trait ModuleLoader: Send + Sync {
     /// The file's bytes, `Ok(None)` when there is no such file, `Err` with
     /// a message when it exists but cannot be read.
     fn load(&self, relative_path: &str) -> Result<Option<Vec<u8>>, String>;
+
+    /// The `.lua` files there are (relative, `/`-separated paths), for the
+    /// "did you mean" of a `require` that finds nothing. The default lists
+    /// none; a listing may stop short in a large tree.
+    fn list(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
+
+/// How many directory entries [`FsLoader::list`] looks at, at most.
+const LIST_ENTRIES: usize = 10_000;
+/// How deep [`FsLoader::list`] goes below the script's directory.
+const LIST_DEPTH: usize = 8;
 
 /// A [`ModuleLoader`] reading files under a directory. It refuses absolute
 /// paths, `..`, and symbolic links that lead outside the directory.
@@ -65,6 +79,39 @@ impl ModuleLoader for FsLoader {
             return Err(format!("'{relative_path}' leads outside the script's directory"));
         }
         std::fs::read(&real).map(Some).map_err(|e| e.to_string())
+    }
+
+    /// The `.lua` files below the directory, sorted; directories whose name
+    /// starts with `.`, `node_modules` and `target` are skipped, symbolic
+    /// links are not followed, and the walk is bounded (breadth first, in
+    /// name order, so that a bounded listing is always the same).
+    fn list(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut seen = 0usize;
+        let mut queue = std::collections::VecDeque::from([(self.root.clone(), String::new(), 0usize)]);
+        while let Some((dir, prefix, depth)) = queue.pop_front() {
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            let mut entries: Vec<_> = entries.flatten().collect();
+            entries.sort_by_key(std::fs::DirEntry::file_name);
+            for entry in entries {
+                seen += 1;
+                if seen > LIST_ENTRIES {
+                    queue.clear();
+                    break;
+                }
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let Ok(kind) = entry.file_type() else { continue };
+                if kind.is_dir() {
+                    if depth < LIST_DEPTH && !name.starts_with('.') && name != "node_modules" && name != "target" {
+                        queue.push_back((entry.path(), format!("{prefix}{name}/"), depth + 1));
+                    }
+                } else if kind.is_file() && name.ends_with(".lua") {
+                    out.push(format!("{prefix}{name}"));
+                }
+            }
+        }
+        out.sort();
+        out
     }
 }
 
