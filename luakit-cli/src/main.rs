@@ -97,8 +97,9 @@ enum Command {
             current directory), searched recursively (skipping hidden directories and `target`) and \
             run in sorted order. Each global function whose name starts with `test_` is one test; \
             a file without such functions is one test that passes if the file runs. The `bk` API \
-            is available and no bk.export is needed; a failed `assert` is reported with its file \
-            and line.\n\n\
+            is available and no bk.export is needed (it may be called any number of times, and \
+            bk.exported() returns the image config the last call made); a failed `assert` is \
+            reported with its file and line.\n\n\
             Prints `FAIL name: file:line: message` for each failure and a summary line \
             `N passed, M failed`; exits 1 if anything failed.")]
     Test(TestArgs),

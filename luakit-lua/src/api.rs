@@ -13,7 +13,7 @@ use luakit_graph::{
     CacheSharing, Chown, CopyOptions, GitOptions, HostIp, HttpOptions, ImageOptions, LocalOptions, Mount, MountKind,
     NetMode, ProgressGroup, ResolveMode, RunOptions, SecretEnv, SecurityMode, State, Ulimit,
 };
-use luakit_image_config::{ExportOptions, Healthcheck, StateDefaults};
+use luakit_image_config::{ExportOptions, Healthcheck, ImageConfig, StateDefaults};
 use mlua::{Lua, MultiValue, Table, Value};
 
 use crate::ctx::{ExportRecord, api, caller, charge, off_the_clock, op_options, with_ctx};
@@ -426,16 +426,7 @@ pub(crate) fn bk_export(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
         };
         // Check the options now, so that a mistake points at this line.
         let target = with_ctx(lua, |c| c.opts.target_platform.clone())?;
-        let meta = state.state.meta();
-        let target = meta.platform.clone().unwrap_or(target);
-        let defaults = StateDefaults { env: meta.env.to_vec(), workdir: meta.dir.clone(), user: meta.user.clone() };
-        luakit_image_config::build_config(
-            state.base_config.as_deref(),
-            &defaults,
-            (&target.os, &target.arch, &target.variant),
-            &eo,
-        )
-        .map_err(|e| {
+        export_config(&state, &eo, &target).map_err(|e| {
             use luakit_image_config::ConfigError as E;
             let key = match &e {
                 E::InvalidEnvKey { .. } | E::InvalidEnvValue { .. } => "env",
@@ -456,6 +447,97 @@ pub(crate) fn bk_export(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
         with_ctx(lua, |c| c.export = Some(ExportRecord { state, options: eo, file, line }))?;
         Ok(())
     })
+}
+
+/// The image config an export makes: the base image's config, the state's
+/// env, workdir and user, then the export options (as `luakit build
+/// --image-config` writes it, less the layers BuildKit adds).
+fn export_config(
+    state: &LState,
+    eo: &ExportOptions,
+    target: &luakit_graph::Platform,
+) -> Result<ImageConfig, luakit_image_config::ConfigError> {
+    let meta = state.state.meta();
+    let platform = meta.platform.as_ref().unwrap_or(target);
+    let defaults = StateDefaults { env: meta.env.to_vec(), workdir: meta.dir.clone(), user: meta.user.clone() };
+    luakit_image_config::build_config(
+        state.base_config.as_deref(),
+        &defaults,
+        (&platform.os, &platform.arch, &platform.variant),
+        eo,
+    )
+}
+
+/// `bk.exported()`, in test files: the image the last `bk.export` made, as
+/// a table (nil before any export).
+pub(crate) fn bk_exported(lua: &Lua, _: MultiValue) -> mlua::Result<Value> {
+    let found = api(lua, "bk.exported", || {
+        let (test_mode, record, target) = with_ctx(lua, |c| {
+            let record = c.export.as_ref().map(|e| (e.state.clone(), e.options.clone(), e.file.clone(), e.line));
+            (c.test_mode, record, c.opts.target_platform.clone())
+        })?;
+        if !test_mode {
+            return Err(
+                "is only available in test files (luakit test); a build script's bk.export is its result".into()
+            );
+        }
+        let Some((state, options, file, line)) = record else { return Ok(None) };
+        let config = export_config(&state, &options, &target).map_err(|e| Fail::Msg(e.to_string()))?;
+        Ok(Some((state, config, file, line)))
+    })?;
+    let Some((state, img, file, line)) = found else { return Ok(Value::Nil) };
+    let c = &img.config;
+    let t = lua.create_table()?;
+    t.set("state", ud(lua, state)?)?;
+    t.set("file", file)?;
+    t.set("line", line)?;
+    t.set("entrypoint", lua.create_sequence_from(c.entrypoint.iter().map(String::as_str))?)?;
+    t.set("cmd", lua.create_sequence_from(c.cmd.iter().map(String::as_str))?)?;
+    let env = lua.create_table()?;
+    for entry in &c.env {
+        let (k, v) = entry.split_once('=').unwrap_or((entry.as_str(), ""));
+        env.set(k, v)?;
+    }
+    t.set("env", env)?;
+    t.set("workdir", c.working_dir.as_str())?;
+    t.set("user", c.user.as_str())?;
+    t.set("expose", lua.create_sequence_from(c.exposed_ports.iter().map(String::as_str))?)?;
+    t.set("labels", lua.create_table_from(c.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())))?)?;
+    t.set("volumes", lua.create_sequence_from(c.volumes.iter().map(String::as_str))?)?;
+    t.set("stop_signal", c.stop_signal.as_str())?;
+    if let Some(h) = &c.healthcheck {
+        let ht = lua.create_table()?;
+        ht.set("test", lua.create_sequence_from(h.test.iter().map(String::as_str))?)?;
+        for (key, nanos) in [
+            ("interval", h.interval),
+            ("timeout", h.timeout),
+            ("start_period", h.start_period),
+            ("start_interval", h.start_interval),
+        ] {
+            if nanos != 0 {
+                let secs = nanos as f64 / 1e9;
+                if nanos % 1_000_000_000 == 0 {
+                    ht.set(key, nanos / 1_000_000_000)?;
+                } else {
+                    ht.set(key, secs)?;
+                }
+            }
+        }
+        if h.retries != 0 {
+            ht.set("retries", h.retries)?;
+        }
+        t.set("healthcheck", ht)?;
+    }
+    t.set("os", img.os.as_str())?;
+    t.set("arch", img.architecture.as_str())?;
+    t.set("variant", img.variant.as_str())?;
+    let platform = if img.variant.is_empty() {
+        format!("{}/{}", img.os, img.architecture)
+    } else {
+        format!("{}/{}/{}", img.os, img.architecture, img.variant)
+    };
+    t.set("platform", platform)?;
+    Ok(Value::Table(t))
 }
 
 /// An entrypoint or cmd: a list (exec form) or a string (shell form).
@@ -1366,6 +1448,7 @@ pub(crate) const BK_FUNCTIONS: &[&str] = &[
     "merge",
     "diff",
     "export",
+    "exported",
     "platform",
     "arg",
     "target_platform",
@@ -1391,6 +1474,7 @@ pub(crate) fn bk_table(lua: &Lua) -> mlua::Result<Table> {
     bk.set("merge", lua.create_function(bk_merge)?)?;
     bk.set("diff", lua.create_function(bk_diff)?)?;
     bk.set("export", lua.create_function(bk_export)?)?;
+    bk.set("exported", lua.create_function(bk_exported)?)?;
     bk.set("platform", lua.create_function(bk_platform)?)?;
     bk.set("arg", lua.create_function(bk_arg)?)?;
     bk.set("target_platform", lua.create_function(bk_target_platform)?)?;
