@@ -18,7 +18,7 @@ use crate::{Clock, EvalOptions, Evaluation};
 
 const PRELUDE: &str = include_str!("prelude.lua");
 
-/// Globals a script may see (SPEC section 2), plus the stubs that explain
+/// Globals a script may see (docs/api.md, "12.1 Globals"), plus the stubs that explain
 /// what was removed.
 const ALLOWED_GLOBALS: &[&str] = &[
     "bk",

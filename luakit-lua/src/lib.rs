@@ -5,7 +5,7 @@
 //! turns it into luakit-graph calls. It holds no graph logic of its own.
 //!
 //! Invariants:
-//! - the VM only has the globals of SPEC section 2; removed ones are stubs
+//! - the VM only has the globals docs/api.md lists ("12.1 Globals"); removed ones are stubs
 //!   that raise `… is not available in build scripts (sandboxed)`;
 //! - evaluation is bounded in time and memory and never panics or aborts:
 //!   it runs on its own thread with a large stack, and returns within the
@@ -125,7 +125,7 @@ impl ModuleLoader for NoModules {
     }
 }
 
-/// Resolves image references to a digest and config (SPEC section 7).
+/// Resolves image references to a digest and config (docs/api.md, "Image resolution").
 pub trait ImageResolver: Send + Sync {
     /// Resolves `normalized_ref` (`docker.io/library/alpine:3.19`) for
     /// `platform`; `mode` is the script's `bk.image{resolve = …}` (`Default`
