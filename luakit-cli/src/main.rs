@@ -126,7 +126,9 @@ enum Command {
             `/bin/luakit frontend`; load it with `docker load` and name it in a build script's \
             `# syntax=` line.\n\n\
             The archive goes to standard output, which must then be a pipe or a file (it is \
-            never written to a terminal), or atomically to -o FILE.",
+            never written to a terminal), or atomically to -o FILE.\n\n\
+            The image's creation time is SOURCE_DATE_EPOCH when it is set, else the time of the \
+            commit this luakit was built from, so the same binary always makes the same archive.",
         after_help = "Examples:\n  \
             luakit frontend-image | docker load\n  \
             luakit frontend-image --tag registry.example.com/luakit/frontend:1 -o frontend.tar"
