@@ -52,15 +52,11 @@ pub fn outside_references(root: &Path) -> Result<Vec<String>> {
 /// The repository's files, relative to `root`.
 fn tracked_files(root: &Path) -> Result<Vec<PathBuf>> {
     let git = Command::new("git").args(["ls-files", "-z"]).current_dir(root).output();
-    if let Ok(out) = git {
-        if out.status.success() {
-            return Ok(out
-                .stdout
-                .split(|&b| b == 0)
-                .filter(|p| !p.is_empty())
-                .map(|p| PathBuf::from(String::from_utf8_lossy(p).into_owned()))
-                .collect());
-        }
+    if let Ok(out) = git.as_ref()
+        && out.status.success()
+    {
+        let paths = out.stdout.split(|&b| b == 0).filter(|p| !p.is_empty());
+        return Ok(paths.map(|p| PathBuf::from(String::from_utf8_lossy(p).into_owned())).collect());
     }
     let mut out = Vec::new();
     let mut stack = vec![PathBuf::new()];

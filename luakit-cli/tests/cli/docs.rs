@@ -138,9 +138,12 @@ fn check_document(path: &str, complete: bool, wrong: &mut Vec<String>) -> Result
     Ok(checked)
 }
 
+/// Files besides build.lua, as (path, content).
+type Files = &'static [(&'static str, &'static str)];
+
 /// Error messages the documents quote inline, and a script that makes each
-/// (with extra files, as `path`, `content`).
-const QUOTED: &[(&str, &str, &[(&str, &str)])] = &[
+/// (with extra files).
+const QUOTED: &[(&str, &str, Files)] = &[
     (
         "build.lua:3: bk.imag: there is no such function in the bk API (did you mean bk.image?)",
         "local a = 1\nlocal b = 2\nbk.imag('alpine')",
@@ -211,7 +214,7 @@ fn examples_and_messages_in_the_documents_are_real() -> R {
     for path in ["README.md", "docs/api.md", "docs/user-guide.md", "docs/dag-json.md", "ARCHITECTURE.md"] {
         let doc = std::fs::read_to_string(workspace().join(path))?;
         for quoted in quoted_messages(&doc) {
-            if !quoted.ends_with('…') && !verified.iter().any(|v| *v == quoted) {
+            if !quoted.ends_with('…') && !verified.contains(&quoted) {
                 wrong.push(format!("{path} quotes `{quoted}`, which no checked script prints"));
             }
         }
