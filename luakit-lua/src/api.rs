@@ -611,22 +611,29 @@ fn healthcheck(v: &Value) -> R<Healthcheck> {
             }
         }
     };
+    // A wrong entry of the table points at its own line.
+    let wrap_at = |key: &str, m: String| Fail::option(key, option_msg("healthcheck", &m));
     let dur = |key: &str| -> R<Option<Duration>> {
         match opts.raw(key)? {
             Value::Nil => Ok(None),
-            Value::String(s) => parse_duration(&lua_str(&s)).map(Some).map_err(|m| wrap(format!("{key} {m}"))),
+            Value::String(s) => parse_duration(&lua_str(&s)).map(Some).map_err(|m| wrap_at(key, format!("{key} {m}"))),
             other => match as_integer(&other) {
                 Some(secs) if secs >= 0 => Ok(Some(Duration::from_secs(secs as u64))),
-                _ => Err(wrap(format!(
-                    "{key} must be a duration such as \"30s\" or a number of seconds, got {}",
-                    type_name(&other)
-                ))),
+                _ => Err(wrap_at(
+                    key,
+                    format!(
+                        "{key} must be a duration such as \"30s\" or a number of seconds, got {}",
+                        type_name(&other)
+                    ),
+                )),
             },
         }
     };
     let retries = match opts.integer("retries").map_err(|e| e.map_msg(|m| option_msg("healthcheck", &m)))? {
         None => None,
-        Some(r) => Some(u32::try_from(r).map_err(|_| wrap(format!("retries must be 0 or more, got {r}")))?),
+        Some(r) => {
+            Some(u32::try_from(r).map_err(|_| wrap_at("retries", format!("retries must be 0 or more, got {r}")))?)
+        }
     };
     Ok(Healthcheck {
         test,

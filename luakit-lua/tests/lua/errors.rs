@@ -305,6 +305,10 @@ const DOCKERFILE_HABITS: &[(&str, &str)] = &[
         "bk.export(bk.image('alpine'), {\n  cmd = { 'x' },\n  stop_signal = 'SIGFOO',\n})",
         "build.lua:3: bk.export: invalid stop signal 'SIGFOO': expected a signal name such as \"SIGTERM\" or a number from 1 to 255",
     ),
+    (
+        "bk.export(bk.image('alpine'), {\n  healthcheck = {\n    test = 'true',\n    interval = 'often',\n  },\n})",
+        "build.lua:4: bk.export: option 'healthcheck' interval must be a duration such as \"30s\", \"1m30s\" or \"500ms\", got \"often\"",
+    ),
     // an options table built elsewhere: the call's line
     (
         "local opts = {\n  workdir = '/app',\n}\nbk.image('alpine'):run('make', opts)",
