@@ -42,8 +42,12 @@ pub(crate) const WORDS: &[(&str, Means)] = &[
     ("exposed_ports", Means::Option("expose")),
     ("exposedports", Means::Option("expose")),
     ("publish", Means::Option("expose")),
+    ("ports", Means::Recipe { needs: "valid_exit_codes", text: RUN_EXPOSE }),
+    ("port", Means::Recipe { needs: "valid_exit_codes", text: RUN_EXPOSE }),
+    ("expose", Means::Recipe { needs: "valid_exit_codes", text: RUN_EXPOSE }),
     // ENTRYPOINT, CMD
     ("entry_point", Means::Option("entrypoint")),
+    ("entrypoint", Means::Recipe { needs: "valid_exit_codes", text: RUN_ENTRYPOINT }),
     ("command", Means::Option("cmd")),
     ("command", Means::Recipe { needs: "valid_exit_codes", text: RUN_COMMAND }),
     ("command", Means::Option("test")),
@@ -53,6 +57,8 @@ pub(crate) const WORDS: &[(&str, Means)] = &[
     ("args", Means::Recipe { needs: "valid_exit_codes", text: RUN_COMMAND }),
     // LABEL, VOLUME, STOPSIGNAL, HEALTHCHECK, MAINTAINER
     ("label", Means::Option("labels")),
+    ("label", Means::Recipe { needs: "valid_exit_codes", text: RUN_LABELS }),
+    ("labels", Means::Recipe { needs: "valid_exit_codes", text: RUN_LABELS }),
     ("volume", Means::Option("volumes")),
     ("volume", Means::Recipe { needs: "mounts", text: RUN_VOLUME }),
     ("volumes", Means::Recipe { needs: "mounts", text: RUN_VOLUME }),
@@ -127,6 +133,9 @@ pub(crate) const WORDS: &[(&str, Means)] = &[
 ];
 
 const RUN_COMMAND: &str = "the command is st:run's first argument: st:run(\"make\", { … })";
+const RUN_EXPOSE: &str = "exposed ports belong to the image: bk.export(state, { expose = { … } })";
+const RUN_ENTRYPOINT: &str = "the entrypoint belongs to the image: bk.export(state, { entrypoint = { … } })";
+const RUN_LABELS: &str = "labels belong to the image: bk.export(state, { labels = { … } })";
 const RUN_VOLUME: &str = "a directory kept between builds is a cache mount: mounts = { bk.cache(dest) }";
 const RUN_SECRET: &str =
     "a secret is a mount: mounts = { bk.secret(dest, { id = \"…\" }) }, or secret_env = { VAR = \"id\" }";
@@ -163,7 +172,8 @@ mod tests {
         assert_eq!(hint("working_dir", run).as_deref(), Some(" (did you mean 'cwd'?)"));
         assert_eq!(hint("ports", export).as_deref(), Some(" (did you mean 'expose'?)"));
         assert_eq!(hint("cmd", run).as_deref(), Some(format!(" ({RUN_COMMAND})").as_str()));
-        assert_eq!(hint("ports", run), None);
+        assert_eq!(hint("ports", run).as_deref(), Some(format!(" ({RUN_EXPOSE})").as_str()));
+        assert_eq!(hint("ports", &["cwd"]), None);
         assert_eq!(hint("nonsense", run), None);
     }
 
@@ -194,7 +204,7 @@ mod tests {
                 words.push(w);
             }
         }
-        let mut out = String::from("| You wrote | luakit suggests |\n| --- | --- |\n");
+        let mut out = String::from("| You wrote | In these functions → luakit suggests |\n| --- | --- |\n");
         for w in words {
             let mut by_hint: Vec<(String, Vec<&str>)> = Vec::new();
             for (function, known) in OPTION_SETS {
@@ -215,7 +225,7 @@ mod tests {
                         Some(name) => format!("`{name}`"),
                         None => h.clone(),
                     };
-                    format!("{h} ({})", fs.join(", "))
+                    format!("{} → {h}", fs.join(", "))
                 })
                 .collect();
             out.push_str(&format!("| `{w}` | {} |\n", cells.join("; ")));

@@ -283,6 +283,10 @@ const DOCKERFILE_HABITS: &[(&str, &str)] = &[
         "bk.git('https://github.com/moby/buildkit.git', {\n  branch = 'master',\n})",
         "build.lua:2: bk.git: unknown option 'branch' (did you mean 'ref'?)",
     ),
+    (
+        "bk.image('alpine'):run('serve', {\n  cwd = '/app',\n  ports = { 8080 },\n})",
+        "build.lua:3: bk.run: unknown option 'ports' (exposed ports belong to the image: bk.export(state, { expose = { … } }))",
+    ),
     // a single mount where a list is expected
     (
         "bk.image('alpine'):run('npm ci', {\n  cwd = '/app',\n  mounts = bk.cache('/root/.npm'),\n})",
