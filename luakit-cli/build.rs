@@ -1,28 +1,46 @@
-//! Records the git commit luakit is built from (`luakit version`); "unknown"
-//! when git or the repository is not there. Never fails the build.
+//! Records, for the binary, the git commit luakit is built from (`luakit
+//! version`; "unknown" without git or a repository) and the build's time
+//! for the frontend image's `created` field: `SOURCE_DATE_EPOCH` when the
+//! build sets it, else the commit's time (`git log -1 --format=%ct`), else
+//! nothing. Never fails the build.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::process::Command;
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=LUAKIT_GIT_COMMIT");
-    let git_dir = Path::new("../.git");
-    for p in ["HEAD", "refs/heads", "packed-refs"] {
-        let p = git_dir.join(p);
-        if p.exists() {
-            println!("cargo:rerun-if-changed={}", p.display());
+    println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
+    // Rebuild when HEAD moves (also in a git worktree, whose HEAD is not
+    // under ../.git).
+    let dirs = [git(&["rev-parse", "--git-dir"]), git(&["rev-parse", "--git-common-dir"])];
+    for (dir, files) in dirs.iter().zip([&["HEAD"][..], &["refs/heads", "packed-refs"][..]]) {
+        let Some(dir) = dir else { continue };
+        for f in files {
+            let p = PathBuf::from(dir).join(f);
+            if p.exists() {
+                println!("cargo:rerun-if-changed={}", p.display());
+            }
         }
     }
-    let commit = std::env::var("LUAKIT_GIT_COMMIT").ok().filter(|s| !s.is_empty()).or_else(git_commit);
+    let commit = std::env::var("LUAKIT_GIT_COMMIT")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| git(&["rev-parse", "--short", "HEAD"]).filter(|s| s.chars().all(|c| c.is_ascii_hexdigit())));
     println!("cargo:rustc-env=LUAKIT_GIT_COMMIT={}", commit.as_deref().unwrap_or("unknown"));
+    let time = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .filter(|s| s.parse::<u64>().is_ok())
+        .or_else(|| git(&["log", "-1", "--format=%ct"]).filter(|s| s.parse::<u64>().is_ok()));
+    println!("cargo:rustc-env=LUAKIT_BUILD_TIME={}", time.as_deref().unwrap_or(""));
 }
 
-fn git_commit() -> Option<String> {
-    let out = Command::new("git").args(["rev-parse", "--short", "HEAD"]).output().ok()?;
+/// The trimmed output of a git command run in the crate's directory.
+fn git(args: &[&str]) -> Option<String> {
+    let out = Command::new("git").args(args).output().ok()?;
     if !out.status.success() {
         return None;
     }
     let s = String::from_utf8(out.stdout).ok()?.trim().to_string();
-    (!s.is_empty() && s.chars().all(|c| c.is_ascii_hexdigit())).then_some(s)
+    (!s.is_empty()).then_some(s)
 }

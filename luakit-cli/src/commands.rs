@@ -259,7 +259,9 @@ pub fn frontend_image(a: FrontendImageArgs) -> anyhow::Result<ExitCode> {
     if a.output.is_none() {
         output::check_binary_stdout(io::stdout().is_terminal(), Binary::ImageArchive)?;
     }
-    let opts = frontend_image::FrontendImageOptions { tag: a.tag, ..Default::default() };
+    let epoch = std::env::var("SOURCE_DATE_EPOCH").ok();
+    let created = frontend_image::creation_time(epoch.as_deref())?;
+    let opts = frontend_image::FrontendImageOptions { tag: a.tag, created, ..Default::default() };
     let mut archive = Vec::new();
     frontend_image::write_frontend_image(&opts, &mut archive)?;
     match &a.output {

@@ -12,8 +12,12 @@
 //! BuildKit reads from a frontend image (as its own Dockerfile frontend
 //! image sets them).
 //!
-//! The bytes are deterministic: the same binary, libraries and tag give the
-//! same archive (sorted entries, mtime 0, uid/gid 0, fixed `created`).
+//! The bytes are deterministic: the same binary, libraries, tag and creation
+//! time give the same archive (sorted entries, mtime 0, uid/gid 0). The
+//! image's `created` time — what `docker images` shows — is
+//! `SOURCE_DATE_EPOCH` when it is set, else the time this luakit binary was
+//! built from (its commit's time, recorded at compile time), so that the
+//! same build always makes the same image.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -31,9 +35,43 @@ pub const DEFAULT_TAG: &str = "luakit/frontend:dev";
 /// Where the luakit binary is in the image.
 pub const BINARY_PATH: &str = "/bin/luakit";
 
-/// The image's `created` time (and its history's): the Unix epoch, so that
-/// the config digest does not depend on when the archive was written.
-const CREATED: &str = "1970-01-01T00:00:00Z";
+/// When this binary was built, in seconds since 1970: `SOURCE_DATE_EPOCH`
+/// of the build, else the time of the commit it was built from (see
+/// build.rs); 0 when neither was known.
+pub fn build_time() -> u64 {
+    env!("LUAKIT_BUILD_TIME").parse().unwrap_or(0)
+}
+
+/// The image's creation time, in seconds since 1970: `source_date_epoch`
+/// (the `SOURCE_DATE_EPOCH` environment variable) when it is set, else
+/// [`build_time`]. Never the current time, so that the archive does not
+/// depend on when it was written.
+pub fn creation_time(source_date_epoch: Option<&str>) -> anyhow::Result<u64> {
+    match source_date_epoch.map(str::trim) {
+        None | Some("") => Ok(build_time()),
+        Some(s) => s.parse::<u64>().map_err(|_| {
+            anyhow::anyhow!("SOURCE_DATE_EPOCH must be a whole number of seconds since 1970-01-01, got '{s}'")
+        }),
+    }
+}
+
+/// `seconds` since 1970 as RFC 3339 in UTC (`2023-11-14T22:13:20Z`), the
+/// form image configs use.
+pub fn rfc3339(seconds: u64) -> String {
+    let days = seconds / 86_400;
+    let rem = seconds % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
 
 /// What `write_frontend_image` builds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,13 +81,20 @@ pub struct FrontendImageOptions {
     pub tag: String,
     /// The luakit binary to put in the image.
     pub binary: PathBuf,
+    /// The image's creation time, in seconds since 1970 (see [`creation_time`]).
+    pub created: u64,
 }
 
 impl Default for FrontendImageOptions {
-    /// [`DEFAULT_TAG`] and the running executable (an empty path, refused
-    /// by [`write_frontend_image`], when the OS cannot say which it is).
+    /// [`DEFAULT_TAG`], the running executable (an empty path, refused
+    /// by [`write_frontend_image`], when the OS cannot say which it is) and
+    /// its [`build_time`].
     fn default() -> Self {
-        FrontendImageOptions { tag: DEFAULT_TAG.to_string(), binary: std::env::current_exe().unwrap_or_default() }
+        FrontendImageOptions {
+            tag: DEFAULT_TAG.to_string(),
+            binary: std::env::current_exe().unwrap_or_default(),
+            created: build_time(),
+        }
     }
 }
 
@@ -111,7 +156,7 @@ impl FrontendImage {
             // The image has no ld.so.cache: name the directories outright.
             env.push(format!("LD_LIBRARY_PATH={}", lib_dirs.into_iter().collect::<Vec<_>>().join(":")));
         }
-        let config = image_config(&arch, &variant, &env, &diff_id);
+        let config = image_config(&arch, &variant, &env, &diff_id, &rfc3339(opts.created));
         Ok(FrontendImage { repo_tag, layer, config })
     }
 
@@ -145,7 +190,7 @@ impl FrontendImage {
 }
 
 /// The image config: OCI/Docker JSON, compact, in a fixed key order.
-fn image_config(arch: &str, variant: &str, env: &[String], diff_id: &str) -> Vec<u8> {
+fn image_config(arch: &str, variant: &str, env: &[String], diff_id: &str, created: &str) -> Vec<u8> {
     let mut config = json!({
         "Entrypoint": [BINARY_PATH, "frontend"],
         "WorkingDir": "/",
@@ -163,11 +208,11 @@ fn image_config(arch: &str, variant: &str, env: &[String], diff_id: &str) -> Vec
     let mut image = json!({
         "architecture": arch,
         "os": "linux",
-        "created": CREATED,
+        "created": created,
         "config": config,
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
         "history": [{
-            "created": CREATED,
+            "created": created,
             "created_by": "luakit frontend-image",
             "comment": concat!("luakit ", env!("CARGO_PKG_VERSION")),
         }],
@@ -456,7 +501,7 @@ mod tests {
 
     fn archive(binary: &Path, tag: &str) -> anyhow::Result<Vec<u8>> {
         let mut out = Vec::new();
-        let opts = FrontendImageOptions { tag: tag.to_string(), binary: binary.to_path_buf() };
+        let opts = FrontendImageOptions { tag: tag.to_string(), binary: binary.to_path_buf(), created: 1_700_000_000 };
         write_frontend_image(&opts, &mut out)?;
         Ok(out)
     }
@@ -509,6 +554,54 @@ mod tests {
         let tmp = find(&layer_entries, "tmp/")?;
         assert_eq!((tmp.mode, tmp.kind), (0o1777, tar::EntryType::Directory));
         Ok((config, layer_entries))
+    }
+
+    #[test]
+    fn creation_times_are_rfc3339_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(4_107_542_399), "2100-02-28T23:59:59Z");
+        assert_eq!(rfc3339(1_709_251_199), "2024-02-29T23:59:59Z");
+    }
+
+    #[test]
+    fn source_date_epoch_wins_and_is_checked() -> anyhow::Result<()> {
+        assert_eq!(creation_time(Some("1700000000"))?, 1_700_000_000);
+        assert_eq!(creation_time(Some(""))?, build_time());
+        assert_eq!(creation_time(None)?, build_time());
+        let e = creation_time(Some("yesterday")).expect_err("not a number");
+        assert_eq!(
+            e.to_string(),
+            "SOURCE_DATE_EPOCH must be a whole number of seconds since 1970-01-01, got 'yesterday'"
+        );
+        Ok(())
+    }
+
+    /// The image is as old as the build, not 56 years: built from a git
+    /// checkout (or with SOURCE_DATE_EPOCH), the binary knows when.
+    #[test]
+    fn the_build_time_is_known_in_a_checkout() {
+        let in_checkout = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.git").exists();
+        if in_checkout || !env!("LUAKIT_BUILD_TIME").is_empty() {
+            assert!(build_time() > 1_600_000_000, "build time {} ({})", build_time(), rfc3339(build_time()));
+        }
+    }
+
+    #[test]
+    fn the_config_carries_the_creation_time() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let bin = dir.path().join("luakit");
+        std::fs::write(&bin, b"not really luakit")?;
+        let (config, _) = check_archive(&archive(&bin, DEFAULT_TAG)?)?;
+        assert_eq!(config["created"], "2023-11-14T22:13:20Z");
+        assert_eq!(config["history"][0]["created"], "2023-11-14T22:13:20Z");
+        let opts = FrontendImageOptions { tag: DEFAULT_TAG.into(), binary: bin, created: 0 };
+        let mut other = Vec::new();
+        write_frontend_image(&opts, &mut other)?;
+        let (config, _) = check_archive(&other)?;
+        assert_eq!(config["created"], "1970-01-01T00:00:00Z");
+        Ok(())
     }
 
     #[test]

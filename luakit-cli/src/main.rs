@@ -97,8 +97,9 @@ enum Command {
             current directory), searched recursively (skipping hidden directories and `target`) and \
             run in sorted order. Each global function whose name starts with `test_` is one test; \
             a file without such functions is one test that passes if the file runs. The `bk` API \
-            is available and no bk.export is needed; a failed `assert` is reported with its file \
-            and line.\n\n\
+            is available and no bk.export is needed (it may be called any number of times, and \
+            bk.exported() returns the image config the last call made); a failed `assert` is \
+            reported with its file and line.\n\n\
             Prints `FAIL name: file:line: message` for each failure and a summary line \
             `N passed, M failed`; exits 1 if anything failed.")]
     Test(TestArgs),
@@ -125,7 +126,9 @@ enum Command {
             `/bin/luakit frontend`; load it with `docker load` and name it in a build script's \
             `# syntax=` line.\n\n\
             The archive goes to standard output, which must then be a pipe or a file (it is \
-            never written to a terminal), or atomically to -o FILE.",
+            never written to a terminal), or atomically to -o FILE.\n\n\
+            The image's creation time is SOURCE_DATE_EPOCH when it is set, else the time of the \
+            commit this luakit was built from, so the same binary always makes the same archive.",
         after_help = "Examples:\n  \
             luakit frontend-image | docker load\n  \
             luakit frontend-image --tag registry.example.com/luakit/frontend:1 -o frontend.tar"

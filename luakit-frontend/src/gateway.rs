@@ -367,4 +367,44 @@ impl luakit_lua::ModuleLoader for GatewayLoader {
             Err(s) => Err(s.message().to_string()),
         }
     }
+
+    /// The `.lua` files of the `dockerfile` local (which holds only those
+    /// and the script), walked with `ReadDir`; empty when the gateway
+    /// cannot list directories.
+    fn list(&self) -> Vec<String> {
+        /// Go's `os.ModeDir`, as fsutil reports a directory's mode.
+        const MODE_DIR: u32 = 1 << 31;
+        let mut out = Vec::new();
+        let mut queue = std::collections::VecDeque::from([(String::new(), 0usize)]);
+        let mut seen = 0usize;
+        while let Some((dir, depth)) = queue.pop_front() {
+            let mut client = self.client.clone();
+            let req = gw::ReadDirRequest {
+                r#ref: self.script_ref.clone(),
+                dir_path: if dir.is_empty() { "/".to_string() } else { dir.clone() },
+                include_pattern: String::new(),
+            };
+            let Ok(resp) = self.handle.block_on(client.read_dir(req)) else { break };
+            let mut entries = resp.into_inner().entries;
+            entries.sort_by(|a, b| a.path.cmp(&b.path));
+            for e in entries {
+                seen += 1;
+                if seen > 10_000 {
+                    queue.clear();
+                    break;
+                }
+                let name = e.path.rsplit('/').next().unwrap_or(&e.path).to_string();
+                let path = if dir.is_empty() { name.clone() } else { format!("{dir}/{name}") };
+                if e.mode & MODE_DIR != 0 {
+                    if depth < 8 && !name.starts_with('.') {
+                        queue.push_back((path, depth + 1));
+                    }
+                } else if name.ends_with(".lua") {
+                    out.push(path);
+                }
+            }
+        }
+        out.sort();
+        out
+    }
 }

@@ -13,7 +13,7 @@ use luakit_graph::{
     CacheSharing, Chown, CopyOptions, GitOptions, HostIp, HttpOptions, ImageOptions, LocalOptions, Mount, MountKind,
     NetMode, ProgressGroup, ResolveMode, RunOptions, SecretEnv, SecurityMode, State, Ulimit,
 };
-use luakit_image_config::{ExportOptions, Healthcheck, StateDefaults};
+use luakit_image_config::{ExportOptions, Healthcheck, ImageConfig, StateDefaults};
 use mlua::{Lua, MultiValue, Table, Value};
 
 use crate::ctx::{ExportRecord, api, caller, charge, off_the_clock, op_options, with_ctx};
@@ -303,13 +303,9 @@ pub(crate) fn bk_merge(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     let st = api(lua, "bk.merge", || {
         let a = Args::new(args);
         let (items, listed): (Vec<Value>, bool) = match (a.0.len(), a.0.first()) {
-            (1, Some(Value::Table(t))) => (
-                sequence(t).map_err(|e| match e {
-                    Fail::Msg(m) => Fail::Msg(format!("the list of states {m}")),
-                    other => other,
-                })?,
-                true,
-            ),
+            (1, Some(Value::Table(t))) => {
+                (sequence(t).map_err(|e| e.map_msg(|m| format!("the list of states {m}")))?, true)
+            }
             _ => (a.0.clone(), false),
         };
         let mut states = Vec::with_capacity(items.len());
@@ -376,7 +372,7 @@ pub(crate) fn bk_export(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
         })?;
         if let Some(prev) = previous {
             return Err(format!(
-                "called a second time (the first call is at {prev}); a script exports exactly one state — use bk.merge to combine states"
+                "called a second time (the first call is at {prev}): a script builds one image, like the last stage of a Dockerfile. Copy what it needs from other stages with st:copy(stage, src, dest), and build each further image from a script of its own (bk.merge(a, b) exports one image holding both filesystems, if that is what you meant)"
             )
             .into());
         }
@@ -385,13 +381,13 @@ pub(crate) fn bk_export(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
             cmd: command_opt(&opts, "cmd")?,
             env: match opts.raw("env")? {
                 Value::Nil => Vec::new(),
-                v => env_pairs(&v).map_err(|m| Fail::Msg(option_msg("env", &m)))?,
+                v => env_pairs(&v).map_err(|m| Fail::option("env", option_msg("env", &m)))?,
             },
             workdir: None,
             user: opts.string("user")?,
             expose: match opts.raw("expose")? {
                 Value::Nil => Vec::new(),
-                v => port_list(&v)?,
+                v => port_list(&v).map_err(|e| e.at("expose"))?,
             },
             labels: opts.string_map("labels")?.unwrap_or_default(),
             volumes: opts.string_list("volumes")?.unwrap_or_default(),
@@ -400,36 +396,148 @@ pub(crate) fn bk_export(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
                 Value::String(s) => Some(lua_str(&s)),
                 v => match as_integer(&v) {
                     Some(i) => Some(i.to_string()),
-                    None => return Err(format!("option 'stop_signal' must be a string, got {}", type_name(&v)).into()),
+                    None => {
+                        return Err(Fail::option(
+                            "stop_signal",
+                            format!("option 'stop_signal' must be a string, got {}", type_name(&v)),
+                        ));
+                    }
                 },
             },
             healthcheck: match opts.raw("healthcheck")? {
                 Value::Nil => None,
-                v => Some(healthcheck(&v)?),
+                v => Some(healthcheck(&v).map_err(|e| e.at("healthcheck"))?),
             },
             os: opts.string("os")?,
             arch: opts.string("arch")?,
             variant: opts.string("variant")?,
         };
-        match (opts.string("workdir")?, opts.string("cwd")?) {
-            (Some(_), Some(_)) => return Err("give 'workdir' or its alias 'cwd', not both".into()),
-            (w, c) => eo.workdir = w.or(c),
-        }
+        let workdir_key = match (opts.string("workdir")?, opts.string("cwd")?) {
+            (Some(_), Some(_)) => return Err(Fail::option("cwd", "give 'workdir' or its alias 'cwd', not both")),
+            (Some(w), None) => {
+                eo.workdir = Some(w);
+                Some("workdir")
+            }
+            (None, Some(c)) => {
+                eo.workdir = Some(c);
+                Some("cwd")
+            }
+            (None, None) => None,
+        };
         // Check the options now, so that a mistake points at this line.
         let target = with_ctx(lua, |c| c.opts.target_platform.clone())?;
-        let meta = state.state.meta();
-        let target = meta.platform.clone().unwrap_or(target);
-        let defaults = StateDefaults { env: meta.env.to_vec(), workdir: meta.dir.clone(), user: meta.user.clone() };
-        luakit_image_config::build_config(
-            state.base_config.as_deref(),
-            &defaults,
-            (&target.os, &target.arch, &target.variant),
-            &eo,
-        )
-        .map_err(|e| Fail::Msg(e.to_string()))?;
+        export_config(&state, &eo, &target).map_err(|e| {
+            use luakit_image_config::ConfigError as E;
+            let key = match &e {
+                E::InvalidEnvKey { .. } | E::InvalidEnvValue { .. } => "env",
+                E::InvalidPort { .. } => "expose",
+                E::EmptyVolume => "volumes",
+                E::EmptyLabelKey => "labels",
+                E::EmptyWorkdir if workdir_key == Some("cwd") => "cwd",
+                E::EmptyWorkdir => "workdir",
+                E::InvalidStopSignal { .. } => "stop_signal",
+                E::InvalidHealthcheck { .. } | E::InvalidDuration { .. } | E::InvalidDurationText { .. } => {
+                    "healthcheck"
+                }
+                E::EmptyPlatform { field } => field,
+                _ => return Fail::Msg(e.to_string()),
+            };
+            Fail::option(key, e.to_string())
+        })?;
         with_ctx(lua, |c| c.export = Some(ExportRecord { state, options: eo, file, line }))?;
         Ok(())
     })
+}
+
+/// The image config an export makes: the base image's config, the state's
+/// env, workdir and user, then the export options (as `luakit build
+/// --image-config` writes it, less the layers BuildKit adds).
+fn export_config(
+    state: &LState,
+    eo: &ExportOptions,
+    target: &luakit_graph::Platform,
+) -> Result<ImageConfig, luakit_image_config::ConfigError> {
+    let meta = state.state.meta();
+    let platform = meta.platform.as_ref().unwrap_or(target);
+    let defaults = StateDefaults { env: meta.env.to_vec(), workdir: meta.dir.clone(), user: meta.user.clone() };
+    luakit_image_config::build_config(
+        state.base_config.as_deref(),
+        &defaults,
+        (&platform.os, &platform.arch, &platform.variant),
+        eo,
+    )
+}
+
+/// `bk.exported()`, in test files: the image the last `bk.export` made, as
+/// a table (nil before any export).
+pub(crate) fn bk_exported(lua: &Lua, _: MultiValue) -> mlua::Result<Value> {
+    let found = api(lua, "bk.exported", || {
+        let (test_mode, record, target) = with_ctx(lua, |c| {
+            let record = c.export.as_ref().map(|e| (e.state.clone(), e.options.clone(), e.file.clone(), e.line));
+            (c.test_mode, record, c.opts.target_platform.clone())
+        })?;
+        if !test_mode {
+            return Err(
+                "is only available in test files (luakit test); a build script's bk.export is its result".into()
+            );
+        }
+        let Some((state, options, file, line)) = record else { return Ok(None) };
+        let config = export_config(&state, &options, &target).map_err(|e| Fail::Msg(e.to_string()))?;
+        Ok(Some((state, config, file, line)))
+    })?;
+    let Some((state, img, file, line)) = found else { return Ok(Value::Nil) };
+    let c = &img.config;
+    let t = lua.create_table()?;
+    t.set("state", ud(lua, state)?)?;
+    t.set("file", file)?;
+    t.set("line", line)?;
+    t.set("entrypoint", lua.create_sequence_from(c.entrypoint.iter().map(String::as_str))?)?;
+    t.set("cmd", lua.create_sequence_from(c.cmd.iter().map(String::as_str))?)?;
+    let env = lua.create_table()?;
+    for entry in &c.env {
+        let (k, v) = entry.split_once('=').unwrap_or((entry.as_str(), ""));
+        env.set(k, v)?;
+    }
+    t.set("env", env)?;
+    t.set("workdir", c.working_dir.as_str())?;
+    t.set("user", c.user.as_str())?;
+    t.set("expose", lua.create_sequence_from(c.exposed_ports.iter().map(String::as_str))?)?;
+    t.set("labels", lua.create_table_from(c.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())))?)?;
+    t.set("volumes", lua.create_sequence_from(c.volumes.iter().map(String::as_str))?)?;
+    t.set("stop_signal", c.stop_signal.as_str())?;
+    if let Some(h) = &c.healthcheck {
+        let ht = lua.create_table()?;
+        ht.set("test", lua.create_sequence_from(h.test.iter().map(String::as_str))?)?;
+        for (key, nanos) in [
+            ("interval", h.interval),
+            ("timeout", h.timeout),
+            ("start_period", h.start_period),
+            ("start_interval", h.start_interval),
+        ] {
+            if nanos != 0 {
+                let secs = nanos as f64 / 1e9;
+                if nanos % 1_000_000_000 == 0 {
+                    ht.set(key, nanos / 1_000_000_000)?;
+                } else {
+                    ht.set(key, secs)?;
+                }
+            }
+        }
+        if h.retries != 0 {
+            ht.set("retries", h.retries)?;
+        }
+        t.set("healthcheck", ht)?;
+    }
+    t.set("os", img.os.as_str())?;
+    t.set("arch", img.architecture.as_str())?;
+    t.set("variant", img.variant.as_str())?;
+    let platform = if img.variant.is_empty() {
+        format!("{}/{}", img.os, img.architecture)
+    } else {
+        format!("{}/{}/{}", img.os, img.architecture, img.variant)
+    };
+    t.set("platform", platform)?;
+    Ok(Value::Table(t))
 }
 
 /// An entrypoint or cmd: a list (exec form) or a string (shell form).
@@ -437,7 +545,7 @@ fn command_opt(opts: &Opts, key: &str) -> R<Option<Vec<String>>> {
     match opts.raw(key)? {
         Value::Nil => Ok(None),
         Value::String(s) => Ok(Some(vec!["/bin/sh".to_string(), "-c".to_string(), lua_str(&s)])),
-        v @ Value::Table(_) => string_list(&v).map(Some).map_err(|m| Fail::Msg(option_msg(key, &m))),
+        v @ Value::Table(_) => string_list(&v).map(Some).map_err(|m| Fail::option(key, option_msg(key, &m))),
         v => Err(format!(
             "option '{key}' must be a list of strings (or a string, run by /bin/sh -c), got {}",
             type_name(&v)
@@ -448,10 +556,7 @@ fn command_opt(opts: &Opts, key: &str) -> R<Option<Vec<String>>> {
 
 fn port_list(v: &Value) -> R<Vec<String>> {
     let items = match v {
-        Value::Table(t) => sequence(t).map_err(|e| match e {
-            Fail::Msg(m) => Fail::Msg(option_msg("expose", &m)),
-            other => other,
-        })?,
+        Value::Table(t) => sequence(t).map_err(|e| e.map_msg(|m| option_msg("expose", &m)))?,
         other => vec![other.clone()],
     };
     let mut out = Vec::new();
@@ -479,7 +584,7 @@ fn port_list(v: &Value) -> R<Vec<String>> {
 const HEALTHCHECK_OPTS: &[&str] = &["test", "interval", "timeout", "start_period", "start_interval", "retries"];
 
 fn healthcheck(v: &Value) -> R<Healthcheck> {
-    let wrap = |m: String| Fail::Msg(option_msg("healthcheck", &m));
+    let wrap = |m: String| Fail::option("healthcheck", option_msg("healthcheck", &m));
     match v {
         Value::Boolean(false) => return Ok(Healthcheck { test: vec!["NONE".to_string()], ..Healthcheck::default() }),
         Value::String(s) if lua_str(s).eq_ignore_ascii_case("none") => {
@@ -493,10 +598,7 @@ fn healthcheck(v: &Value) -> R<Healthcheck> {
             )));
         }
     }
-    let opts = Opts::new(v, HEALTHCHECK_OPTS).map_err(|e| match e {
-        Fail::Msg(m) => wrap(m),
-        other => other,
-    })?;
+    let opts = Opts::new(v, HEALTHCHECK_OPTS).map_err(|e| e.map_msg(|m| option_msg("healthcheck", &m)))?;
     let test = match opts.raw("test")? {
         Value::Nil => return Err(wrap("needs 'test': a command list or a shell command string".to_string())),
         Value::String(s) => vec!["CMD-SHELL".to_string(), lua_str(&s)],
@@ -509,25 +611,29 @@ fn healthcheck(v: &Value) -> R<Healthcheck> {
             }
         }
     };
+    // A wrong entry of the table points at its own line.
+    let wrap_at = |key: &str, m: String| Fail::option(key, option_msg("healthcheck", &m));
     let dur = |key: &str| -> R<Option<Duration>> {
         match opts.raw(key)? {
             Value::Nil => Ok(None),
-            Value::String(s) => parse_duration(&lua_str(&s)).map(Some).map_err(|m| wrap(format!("{key} {m}"))),
+            Value::String(s) => parse_duration(&lua_str(&s)).map(Some).map_err(|m| wrap_at(key, format!("{key} {m}"))),
             other => match as_integer(&other) {
                 Some(secs) if secs >= 0 => Ok(Some(Duration::from_secs(secs as u64))),
-                _ => Err(wrap(format!(
-                    "{key} must be a duration such as \"30s\" or a number of seconds, got {}",
-                    type_name(&other)
-                ))),
+                _ => Err(wrap_at(
+                    key,
+                    format!(
+                        "{key} must be a duration such as \"30s\" or a number of seconds, got {}",
+                        type_name(&other)
+                    ),
+                )),
             },
         }
     };
-    let retries = match opts.integer("retries").map_err(|e| match e {
-        Fail::Msg(m) => wrap(m),
-        other => other,
-    })? {
+    let retries = match opts.integer("retries").map_err(|e| e.map_msg(|m| option_msg("healthcheck", &m)))? {
         None => None,
-        Some(r) => Some(u32::try_from(r).map_err(|_| wrap(format!("retries must be 0 or more, got {r}")))?),
+        Some(r) => {
+            Some(u32::try_from(r).map_err(|_| wrap_at("retries", format!("retries must be 0 or more, got {r}")))?)
+        }
     };
     Ok(Healthcheck {
         test,
@@ -599,7 +705,7 @@ pub(crate) fn bk_cache(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     let (m, source) = api(lua, "bk.cache", || {
         let a = Args::new(args);
         let dest = req_nonempty(&a.get(0), 1, "dest")?;
-        let opts = Opts::new(&a.get(1), &["id", "sharing", "from", "selector", "readonly"])?;
+        let opts = Opts::new(&a.get(1), CACHE_OPTS)?;
         let id = opts.string("id")?.unwrap_or_else(|| dest.clone());
         if id.is_empty() {
             return Err("option 'id' must not be empty".into());
@@ -640,7 +746,7 @@ pub(crate) fn bk_secret(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     let m = api(lua, "bk.secret", || {
         let a = Args::new(args);
         let dest = req_nonempty(&a.get(0), 1, "dest")?;
-        let opts = Opts::new(&a.get(1), &["id", "uid", "gid", "mode", "optional"])?;
+        let opts = Opts::new(&a.get(1), SECRET_OPTS)?;
         let id = match opts.string("id")? {
             Some(id) => id,
             None => dest.trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_string(),
@@ -669,7 +775,7 @@ pub(crate) fn bk_ssh(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         if let Value::String(_) = a.get(0) {
             return Err("takes an options table, e.g. bk.ssh({ id = \"default\", dest = \"/run/ssh\" })".into());
         }
-        let opts = Opts::new(&a.get(0), &["dest", "id", "uid", "gid", "mode", "optional"])?;
+        let opts = Opts::new(&a.get(0), SSH_OPTS)?;
         let dest = opts.string("dest")?.unwrap_or_else(|| "/run/ssh".to_string());
         if dest.is_empty() {
             return Err("option 'dest' must not be empty".into());
@@ -697,7 +803,7 @@ pub(crate) fn bk_tmpfs(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     let m = api(lua, "bk.tmpfs", || {
         let a = Args::new(args);
         let dest = req_nonempty(&a.get(0), 1, "dest")?;
-        let opts = Opts::new(&a.get(1), &["size"])?;
+        let opts = Opts::new(&a.get(1), TMPFS_OPTS)?;
         let size = opts.integer("size")?.unwrap_or(0);
         if size < 0 {
             return Err(format!("option 'size' must be 0 or more bytes, got {size}").into());
@@ -713,7 +819,7 @@ pub(crate) fn bk_bind(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         let a = Args::new(args);
         let from = req_state(&a.get(0), 1, "state")?;
         let dest = req_nonempty(&a.get(1), 2, "dest")?;
-        let opts = Opts::new(&a.get(2), &["selector", "readonly", "output"])?;
+        let opts = Opts::new(&a.get(2), BIND_OPTS)?;
         let readonly = opts.boolean("readonly")?.unwrap_or(true);
         let output = opts.boolean("output")?;
         if readonly && output == Some(true) {
@@ -788,11 +894,11 @@ pub(crate) fn st_run(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         let mut ro = RunOptions { args: argv, ..RunOptions::default() };
         ro.env = match opts.raw("env")? {
             Value::Nil => Vec::new(),
-            v => env_pairs(&v).map_err(|m| Fail::Msg(option_msg("env", &m)))?,
+            v => env_pairs(&v).map_err(|m| Fail::option("env", option_msg("env", &m)))?,
         };
         ro.cwd = opts.string("cwd")?;
         if ro.cwd.as_deref() == Some("") {
-            return Err("option 'cwd' must not be empty".into());
+            return Err(Fail::option("cwd", "option 'cwd' must not be empty"));
         }
         ro.user = opts.string("user")?;
         ro.hostname = opts.string("hostname")?;
@@ -809,42 +915,41 @@ pub(crate) fn st_run(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         };
         ro.valid_exit_codes = match opts.raw("valid_exit_codes")? {
             Value::Nil => None,
-            v => Some(exit_codes(&v)?),
+            v => Some(exit_codes(&v).map_err(|e| e.at("valid_exit_codes"))?),
         };
         ro.extra_hosts = match opts.raw("extra_hosts")? {
             Value::Nil => Vec::new(),
-            v => extra_hosts(&v)?,
+            v => extra_hosts(&v).map_err(|e| e.at("extra_hosts"))?,
         };
         ro.secret_env = match opts.raw("secret_env")? {
             Value::Nil => Vec::new(),
-            v => secret_env(&v)?,
+            v => secret_env(&v).map_err(|e| e.at("secret_env"))?,
         };
         ro.readonly_root = opts.boolean("readonly_root")?.unwrap_or(false);
         ro.ulimits = match opts.raw("ulimits")? {
             Value::Nil => Vec::new(),
-            v => ulimits(&v)?,
+            v => ulimits(&v).map_err(|e| e.at("ulimits"))?,
         };
         let cwd = resolve_dir(&this.state.meta().dir, ro.cwd.as_deref().unwrap_or("."));
         let mut writable_binds: Vec<(String, State)> = Vec::new();
         match opts.raw("mounts")? {
             Value::Nil => {}
             Value::Table(t) => {
-                let items = sequence(&t).map_err(|e| match e {
-                    Fail::Msg(m) => Fail::Msg(option_msg("mounts", &m)),
-                    other => other,
-                })?;
+                let items = sequence(&t).map_err(|e| e.map_msg(|m| option_msg("mounts", &m)).at("mounts"))?;
                 for (i, it) in items.iter().enumerate() {
                     let m = match it {
                         Value::UserData(u) => u.borrow::<LMount>().ok().map(|m| m.clone()),
                         _ => None,
                     };
                     let Some(m) = m else {
-                        return Err(format!(
-                            "option 'mounts' must list mounts (bk.cache, bk.secret, bk.ssh, bk.tmpfs, bk.bind), but item {} is a {}",
-                            i + 1,
-                            type_name(it)
-                        )
-                        .into());
+                        return Err(Fail::option(
+                            "mounts",
+                            format!(
+                                "option 'mounts' must list mounts (bk.cache, bk.secret, bk.ssh, bk.tmpfs, bk.bind), but item {} is a {}",
+                                i + 1,
+                                type_name(it)
+                            ),
+                        ));
                     };
                     if let (MountKind::Bind { readonly: false, .. }, Some(src)) = (&m.mount.kind, &m.source) {
                         writable_binds.push((resolve_dir(&cwd, &m.mount.dest), src.clone()));
@@ -852,8 +957,21 @@ pub(crate) fn st_run(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
                     ro.mounts.push(m.mount);
                 }
             }
+            Value::UserData(u) if u.is::<LMount>() => {
+                let made_by = u.borrow::<LMount>().map(|m| mount_function(&m.mount.kind)).unwrap_or("bk.cache");
+                let args = if made_by == "bk.ssh" { "" } else { "…" };
+                return Err(Fail::option(
+                    "mounts",
+                    format!(
+                        "option 'mounts' must be a list of mounts, got a single mount: wrap it in {{ }}, as in mounts = {{ {made_by}({args}) }}"
+                    ),
+                ));
+            }
             other => {
-                return Err(format!("option 'mounts' must be a list of mounts, got {}", type_name(&other)).into());
+                return Err(Fail::option(
+                    "mounts",
+                    format!("option 'mounts' must be a list of mounts, got {}", type_name(&other)),
+                ));
             }
         }
         charge(
@@ -875,6 +993,17 @@ pub(crate) fn st_run(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     ud(lua, st)
 }
 
+/// The `bk` function that makes a mount of this kind.
+fn mount_function(kind: &MountKind) -> &'static str {
+    match kind {
+        MountKind::Cache { .. } => "bk.cache",
+        MountKind::Secret { .. } => "bk.secret",
+        MountKind::Ssh { .. } => "bk.ssh",
+        MountKind::Tmpfs { .. } => "bk.tmpfs",
+        MountKind::Bind { .. } => "bk.bind",
+    }
+}
+
 /// An env given as `{K = "v"}` (sorted by key) or `{"K=v", …}` (in order).
 pub(crate) fn env_pairs(v: &Value) -> Result<Vec<(String, String)>, String> {
     let Value::Table(t) = v else {
@@ -882,7 +1011,9 @@ pub(crate) fn env_pairs(v: &Value) -> Result<Vec<(String, String)>, String> {
     };
     if t.raw_len() > 0 {
         let items = sequence(t).map_err(|e| match e {
-            Fail::Msg(m) => format!("{m} (use either {{NAME = \"value\"}} or {{\"NAME=value\"}}, not both)"),
+            Fail::Msg(m) | Fail::Option { message: m, .. } => {
+                format!("{m} (use either {{NAME = \"value\"}} or {{\"NAME=value\"}}, not both)")
+            }
             Fail::Lua(e) => e.to_string(),
         })?;
         let mut out = Vec::new();
@@ -909,10 +1040,7 @@ pub(crate) fn env_pairs(v: &Value) -> Result<Vec<(String, String)>, String> {
 
 fn exit_codes(v: &Value) -> R<Vec<i32>> {
     let items = match v {
-        Value::Table(t) => sequence(t).map_err(|e| match e {
-            Fail::Msg(m) => Fail::Msg(option_msg("valid_exit_codes", &m)),
-            other => other,
-        })?,
+        Value::Table(t) => sequence(t).map_err(|e| e.map_msg(|m| option_msg("valid_exit_codes", &m)))?,
         other => vec![other.clone()],
     };
     if items.is_empty() {
@@ -966,10 +1094,8 @@ fn secret_env(v: &Value) -> R<Vec<SecretEnv>> {
         let entry = match &val {
             Value::String(id) => SecretEnv { id: lua_str(id), name: name.clone(), optional: false },
             Value::Table(_) => {
-                let o = Opts::new(&val, &["id", "optional"]).map_err(|e| match e {
-                    Fail::Msg(m) => Fail::Msg(format!("option 'secret_env' entry '{name}': {m}")),
-                    other => other,
-                })?;
+                let o = Opts::new(&val, &["id", "optional"])
+                    .map_err(|e| e.map_msg(|m| format!("option 'secret_env' entry '{name}': {m}")))?;
                 SecretEnv {
                     id: o.string("id")?.unwrap_or_else(|| name.clone()),
                     name: name.clone(),
@@ -1107,7 +1233,7 @@ pub(crate) fn st_mkdir(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         let a = Args::new(args);
         let this = a.this("mkdir")?;
         let path = req_nonempty(&a.get(1), 1, "path")?;
-        let opts = Opts::new(&a.get(2), &["mode", "make_parents", "owner"])?;
+        let opts = Opts::new(&a.get(2), MKDIR_OPTS)?;
         let mode = opts.mode("mode")?.unwrap_or(0o755);
         let parents = opts.boolean("make_parents")?.unwrap_or(true);
         let owner = opts.owner("owner")?;
@@ -1130,7 +1256,7 @@ pub(crate) fn st_mkfile(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
             }
             other => return Err(format!("argument 2 (data) must be a string, got {}", type_name(&other)).into()),
         };
-        let opts = Opts::new(&a.get(3), &["mode", "owner"])?;
+        let opts = Opts::new(&a.get(3), MKFILE_OPTS)?;
         let mode = opts.mode("mode")?.unwrap_or(0o644);
         let owner: Option<Chown> = opts.owner("owner")?;
         charge(lua, NODE_BYTES + path.len() + data.len())?;
@@ -1145,7 +1271,7 @@ pub(crate) fn st_rm(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         let a = Args::new(args);
         let this = a.this("rm")?;
         let path = req_nonempty(&a.get(1), 1, "path")?;
-        let opts = Opts::new(&a.get(2), &["allow_not_found", "allow_wildcard"])?;
+        let opts = Opts::new(&a.get(2), RM_OPTS)?;
         let not_found = opts.boolean("allow_not_found")?.unwrap_or(false);
         let wildcard = opts.boolean("allow_wildcard")?.unwrap_or(false);
         charge(lua, NODE_BYTES + path.len())?;
@@ -1161,7 +1287,7 @@ pub(crate) fn st_symlink(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         let this = a.this("symlink")?;
         let old = req_nonempty(&a.get(1), 1, "oldpath")?;
         let new = req_nonempty(&a.get(2), 2, "newpath")?;
-        let opts = Opts::new(&a.get(3), &["owner"])?;
+        let opts = Opts::new(&a.get(3), SYMLINK_OPTS)?;
         let owner = opts.owner("owner")?;
         charge(lua, NODE_BYTES + old.len() + new.len())?;
         Ok(this.derive(this.state.symlink(&old, &new, owner, op_options(lua)?)))
@@ -1235,7 +1361,7 @@ pub(crate) fn st_with_metadata(lua: &Lua, args: MultiValue) -> mlua::Result<Valu
         if matches!(a.get(1), Value::Nil) {
             return Err("argument 1 (metadata) is missing: expected a table {description = …, progress_group = …, ignore_cache = …}".into());
         }
-        let opts = Opts::new(&a.get(1), &["description", "progress_group", "ignore_cache"])?;
+        let opts = Opts::new(&a.get(1), METADATA_OPTS)?;
         let description = opts.string("description")?;
         let group = opts.string("progress_group")?;
         let ignore = opts.boolean("ignore_cache")?;
@@ -1308,6 +1434,41 @@ pub(crate) fn st_get_user(lua: &Lua, args: MultiValue) -> mlua::Result<String> {
     api(lua, "bk.get_user", || Ok(Args::new(args).this("get_user")?.state.meta().user.clone()))
 }
 
+const CACHE_OPTS: &[&str] = &["id", "sharing", "from", "selector", "readonly"];
+const SECRET_OPTS: &[&str] = &["id", "uid", "gid", "mode", "optional"];
+const SSH_OPTS: &[&str] = &["dest", "id", "uid", "gid", "mode", "optional"];
+const TMPFS_OPTS: &[&str] = &["size"];
+const BIND_OPTS: &[&str] = &["selector", "readonly", "output"];
+const MKDIR_OPTS: &[&str] = &["mode", "make_parents", "owner"];
+const MKFILE_OPTS: &[&str] = &["mode", "owner"];
+const RM_OPTS: &[&str] = &["allow_not_found", "allow_wildcard"];
+const SYMLINK_OPTS: &[&str] = &["owner"];
+const METADATA_OPTS: &[&str] = &["description", "progress_group", "ignore_cache"];
+
+/// Every options table of the API, by the name a script writer knows the
+/// function by (the Dockerfile words table is checked against these).
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) const OPTION_SETS: &[(&str, &[&str])] = &[
+    ("bk.image", IMAGE_OPTS),
+    ("bk.local_", LOCAL_OPTS),
+    ("bk.git", GIT_OPTS),
+    ("bk.http", HTTP_OPTS),
+    ("st:run", RUN_OPTS),
+    ("st:copy", COPY_OPTS),
+    ("st:mkdir", MKDIR_OPTS),
+    ("st:mkfile", MKFILE_OPTS),
+    ("st:rm", RM_OPTS),
+    ("st:symlink", SYMLINK_OPTS),
+    ("st:with_metadata", METADATA_OPTS),
+    ("bk.cache", CACHE_OPTS),
+    ("bk.secret", SECRET_OPTS),
+    ("bk.ssh", SSH_OPTS),
+    ("bk.tmpfs", TMPFS_OPTS),
+    ("bk.bind", BIND_OPTS),
+    ("bk.export", EXPORT_OPTS),
+    ("healthcheck", HEALTHCHECK_OPTS),
+];
+
 /// Names of `bk` functions, for "did you mean".
 pub(crate) const BK_FUNCTIONS: &[&str] = &[
     "image",
@@ -1319,6 +1480,7 @@ pub(crate) const BK_FUNCTIONS: &[&str] = &[
     "merge",
     "diff",
     "export",
+    "exported",
     "platform",
     "arg",
     "target_platform",
@@ -1344,6 +1506,7 @@ pub(crate) fn bk_table(lua: &Lua) -> mlua::Result<Table> {
     bk.set("merge", lua.create_function(bk_merge)?)?;
     bk.set("diff", lua.create_function(bk_diff)?)?;
     bk.set("export", lua.create_function(bk_export)?)?;
+    bk.set("exported", lua.create_function(bk_exported)?)?;
     bk.set("platform", lua.create_function(bk_platform)?)?;
     bk.set("arg", lua.create_function(bk_arg)?)?;
     bk.set("target_platform", lua.create_function(bk_target_platform)?)?;

@@ -67,12 +67,25 @@ pub(crate) fn api_error(lua: &Lua, function: &str, message: String) -> mlua::Err
     mlua::Error::external(fault)
 }
 
+/// Makes an error about option `key` of a call of `function`: at the line
+/// where the script writes `key =` among the call's arguments, else at the
+/// call's line.
+pub(crate) fn option_error(lua: &Lua, function: &str, key: &str, message: String) -> mlua::Error {
+    let Some((file, line)) = caller(lua) else {
+        return api_error(lua, function, message);
+    };
+    let source = lua.app_data_ref::<Ctx>().and_then(|c| c.files.get(&file).cloned());
+    let line = source.and_then(|sf| crate::locate::option_line(&sf.data, line, function, key)).unwrap_or(line);
+    mlua::Error::external(Fault::Api { file, line, function: function.to_string(), message })
+}
+
 /// Runs the body of a `bk` function, turning a failure into a located error.
 pub(crate) fn api<T>(lua: &Lua, function: &str, f: impl FnOnce() -> R<T>) -> mlua::Result<T> {
     match f() {
         Ok(v) => Ok(v),
         Err(Fail::Lua(e)) => Err(e),
         Err(Fail::Msg(m)) => Err(api_error(lua, function, m)),
+        Err(Fail::Option { key, message }) => Err(option_error(lua, function, &key, message)),
     }
 }
 

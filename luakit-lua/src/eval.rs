@@ -18,7 +18,7 @@ use crate::{Clock, EvalOptions, Evaluation};
 
 const PRELUDE: &str = include_str!("prelude.lua");
 
-/// Globals a script may see (SPEC section 2), plus the stubs that explain
+/// Globals a script may see (docs/api.md, "12.1 Globals"), plus the stubs that explain
 /// what was removed.
 const ALLOWED_GLOBALS: &[&str] = &[
     "bk",
@@ -214,14 +214,7 @@ impl Session {
 
     /// Runs a script file (already registered with [`Session::add_file`]).
     pub(crate) fn run_file(&self, name: &str, source: &[u8]) -> Result<(), ScriptError> {
-        let text = skip_hash_line(source);
-        let chunk = self
-            .lua
-            .load(text.as_ref())
-            .set_name(format!("@{name}"))
-            .set_mode(ChunkMode::Text)
-            .into_function()
-            .map_err(|e| self.map_error(e))?;
+        let chunk = compile(&self.lua, name, source).map_err(|e| self.map_error(e))?;
         self.reset_clock();
         chunk.call::<()>(()).map_err(|e| self.map_error(e))
     }
@@ -295,6 +288,33 @@ impl Session {
     }
 }
 
+/// Compiles a script file (the main script or a module), explaining the
+/// syntax errors Lua's own words leave puzzling.
+fn compile(lua: &Lua, name: &str, source: &[u8]) -> mlua::Result<mlua::Function> {
+    let text = skip_hash_line(source);
+    lua.load(text.as_ref()).set_name(format!("@{name}")).set_mode(ChunkMode::Text).into_function().map_err(
+        |e| match e {
+            mlua::Error::SyntaxError { message, incomplete_input } => {
+                mlua::Error::SyntaxError { message: explain_syntax(message, source), incomplete_input }
+            }
+            other => other,
+        },
+    )
+}
+
+/// `bk.local("context")` does not parse (`local` is a keyword): Lua says
+/// `<name> expected near 'local'`; say what to write instead.
+fn explain_syntax(message: String, source: &[u8]) -> String {
+    let Some((file, line)) = split_location(&message) else { return message };
+    if !message.ends_with("<name> expected near 'local'") || !crate::locate::indexes_bk_local(source, line) {
+        return message;
+    }
+    let args = crate::locate::local_call_args(source, line).unwrap_or_else(|| "…".to_string());
+    format!(
+        "{file}:{line}: bk.local({args}) is not valid Lua, because local is a keyword: use bk.local_({args}) or bk[\"local\"]({args})"
+    )
+}
+
 /// Checks a module name and turns it into a path without extension:
 /// `libs/go` and `libs.go` give `libs/go`.
 pub(crate) fn module_base(name: &str) -> Result<String, String> {
@@ -361,12 +381,40 @@ fn module_path(lua: &Lua, name: Value) -> mlua::Result<String> {
                 Err(e) => return Err(Fail::Msg(format!("cannot read module '{path}': {e}"))),
             }
         }
+        let listed = crate::ctx::off_the_clock(lua, || loader.list());
+        let hint = match nearest_module(&name, &base, &listed) {
+            Some(m) => format!("; did you mean '{m}'?"),
+            None => String::new(),
+        };
         Err(format!(
-            "module '{name}' not found (searched {}, relative to the script's directory)",
+            "module '{name}' not found (searched {}, relative to the script's directory{hint})",
             candidates.join(" and ")
         )
         .into())
     })
+}
+
+/// The module among `files` (paths of `.lua` files) nearest to the one
+/// `require(name)` did not find (`base`: its path without extension), in
+/// the style `name` is written in (`libs.go` or `libs/go`).
+pub(crate) fn nearest_module(name: &str, base: &str, files: &[String]) -> Option<String> {
+    let mut modules: Vec<String> = files
+        .iter()
+        .filter_map(|f| f.strip_suffix(".lua"))
+        .map(|m| m.strip_suffix("/init").unwrap_or(m).to_string())
+        .filter(|m| !m.is_empty() && m != base)
+        .collect();
+    modules.sort();
+    modules.dedup();
+    let refs: Vec<&str> = modules.iter().map(String::as_str).collect();
+    let last = |m: &str| m.rsplit('/').next().unwrap_or(m).to_string();
+    let found = crate::opts::suggest(base, &refs).map(str::to_string).or_else(|| {
+        // The same file name in another directory (`require("go")` for libs/go.lua).
+        let same: Vec<&String> = modules.iter().filter(|m| last(m) == last(base)).collect();
+        (same.len() == 1).then(|| same[0].clone())
+    })?;
+    let dotted = !name.contains('/') && !found.contains('.');
+    Some(if dotted { found.replace('/', ".") } else { found })
 }
 
 /// `require`'s second step: compiles the module's file.
@@ -375,8 +423,7 @@ fn module_load(lua: &Lua, path: String) -> mlua::Result<mlua::Function> {
         with_ctx(lua, |c| c.files.get(&path).cloned())?
             .ok_or_else(|| Fail::Msg(format!("module '{path}' was not found")))
     })?;
-    let text = skip_hash_line(&file.data);
-    lua.load(text.as_ref()).set_name(format!("@{path}")).set_mode(ChunkMode::Text).into_function()
+    compile(lua, &path, &file.data)
 }
 
 #[cfg(test)]
@@ -394,6 +441,19 @@ mod tests {
         assert!(module_base("a/../../x").is_err());
         assert!(module_base("..").is_err());
         assert!(module_base("").is_err());
+    }
+
+    #[test]
+    fn nearest_modules() {
+        let files: Vec<String> =
+            ["build.lua", "libs/go.lua", "libs/node/init.lua", "tools.lua"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(nearest_module("libs.og", "libs/og", &files).as_deref(), Some("libs.go"));
+        assert_eq!(nearest_module("libs/og", "libs/og", &files).as_deref(), Some("libs/go"));
+        assert_eq!(nearest_module("go", "go", &files).as_deref(), Some("libs.go"));
+        assert_eq!(nearest_module("libs.nod", "libs/nod", &files).as_deref(), Some("libs.node"));
+        assert_eq!(nearest_module("tool", "tool", &files).as_deref(), Some("tools"));
+        assert_eq!(nearest_module("nothere", "nothere", &files), None);
+        assert_eq!(nearest_module("x", "x", &[]), None);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! turns it into luakit-graph calls. It holds no graph logic of its own.
 //!
 //! Invariants:
-//! - the VM only has the globals of SPEC section 2; removed ones are stubs
+//! - the VM only has the globals docs/api.md lists ("12.1 Globals"); removed ones are stubs
 //!   that raise `… is not available in build scripts (sandboxed)`;
 //! - evaluation is bounded in time and memory and never panics or aborts:
 //!   it runs on its own thread with a large stack, and returns within the
@@ -18,8 +18,10 @@ mod api;
 mod ctx;
 mod error;
 mod eval;
+mod locate;
 mod opts;
 mod userdata;
+mod words;
 
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
@@ -38,7 +40,19 @@ pub trait ModuleLoader: Send + Sync {
     /// The file's bytes, `Ok(None)` when there is no such file, `Err` with
     /// a message when it exists but cannot be read.
     fn load(&self, relative_path: &str) -> Result<Option<Vec<u8>>, String>;
+
+    /// The `.lua` files there are (relative, `/`-separated paths), for the
+    /// "did you mean" of a `require` that finds nothing. The default lists
+    /// none; a listing may stop short in a large tree.
+    fn list(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
+
+/// How many directory entries [`FsLoader::list`] looks at, at most.
+const LIST_ENTRIES: usize = 10_000;
+/// How deep [`FsLoader::list`] goes below the script's directory.
+const LIST_DEPTH: usize = 8;
 
 /// A [`ModuleLoader`] reading files under a directory. It refuses absolute
 /// paths, `..`, and symbolic links that lead outside the directory.
@@ -66,6 +80,39 @@ impl ModuleLoader for FsLoader {
         }
         std::fs::read(&real).map(Some).map_err(|e| e.to_string())
     }
+
+    /// The `.lua` files below the directory, sorted; directories whose name
+    /// starts with `.`, `node_modules` and `target` are skipped, symbolic
+    /// links are not followed, and the walk is bounded (breadth first, in
+    /// name order, so that a bounded listing is always the same).
+    fn list(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut seen = 0usize;
+        let mut queue = std::collections::VecDeque::from([(self.root.clone(), String::new(), 0usize)]);
+        while let Some((dir, prefix, depth)) = queue.pop_front() {
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            let mut entries: Vec<_> = entries.flatten().collect();
+            entries.sort_by_key(std::fs::DirEntry::file_name);
+            for entry in entries {
+                seen += 1;
+                if seen > LIST_ENTRIES {
+                    queue.clear();
+                    break;
+                }
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let Ok(kind) = entry.file_type() else { continue };
+                if kind.is_dir() {
+                    if depth < LIST_DEPTH && !name.starts_with('.') && name != "node_modules" && name != "target" {
+                        queue.push_back((entry.path(), format!("{prefix}{name}/"), depth + 1));
+                    }
+                } else if kind.is_file() && name.ends_with(".lua") {
+                    out.push(format!("{prefix}{name}"));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
 }
 
 /// A [`ModuleLoader`] that has no modules (the default for [`evaluate`]).
@@ -78,7 +125,7 @@ impl ModuleLoader for NoModules {
     }
 }
 
-/// Resolves image references to a digest and config (SPEC section 7).
+/// Resolves image references to a digest and config (docs/api.md, "Image resolution").
 pub trait ImageResolver: Send + Sync {
     /// Resolves `normalized_ref` (`docker.io/library/alpine:3.19`) for
     /// `platform`; `mode` is the script's `bk.image{resolve = …}` (`Default`

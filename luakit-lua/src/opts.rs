@@ -16,6 +16,15 @@ use crate::userdata::{LMount, LPlatform, LState};
 pub(crate) enum Fail {
     /// What was wrong, in words.
     Msg(String),
+    /// What was wrong with one option (the message names it): the error
+    /// points at the line where `key =` is written, when the script's text
+    /// shows it among the call's arguments.
+    Option {
+        /// The option's name as the script wrote it.
+        key: String,
+        /// What was wrong, in words.
+        message: String,
+    },
     /// A Lua error (allocation failure, limit hit, error from Lua code) passed on as is.
     Lua(mlua::Error),
 }
@@ -41,6 +50,31 @@ impl From<&str> for Fail {
 impl From<luakit_graph::GraphError> for Fail {
     fn from(e: luakit_graph::GraphError) -> Self {
         Fail::Msg(e.to_string())
+    }
+}
+
+impl Fail {
+    /// A failure of option `key`.
+    pub(crate) fn option(key: &str, message: impl Into<String>) -> Fail {
+        Fail::Option { key: key.to_string(), message: message.into() }
+    }
+
+    /// The failure as one of option `key` (a failure already about an
+    /// option, such as one of a nested table, keeps its own).
+    pub(crate) fn at(self, key: &str) -> Fail {
+        match self {
+            Fail::Msg(message) => Fail::Option { key: key.to_string(), message },
+            other => other,
+        }
+    }
+
+    /// The same failure with its message rewritten (a Lua error passes unchanged).
+    pub(crate) fn map_msg(self, f: impl FnOnce(String) -> String) -> Fail {
+        match self {
+            Fail::Msg(m) => Fail::Msg(f(m)),
+            Fail::Option { key, message } => Fail::Option { key, message: f(message) },
+            lua @ Fail::Lua(_) => lua,
+        }
     }
 }
 
@@ -127,6 +161,12 @@ pub(crate) fn did_you_mean(given: &str, known: &[&str]) -> String {
     }
 }
 
+/// The hint for an unknown option: what luakit calls a Dockerfile word
+/// (see `words`), else the nearest option by spelling.
+pub(crate) fn option_hint(given: &str, known: &[&str]) -> String {
+    crate::words::hint(given, known).unwrap_or_else(|| did_you_mean(given, known))
+}
+
 /// Text for a table key in a message.
 fn key_text(k: &Value) -> String {
     match k {
@@ -171,7 +211,7 @@ impl Opts {
         }
         unknown.sort();
         if let Some(name) = unknown.first() {
-            return Err(format!("unknown option '{name}'{}", did_you_mean(name, known)).into());
+            return Err(Fail::option(name, format!("unknown option '{name}'{}", option_hint(name, known))));
         }
         Ok(Opts { table: Some(table) })
     }
@@ -185,7 +225,7 @@ impl Opts {
     }
 
     fn wrong(key: &str, expected: &str, v: &Value) -> Fail {
-        Fail::Msg(format!("option '{key}' must be {expected}, got {}", type_name(v)))
+        Fail::option(key, format!("option '{key}' must be {expected}, got {}", type_name(v)))
     }
 
     pub(crate) fn string(&self, key: &str) -> R<Option<String>> {
@@ -220,42 +260,42 @@ impl Opts {
             None => Ok(None),
             Some(i) => u32::try_from(i)
                 .map(Some)
-                .map_err(|_| Fail::Msg(format!("option '{key}' must be between 0 and {}, got {i}", u32::MAX))),
+                .map_err(|_| Fail::option(key, format!("option '{key}' must be between 0 and {}, got {i}", u32::MAX))),
         }
     }
 
     pub(crate) fn string_list(&self, key: &str) -> R<Option<Vec<String>>> {
         match self.raw(key)? {
             Value::Nil => Ok(None),
-            v => string_list(&v).map(Some).map_err(|m| Fail::Msg(option_msg(key, &m))),
+            v => string_list(&v).map(Some).map_err(|m| Fail::option(key, option_msg(key, &m))),
         }
     }
 
     pub(crate) fn string_map(&self, key: &str) -> R<Option<BTreeMap<String, String>>> {
         match self.raw(key)? {
             Value::Nil => Ok(None),
-            v => string_map(&v).map(Some).map_err(|m| Fail::Msg(option_msg(key, &m))),
+            v => string_map(&v).map(Some).map_err(|m| Fail::option(key, option_msg(key, &m))),
         }
     }
 
     pub(crate) fn mode(&self, key: &str) -> R<Option<u32>> {
         match self.raw(key)? {
             Value::Nil => Ok(None),
-            v => mode(&v).map(Some).map_err(|m| Fail::Msg(option_msg(key, &m))),
+            v => mode(&v).map(Some).map_err(|m| Fail::option(key, option_msg(key, &m))),
         }
     }
 
     pub(crate) fn owner(&self, key: &str) -> R<Option<Chown>> {
         match self.raw(key)? {
             Value::Nil => Ok(None),
-            v => owner(&v).map(Some).map_err(|m| Fail::Msg(option_msg(key, &m))),
+            v => owner(&v).map(Some).map_err(|m| Fail::option(key, option_msg(key, &m))),
         }
     }
 
     pub(crate) fn platform(&self, key: &str) -> R<Option<Platform>> {
         match self.raw(key)? {
             Value::Nil => Ok(None),
-            v => platform(&v).map(Some).map_err(|m| Fail::Msg(option_msg(key, &m))),
+            v => platform(&v).map(Some).map_err(|m| Fail::option(key, option_msg(key, &m))),
         }
     }
 
@@ -264,11 +304,14 @@ impl Opts {
         match self.string(key)? {
             None => Ok(None),
             Some(s) if choices.contains(&s.as_str()) => Ok(Some(s)),
-            Some(s) => Err(Fail::Msg(format!(
-                "option '{key}' must be one of {}, got '{s}'{}",
-                choices.iter().map(|c| format!("'{c}'")).collect::<Vec<_>>().join(", "),
-                did_you_mean(&s, choices)
-            ))),
+            Some(s) => Err(Fail::option(
+                key,
+                format!(
+                    "option '{key}' must be one of {}, got '{s}'{}",
+                    choices.iter().map(|c| format!("'{c}'")).collect::<Vec<_>>().join(", "),
+                    did_you_mean(&s, choices)
+                ),
+            )),
         }
     }
 }
@@ -359,7 +402,7 @@ pub(crate) fn string_map(v: &Value) -> Result<BTreeMap<String, String>, String> 
 
 pub(crate) fn fail_text(f: Fail) -> String {
     match f {
-        Fail::Msg(m) => m,
+        Fail::Msg(m) | Fail::Option { message: m, .. } => m,
         Fail::Lua(e) => e.to_string(),
     }
 }

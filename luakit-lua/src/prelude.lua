@@ -57,12 +57,40 @@ coroutine.close = function(co)
   return fix(close(co))
 end
 
--- Text chunks only.
+-- Text chunks only. Asking for a binary chunk (mode "b"), or handing over
+-- one (a string, or a reader's first piece, starting with ESC), raises an
+-- error at the script's line; other failures are load's usual nil, message.
+local binary = "binary chunks are not available in build scripts (sandboxed)"
 load = function(...)
   local n = select("#", ...)
-  local chunk, name, _, env = ...
-  if type(chunk) == "string" and chunk:byte(1) == 27 then
-    return nil, "load: binary chunks are not available in build scripts (sandboxed)"
+  local chunk, name, mode, env = ...
+  if mode == "b" then
+    raise("load", binary)
+  end
+  if type(chunk) == "string" then
+    if chunk:byte(1) == 27 then
+      raise("load", binary)
+    end
+  elseif type(chunk) == "function" then
+    local reader, first, started = chunk, nil, false
+    local ok, piece = rawpcall(reader)
+    if not ok then
+      if is_fatal(piece) then
+        error(piece, 0)
+      end
+      return nil, errmsg(piece)
+    end
+    if type(piece) == "string" and piece:byte(1) == 27 then
+      raise("load", binary)
+    end
+    first = piece
+    chunk = function()
+      if not started then
+        started = true
+        return first
+      end
+      return reader()
+    end
   end
   if n >= 4 then
     return rawload(chunk, name, "t", env)

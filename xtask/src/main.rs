@@ -4,10 +4,13 @@
 //!   and the whole-binary startup bench, and print a summary.
 //! - `cargo xtask e2e` — end-to-end tests on a real BuildKit (a private
 //!   dockerd started here; see `e2e_env.rs` and `e2e.rs`).
+//! - `cargo xtask refs` — check that no file refers outside the repository
+//!   (also a test of this crate).
 //! - `cargo xtask ci` — what `.ci/run` calls: the workspace tests, then e2e.
 
 mod e2e;
 mod e2e_env;
+mod refs;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,10 +22,11 @@ fn main() {
     let result = match args.first().map(String::as_str) {
         Some("bench") => bench(&args[1..]),
         Some("e2e") => e2e::run(&args[1..]),
+        Some("refs") => refs::run(),
         Some("ci") => ci(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <bench|e2e|ci>\n\n  bench   run benchmarks and print a summary\n  e2e     end-to-end tests against a real dockerd/BuildKit\n  ci      workspace tests, then e2e (what .ci/run calls)"
+                "usage: cargo xtask <bench|e2e|refs|ci>\n\n  bench   run benchmarks and print a summary\n  e2e     end-to-end tests against a real dockerd/BuildKit\n  refs    check that no file refers outside the repository\n  ci      workspace tests, then e2e (what .ci/run calls)"
             );
             std::process::exit(2);
         }

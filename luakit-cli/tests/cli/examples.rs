@@ -22,3 +22,17 @@ fn every_example_builds_validates_and_renders() -> R {
     }
     Ok(())
 }
+
+/// The examples' test files pass under `luakit test`, as the user guide
+/// runs them, and there is at least the Go example's.
+#[test]
+fn the_example_tests_pass() -> R {
+    let out = luakit().args(["test", "examples"]).output()?;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    let summary = stdout.lines().last().unwrap_or_default();
+    let passed: usize = summary.split(' ').next().unwrap_or_default().parse()?;
+    assert!(passed >= 7, "{stdout}");
+    assert!(summary.ends_with(" passed, 0 failed"), "{stdout}");
+    Ok(())
+}

@@ -5,6 +5,7 @@
 mod build;
 mod conformance;
 mod dag;
+mod docs;
 mod examples;
 mod frontend;
 mod help;

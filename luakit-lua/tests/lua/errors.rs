@@ -102,7 +102,7 @@ const CASES: &[(&str, &str)] = &[
     ),
     (
         "bk.export(bk.image('alpine'))\nbk.export(bk.image('alpine'))",
-        "build.lua:2: bk.export: called a second time (the first call is at build.lua:1); a script exports exactly one state — use bk.merge to combine states",
+        "build.lua:2: bk.export: called a second time (the first call is at build.lua:1): a script builds one image, like the last stage of a Dockerfile. Copy what it needs from other stages with st:copy(stage, src, dest), and build each further image from a script of its own (bk.merge(a, b) exports one image holding both filesystems, if that is what you meant)",
     ),
     ("local x = 1", "build.lua: no bk.export() call — nothing to build"),
     (
@@ -212,4 +212,201 @@ fn errors_in_modules_name_the_module() {
         e.to_string(),
         "libs/bad.lua:4: bk.run: option 'env' must be a table {NAME = \"value\"} or a list {\"NAME=value\"}, got string"
     );
+}
+
+/// What a Dockerfile user writes first, as a multi-line script: the error
+/// names the line of the offending option and the luakit word for it.
+const DOCKERFILE_HABITS: &[(&str, &str)] = &[
+    (
+        "local app = bk.image('alpine')\n  :run('make', {\n    env = { A = 'b' },\n    workdir = '/app',\n  })\nbk.export(app)",
+        "build.lua:4: bk.run: unknown option 'workdir' (did you mean 'cwd'?)",
+    ),
+    (
+        "bk.export(bk.image('alpine'), {\n  entrypoint = { '/app' },\n  ports = { '8080' },\n})",
+        "build.lua:3: bk.export: unknown option 'ports' (did you mean 'expose'?)",
+    ),
+    (
+        "bk.export(bk.image('alpine'), {\n  port = 8080,\n})",
+        "build.lua:2: bk.export: unknown option 'port' (did you mean 'expose'?)",
+    ),
+    (
+        "bk.export(bk.image('alpine'), {\n  user = 'app',\n  entry_point = { '/app' },\n})",
+        "build.lua:3: bk.export: unknown option 'entry_point' (did you mean 'entrypoint'?)",
+    ),
+    (
+        "bk.image('alpine'):run('make', {\n  cwd = '/src',\n  mount = { bk.cache('/root/.cache') },\n})",
+        "build.lua:3: bk.run: unknown option 'mount' (did you mean 'mounts'?)",
+    ),
+    (
+        "bk.image('alpine'):run('make', {\n  cwd = '/src',\n  envs = { A = 'b' },\n})",
+        "build.lua:3: bk.run: unknown option 'envs' (did you mean 'env'?)",
+    ),
+    (
+        "bk.export(bk.image('alpine'), {\n  environment = { A = 'b' },\n})",
+        "build.lua:2: bk.export: unknown option 'environment' (did you mean 'env'?)",
+    ),
+    (
+        "bk.export(bk.image('alpine'), {\n  working_dir = '/app',\n})",
+        "build.lua:2: bk.export: unknown option 'working_dir' (did you mean 'workdir'?)",
+    ),
+    (
+        "bk.image('alpine'):run('make', {\n  working_dir = '/app',\n})",
+        "build.lua:2: bk.run: unknown option 'working_dir' (did you mean 'cwd'?)",
+    ),
+    (
+        "bk.image('alpine'):run('make', {\n  cmd = 'make',\n})",
+        "build.lua:2: bk.run: unknown option 'cmd' (the command is st:run's first argument: st:run(\"make\", { … }))",
+    ),
+    (
+        "bk.export(bk.image('alpine'), {\n  volume = { '/data' },\n  label = { a = 'b' },\n})",
+        "build.lua:3: bk.export: unknown option 'label' (did you mean 'labels'?)",
+    ),
+    (
+        "bk.export(bk.image('alpine'), {\n  stopsignal = 'SIGINT',\n})",
+        "build.lua:2: bk.export: unknown option 'stopsignal' (did you mean 'stop_signal'?)",
+    ),
+    (
+        "bk.export(bk.image('alpine'), {\n  health_check = { test = 'true' },\n})",
+        "build.lua:2: bk.export: unknown option 'health_check' (did you mean 'healthcheck'?)",
+    ),
+    (
+        "bk.export(bk.image('alpine'), {\n  healthcheck = {\n    cmd = { 'true' },\n  },\n})",
+        "build.lua:3: bk.export: option 'healthcheck': unknown option 'cmd' (did you mean 'test'?)",
+    ),
+    (
+        "local ctx = bk.local_('context')\nbk.image('alpine'):copy(ctx, '.', '/app', {\n  chown = 'app',\n})",
+        "build.lua:3: bk.copy: unknown option 'chown' (did you mean 'owner'?)",
+    ),
+    (
+        "local ctx = bk.local_('context')\nbk.image('alpine'):copy(ctx, '.', '/app', {\n  chmod = '0755',\n})",
+        "build.lua:3: bk.copy: unknown option 'chmod' (did you mean 'mode'?)",
+    ),
+    (
+        "local b = bk.image('golang')\nbk.image('alpine'):copy(b, '/out', '/app', {\n  from = 'builder',\n})",
+        "build.lua:3: bk.copy: unknown option 'from' (the state to copy from is st:copy's first argument: st:copy(from, src, dest, { … }))",
+    ),
+    (
+        "bk.image('alpine'):run('npm ci', {\n  secret = 'npmrc',\n})",
+        "build.lua:2: bk.run: unknown option 'secret' (a secret is a mount: mounts = { bk.secret(dest, { id = \"…\" }) }, or secret_env = { VAR = \"id\" })",
+    ),
+    (
+        "bk.image('alpine'):run('npm ci', {\n  cache = '/root/.npm',\n})",
+        "build.lua:2: bk.run: unknown option 'cache' (a cache is a mount: mounts = { bk.cache(dest) })",
+    ),
+    (
+        "bk.image('alpine'):run('make', {\n  privileged = true,\n})",
+        "build.lua:2: bk.run: unknown option 'privileged' (use security = \"insecure\")",
+    ),
+    (
+        "bk.image('alpine', {\n  platforms = 'linux/arm64',\n})",
+        "build.lua:2: bk.image: unknown option 'platforms' (did you mean 'platform'?)",
+    ),
+    (
+        "bk.git('https://github.com/moby/buildkit.git', {\n  branch = 'master',\n})",
+        "build.lua:2: bk.git: unknown option 'branch' (did you mean 'ref'?)",
+    ),
+    (
+        "bk.image('alpine'):run('serve', {\n  cwd = '/app',\n  ports = { 8080 },\n})",
+        "build.lua:3: bk.run: unknown option 'ports' (exposed ports belong to the image: bk.export(state, { expose = { … } }))",
+    ),
+    // a single mount where a list is expected
+    (
+        "bk.image('alpine'):run('npm ci', {\n  cwd = '/app',\n  mounts = bk.cache('/root/.npm'),\n})",
+        "build.lua:3: bk.run: option 'mounts' must be a list of mounts, got a single mount: wrap it in { }, as in mounts = { bk.cache(…) }",
+    ),
+    (
+        "bk.image('alpine'):run('git fetch', {\n  mounts = bk.ssh(),\n})",
+        "build.lua:2: bk.run: option 'mounts' must be a list of mounts, got a single mount: wrap it in { }, as in mounts = { bk.ssh() }",
+    ),
+    // type errors point at their option too
+    (
+        "bk.image('alpine'):run('make', {\n  env = { A = 'b' },\n  cwd = 1,\n})",
+        "build.lua:3: bk.run: option 'cwd' must be a string, got number",
+    ),
+    (
+        "bk.export(bk.image('alpine'), {\n  cmd = { 'x' },\n  expose = { '99999' },\n})",
+        "build.lua:3: bk.export: invalid port '99999' in expose: a port must be between 1 and 65535",
+    ),
+    (
+        "bk.export(bk.image('alpine'), {\n  cmd = { 'x' },\n  stop_signal = 'SIGFOO',\n})",
+        "build.lua:3: bk.export: invalid stop signal 'SIGFOO': expected a signal name such as \"SIGTERM\" or a number from 1 to 255",
+    ),
+    (
+        "bk.export(bk.image('alpine'), {\n  healthcheck = {\n    test = 'true',\n    interval = 'often',\n  },\n})",
+        "build.lua:4: bk.export: option 'healthcheck' interval must be a duration such as \"30s\", \"1m30s\" or \"500ms\", got \"often\"",
+    ),
+    // an options table built elsewhere: the call's line
+    (
+        "local opts = {\n  workdir = '/app',\n}\nbk.image('alpine'):run('make', opts)",
+        "build.lua:4: bk.run: unknown option 'workdir' (did you mean 'cwd'?)",
+    ),
+    // bk.local is a syntax error: local is a Lua keyword
+    (
+        "local base = bk.image('alpine')\nlocal ctx = bk.local(\"context\")\nbk.export(base:copy(ctx, '.', '/app'))",
+        "build.lua:2: bk.local(\"context\") is not valid Lua, because local is a keyword: use bk.local_(\"context\") or bk[\"local\"](\"context\")",
+    ),
+    (
+        "local ctx = bk.local(\n  'context')",
+        "build.lua:1: bk.local(…) is not valid Lua, because local is a keyword: use bk.local_(…) or bk[\"local\"](…)",
+    ),
+];
+
+#[test]
+fn dockerfile_habits_name_the_option_line_and_the_luakit_word() {
+    let mut wrong = Vec::new();
+    for (script, want) in DOCKERFILE_HABITS {
+        let got = err(script);
+        if got != *want {
+            wrong.push(format!("script:\n{script}\n  want: {want}\n  got:  {got}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{} of {} differ:\n{}", wrong.len(), DOCKERFILE_HABITS.len(), wrong.join("\n"));
+}
+
+#[test]
+fn bk_local_in_a_module_is_explained_too() {
+    let dir = tempdir("local-module");
+    std::fs::create_dir_all(dir.join("libs")).expect("mkdir");
+    std::fs::write(dir.join("libs/ctx.lua"), "return {\n  src = bk.local('context'),\n}\n").expect("write");
+    let e = crate::common::eval_in(&dir, "local c = require('libs.ctx')", crate::common::opts()).expect_err("fails");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(matches!(e, luakit_lua::ScriptError::Syntax { line: Some(2), .. }), "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        "libs/ctx.lua:2: bk.local('context') is not valid Lua, because local is a keyword: use bk.local_('context') or bk[\"local\"]('context')"
+    );
+}
+
+#[test]
+fn a_missing_module_suggests_the_nearest_one() {
+    let dir = crate::common::fixtures().join("modules");
+    let cases = [
+        (
+            "require('libs.og')",
+            "build.lua:1: require: module 'libs.og' not found (searched libs/og.lua and libs/og/init.lua, relative to the script's directory; did you mean 'libs.go'?)",
+        ),
+        (
+            "require('libs/utl')",
+            "build.lua:1: require: module 'libs/utl' not found (searched libs/utl.lua and libs/utl/init.lua, relative to the script's directory; did you mean 'libs/util'?)",
+        ),
+        (
+            "require('go')",
+            "build.lua:1: require: module 'go' not found (searched go.lua and go/init.lua, relative to the script's directory; did you mean 'libs.go'?)",
+        ),
+        (
+            "require('zzz')",
+            "build.lua:1: require: module 'zzz' not found (searched zzz.lua and zzz/init.lua, relative to the script's directory)",
+        ),
+    ];
+    for (src, want) in cases {
+        let got = crate::common::eval_in(&dir, src, crate::common::opts()).expect_err(src).to_string();
+        assert_eq!(got, want, "{src}");
+    }
+}
+
+fn tempdir(tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("luakit-lua-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("mkdir");
+    d
 }

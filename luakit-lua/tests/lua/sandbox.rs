@@ -57,25 +57,55 @@ assert(warn == nil)
     );
 }
 
+/// The header of a Lua 5.4 binary chunk, built by hand (string.dump is gone).
+const BYTECODE: &str = r#""\27Lua\84\0\25\147\13\10\26\10\4\8\8\120\86\0\0\0\0\0\0\0\0\0\0\0\40\119\64\1""#;
+
 #[test]
-fn binary_chunks_are_refused() {
-    // string.dump is gone, so build the header of a Lua 5.4 binary chunk by hand.
+fn binary_chunks_are_refused_with_the_line() {
+    let msg = "load: binary chunks are not available in build scripts (sandboxed)";
+    let cases = [
+        // a string of bytecode, in every mode that could load it
+        format!("local x = 1\nlocal f = load({BYTECODE})"),
+        format!("local x = 1\nlocal f = load({BYTECODE}, 'x', 't')"),
+        format!("local x = 1\nlocal f = load({BYTECODE}, 'x', 'bt')"),
+        format!("local x = 1\nlocal f = load({BYTECODE}, 'x', 'bt', {{}})"),
+        // asking for binary mode, whatever the chunk
+        "local x = 1\nlocal f = load('return 3', 'chunk', 'b')".to_string(),
+        "local x = 1\nlocal f = load(function() return nil end, 'chunk', 'b')".to_string(),
+        // a reader whose first piece is bytecode
+        "local x = 1\nlocal parts, i = { '\\27Lua\\84\\0', '' }, 0\nlocal h = load(function() i = i + 1; return parts[i] end)"
+            .to_string(),
+    ];
+    for src in &cases {
+        let want = if src.contains("parts") { format!("build.lua:3: {msg}") } else { format!("build.lua:2: {msg}") };
+        assert_eq!(err(src), want, "{src}");
+    }
+    // pcall sees the same message, as a string.
+    run_ok(&format!(
+        "local ok, e = pcall(load, {BYTECODE})\nassert(not ok and e == 'build.lua:1: {msg}', tostring(e))"
+    ));
+}
+
+#[test]
+fn text_chunks_still_load() {
     run_ok(
         r#"
-local f, msg = load("\27Lua\84\0\25\147\13\10\26\10\4\8\8\120\86\0\0\0\0\0\0\0\0\0\0\0\40\119\64\1")
-assert(f == nil, "binary chunk loaded")
-assert(msg == "load: binary chunks are not available in build scripts (sandboxed)", msg)
-local g, msg2 = load("\27Lua", "x", "b")
-assert(g == nil)
--- a reader function handing over bytecode is refused by the text-only mode
-local parts = { "\27Lua\84\0", "" }
-local i = 0
-local h, msg3 = load(function() i = i + 1; return parts[i] end)
-assert(h == nil and msg3:find("binary"), tostring(msg3))
--- text chunks still work, with or without an environment
 assert(load("return 1 + 1")() == 2)
 assert(load("return x", "chunk", "t", { x = 5 })() == 5)
-assert(load("return 3", "chunk", "b")() == 3)
+assert(load("return 4", "chunk", "bt")() == 4)
+-- a reader function, in pieces (the first one checked, then replayed)
+local parts = { "return ", "6", nil }
+local i = 0
+assert(load(function() i = i + 1; return parts[i] end)() == 6)
+-- an empty reader is an empty chunk
+assert(load(function() return nil end)() == nil)
+-- load's own failures stay nil, message
+local f, e = load("return +")
+assert(f == nil and e:find("unexpected symbol", 1, true), e)
+local g, e2 = load(function() error("reader broke") end)
+assert(g == nil and e2:find("reader broke", 1, true), e2)
+local h, e3 = load(function() return {} end)
+assert(h == nil and e3:find("reader function must return a string", 1, true), e3)
 "#,
     );
 }

@@ -48,3 +48,17 @@ fn a_missing_file_is_an_error() {
     let e = run_test_file(&fixtures().join("test_runner/none_test.lua"), &opts()).expect_err("missing");
     assert!(matches!(e, luakit_lua::ScriptError::Io { .. }));
 }
+
+#[test]
+fn tests_can_read_what_bk_export_made() {
+    let r = run("exported_test.lua");
+    assert_eq!(r, TestReport { passed: 7, failed: vec![] });
+}
+
+#[test]
+fn bk_exported_is_only_for_tests() {
+    assert_eq!(
+        crate::common::err("bk.export(bk.scratch())\nlocal e = bk.exported()"),
+        "build.lua:2: bk.exported: is only available in test files (luakit test); a build script's bk.export is its result"
+    );
+}
