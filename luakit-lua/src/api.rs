@@ -13,7 +13,7 @@ use luakit_graph::{
     CacheSharing, Chown, CopyOptions, GitOptions, HostIp, HttpOptions, ImageOptions, LocalOptions, Mount, MountKind,
     NetMode, ProgressGroup, ResolveMode, RunOptions, SecretEnv, SecurityMode, State, Ulimit,
 };
-use luakit_image_config::{ExportOptions, Healthcheck, StateDefaults};
+use luakit_image_config::{ExportOptions, Healthcheck};
 use mlua::{Lua, MultiValue, Table, Value};
 
 use crate::ctx::{ExportRecord, api, caller, charge, off_the_clock, op_options, with_ctx};
@@ -115,21 +115,28 @@ pub(crate) fn bk_image(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         let mut image_opts = ImageOptions { resolve_mode, default_path: true, op, ..ImageOptions::default() };
         let mut pinned = normalized.clone();
         let mut base_config = None;
-        match resolver {
+        let resolved = match resolver {
             Some(resolver) => {
                 let for_platform = plat.clone().unwrap_or(target).normalized();
                 let key = (normalized.clone(), format!("{for_platform} {resolve_mode:?}"));
                 let cached = with_ctx(lua, |c| c.resolved.get(&key).cloned())?;
-                let resolved = match cached {
-                    Some(r) => r,
+                match cached {
+                    Some(r) => Some(r),
                     None => {
                         let r = off_the_clock(lua, || resolver.resolve(&normalized, &for_platform, resolve_mode))
-                            .map_err(|e| Fail::Msg(format!("cannot resolve '{normalized}' for {for_platform}: {e}")))?;
-                        let r = Arc::new(r);
-                        with_ctx(lua, |c| c.resolved.insert(key, r.clone()))?;
+                            .map_err(|e| Fail::Msg(format!("cannot resolve '{normalized}' for {for_platform}: {e}")))?
+                            .map(Arc::new);
+                        if let Some(r) = &r {
+                            with_ctx(lua, |c| c.resolved.insert(key, r.clone()))?;
+                        }
                         r
                     }
-                };
+                }
+            }
+            None => None,
+        };
+        match resolved {
+            Some(resolved) => {
                 if !normalized.contains('@') && !resolved.digest.is_empty() {
                     pinned = format!("{normalized}@{}", resolved.digest);
                 }
@@ -417,16 +424,9 @@ pub(crate) fn bk_export(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
         }
         // Check the options now, so that a mistake points at this line.
         let target = with_ctx(lua, |c| c.opts.target_platform.clone())?;
-        let meta = state.state.meta();
-        let target = meta.platform.clone().unwrap_or(target);
-        let defaults = StateDefaults { env: meta.env.to_vec(), workdir: meta.dir.clone(), user: meta.user.clone() };
-        luakit_image_config::build_config(
-            state.base_config.as_deref(),
-            &defaults,
-            (&target.os, &target.arch, &target.variant),
-            &eo,
-        )
-        .map_err(|e| Fail::Msg(e.to_string()))?;
+        // (The config itself is built once, after evaluation, by `luakit::build`.)
+        let target = state.state.meta().platform.clone().unwrap_or(target);
+        eo.validate((&target.os, &target.arch, &target.variant)).map_err(|e| Fail::Msg(e.to_string()))?;
         with_ctx(lua, |c| c.export = Some(ExportRecord { state, options: eo, file, line }))?;
         Ok(())
     })

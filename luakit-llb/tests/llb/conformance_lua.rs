@@ -19,7 +19,7 @@ fn definition(case: &str) -> luakit_llb::pb::Definition {
         ..Default::default()
     };
     let eval = evaluate_file(&cases_dir().join(case).join("build.lua"), opts).unwrap_or_else(|e| panic!("{case}: {e}"));
-    let mopts = MarshalOptions { platform: amd64, source_map, daemon_caps: None };
+    let mopts = MarshalOptions { platform: amd64, source_map, daemon_caps: None, name_ops: false };
     marshal(&eval.state, &mopts).unwrap_or_else(|e| panic!("{case}: {e}"))
 }
 
