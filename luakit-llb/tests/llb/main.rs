@@ -3,7 +3,6 @@
 
 mod caps;
 mod compare;
-mod conformance_lua;
 mod conformance_rust;
 mod naming;
 mod pb_wire;

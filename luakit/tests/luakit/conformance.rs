@@ -1,26 +1,27 @@
 //! The conformance rule applied to what the `.lua` scripts produce: each
-//! case's `build.lua` is evaluated by luakit-lua (as `luakit build
+//! case's `build.lua` goes through `luakit::build` (as `luakit build
 //! --platform linux/amd64 --local-unique-id conformance [--no-source-map]`
-//! would) and its Definition compared with BuildKit's `expected.pb`.
+//! does) and its Definition is compared with BuildKit's `expected.pb`.
 
-use luakit_graph::Platform;
-use luakit_llb::{MarshalOptions, encode, marshal};
-use luakit_lua::{EvalOptions, evaluate_file};
+use std::sync::Arc;
+
+use luakit::{BuildOptions, EvalOptions, Platform, Script, Unresolved, pb};
 
 use crate::compare::{cases_dir, compare, expected};
 
-fn definition(case: &str) -> luakit_llb::pb::Definition {
+fn definition(case: &str) -> pb::Definition {
     let source_map = case == "c15_source_map";
-    let amd64 = Platform::new("linux", "amd64", "");
-    let opts = EvalOptions {
-        target_platform: amd64.clone(),
-        local_unique_id: "conformance".into(),
-        source_map,
+    let opts = BuildOptions {
+        eval: EvalOptions {
+            target_platform: Platform::new("linux", "amd64", ""),
+            local_unique_id: "conformance".into(),
+            source_map,
+            ..Default::default()
+        },
         ..Default::default()
     };
-    let eval = evaluate_file(&cases_dir().join(case).join("build.lua"), opts).unwrap_or_else(|e| panic!("{case}: {e}"));
-    let mopts = MarshalOptions { platform: amd64, source_map, daemon_caps: None, name_ops: false };
-    marshal(&eval.state, &mopts).unwrap_or_else(|e| panic!("{case}: {e}"))
+    let script = Script::from_path(&cases_dir().join(case).join("build.lua")).unwrap_or_else(|e| panic!("{case}: {e}"));
+    luakit::build(&script, &opts, Arc::new(Unresolved)).unwrap_or_else(|e| panic!("{case}: {e}")).definition
 }
 
 #[test]
@@ -45,8 +46,8 @@ fn all_15_scripts_match_buildkit() {
 #[test]
 fn scripts_give_the_same_bytes_every_run() {
     for case in ["c04_mounts", "c07_copy_options", "c09_diff", "c15_source_map"] {
-        let a = encode(&definition(case));
-        let b = encode(&definition(case));
+        let a = luakit::llb::encode(&definition(case));
+        let b = luakit::llb::encode(&definition(case));
         assert_eq!(a, b, "{case}: two runs differ");
     }
 }
