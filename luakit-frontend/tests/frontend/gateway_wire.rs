@@ -3,7 +3,7 @@
 
 use luakit_frontend::pb::google::rpc::Status;
 use luakit_frontend::pb::moby::buildkit::v1::frontend as gw;
-use luakit_llb::pb;
+use luakit::pb;
 use prost::Message;
 
 #[test]
