@@ -171,9 +171,16 @@ pub fn build(script: &Script, opts: &BuildOptions, resolver: Arc<dyn ImageResolv
 }
 
 /// Runs the Lua test file at `path` for `luakit test` (see
-/// [`luakit_lua::run_test_file`]): only a file that cannot be read is an
-/// `Err`; what the tests do wrong is in the report. `opts.daemon_caps` and
-/// `opts.name_ops` do not apply (nothing is marshalled).
-pub fn run_test_file(path: &Path, opts: &BuildOptions) -> Result<luakit_lua::TestReport, Error> {
-    Ok(luakit_lua::run_test_file(path, &opts.eval)?)
+/// [`luakit_lua::run_test_file`]), resolving images through `resolver` as
+/// [`build`] does: only a file that cannot be read is an `Err`; what the
+/// tests do wrong is in the report. `opts.daemon_caps` and `opts.name_ops`
+/// do not apply (nothing is marshalled).
+pub fn run_test_file(
+    path: &Path,
+    opts: &BuildOptions,
+    resolver: Arc<dyn ImageResolver>,
+) -> Result<luakit_lua::TestReport, Error> {
+    let mut eval_opts = opts.eval.clone();
+    eval_opts.resolver = Some(resolver);
+    Ok(luakit_lua::run_test_file(path, &eval_opts)?)
 }
