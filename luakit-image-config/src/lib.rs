@@ -27,8 +27,8 @@ mod exporter;
 
 pub use config::{ContainerConfig, HealthcheckConfig, History, ImageConfig, RootFs};
 pub use error::ConfigError;
-pub use exporter::{CONFIG_METADATA_KEY, DIGEST_RESPONSE_KEY, config_metadata};
 pub use export::{
     DEFAULT_PATH, ExportOptions, HISTORY_COMMENT, Healthcheck, StateDefaults, build_config, expand_port_spec,
     parse_duration,
 };
+pub use exporter::{CONFIG_METADATA_KEY, DIGEST_RESPONSE_KEY, config_metadata};

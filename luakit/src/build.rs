@@ -46,8 +46,7 @@ impl Script {
     /// Reads the script file at `path`; its modules are read from the
     /// file's directory (never outside it), and its name is the file name.
     pub fn from_path(path: &Path) -> Result<Self, Error> {
-        let source =
-            std::fs::read(path).map_err(|source| ScriptError::Io { path: path.to_path_buf(), source })?;
+        let source = std::fs::read(path).map_err(|source| ScriptError::Io { path: path.to_path_buf(), source })?;
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),

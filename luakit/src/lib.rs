@@ -56,6 +56,5 @@ pub use luakit_image_config::{
 };
 pub use luakit_llb::{CapSet, DecodeError, Digest, MarshalError, pb};
 pub use luakit_lua::{
-    EvalOptions, FsLoader, ImageResolver, ModuleLoader, NoModules, ResolveError, ResolvedImage, ScriptError,
-    TestReport,
+    EvalOptions, FsLoader, ImageResolver, ModuleLoader, NoModules, ResolveError, ResolvedImage, ScriptError, TestReport,
 };

@@ -176,7 +176,10 @@ impl LlbBridge for Gateway {
         record.solved.push(def);
         Ok(Response::new(gw::SolveResponse {
             r#ref: String::new(),
-            result: Some(gw::Result { result: Some(gw::result::Result::Ref(gw::Ref { id, def: None })), ..Default::default() }),
+            result: Some(gw::Result {
+                result: Some(gw::result::Result::Ref(gw::Ref { id, def: None })),
+                ..Default::default()
+            }),
         }))
     }
 

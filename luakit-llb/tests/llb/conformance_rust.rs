@@ -10,7 +10,12 @@ use luakit_llb::{MarshalOptions, marshal};
 use crate::compare::{compare, expected};
 
 fn amd64() -> MarshalOptions {
-    MarshalOptions { platform: Platform::new("linux", "amd64", ""), source_map: false, daemon_caps: None, name_ops: false }
+    MarshalOptions {
+        platform: Platform::new("linux", "amd64", ""),
+        source_map: false,
+        daemon_caps: None,
+        name_ops: false,
+    }
 }
 
 fn img(r: &str) -> State {

@@ -11,7 +11,8 @@ use prost::Message;
 type R = Result<(), Box<dyn std::error::Error>>;
 
 fn at(line: i32) -> OpOptions {
-    let file = Arc::new(SourceFile { filename: "build.lua".into(), data: b"-- script".to_vec(), language: String::new() });
+    let file =
+        Arc::new(SourceFile { filename: "build.lua".into(), data: b"-- script".to_vec(), language: String::new() });
     OpOptions {
         locations: vec![SourceLocation {
             file,
@@ -69,7 +70,10 @@ fn a_name_the_script_gave_is_kept() -> R {
     assert_eq!(def.metadata[&digest].description.get("llb.customname").map(String::as_str), Some("mine"));
     // The image op is still named.
     let named: Vec<&String> = def.metadata.values().filter_map(|m| m.description.get("llb.customname")).collect();
-    assert!(named.iter().any(|n| n.as_str() == "[build.lua:1] docker-image://docker.io/library/alpine:3.19"), "{named:?}");
+    assert!(
+        named.iter().any(|n| n.as_str() == "[build.lua:1] docker-image://docker.io/library/alpine:3.19"),
+        "{named:?}"
+    );
     Ok(())
 }
 

@@ -33,7 +33,10 @@ fn alpine() -> Result<StaticResolver, luakit::Error> {
     let mut r = StaticResolver::new();
     r.insert(
         "alpine:3.19",
-        ResolvedImage { digest: format!("sha256:{}", "ab".repeat(32)), config: ImageConfig::from_json(ALPINE.as_bytes())? },
+        ResolvedImage {
+            digest: format!("sha256:{}", "ab".repeat(32)),
+            config: ImageConfig::from_json(ALPINE.as_bytes())?,
+        },
     )?;
     Ok(r)
 }
