@@ -55,9 +55,12 @@ const LAYERS: &[(&str, u32)] = &[
     ("xtask", 6),
 ];
 
+/// A workspace package and the workspace packages it depends on.
+type PackageDeps = (String, Vec<String>);
+
 /// The workspace's packages and, for each, the workspace packages it
 /// depends on (any kind), from `cargo metadata`.
-fn workspace_deps() -> Result<Vec<(String, Vec<String>)>, Box<dyn std::error::Error>> {
+fn workspace_deps() -> Result<Vec<PackageDeps>, Box<dyn std::error::Error>> {
     let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml");
     let out = Command::new(env!("CARGO"))
         .args(["metadata", "--format-version", "1", "--no-deps", "--offline", "--manifest-path", manifest])
