@@ -1,4 +1,5 @@
-// Generated Control API types, nested the way the package name nests.
+//! Generated Control API types (`control.proto`, built by `build.rs`),
+//! nested the way the package name nests.
 
 /// `moby.*`
 pub mod moby {
