@@ -1,13 +1,12 @@
-//! Generates the gateway (LLBBridge) and Control clients and their message types from `proto/`
+//! Generates the gateway (LLBBridge) client and server and their message types from `proto/`
 //! with protox (no system protoc). ops.proto is read from luakit-llb's proto
 //! directory and its `pb` package is not generated again: `.pb` maps to
-//! `::luakit_llb::pb`, and `.google.protobuf` to `::prost_types` (prost's default).
+//! `::luakit::pb` (luakit-llb's, re-exported), and `.google.protobuf` to `::prost_types` (prost's default).
 
 use std::error::Error;
 use std::path::PathBuf;
 
 const GATEWAY_PROTO: &str = "github.com/moby/buildkit/frontend/gateway/pb/gateway.proto";
-const CONTROL_PROTO: &str = "github.com/moby/buildkit/api/services/control/control.proto";
 
 fn main() -> Result<(), Box<dyn Error>> {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
@@ -16,7 +15,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("cargo:rerun-if-changed={}", own.display());
     println!("cargo:rerun-if-changed={}", llb.display());
 
-    let files = protox::compile([GATEWAY_PROTO, CONTROL_PROTO], [&own, &llb])?;
+    let files = protox::compile([GATEWAY_PROTO], [&own, &llb])?;
     for file in &files.file {
         if let Some(name) = file.name.as_deref() {
             let path = if name.starts_with("google/protobuf/") {
@@ -32,11 +31,16 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     tonic_prost_build::configure()
         .build_client(true)
-        .build_server(false)
+        // The server side serves LLBBridge in process (tests answer a
+        // frontend's calls with it).
+        .build_server(true)
+        // A server answers only the calls it implements; the rest are
+        // `Unimplemented`, as with a BuildKit that lacks the cap.
+        .generate_default_stubs(true)
         // The frontend talks gRPC over its stdin/stdout through its own connector,
         // so the generated client needs no `connect` on tonic's transport.
         .build_transport(false)
-        .extern_path(".pb", "::luakit_llb::pb")
+        .extern_path(".pb", "::luakit::pb")
         .btree_map(".")
         .compile_fds(files)?;
     Ok(())

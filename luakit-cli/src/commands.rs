@@ -1,21 +1,20 @@
 //! One function per subcommand: gather settings from the parsed arguments,
-//! call the library crates, write the results. Errors go back to `main`,
-//! which prints them and picks the exit code.
+//! call the library (`luakit`, `luakit-frontend`, `luakit-client`), write
+//! the results. Errors go back to `main`, which prints them and picks the
+//! exit code.
 
 use std::io::{self, IsTerminal as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context as _;
-use luakit_graph::Platform;
-use luakit_llb::{MarshalOptions, pb};
-use luakit_lua::{EvalOptions, Evaluation};
-use prost::Message as _;
+use luakit::{Build, BuildOptions, EvalOptions, ImageResolver, Platform, Script, StaticResolver, Unresolved, inspect};
 
 use crate::output::Binary;
 
 use crate::{
-    BuildArgs, DagArgs, DagFormat, EvalArgs, FrontendImageArgs, SolveArgs, TestArgs, UsageError, ValidateArgs, dag,
+    BuildArgs, DagArgs, DagFormat, EvalArgs, FrontendImageArgs, SolveArgs, TestArgs, UsageError, ValidateArgs,
     frontend_image, output,
 };
 
@@ -25,27 +24,45 @@ const LUA_VERSION: &str = "Lua 5.4 (mlua, vendored)";
 /// The BuildKit compatibility line of `luakit version`.
 const LLB_COMPAT: &str = "BuildKit client/llb v0.11.6 encoding; newer features record their caps";
 
-/// Evaluation settings from the command line. The library fills in what
-/// depends on the script's location: the module loader and, unless
-/// `--local-unique-id` is given, the default local unique id.
-fn eval_options(a: &EvalArgs, source_map: bool) -> EvalOptions {
-    EvalOptions {
-        target_platform: a.platform.clone().unwrap_or_else(Platform::host),
-        build_platform: Platform::host(),
-        args: a.args.iter().cloned().collect(),
-        local_unique_id: a.local_unique_id.clone().unwrap_or_default(),
-        source_map,
-        timeout: a.timeout,
-        memory_limit: a.memory_limit,
-        ..EvalOptions::default()
+/// Build settings from the command line. The library fills in what depends
+/// on the script's location: the module loader and, unless
+/// `--local-unique-id` is given, the default local unique id. The CLI
+/// marshals for current BuildKit and does not name steps, so that its
+/// Definition is byte for byte what BuildKit's Go client produces.
+fn build_options(a: &EvalArgs, source_map: bool) -> BuildOptions {
+    BuildOptions {
+        eval: EvalOptions {
+            target_platform: a.platform.clone().unwrap_or_else(Platform::host),
+            build_platform: Platform::host(),
+            args: a.args.iter().cloned().collect(),
+            local_unique_id: a.local_unique_id.clone().unwrap_or_default(),
+            source_map,
+            timeout: a.timeout,
+            memory_limit: a.memory_limit,
+            ..EvalOptions::default()
+        },
+        daemon_caps: None,
+        name_ops: false,
     }
 }
 
-/// Evaluates `script`, printing its warnings.
-fn evaluate(script: &Path, a: &EvalArgs, source_map: bool) -> anyhow::Result<Evaluation> {
-    let eval = luakit_lua::evaluate_file(script, eval_options(a, source_map))?;
-    print_warnings(&eval.warnings);
-    Ok(eval)
+/// The image resolver: the images of `--resolved-images`, else none (no
+/// daemon to ask: images stay unresolved).
+fn resolver(a: &EvalArgs) -> anyhow::Result<Arc<dyn ImageResolver>> {
+    let Some(path) = &a.resolved_images else {
+        return Ok(Arc::new(Unresolved));
+    };
+    let json = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let images = StaticResolver::from_json(&json).with_context(|| format!("in {}", path.display()))?;
+    Ok(Arc::new(images))
+}
+
+/// Builds `script` with `luakit::build`, printing its warnings.
+fn build_script(script: &Path, a: &EvalArgs, source_map: bool) -> anyhow::Result<Build> {
+    let script = Script::from_path(script)?;
+    let build = luakit::build(&script, &build_options(a, source_map), resolver(a)?)?;
+    print_warnings(&build.warnings);
+    Ok(build)
 }
 
 fn print_warnings(warnings: &[String]) {
@@ -55,56 +72,21 @@ fn print_warnings(warnings: &[String]) {
     }
 }
 
-/// Evaluates and marshals `script`.
-fn definition(script: &Path, a: &EvalArgs, source_map: bool) -> anyhow::Result<(Evaluation, pb::Definition)> {
-    let eval = evaluate(script, a, source_map)?;
-    let opts = MarshalOptions { platform: eval.target_platform.clone(), source_map, daemon_caps: None };
-    let def = luakit_llb::marshal(&eval.state, &opts)?;
-    Ok((eval, def))
-}
-
-/// The OCI image config of the exported state, as JSON.
-fn image_config(eval: &Evaluation) -> anyhow::Result<Vec<u8>> {
-    let meta = eval.state.meta();
-    let defaults = luakit_image_config::StateDefaults {
-        env: meta.env.to_vec(),
-        workdir: meta.dir.clone(),
-        user: meta.user.clone(),
-    };
-    // The image is for the exported state's platform: the target platform
-    // unless the script built the state for another one.
-    let p = meta.platform.as_ref().unwrap_or(&eval.target_platform);
-    let config = luakit_image_config::build_config(
-        eval.base_config.as_ref(),
-        &defaults,
-        (p.os.as_str(), p.arch.as_str(), p.variant.as_str()),
-        &eval.export,
-    )?;
-    let mut json = config.to_json_pretty().into_bytes();
-    json.push(b'\n');
-    Ok(json)
-}
-
 /// `luakit build`.
 pub fn build(a: BuildArgs) -> anyhow::Result<ExitCode> {
     // Refuse a terminal before doing any work.
     if a.output.is_none() {
         output::check_binary_stdout(io::stdout().is_terminal(), Binary::Definition)?;
     }
-    let source_map = !a.no_source_map;
-    let (eval, def) = definition(&a.script, &a.eval, source_map)?;
-    let bytes = luakit_llb::encode(&def);
     // Everything is computed before anything is written.
-    let config = match &a.image_config {
-        Some(_) => Some(image_config(&eval)?),
-        None => None,
-    };
+    let build = build_script(&a.script, &a.eval, !a.no_source_map)?;
+    let bytes = build.definition_bytes();
     match &a.output {
         Some(path) => output::write_atomic(path, &bytes)?,
         None => output::write_binary_stdout(&bytes, Binary::Definition)?,
     }
-    if let (Some(path), Some(json)) = (&a.image_config, config) {
-        output::write_atomic(path, &json)?;
+    if let Some(path) = &a.image_config {
+        output::write_atomic(path, &build.image_config_json())?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -117,18 +99,16 @@ fn is_script(path: &Path) -> bool {
 /// `luakit dag`.
 pub fn dag(a: DagArgs) -> anyhow::Result<ExitCode> {
     let def = if is_script(&a.input) {
-        definition(&a.input, &a.eval, !a.no_source_map)?.1
+        build_script(&a.input, &a.eval, !a.no_source_map)?.definition
     } else {
-        let bytes = std::fs::read(&a.input).with_context(|| format!("cannot read {}", a.input.display()))?;
-        pb::Definition::decode(bytes.as_slice())
-            .with_context(|| format!("{} is not an LLB definition (a protobuf pb.Definition)", a.input.display()))?
+        inspect::read_definition(&a.input)?
     };
     let format = match a.format {
-        DagFormat::Text => dag::Format::Text,
-        DagFormat::Json => dag::Format::Json,
-        DagFormat::Dot => dag::Format::Dot,
+        DagFormat::Text => inspect::Format::Text,
+        DagFormat::Json => inspect::Format::Json,
+        DagFormat::Dot => inspect::Format::Dot,
     };
-    let text = dag::render(&def, format).with_context(|| format!("cannot render {}", a.input.display()))?;
+    let text = inspect::render(&def, format).with_context(|| format!("cannot render {}", a.input.display()))?;
     write_text(&text)
 }
 
@@ -144,11 +124,9 @@ fn write_text(text: &str) -> anyhow::Result<ExitCode> {
 
 /// `luakit solve`.
 pub fn solve(a: SolveArgs) -> anyhow::Result<ExitCode> {
-    use luakit_frontend::control::{self, Progress};
+    use luakit_client::Progress;
 
-    let bytes = std::fs::read(&a.definition).with_context(|| format!("cannot read {}", a.definition.display()))?;
-    let def = pb::Definition::decode(bytes.as_slice())
-        .with_context(|| format!("{} is not an LLB definition (a protobuf pb.Definition)", a.definition.display()))?;
+    let def = inspect::read_definition(&a.definition)?;
     let mut report = |p: Progress| match p {
         Progress::Started(name) => eprintln!("=> {name}"),
         Progress::Done { name, cached: true } => eprintln!("=> CACHED {name}"),
@@ -157,8 +135,8 @@ pub fn solve(a: SolveArgs) -> anyhow::Result<ExitCode> {
         Progress::Log(bytes) => eprint!("{}", String::from_utf8_lossy(&bytes)),
     };
     let tag = a.tag.as_deref().unwrap_or_default();
-    let response = control::solve_on_docker(&a.docker_socket, def, tag, None, &mut report)?;
-    if let Some(digest) = response.get("containerimage.digest") {
+    let response = luakit_client::solve_on_docker(&a.docker_socket, def, tag, None, &mut report)?;
+    if let Some(digest) = response.get(luakit::DIGEST_RESPONSE_KEY) {
         println!("{digest}");
     }
     Ok(ExitCode::SUCCESS)
@@ -166,7 +144,7 @@ pub fn solve(a: SolveArgs) -> anyhow::Result<ExitCode> {
 
 /// `luakit validate`.
 pub fn validate(a: ValidateArgs) -> anyhow::Result<ExitCode> {
-    definition(&a.script, &a.eval, true)?;
+    build_script(&a.script, &a.eval, true)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -178,10 +156,11 @@ pub fn test(a: TestArgs) -> anyhow::Result<ExitCode> {
         let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
         eprintln!("warning: no *_test.lua files under {}", shown.join(", "));
     }
-    let opts = eval_options(&a.eval, true);
+    let opts = build_options(&a.eval, true);
+    let resolver = resolver(&a.eval)?;
     let (mut passed, mut failed) = (0usize, 0usize);
     for file in &files {
-        match luakit_lua::run_test_file(file, &opts) {
+        match luakit::run_test_file(file, &opts, resolver.clone()) {
             Ok(report) => {
                 passed += report.passed;
                 for (name, message) in &report.failed {

@@ -25,6 +25,8 @@ use std::path::{Component, Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, bail};
+use luakit::Platform;
+use luakit::image_config::{History, ImageConfig, RootFs};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -191,36 +193,35 @@ impl FrontendImage {
 
 /// The image config: OCI/Docker JSON, compact, in a fixed key order.
 fn image_config(arch: &str, variant: &str, env: &[String], diff_id: &str, created: &str) -> Vec<u8> {
-    let mut config = json!({
-        "Entrypoint": [BINARY_PATH, "frontend"],
-        "WorkingDir": "/",
-        "Labels": {
-            // No `moby.buildkit.frontend.caps` label: the frontend takes no
-            // frontend inputs (named contexts) and answers no subrequests.
-            "moby.buildkit.frontend.network.none": "true",
-            "org.opencontainers.image.title": "luakit frontend",
-            "org.opencontainers.image.version": env!("CARGO_PKG_VERSION"),
-        },
-    });
-    if !env.is_empty() {
-        config["Env"] = json!(env);
-    }
-    let mut image = json!({
-        "architecture": arch,
-        "os": "linux",
-        "created": created,
-        "config": config,
-        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-        "history": [{
-            "created": created,
-            "created_by": "luakit frontend-image",
-            "comment": concat!("luakit ", env!("CARGO_PKG_VERSION")),
+    let mut image = ImageConfig {
+        architecture: arch.to_string(),
+        os: "linux".to_string(),
+        variant: variant.to_string(),
+        created: Some(created.to_string()),
+        rootfs: RootFs { kind: "layers".to_string(), diff_ids: vec![diff_id.to_string()], ..RootFs::default() },
+        history: vec![History {
+            created: Some(created.to_string()),
+            created_by: "luakit frontend-image".to_string(),
+            comment: concat!("luakit ", env!("CARGO_PKG_VERSION")).to_string(),
+            ..History::default()
         }],
-    });
-    if !variant.is_empty() {
-        image["variant"] = json!(variant);
-    }
-    serde_json::to_vec(&image).expect("a JSON value always serializes")
+        ..ImageConfig::default()
+    };
+    let config = &mut image.config;
+    config.entrypoint = vec![BINARY_PATH.to_string(), "frontend".to_string()];
+    config.working_dir = "/".to_string();
+    config.env = env.to_vec();
+    // No `moby.buildkit.frontend.caps` label: the frontend takes no
+    // frontend inputs (named contexts) and answers no subrequests.
+    config.labels = [
+        ("moby.buildkit.frontend.network.none", "true"),
+        ("org.opencontainers.image.title", "luakit frontend"),
+        ("org.opencontainers.image.version", env!("CARGO_PKG_VERSION")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    image.to_json()
 }
 
 /// The layer: every file with its parent directories, and `/tmp`.
@@ -447,18 +448,11 @@ impl ElfInfo {
     }
 }
 
-/// This machine's architecture in GOARCH spelling, and its variant.
+/// This machine's architecture in GOARCH spelling, and its variant (from
+/// the one host-arch table, [`Platform::host`]).
 fn host_arch() -> (String, String) {
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "powerpc64" => "ppc64le",
-        "loongarch64" => "loong64",
-        other => other,
-    };
-    let variant = if arch == "arm" { "v7" } else { "" };
-    (arch.to_string(), variant.to_string())
+    let host = Platform::host();
+    (host.arch, host.variant)
 }
 
 #[cfg(test)]

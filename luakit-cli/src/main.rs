@@ -1,9 +1,9 @@
-//! The `luakit` command: parses arguments, calls the library crates and maps
-//! failures to exit codes (0 success, 1 script or build error, 2 usage).
-//! It holds no build logic of its own.
+//! The `luakit` command: parses arguments, calls the library crates
+//! (`luakit`, `luakit-frontend`, `luakit-client`) and maps failures to exit
+//! codes (0 success, 1 script or build error, 2 usage). It holds no build
+//! logic of its own.
 
 mod commands;
-mod dag;
 mod frontend_image;
 mod output;
 mod values;
@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use luakit_graph::Platform;
+use luakit::Platform;
 
 /// Exit code of a script or build error.
 const EXIT_FAILURE: u8 = 1;
@@ -200,6 +200,12 @@ struct EvalArgs {
     /// Maximum memory of the evaluation, e.g. 512MiB, 1GiB, 1000000 (bytes).
     #[arg(long, value_name = "SIZE", default_value = "512MiB", value_parser = values::size)]
     memory_limit: usize,
+
+    /// Resolve bk.image references from this JSON file (reference → digest
+    /// and image config), as the frontend resolves them through BuildKit.
+    /// For tests, until luakit reads a lock file; not a stable interface.
+    #[arg(long, value_name = "FILE", hide = true)]
+    resolved_images: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use luakit_graph::Platform;
+use luakit::Platform;
 
 /// `500ms`, `30s`, `2m`, `1h`, or a bare number of seconds.
 pub fn duration(s: &str) -> Result<Duration, String> {

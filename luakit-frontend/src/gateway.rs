@@ -1,16 +1,19 @@
-//! The frontend run: connect to BuildKit over stdin/stdout, read the script
-//! from the `dockerfile` local, evaluate it (resolving images and loading
-//! modules through the gateway), solve its Definition and return the result
-//! with the image config — or return the error, which `docker build` shows.
+//! The frontend run: connect to BuildKit (over stdin/stdout in production,
+//! over any byte stream in [`serve`]), read the script from the `dockerfile`
+//! local, build it with `luakit::build` (resolving images and loading
+//! modules through the gateway, naming steps for the daemon), solve its
+//! Definition and return the result with the image config — or return the
+//! error, which `docker build` shows.
 
 use std::collections::BTreeMap;
 use std::io;
 use std::sync::{Arc, Mutex};
 
 use hyper_util::rt::TokioIo;
-use luakit_graph::{LocalOptions, Platform, State};
-use luakit_image_config::{ExportOptions, ImageConfig, StateDefaults};
-use luakit_llb::{CapSet, MarshalOptions, pb, pb_platform};
+use luakit::graph::LocalOptions;
+use luakit::llb::{MarshalOptions, pb_platform};
+use luakit::{BuildOptions, CapSet, EvalOptions, ImageConfig, Platform, ResolveError, ResolvedImage, Script, pb};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::runtime::Handle;
 use tonic::transport::{Channel, Endpoint, Uri};
 
@@ -20,9 +23,6 @@ use crate::pb::google::rpc::Status;
 use crate::pb::moby::buildkit::v1::frontend as gw;
 use crate::pb::moby::buildkit::v1::frontend::llb_bridge_client::LlbBridgeClient;
 use crate::stdio::StdioStream;
-
-/// The result metadata key BuildKit's image exporter reads the config from.
-pub const CONFIG_METADATA_KEY: &str = "containerimage.config";
 
 /// Name of the local holding the build script (Docker's name for it).
 const DOCKERFILE_LOCAL: &str = "dockerfile";
@@ -47,7 +47,7 @@ pub fn run_with_opts(opts: BuildOpts) -> Result<(), FrontendError> {
         .enable_all()
         .build()
         .map_err(FrontendError::Runtime)?;
-    let result = rt.block_on(serve(opts));
+    let result = rt.block_on(async { serve(StdioStream::new(), opts).await });
     // The stdin reader sits in a blocking read that never ends: do not wait
     // for it (BuildKit waits for the frontend process to exit).
     rt.shutdown_background();
@@ -63,14 +63,12 @@ pub fn llb_caps(pong: &gw::PongResponse) -> CapSet {
     caps
 }
 
-/// The result metadata carrying `config` for the image exporter.
-pub fn image_config_metadata(config: &ImageConfig) -> BTreeMap<String, Vec<u8>> {
-    BTreeMap::from([(CONFIG_METADATA_KEY.to_string(), config.to_json())])
-}
-
-async fn connect() -> Result<Client, FrontendError> {
-    // stdin/stdout is one connection: hand it out once.
-    let stream = Arc::new(Mutex::new(Some(StdioStream::new())));
+async fn connect<IO>(io: IO) -> Result<Client, FrontendError>
+where
+    IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    // The stream (stdin/stdout in production) is one connection: hand it out once.
+    let stream = Arc::new(Mutex::new(Some(io)));
     let connector = tower::service_fn(move |_: Uri| {
         let stream = stream.clone();
         async move {
@@ -92,8 +90,18 @@ fn call(name: &'static str) -> impl FnOnce(tonic::Status) -> FrontendError {
     move |status| FrontendError::Call { call: name, status }
 }
 
-async fn serve(opts: BuildOpts) -> Result<(), FrontendError> {
-    let mut client = connect().await?;
+/// Serves one build to the BuildKit gateway at the other end of `io` (in
+/// production [`run`] passes stdin/stdout; a test passes one end of an
+/// in-memory pipe whose other end serves `LLBBridge`). As [`run`], a build
+/// failure is returned to BuildKit and is not an `Err` here.
+///
+/// Needs a multi-threaded tokio runtime: the script is evaluated on a
+/// blocking thread that calls back into the gateway.
+pub async fn serve<IO>(io: IO, opts: BuildOpts) -> Result<(), FrontendError>
+where
+    IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let mut client = connect(io).await?;
     let pong = client.ping(gw::PingRequest {}).await.map_err(call("Ping"))?.into_inner();
     let caps = llb_caps(&pong);
     let ref_array = pong.frontend_api_caps.iter().any(|c| c.enabled && c.id == "proto.refarray");
@@ -134,7 +142,7 @@ async fn build(client: &mut Client, opts: &BuildOpts, caps: &CapSet, ref_array: 
     let build_platform = opts.build_platform();
 
     // The script and its sibling modules, from the `dockerfile` local.
-    let local = luakit_graph::local(
+    let local = luakit::graph::local(
         DOCKERFILE_LOCAL,
         LocalOptions {
             include_patterns: vec![filename.clone(), "**/*.lua".to_string()],
@@ -144,9 +152,14 @@ async fn build(client: &mut Client, opts: &BuildOpts, caps: &CapSet, ref_array: 
         },
     )
     .map_err(|e| e.to_string())?;
-    let local_def = luakit_llb::marshal(
+    let local_def = luakit::llb::marshal(
         &local,
-        &MarshalOptions { platform: build_platform.clone(), source_map: false, daemon_caps: Some(caps.clone()) },
+        &MarshalOptions {
+            platform: build_platform.clone(),
+            source_map: false,
+            daemon_caps: Some(caps.clone()),
+            name_ops: false,
+        },
     )
     .map_err(|e| e.to_string())?;
     let script_ref = solve(client, local_def).await.map_err(|s| format!("cannot read {filename}: {}", s.message()))?;
@@ -154,69 +167,50 @@ async fn build(client: &mut Client, opts: &BuildOpts, caps: &CapSet, ref_array: 
         .await
         .map_err(|s| format!("cannot read {filename} from the build's dockerfile directory: {}", s.message()))?;
 
-    // Evaluate on a blocking thread: the resolver and loader call back into
+    // Build on a blocking thread: the resolver and loader call back into
     // the gateway from there.
     let handle = Handle::current();
-    let eval_opts = luakit_lua::EvalOptions {
-        target_platform: target.clone(),
-        build_platform,
-        args: opts.build_args(),
-        local_session_id: Some(opts.session_id.clone()),
-        source_map: true,
-        resolver: Some(Arc::new(GatewayResolver {
-            client: client.clone(),
-            handle: handle.clone(),
-            session_id: opts.session_id.clone(),
-            resolve_mode: opts.resolve_mode().to_string(),
-        })),
-        loader: Arc::new(GatewayLoader { client: client.clone(), handle, script_ref: script_ref.clone() }),
-        ..luakit_lua::EvalOptions::default()
+    let build_opts = BuildOptions {
+        eval: EvalOptions {
+            target_platform: target,
+            build_platform,
+            args: opts.build_args(),
+            local_session_id: Some(opts.session_id.clone()),
+            source_map: true,
+            ..EvalOptions::default()
+        },
+        daemon_caps: Some(caps.clone()),
+        name_ops: true,
     };
-    let name = filename.clone();
-    let eval = tokio::task::spawn_blocking(move || luakit_lua::evaluate(&name, &source, &eval_opts))
+    let resolver = Arc::new(GatewayResolver {
+        client: client.clone(),
+        handle: handle.clone(),
+        session_id: opts.session_id.clone(),
+        resolve_mode: opts.resolve_mode().to_string(),
+    });
+    let loader = Arc::new(GatewayLoader { client: client.clone(), handle, script_ref: script_ref.clone() });
+    let script = Script::new(filename.clone(), source).with_loader(loader);
+    let built = tokio::task::spawn_blocking(move || luakit::build(&script, &build_opts, resolver))
         .await
         .map_err(|e| format!("evaluation of {filename} did not finish: {e}"))?
         .map_err(|e| e.to_string())?;
-    for w in &eval.warnings {
+    for w in &built.warnings {
         eprintln!("luakit frontend: {w}");
     }
 
-    let def = luakit_llb::marshal(
-        &eval.state,
-        &MarshalOptions { platform: target.clone(), source_map: true, daemon_caps: Some(caps.clone()) },
-    )
-    .map_err(|e| e.to_string())?;
-    let config = image_config(&eval.state, eval.base_config.as_ref(), &eval.target_platform, &eval.export)?;
-    let locations = op_locations(&def);
-    let mut def = def;
-    if caps.supports(luakit_llb::caps::id::META_DESCRIPTION) {
-        name_ops(&mut def, &locations);
-    }
-    let id = solve(client, def).await.map_err(|s| solve_error(&s, &locations))?;
+    let locations = op_locations(&built.definition);
+    let metadata = built.result_metadata();
+    let id = solve(client, built.definition).await.map_err(|s| solve_error(&s, &locations))?;
     let r = if ref_array {
         gw::result::Result::Ref(gw::Ref { id, def: None })
     } else {
         gw::result::Result::RefDeprecated(id)
     };
-    Ok(gw::Result { metadata: image_config_metadata(&config), attestations: BTreeMap::new(), result: Some(r) })
+    Ok(gw::Result { metadata, attestations: BTreeMap::new(), result: Some(r) })
 }
 
-/// The image config of the exported state (as `luakit build --image-config`
-/// writes it).
-fn image_config(
-    state: &State,
-    base: Option<&ImageConfig>,
-    target: &Platform,
-    export: &ExportOptions,
-) -> Result<ImageConfig, String> {
-    let meta = state.meta();
-    let defaults = StateDefaults { env: meta.env.to_vec(), workdir: meta.dir.clone(), user: meta.user.clone() };
-    let p = meta.platform.as_ref().unwrap_or(target);
-    luakit_image_config::build_config(base, &defaults, (p.os.as_str(), p.arch.as_str(), p.variant.as_str()), export)
-        .map_err(|e| e.to_string())
-}
-
-/// `digest → "file:line"` of every op the source map locates.
+/// `digest → "file:line"` of every op the source map locates (for solve
+/// errors; the same location the step names show).
 fn op_locations(def: &pb::Definition) -> Vec<(String, String)> {
     let Some(source) = &def.source else {
         return Vec::new();
@@ -235,65 +229,6 @@ fn op_locations(def: &pb::Definition) -> Vec<(String, String)> {
         }
     }
     out
-}
-
-/// Names each located op `[file:line] what it does` (`llb.customname`)
-/// unless the script named it, so that progress output and the failing step
-/// BuildKit reports point at the Lua line. Metadata is not part of an op's
-/// digest: the graph and its cache keys stay the same.
-pub fn name_ops(def: &mut pb::Definition, locations: &[(String, String)]) {
-    use prost::Message;
-    let by_digest: std::collections::HashMap<&str, &str> =
-        locations.iter().rev().map(|(d, l)| (d.as_str(), l.as_str())).collect();
-    let mut named = false;
-    for bytes in &def.def {
-        let digest = luakit_llb::Digest::of(bytes).as_str().to_string();
-        let Some(loc) = by_digest.get(digest.as_str()) else {
-            continue;
-        };
-        let Ok(op) = pb::Op::decode(bytes.as_slice()) else {
-            continue;
-        };
-        let Some(what) = op.op.as_ref().map(describe_op) else {
-            continue;
-        };
-        let meta = def.metadata.entry(digest).or_default();
-        if meta.description.contains_key("llb.customname") {
-            continue;
-        }
-        meta.description.insert("llb.customname".to_string(), format!("[{loc}] {what}"));
-        meta.caps.insert(luakit_llb::caps::id::META_DESCRIPTION.to_string(), true);
-        named = true;
-    }
-    // As BuildKit's client does: the terminal op records that descriptions are used.
-    if let (true, Some(last)) = (named, def.def.last()) {
-        let terminal = luakit_llb::Digest::of(last).as_str().to_string();
-        def.metadata.entry(terminal).or_default().caps.insert(luakit_llb::caps::id::META_DESCRIPTION.to_string(), true);
-    }
-}
-
-fn describe_op(op: &pb::op::Op) -> String {
-    use pb::file_action::Action;
-    match op {
-        pb::op::Op::Exec(e) => e.meta.as_ref().map(|m| m.args.join(" ")).unwrap_or_else(|| "run".to_string()),
-        pb::op::Op::Source(s) => s.identifier.clone(),
-        pb::op::Op::File(f) => f
-            .actions
-            .iter()
-            .filter_map(|a| a.action.as_ref())
-            .map(|a| match a {
-                Action::Copy(c) => format!("copy {} {}", c.src, c.dest),
-                Action::Mkfile(m) => format!("mkfile {}", m.path),
-                Action::Mkdir(m) => format!("mkdir {}", m.path),
-                Action::Rm(r) => format!("rm {}", r.path),
-                Action::Symlink(l) => format!("symlink {} {}", l.oldpath, l.newpath),
-            })
-            .collect::<Vec<_>>()
-            .join(", "),
-        pb::op::Op::Build(_) => "build".to_string(),
-        pb::op::Op::Merge(_) => "merge".to_string(),
-        pb::op::Op::Diff(_) => "diff".to_string(),
-    }
 }
 
 /// A solve failure, prefixed with the Lua location of the failing op when the
@@ -322,19 +257,19 @@ struct GatewayResolver {
     resolve_mode: String,
 }
 
-impl luakit_lua::ImageResolver for GatewayResolver {
+impl luakit::ImageResolver for GatewayResolver {
     fn resolve(
         &self,
         reference: &str,
         platform: &Platform,
-        mode: luakit_graph::ResolveMode,
-    ) -> Result<luakit_lua::ResolvedImage, String> {
+        mode: luakit::ResolveMode,
+    ) -> Result<Option<ResolvedImage>, ResolveError> {
         let mut client = self.client.clone();
         // The script's `resolve` wins over the build's `image-resolve-mode`.
         let resolve_mode = match mode {
-            luakit_graph::ResolveMode::Default => self.resolve_mode.clone(),
-            luakit_graph::ResolveMode::Always => "pull".to_string(),
-            luakit_graph::ResolveMode::Never => "local".to_string(),
+            luakit::ResolveMode::Default => self.resolve_mode.clone(),
+            luakit::ResolveMode::Always => "pull".to_string(),
+            luakit::ResolveMode::Never => "local".to_string(),
         };
         let req = gw::ResolveImageConfigRequest {
             r#ref: reference.to_string(),
@@ -344,10 +279,10 @@ impl luakit_lua::ImageResolver for GatewayResolver {
             session_id: self.session_id.clone(),
             ..Default::default()
         };
-        let resp =
-            self.handle.block_on(client.resolve_image_config(req)).map_err(|s| s.message().to_string())?.into_inner();
+        let resp = self.handle.block_on(client.resolve_image_config(req)).map_err(|s| s.message().to_string())?;
+        let resp = resp.into_inner();
         let config = ImageConfig::from_json(&resp.config).map_err(|e| format!("bad image config: {e}"))?;
-        Ok(luakit_lua::ResolvedImage { digest: resp.digest, config })
+        Ok(Some(ResolvedImage { digest: resp.digest, config }))
     }
 }
 
@@ -358,7 +293,7 @@ struct GatewayLoader {
     script_ref: String,
 }
 
-impl luakit_lua::ModuleLoader for GatewayLoader {
+impl luakit::ModuleLoader for GatewayLoader {
     fn load(&self, relative_path: &str) -> Result<Option<Vec<u8>>, String> {
         let mut client = self.client.clone();
         match self.handle.block_on(read_file(&mut client, &self.script_ref, relative_path)) {

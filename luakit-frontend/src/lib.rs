@@ -1,22 +1,23 @@
 //! BuildKit gateway frontend for luakit: `luakit frontend` runs [`run`], which
 //! speaks the `LLBBridge` gRPC protocol over the process's stdin/stdout (the
-//! way BuildKit starts a frontend image), evaluates the build script from the
-//! `dockerfile` local, solves the Definition and returns it with the image
-//! config. [`control::solve_on_docker`] solves a Definition through BuildKit's
-//! Control API on a Docker daemon (the `buildctl build` path). Message types
-//! of BuildKit's `frontend/gateway/pb/gateway.proto` and
-//! `api/services/control/control.proto` are generated at build time; LLB types (`pb.*`) come from [`luakit_llb::pb`].
+//! way BuildKit starts a frontend image), builds the script from the
+//! `dockerfile` local with `luakit::build`, solves the Definition and returns
+//! it with the image config. [`serve`] does the same over any byte stream
+//! (an in-process bridge, a test). Message types of BuildKit's
+//! `frontend/gateway/pb/gateway.proto` are generated at build time, client
+//! and server side (the server for in-process bridges and tests); LLB types
+//! (`pb.*`) come from `luakit::pb`. Talking to BuildKit from outside (the
+//! Control API) is luakit-client's.
 
 #[rustfmt::skip]
 #[allow(missing_docs, clippy::all)]
 pub mod pb;
 
-pub mod control;
 mod error;
 mod gateway;
 mod opts;
 mod stdio;
 
 pub use error::FrontendError;
-pub use gateway::{CONFIG_METADATA_KEY, image_config_metadata, llb_caps, name_ops, run, run_with_opts};
+pub use gateway::{llb_caps, run, run_with_opts, serve};
 pub use opts::BuildOpts;

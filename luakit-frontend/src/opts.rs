@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use luakit_graph::Platform;
+use luakit::Platform;
 
 use crate::error::FrontendError;
 

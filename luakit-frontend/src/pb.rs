@@ -5,11 +5,8 @@
 pub mod moby {
     /// `moby.buildkit.*`
     pub mod buildkit {
-        /// `moby.buildkit.v1.*`
+        /// `moby.buildkit.v1.*` (the Control service itself is luakit-client's)
         pub mod v1 {
-            // `moby.buildkit.v1`: the Control service (Solve, Status).
-            include!(concat!(env!("OUT_DIR"), "/moby.buildkit.v1.rs"));
-
             /// `moby.buildkit.v1.frontend`: LLBBridge and its messages.
             pub mod frontend {
                 include!(concat!(env!("OUT_DIR"), "/moby.buildkit.v1.frontend.rs"));

@@ -31,7 +31,9 @@ impl Platform {
         }
     }
 
-    /// `linux/<arch of this machine>`, the default target platform.
+    /// `linux/<arch of this machine>`, the default target platform (and the
+    /// platform of the frontend image): the one table from Rust's
+    /// architecture names to GOARCH's.
     pub fn host() -> Self {
         let arch = match std::env::consts::ARCH {
             "x86_64" => "amd64",
@@ -41,6 +43,7 @@ impl Platform {
             "powerpc64" => "ppc64le",
             "s390x" => "s390x",
             "riscv64" => "riscv64",
+            "loongarch64" => "loong64",
             other => other,
         };
         let variant = if arch == "arm" { "v7" } else { "" };

@@ -11,11 +11,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::{ConfigError, HealthcheckConfig, History, ImageConfig};
+pub use luakit_graph::DEFAULT_PATH;
 
-/// The `PATH` an image config gets when its env has none, as BuildKit's
-/// `system.DefaultPathEnv` for Linux.
-pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+use crate::{ConfigError, HealthcheckConfig, History, ImageConfig};
 
 /// The `comment` of the history entries luakit adds (the Dockerfile
 /// frontend writes `buildkit.dockerfile.v0`).
@@ -61,6 +59,40 @@ pub struct ExportOptions {
     /// The config's `variant`; default: the target platform's (or none, when
     /// `arch` names another architecture).
     pub variant: Option<String>,
+}
+
+impl ExportOptions {
+    /// Checks the options the way [`build_config`] would, without building
+    /// a config: the same checks in the same order, so that `bk.export` can
+    /// point at the script line of a mistake and the config is still built
+    /// only once, after evaluation. `platform` is the exported state's
+    /// `(os, arch, variant)`. No base config or state can make options that
+    /// pass this check fail [`build_config`].
+    pub fn validate(&self, platform: (&str, &str, &str)) -> Result<(), ConfigError> {
+        resolve_platform(platform, self)?;
+        for (key, value) in &self.env {
+            check_env(key, value)?;
+        }
+        if self.workdir.as_deref() == Some("") {
+            return Err(ConfigError::EmptyWorkdir);
+        }
+        if self.labels.keys().any(String::is_empty) {
+            return Err(ConfigError::EmptyLabelKey);
+        }
+        for spec in &self.expose {
+            expand_port_spec(spec)?;
+        }
+        if self.volumes.iter().any(String::is_empty) {
+            return Err(ConfigError::EmptyVolume);
+        }
+        if let Some(signal) = &self.stop_signal {
+            check_signal(signal)?;
+        }
+        if let Some(hc) = &self.healthcheck {
+            healthcheck_config(hc)?;
+        }
+        Ok(())
+    }
 }
 
 /// A `HEALTHCHECK`, as `bk.export{healthcheck = …}` gives it.

@@ -10,8 +10,9 @@
 //! `HEALTHCHECK`, `ENTRYPOINT` and `CMD` would.
 //!
 //! Invariants:
-//! - no I/O, no Lua, no protobuf: this crate depends on serde only (a test
-//!   checks that neither `mlua` nor `prost` is in its dependency tree);
+//! - no I/O, no Lua, no protobuf: this crate depends on serde and the pure
+//!   luakit-graph (for [`DEFAULT_PATH`], kept once there); a test checks
+//!   that neither `mlua` nor `prost` is in its dependency tree;
 //! - serialization is deterministic: every map is a `BTreeMap`, and fields
 //!   this crate does not model are kept in `extra` maps so that a base
 //!   image's config survives a parse → serialize round trip;
@@ -22,6 +23,7 @@
 mod config;
 mod error;
 mod export;
+mod exporter;
 
 pub use config::{ContainerConfig, HealthcheckConfig, History, ImageConfig, RootFs};
 pub use error::ConfigError;
@@ -29,3 +31,4 @@ pub use export::{
     DEFAULT_PATH, ExportOptions, HISTORY_COMMENT, Healthcheck, StateDefaults, build_config, expand_port_spec,
     parse_duration,
 };
+pub use exporter::{CONFIG_METADATA_KEY, DIGEST_RESPONSE_KEY, config_metadata};

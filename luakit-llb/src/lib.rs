@@ -25,9 +25,11 @@
 pub mod pb;
 
 pub mod caps;
+pub mod describe;
 pub mod digest;
 pub mod inspect;
 pub mod marshal;
+mod naming;
 
 pub use caps::CapSet;
 pub use digest::Digest;

@@ -17,6 +17,7 @@ use prost::Message;
 
 use crate::caps::{self, CapSet, id};
 use crate::digest::Digest;
+use crate::naming::StepNames;
 use crate::pb;
 
 /// Settings of a marshal.
@@ -29,12 +30,16 @@ pub struct MarshalOptions {
     /// The daemon's caps, when known (frontend mode); `None` marshals for
     /// current BuildKit.
     pub daemon_caps: Option<CapSet>,
+    /// Name each located op `[file:line] what` (`llb.customname`) unless
+    /// the script named it, when the daemon can show descriptions (see
+    /// `naming`). Off by default: BuildKit's client does not name ops.
+    pub name_ops: bool,
 }
 
 impl MarshalOptions {
     /// Marshal for `platform`, with a source map, for current BuildKit.
     pub fn new(platform: Platform) -> Self {
-        MarshalOptions { platform, source_map: true, daemon_caps: None }
+        MarshalOptions { platform, source_map: true, daemon_caps: None, name_ops: false }
     }
 }
 
@@ -91,11 +96,16 @@ pub fn marshal_full(state: &State, opts: &MarshalOptions) -> Result<Marshalled, 
         metadata: HashMap::new(),
         sources: SourceCollector::default(),
         any_meta: MetaFlags::default(),
+        names: StepNames::new(opts),
     };
     let Some(out) = state.output() else {
         return Ok(Marshalled { definition: m.def, terminal: None });
     };
     let dgst = m.visit(&out.node)?;
+    // As BuildKit's client does: the terminal op records that descriptions are used.
+    if m.names.apply(&mut m.metadata) {
+        m.any_meta.description = true;
+    }
     let terminal = pb::Op {
         inputs: vec![pb::Input { digest: dgst.as_str().to_owned(), index: i64::from(out.index) }],
         ..Default::default()
@@ -145,6 +155,7 @@ struct Marshaller<'a> {
     metadata: HashMap<String, pb::OpMetadata>,
     sources: SourceCollector,
     any_meta: MetaFlags,
+    names: StepNames,
 }
 
 /// Collects the source map: files in first-use order, locations per digest.
@@ -380,6 +391,7 @@ impl Marshaller<'_> {
         let bytes = op.encode_to_vec();
         let dgst = Digest::of(&bytes);
         self.memo.insert(key, dgst.clone());
+        self.names.record(&dgst, node, &op);
 
         // Metadata, merged over nodes with the same digest.
         let md_in = &node.metadata;

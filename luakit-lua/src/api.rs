@@ -115,21 +115,28 @@ pub(crate) fn bk_image(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         let mut image_opts = ImageOptions { resolve_mode, default_path: true, op, ..ImageOptions::default() };
         let mut pinned = normalized.clone();
         let mut base_config = None;
-        match resolver {
+        let resolved = match resolver {
             Some(resolver) => {
                 let for_platform = plat.clone().unwrap_or(target).normalized();
                 let key = (normalized.clone(), format!("{for_platform} {resolve_mode:?}"));
                 let cached = with_ctx(lua, |c| c.resolved.get(&key).cloned())?;
-                let resolved = match cached {
-                    Some(r) => r,
+                match cached {
+                    Some(r) => Some(r),
                     None => {
                         let r = off_the_clock(lua, || resolver.resolve(&normalized, &for_platform, resolve_mode))
-                            .map_err(|e| Fail::Msg(format!("cannot resolve '{normalized}' for {for_platform}: {e}")))?;
-                        let r = Arc::new(r);
-                        with_ctx(lua, |c| c.resolved.insert(key, r.clone()))?;
+                            .map_err(|e| Fail::Msg(format!("cannot resolve '{normalized}' for {for_platform}: {e}")))?
+                            .map(Arc::new);
+                        if let Some(r) = &r {
+                            with_ctx(lua, |c| c.resolved.insert(key, r.clone()))?;
+                        }
                         r
                     }
-                };
+                }
+            }
+            None => None,
+        };
+        match resolved {
+            Some(resolved) => {
                 if !normalized.contains('@') && !resolved.digest.is_empty() {
                     pinned = format!("{normalized}@{}", resolved.digest);
                 }

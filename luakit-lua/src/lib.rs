@@ -125,17 +125,29 @@ impl ModuleLoader for NoModules {
     }
 }
 
+/// Why an [`ImageResolver`] could not resolve a reference: whatever error
+/// its source gave (a gRPC status, an I/O or JSON error…), with its causes.
+pub type ResolveError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Resolves image references to a digest and config (docs/api.md, "Image resolution").
+///
+/// The one seam through which `bk.image` references are resolved: the
+/// gateway, a daemon, a registry or a lock file plug in here (the `luakit`
+/// crate exports it with a no-op implementation); this crate only calls it.
 pub trait ImageResolver: Send + Sync {
     /// Resolves `normalized_ref` (`docker.io/library/alpine:3.19`) for
     /// `platform`; `mode` is the script's `bk.image{resolve = …}` (`Default`
     /// leaves the choice to the resolver's own setting).
+    ///
+    /// `Ok(None)` leaves the image unresolved (not pinned, its config
+    /// unknown), as when there is no resolver at all; `Err` fails the
+    /// script at the `bk.image` call.
     fn resolve(
         &self,
         normalized_ref: &str,
         platform: &Platform,
         mode: luakit_graph::ResolveMode,
-    ) -> Result<ResolvedImage, String>;
+    ) -> Result<Option<ResolvedImage>, ResolveError>;
 }
 
 /// What an [`ImageResolver`] found.

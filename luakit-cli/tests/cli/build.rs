@@ -2,7 +2,7 @@
 
 use std::process::Stdio;
 
-use luakit_llb::pb;
+use luakit::pb;
 use predicates::prelude::*;
 
 use crate::util::{R, cli_fixture, decode, dir_entries, luakit, ops, text, workspace};

@@ -1,7 +1,7 @@
 //! `luakit dag`: scripts and Definition files, including ones luakit never
 //! writes, in every format.
 
-use luakit_llb::{Digest, pb};
+use luakit::{Digest, pb};
 use predicates::prelude::*;
 use prost::Message as _;
 

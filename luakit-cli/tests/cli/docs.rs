@@ -250,19 +250,21 @@ fn quoted_messages(doc: &str) -> Vec<String> {
 /// real one, from evaluating a script and marshalling it for a daemon that
 /// reports BuildKit v0.8.3 and has no `mergeop` cap.
 fn caps_message() -> Result<String, Box<dyn std::error::Error>> {
-    use luakit_llb::caps::id;
+    use luakit::llb::caps::id;
     let script = "local base = bk.image('alpine:3.19')\n\n\n\n\nlocal a = base:mkfile('/a', 'a')\nlocal b = base:mkfile('/b', 'b')\n\nbk.export(bk.merge(a, b))";
-    let opts = luakit_lua::EvalOptions {
-        target_platform: luakit_graph::Platform::new("linux", "amd64", ""),
-        ..luakit_lua::EvalOptions::default()
-    };
-    let ev = luakit_lua::evaluate("build.lua", script.as_bytes(), &opts)?;
     let mut caps =
-        luakit_llb::CapSet::new([id::SOURCE_IMAGE, id::FILE_BASE, id::CONSTRAINTS, id::PLATFORM, id::META_DESCRIPTION]);
+        luakit::CapSet::new([id::SOURCE_IMAGE, id::FILE_BASE, id::CONSTRAINTS, id::PLATFORM, id::META_DESCRIPTION]);
     caps.version = "v0.8.3".to_string();
-    let mo =
-        luakit_llb::MarshalOptions { daemon_caps: Some(caps), ..luakit_llb::MarshalOptions::new(opts.target_platform) };
-    match luakit_llb::marshal(&ev.state, &mo) {
+    let opts = luakit::BuildOptions {
+        eval: luakit::EvalOptions {
+            target_platform: luakit::Platform::new("linux", "amd64", ""),
+            ..luakit::EvalOptions::default()
+        },
+        daemon_caps: Some(caps),
+        ..luakit::BuildOptions::default()
+    };
+    let script = luakit::Script::new("build.lua", script.as_bytes().to_vec());
+    match luakit::build(&script, &opts, std::sync::Arc::new(luakit::Unresolved)) {
         Ok(_) => Err("marshalling for a daemon without mergeop must fail".into()),
         Err(e) => Ok(e.to_string()),
     }

@@ -1,7 +1,10 @@
 //! Integration tests of the `luakit` command, run as a process: every
 //! subcommand, every exit code, output safety (terminal refusal, atomic
-//! files), flag plumbing, and conformance of `luakit build` output.
+//! files), flag plumbing, conformance of `luakit build` output, and the
+//! same image from the CLI route and the frontend route.
 
+#[path = "../../../luakit-frontend/tests/frontend/bridge.rs"]
+mod bridge;
 mod build;
 mod conformance;
 mod dag;
@@ -9,6 +12,7 @@ mod docs;
 mod examples;
 mod frontend;
 mod help;
+mod routes;
 mod solve;
 mod test_cmd;
 mod util;

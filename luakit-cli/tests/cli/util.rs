@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
-use luakit_llb::{Digest, pb};
+use luakit::{Digest, pb};
 use prost::Message as _;
 
 pub type R = Result<(), Box<dyn std::error::Error>>;

@@ -1,9 +1,9 @@
 //! Wire checks for the generated gateway types; expected bytes are worked out by
 //! hand from the field numbers in `gateway.proto`.
 
+use luakit::pb;
 use luakit_frontend::pb::google::rpc::Status;
 use luakit_frontend::pb::moby::buildkit::v1::frontend as gw;
-use luakit_llb::pb;
 use prost::Message;
 
 #[test]

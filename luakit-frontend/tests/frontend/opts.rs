@@ -1,7 +1,7 @@
 //! `BuildOpts` read from a BuildKit-style environment.
 
+use luakit::Platform;
 use luakit_frontend::BuildOpts;
-use luakit_graph::Platform;
 
 fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()

@@ -1,10 +1,9 @@
-//! Caps from `Ping`, the image config metadata, op names.
+//! Caps from `Ping` and the image config metadata. (Op names are recorded
+//! while marshalling now: their tests are luakit-llb's `naming`.)
 
+use luakit::{CONFIG_METADATA_KEY, ImageConfig, config_metadata as image_config_metadata};
+use luakit_frontend::llb_caps;
 use luakit_frontend::pb::moby::buildkit::v1::{apicaps::ApiCap, frontend as gw, types};
-use luakit_frontend::{CONFIG_METADATA_KEY, image_config_metadata, llb_caps, name_ops};
-use luakit_image_config::ImageConfig;
-use luakit_llb::{Digest, pb};
-use prost::Message;
 
 fn cap(id: &str, enabled: bool) -> ApiCap {
     ApiCap { id: id.to_string(), enabled, ..Default::default() }
@@ -39,48 +38,4 @@ fn config_goes_under_containerimage_config() -> Result<(), Box<dyn std::error::E
     assert_eq!(back.config.user, "app");
     assert_eq!(back.architecture, "amd64");
     Ok(())
-}
-
-#[test]
-fn name_ops_prefixes_the_lua_location() {
-    let exec = pb::Op {
-        op: Some(pb::op::Op::Exec(pb::ExecOp {
-            meta: Some(pb::Meta { args: vec!["/bin/sh".into(), "-c".into(), "make".into()], ..Default::default() }),
-            ..Default::default()
-        })),
-        ..Default::default()
-    };
-    let bytes = exec.encode_to_vec();
-    let digest = Digest::of(&bytes).as_str().to_string();
-    let mut def = pb::Definition { def: vec![bytes], ..Default::default() };
-    name_ops(&mut def, &[(digest.clone(), "build.lua:7".to_string())]);
-    let meta = &def.metadata[&digest];
-    assert_eq!(meta.description.get("llb.customname").map(String::as_str), Some("[build.lua:7] /bin/sh -c make"));
-    assert_eq!(meta.caps.get("meta.description"), Some(&true));
-
-    // A name the script gave is kept.
-    if let Some(m) = def.metadata.get_mut(&digest) {
-        m.description.insert("llb.customname".into(), "mine".into());
-    }
-    name_ops(&mut def, &[(digest.clone(), "build.lua:7".to_string())]);
-    assert_eq!(def.metadata[&digest].description.get("llb.customname").map(String::as_str), Some("mine"));
-}
-
-#[test]
-fn named_ops_are_recorded_on_the_terminal_op() {
-    let exec = pb::Op {
-        op: Some(pb::op::Op::Exec(pb::ExecOp {
-            meta: Some(pb::Meta { args: vec!["true".into()], ..Default::default() }),
-            ..Default::default()
-        })),
-        ..Default::default()
-    };
-    let bytes = exec.encode_to_vec();
-    let digest = Digest::of(&bytes).as_str().to_string();
-    let terminal = pb::Op { inputs: vec![pb::Input { digest: digest.clone(), index: 0 }], ..Default::default() };
-    let tbytes = terminal.encode_to_vec();
-    let tdigest = Digest::of(&tbytes).as_str().to_string();
-    let mut def = pb::Definition { def: vec![bytes, tbytes], ..Default::default() };
-    name_ops(&mut def, &[(digest, "build.lua:2".to_string())]);
-    assert_eq!(def.metadata[&tdigest].caps.get("meta.description"), Some(&true));
 }

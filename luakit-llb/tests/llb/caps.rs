@@ -10,7 +10,12 @@ fn base() -> State {
 }
 
 fn opts() -> MarshalOptions {
-    MarshalOptions { platform: Platform::new("linux", "amd64", ""), source_map: false, daemon_caps: None }
+    MarshalOptions {
+        platform: Platform::new("linux", "amd64", ""),
+        source_map: false,
+        daemon_caps: None,
+        name_ops: false,
+    }
 }
 
 /// The caps of the op whose body satisfies `pick`.

@@ -11,7 +11,12 @@ use luakit_llb::{MarshalOptions, marshal};
 use crate::compare::{compare, expected};
 
 fn amd64() -> MarshalOptions {
-    MarshalOptions { platform: Platform::new("linux", "amd64", ""), source_map: false, daemon_caps: None }
+    MarshalOptions {
+        platform: Platform::new("linux", "amd64", ""),
+        source_map: false,
+        daemon_caps: None,
+        name_ops: false,
+    }
 }
 
 fn img(r: &str) -> State {

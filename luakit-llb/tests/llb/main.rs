@@ -3,8 +3,8 @@
 
 mod caps;
 mod compare;
-mod conformance_lua;
 mod conformance_rust;
+mod naming;
 mod pb_wire;
 mod reasoned;
 mod roundtrip;

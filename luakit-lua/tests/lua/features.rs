@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use luakit_graph::{FileAction, MountKind, Op, Platform};
 use luakit_image_config::{ContainerConfig, ImageConfig};
-use luakit_lua::{EvalOptions, ImageResolver, ResolvedImage};
+use luakit_lua::{EvalOptions, ImageResolver, ResolveError, ResolvedImage};
 
 use crate::common::{eval, fixtures, opts, render};
 
@@ -55,7 +55,7 @@ impl ImageResolver for FakeResolver {
         reference: &str,
         platform: &Platform,
         mode: luakit_graph::ResolveMode,
-    ) -> Result<ResolvedImage, String> {
+    ) -> Result<Option<ResolvedImage>, ResolveError> {
         let mode = match mode {
             luakit_graph::ResolveMode::Default => "",
             luakit_graph::ResolveMode::Always => " always",
@@ -63,7 +63,7 @@ impl ImageResolver for FakeResolver {
         };
         self.calls.lock().expect("lock").push(format!("{reference} {platform}{mode}"));
         if reference.contains("missing") {
-            return Err("not found".to_string());
+            return Err("not found".into());
         }
         let config = ImageConfig {
             os: "linux".to_string(),
@@ -76,7 +76,7 @@ impl ImageResolver for FakeResolver {
             },
             ..ImageConfig::default()
         };
-        Ok(ResolvedImage { digest: format!("sha256:{}", "ab".repeat(32)), config })
+        Ok(Some(ResolvedImage { digest: format!("sha256:{}", "ab".repeat(32)), config }))
     }
 }
 
@@ -109,6 +109,33 @@ fn resolved_images_are_pinned_and_start_from_their_config() {
         e.to_string(),
         "build.lua:1: bk.image: cannot resolve 'docker.io/library/missing:1' for linux/amd64: not found"
     );
+}
+
+/// A resolver that leaves every image unresolved.
+struct LeavesUnresolved;
+
+impl ImageResolver for LeavesUnresolved {
+    fn resolve(
+        &self,
+        _: &str,
+        _: &Platform,
+        _: luakit_graph::ResolveMode,
+    ) -> Result<Option<ResolvedImage>, ResolveError> {
+        Ok(None)
+    }
+}
+
+#[test]
+fn a_resolver_that_leaves_images_unresolved_acts_as_none() -> Result<(), luakit_lua::ScriptError> {
+    let src = "bk.export(bk.image('alpine:3.19', { resolve_digest = true }))";
+    let without = luakit_lua::evaluate("build.lua", src.as_bytes(), &opts())?;
+    let o = EvalOptions { resolver: Some(Arc::new(LeavesUnresolved)), ..opts() };
+    let with = luakit_lua::evaluate("build.lua", src.as_bytes(), &o)?;
+    assert_eq!(with.warnings, without.warnings);
+    assert_eq!(with.warnings.len(), 1);
+    assert!(with.base_config.is_none());
+    assert_eq!(render(&with), render(&without));
+    Ok(())
 }
 
 #[test]
@@ -346,9 +373,14 @@ fn evaluate_file_reports_unreadable_files() {
 struct SlowResolver;
 
 impl ImageResolver for SlowResolver {
-    fn resolve(&self, _: &str, _: &Platform, _: luakit_graph::ResolveMode) -> Result<ResolvedImage, String> {
+    fn resolve(
+        &self,
+        _: &str,
+        _: &Platform,
+        _: luakit_graph::ResolveMode,
+    ) -> Result<Option<ResolvedImage>, ResolveError> {
         std::thread::sleep(std::time::Duration::from_millis(400));
-        Ok(ResolvedImage { digest: format!("sha256:{}", "cd".repeat(32)), config: ImageConfig::default() })
+        Ok(Some(ResolvedImage { digest: format!("sha256:{}", "cd".repeat(32)), config: ImageConfig::default() }))
     }
 }
 

@@ -24,7 +24,8 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::UnixStream;
 use tonic::transport::{Channel, Endpoint, Uri};
 
-use crate::gateway::CONFIG_METADATA_KEY;
+use luakit_image_config::CONFIG_METADATA_KEY;
+
 use crate::pb::moby::buildkit::v1 as control;
 use crate::pb::moby::buildkit::v1::control_client::ControlClient;
 

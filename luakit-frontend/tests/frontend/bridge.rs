@@ -1,0 +1,216 @@
+//! An in-process BuildKit gateway: a fake `LLBBridge` server on one end of
+//! an in-memory pipe and the real frontend ([`luakit_frontend::serve`]) on
+//! the other. It answers `Ping` (with the LLB caps it is given), `Solve`
+//! (recording every Definition), `ReadFile` (from the files of the
+//! `dockerfile` local it is given), `ResolveImageConfig` (from the images it
+//! is given) and `Return` (recording the result); every other call is
+//! `Unimplemented`. Shared with luakit-cli's tests, which compare the
+//! frontend route with the CLI route.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use luakit::pb;
+use luakit_frontend::BuildOpts;
+use luakit_frontend::pb::moby::buildkit::v1::apicaps::ApiCap;
+use luakit_frontend::pb::moby::buildkit::v1::frontend as gw;
+use luakit_frontend::pb::moby::buildkit::v1::frontend::llb_bridge_server::{LlbBridge, LlbBridgeServer};
+use tonic::{Request, Response, Status};
+
+/// Every LLB cap BuildKit v0.11 reports, and the ones luakit records for
+/// newer features.
+pub const ALL_LLB_CAPS: &[&str] = &[
+    "source.image",
+    "source.image.resolvemode",
+    "source.local",
+    "source.local.unique",
+    "source.local.sessionid",
+    "source.local.includepatterns",
+    "source.local.followpaths",
+    "source.local.excludepatterns",
+    "source.local.sharedkeyhint",
+    "source.local.differ",
+    "source.git",
+    "source.git.keepgitdir",
+    "source.git.fullurl",
+    "source.git.httpauth",
+    "source.git.knownsshhosts",
+    "source.git.mountsshsock",
+    "source.git.subdir",
+    "source.http",
+    "source.http.checksum",
+    "source.http.perm",
+    "soruce.http.uidgid",
+    "source.ocilayout",
+    "exec.meta.base",
+    "exec.meta.cgroup.parent",
+    "exec.meta.network",
+    "exec.meta.proxyenv",
+    "exec.meta.security",
+    "exec.meta.ulimit",
+    "exec.mount.bind",
+    "exec.mount.cache",
+    "exec.mount.cache.sharing",
+    "exec.mount.selector",
+    "exec.mount.tmpfs",
+    "exec.mount.tmpfs.size",
+    "exec.mount.secret",
+    "exec.mount.ssh",
+    "exec.secretenv",
+    "exec.validexitcode",
+    "file.base",
+    "file.rm.wildcard",
+    "file.copy.includeexcludepatterns",
+    "file.symlink.create",
+    "constraints",
+    "platform",
+    "meta.ignorecache",
+    "meta.description",
+    "meta.exportcache",
+    "mergeop",
+    "diffop",
+];
+
+/// What the fake gateway serves, and what it saw.
+#[derive(Clone, Default)]
+pub struct Gateway {
+    /// The LLB caps `Ping` reports as enabled.
+    pub llb_caps: Vec<String>,
+    /// The files of the `dockerfile` local, by path.
+    pub files: BTreeMap<String, Vec<u8>>,
+    /// `ResolveImageConfig` answers: normalized reference → (digest, config JSON).
+    pub images: BTreeMap<String, (String, Vec<u8>)>,
+    /// What the frontend sent.
+    pub record: Arc<Mutex<Record>>,
+}
+
+/// What the frontend sent to the gateway.
+#[derive(Debug, Default)]
+pub struct Record {
+    /// Every solved Definition, in order (the `dockerfile` local's first).
+    pub solved: Vec<pb::Definition>,
+    /// Every `ResolveImageConfig` request.
+    pub resolved: Vec<gw::ResolveImageConfigRequest>,
+    /// The `Return` request.
+    pub returned: Option<gw::ReturnRequest>,
+}
+
+impl Gateway {
+    /// A gateway with these LLB caps and `build.lua` (plus `modules`).
+    pub fn new(llb_caps: &[&str], script: &str) -> Self {
+        Gateway {
+            llb_caps: llb_caps.iter().map(|c| c.to_string()).collect(),
+            files: BTreeMap::from([("build.lua".to_string(), script.as_bytes().to_vec())]),
+            ..Gateway::default()
+        }
+    }
+
+    fn record(&self) -> std::sync::MutexGuard<'_, Record> {
+        self.record.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The Definition of the build (the second solve; the first reads the script).
+    pub fn built(&self) -> Option<pb::Definition> {
+        self.record().solved.get(1).cloned()
+    }
+
+    /// The `Return` request.
+    pub fn returned(&self) -> Option<gw::ReturnRequest> {
+        self.record().returned.clone()
+    }
+
+    /// The references `ResolveImageConfig` was asked for, with their platforms.
+    pub fn resolved(&self) -> Vec<gw::ResolveImageConfigRequest> {
+        self.record().resolved.clone()
+    }
+
+    /// Runs the real frontend against this gateway with the options of
+    /// `BUILDKIT_FRONTEND_OPT_*` pairs `opts` (and session `sess`).
+    pub fn run_frontend(&self, opts: &[(&str, &str)]) -> Result<(), Box<dyn std::error::Error>> {
+        let mut vars = vec![("BUILDKIT_SESSION_ID".to_string(), "sess".to_string())];
+        for (i, (k, v)) in opts.iter().enumerate() {
+            vars.push((format!("BUILDKIT_FRONTEND_OPT_{i}"), format!("{k}={v}")));
+        }
+        let opts = BuildOpts::from_vars(vars)?;
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+        let bridge = LlbBridgeServer::new(self.clone())
+            .max_decoding_message_size(usize::MAX)
+            .max_encoding_message_size(usize::MAX);
+        rt.block_on(async move {
+            let (frontend_end, gateway_end) = tokio::io::duplex(1 << 20);
+            let server = tokio::spawn(
+                tonic::transport::Server::builder()
+                    .serve_with_incoming(bridge, tokio_stream::once(Ok::<_, std::io::Error>(gateway_end))),
+            );
+            let served = luakit_frontend::serve(frontend_end, opts).await;
+            server.abort();
+            served
+        })?;
+        Ok(())
+    }
+}
+
+fn cap(id: &str) -> ApiCap {
+    ApiCap { id: id.to_string(), enabled: true, ..Default::default() }
+}
+
+#[tonic::async_trait]
+impl LlbBridge for Gateway {
+    async fn ping(&self, _: Request<gw::PingRequest>) -> Result<Response<gw::PongResponse>, Status> {
+        Ok(Response::new(gw::PongResponse {
+            frontend_api_caps: ["solve.base", "readfile", "resolveimage", "return", "proto.refarray"]
+                .into_iter()
+                .map(cap)
+                .collect(),
+            llb_caps: self.llb_caps.iter().map(|c| cap(c)).collect(),
+            workers: Vec::new(),
+        }))
+    }
+
+    async fn solve(&self, req: Request<gw::SolveRequest>) -> Result<Response<gw::SolveResponse>, Status> {
+        let def = req.into_inner().definition.unwrap_or_default();
+        let mut record = self.record();
+        let id = if record.solved.is_empty() { "dockerfile".to_string() } else { "result".to_string() };
+        record.solved.push(def);
+        Ok(Response::new(gw::SolveResponse {
+            r#ref: String::new(),
+            result: Some(gw::Result {
+                result: Some(gw::result::Result::Ref(gw::Ref { id, def: None })),
+                ..Default::default()
+            }),
+        }))
+    }
+
+    async fn read_file(&self, req: Request<gw::ReadFileRequest>) -> Result<Response<gw::ReadFileResponse>, Status> {
+        let req = req.into_inner();
+        if req.r#ref != "dockerfile" {
+            return Err(Status::invalid_argument(format!("no ref {}", req.r#ref)));
+        }
+        match self.files.get(&req.file_path) {
+            Some(data) => Ok(Response::new(gw::ReadFileResponse { data: data.clone() })),
+            None => Err(Status::not_found(format!("open {}: no such file or directory", req.file_path))),
+        }
+    }
+
+    async fn resolve_image_config(
+        &self,
+        req: Request<gw::ResolveImageConfigRequest>,
+    ) -> Result<Response<gw::ResolveImageConfigResponse>, Status> {
+        let req = req.into_inner();
+        let answer = self.images.get(&req.r#ref).cloned();
+        self.record().resolved.push(req.clone());
+        match answer {
+            Some((digest, config)) => {
+                Ok(Response::new(gw::ResolveImageConfigResponse { digest, config, r#ref: req.r#ref }))
+            }
+            None => Err(Status::not_found(format!("{}: not found", req.r#ref))),
+        }
+    }
+
+    async fn r#return(&self, req: Request<gw::ReturnRequest>) -> Result<Response<gw::ReturnResponse>, Status> {
+        self.record().returned = Some(req.into_inner());
+        Ok(Response::new(gw::ReturnResponse {}))
+    }
+}

@@ -1,0 +1,71 @@
+//! Step names, recorded while marshalling ([`crate::MarshalOptions::name_ops`]):
+//! each op the script located gets the `llb.customname` `[file:line] what`
+//! (`what` from [`crate::describe::step_name`]) unless the script named it,
+//! so that BuildKit's progress output and the failing step it reports point
+//! at the Lua line. Metadata is not part of an op's digest: the graph and
+//! its cache keys stay the same.
+//!
+//! Names come from the op's own location and its `pb::Op` as it is encoded,
+//! so nothing is decoded again. Like BuildKit's client, a named op and the
+//! terminal op record the `meta.description` cap; nothing is named when the
+//! daemon lacks that cap.
+
+use std::collections::HashMap;
+
+use luakit_graph::Node;
+
+use crate::caps::id;
+use crate::digest::Digest;
+use crate::{MarshalOptions, describe, pb};
+
+/// The metadata key of a step's display name.
+const CUSTOM_NAME: &str = "llb.customname";
+
+/// Names of the located ops, by digest, until they are applied.
+pub(crate) struct StepNames {
+    enabled: bool,
+    names: HashMap<Digest, String>,
+}
+
+impl StepNames {
+    /// Names steps when `opts` asks for it and the daemon (if known) can
+    /// show descriptions.
+    pub(crate) fn new(opts: &MarshalOptions) -> Self {
+        let enabled = opts.name_ops && opts.daemon_caps.as_ref().is_none_or(|d| d.supports(id::META_DESCRIPTION));
+        StepNames { enabled, names: HashMap::new() }
+    }
+
+    /// Records the name of `node`, encoded as `op` with digest `digest`: the
+    /// first location (with a line) of the first node of that digest.
+    pub(crate) fn record(&mut self, digest: &Digest, node: &Node, op: &pb::Op) {
+        if !self.enabled || self.names.contains_key(digest) {
+            return;
+        }
+        let Some(at) = node
+            .locations
+            .iter()
+            .find_map(|l| l.ranges.first().map(|r| format!("{}:{}", l.file.filename, r.start_line)))
+        else {
+            return;
+        };
+        if let Some(what) = describe::step_name(op) {
+            self.names.insert(digest.clone(), format!("[{at}] {what}"));
+        }
+    }
+
+    /// Names the ops in their merged `metadata`, skipping those the script
+    /// named; returns whether any op was named.
+    pub(crate) fn apply(&mut self, metadata: &mut HashMap<String, pb::OpMetadata>) -> bool {
+        let mut named = false;
+        for (digest, name) in self.names.drain() {
+            let md = metadata.entry(digest.as_str().to_owned()).or_default();
+            if md.description.contains_key(CUSTOM_NAME) {
+                continue;
+            }
+            md.description.insert(CUSTOM_NAME.to_string(), name);
+            md.caps.insert(id::META_DESCRIPTION.to_string(), true);
+            named = true;
+        }
+        named
+    }
+}

@@ -1,0 +1,185 @@
+//! The one build pipeline: evaluate the script, marshal the exported state
+//! (naming steps while marshalling when asked) and build the image config —
+//! each exactly once. The CLI, the gateway frontend and the conformance
+//! tests all build through [`build`], so every route gives the same
+//! Definition and the same config for the same script, options and
+//! resolved images.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use luakit_graph::Platform;
+use luakit_image_config::{ExportOptions, ImageConfig, StateDefaults};
+use luakit_llb::{CapSet, Digest, MarshalOptions, pb};
+use luakit_lua::{EvalOptions, FsLoader, ImageResolver, ModuleLoader, NoModules, ScriptError};
+
+use crate::Error;
+
+/// A build script: its name (as errors and the source map show it, e.g.
+/// `build.lua`), its bytes, and where its `require`d modules come from.
+#[derive(Clone)]
+pub struct Script {
+    /// The file name errors and the source map show.
+    pub name: String,
+    /// The script's bytes.
+    pub source: Vec<u8>,
+    /// Reads the modules the script `require`s.
+    pub loader: Arc<dyn ModuleLoader>,
+    /// The script's directory when it is a file on this machine: the
+    /// default `local.unique` id is derived from it.
+    pub dir: Option<PathBuf>,
+}
+
+impl Script {
+    /// A script from bytes, without modules.
+    pub fn new(name: impl Into<String>, source: impl Into<Vec<u8>>) -> Self {
+        Script { name: name.into(), source: source.into(), loader: Arc::new(NoModules), dir: None }
+    }
+
+    /// The same script, reading its modules through `loader`.
+    pub fn with_loader(mut self, loader: Arc<dyn ModuleLoader>) -> Self {
+        self.loader = loader;
+        self
+    }
+
+    /// Reads the script file at `path`; its modules are read from the
+    /// file's directory (never outside it), and its name is the file name.
+    pub fn from_path(path: &Path) -> Result<Self, Error> {
+        let source = std::fs::read(path).map_err(|source| ScriptError::Io { path: path.to_path_buf(), source })?;
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        Ok(Script { name, source, loader: Arc::new(FsLoader { root: dir.clone() }), dir: Some(dir) })
+    }
+}
+
+impl std::fmt::Debug for Script {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Script")
+            .field("name", &self.name)
+            .field("source_len", &self.source.len())
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Settings of one build.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// How the script is evaluated: platforms, `bk.arg` values, local ids,
+    /// time and memory limits. `eval.source_map` also decides whether the
+    /// Definition carries the source map. Its `resolver` and `loader` are
+    /// not used: [`build`] takes the resolver, the [`Script`] its loader.
+    /// An empty `local_unique_id` is derived from the script's directory
+    /// when it has one ([`luakit_lua::default_local_unique_id`]).
+    pub eval: EvalOptions,
+    /// The daemon's caps, when known (the frontend has them from `Ping`):
+    /// features it lacks are dropped or refused. `None` marshals for
+    /// current BuildKit, byte for byte as its Go client does.
+    pub daemon_caps: Option<CapSet>,
+    /// Name each located op `[build.lua:N] what` for BuildKit's progress
+    /// output (only when the daemon can show descriptions); off for
+    /// Definitions that must match BuildKit's client byte for byte.
+    pub name_ops: bool,
+}
+
+/// What a build produced.
+#[derive(Debug, Clone)]
+pub struct Build {
+    /// The LLB Definition (encode it with [`Build::definition_bytes`]).
+    pub definition: pb::Definition,
+    /// The digest of the Definition's terminal op, when it has one.
+    pub terminal: Option<Digest>,
+    /// The image config of the exported state, computed once.
+    pub image_config: ImageConfig,
+    /// What `bk.export` asked for (already applied to `image_config`).
+    pub export: ExportOptions,
+    /// The platform the image is for: the exported state's, else the target.
+    pub platform: Platform,
+    /// Warnings to show the user (each starts with `file:line:` when known).
+    pub warnings: Vec<String>,
+}
+
+impl Build {
+    /// The Definition as bytes, as `buildctl build` reads them.
+    pub fn definition_bytes(&self) -> Vec<u8> {
+        luakit_llb::encode(&self.definition)
+    }
+
+    /// The image config as `luakit build --image-config` writes it
+    /// (indented JSON and a final newline).
+    pub fn image_config_json(&self) -> Vec<u8> {
+        let mut json = self.image_config.to_json_pretty().into_bytes();
+        json.push(b'\n');
+        json
+    }
+
+    /// The result metadata a frontend returns for the image exporter.
+    pub fn result_metadata(&self) -> BTreeMap<String, Vec<u8>> {
+        luakit_image_config::config_metadata(&self.image_config)
+    }
+}
+
+/// Builds `script`: evaluates it (resolving images through `resolver`),
+/// marshals the exported state and builds its image config.
+///
+/// The resolver is shared (`Arc`) because the evaluation runs on a thread of
+/// its own that a stuck script may outlive. Pass [`crate::Unresolved`] to
+/// leave images unresolved.
+pub fn build(script: &Script, opts: &BuildOptions, resolver: Arc<dyn ImageResolver>) -> Result<Build, Error> {
+    let mut eval_opts = opts.eval.clone();
+    eval_opts.resolver = Some(resolver);
+    eval_opts.loader = script.loader.clone();
+    if eval_opts.local_unique_id.is_empty() {
+        if let Some(dir) = &script.dir {
+            eval_opts.local_unique_id = luakit_lua::default_local_unique_id(dir);
+        }
+    }
+    let eval = luakit_lua::evaluate(&script.name, &script.source, &eval_opts)?;
+
+    let marshal_opts = MarshalOptions {
+        platform: eval.target_platform.clone(),
+        source_map: opts.eval.source_map,
+        daemon_caps: opts.daemon_caps.clone(),
+        name_ops: opts.name_ops,
+    };
+    let marshalled = luakit_llb::marshal_full(&eval.state, &marshal_opts)?;
+
+    // The image is for the exported state's platform: the target platform
+    // unless the script built the state for another one.
+    let meta = eval.state.meta();
+    let platform = meta.platform.clone().unwrap_or_else(|| eval.target_platform.clone());
+    let defaults = StateDefaults { env: meta.env.to_vec(), workdir: meta.dir.clone(), user: meta.user.clone() };
+    let image_config = luakit_image_config::build_config(
+        eval.base_config.as_ref(),
+        &defaults,
+        (platform.os.as_str(), platform.arch.as_str(), platform.variant.as_str()),
+        &eval.export,
+    )?;
+    Ok(Build {
+        definition: marshalled.definition,
+        terminal: marshalled.terminal,
+        image_config,
+        export: eval.export,
+        platform,
+        warnings: eval.warnings,
+    })
+}
+
+/// Runs the Lua test file at `path` for `luakit test` (see
+/// [`luakit_lua::run_test_file`]), resolving images through `resolver` as
+/// [`build`] does: only a file that cannot be read is an `Err`; what the
+/// tests do wrong is in the report. `opts.daemon_caps` and `opts.name_ops`
+/// do not apply (nothing is marshalled).
+pub fn run_test_file(
+    path: &Path,
+    opts: &BuildOptions,
+    resolver: Arc<dyn ImageResolver>,
+) -> Result<luakit_lua::TestReport, Error> {
+    let mut eval_opts = opts.eval.clone();
+    eval_opts.resolver = Some(resolver);
+    Ok(luakit_lua::run_test_file(path, &eval_opts)?)
+}

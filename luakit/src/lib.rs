@@ -1,0 +1,60 @@
+//! luakit as a library: Lua build scripts to BuildKit LLB and OCI image
+//! configs, through one pipeline that every front door uses.
+//!
+//! This crate is the porcelain over luakit's plumbing crates (as gitoxide's
+//! `gix` is over its `gix-*` crates): luakit-graph (the pure build graph),
+//! luakit-image-config (the OCI image config), luakit-llb (BuildKit's wire
+//! format: marshal, decode, caps) and luakit-lua (the sandboxed `bk` API).
+//! They are re-exported as [`graph`], [`image_config`], [`llb`] and [`lua`],
+//! and the types a front door needs are re-exported at the top.
+//!
+//! - [`build`] runs a [`Script`] with [`BuildOptions`]: evaluate → marshal
+//!   (naming steps while marshalling, when asked) → image config, each once.
+//!   The `luakit` CLI (`build`, `dag`, `validate`), the gateway frontend and
+//!   the conformance tests all call it, so the same script, options and
+//!   resolved images give the same Definition and config on every route.
+//! - [`ImageResolver`] is the one seam through which image references are
+//!   resolved: the gateway, a daemon, a registry or a lock file implement
+//!   it; [`Unresolved`] and [`StaticResolver`] come with this crate.
+//! - [`inspect`] reads any Definition and renders it (text, JSON, DOT), as
+//!   `luakit dag` shows it.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use luakit::{BuildOptions, Platform, Script, Unresolved};
+//!
+//! let script = Script::new("build.lua", r#"
+//!     local st = bk.image("alpine:3.19"):run("echo hi > /hi")
+//!     bk.export(st, { cmd = { "cat", "/hi" } })
+//! "#);
+//! let mut opts = BuildOptions::default();
+//! opts.eval.target_platform = Platform::new("linux", "amd64", "");
+//! let build = luakit::build(&script, &opts, Arc::new(Unresolved))?;
+//! assert_eq!(build.definition.def.len(), 3); // image, exec, terminal
+//! assert_eq!(build.image_config.config.cmd, ["cat", "/hi"]);
+//! # Ok::<(), luakit::Error>(())
+//! ```
+#![deny(missing_docs)]
+
+mod build;
+mod error;
+pub mod inspect;
+mod resolve;
+
+pub use luakit_graph as graph;
+pub use luakit_image_config as image_config;
+pub use luakit_llb as llb;
+pub use luakit_lua as lua;
+
+pub use build::{Build, BuildOptions, Script, build, run_test_file};
+pub use error::Error;
+pub use resolve::{StaticResolver, Unresolved};
+
+pub use luakit_graph::{Platform, ResolveMode};
+pub use luakit_image_config::{
+    CONFIG_METADATA_KEY, ConfigError, DIGEST_RESPONSE_KEY, ExportOptions, ImageConfig, config_metadata,
+};
+pub use luakit_llb::{CapSet, DecodeError, Digest, MarshalError, pb};
+pub use luakit_lua::{
+    EvalOptions, FsLoader, ImageResolver, ModuleLoader, NoModules, ResolveError, ResolvedImage, ScriptError, TestReport,
+};
