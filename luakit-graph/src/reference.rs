@@ -64,23 +64,23 @@ pub fn normalize_image_ref(reference: &str) -> Result<String, GraphError> {
         Some(i) => (&name_tag[..last_slash + i], Some(&name_tag[last_slash + i + 1..])),
         None => (name_tag, None),
     };
-    if let Some(t) = tag {
-        if !is_tag(t) {
-            return Err(bad(format!(
-                "invalid tag '{t}' (up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-')"
-            )));
-        }
+    if let Some(t) = tag
+        && !is_tag(t)
+    {
+        return Err(bad(format!(
+            "invalid tag '{t}' (up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-')"
+        )));
     }
     if name.is_empty() {
         return Err(bad("repository name must not be empty".to_string()));
     }
     let (domain, path) = split_domain(name);
-    if let Some(domain) = domain {
-        if !is_domain(domain) {
-            return Err(bad(format!(
-                "invalid registry '{domain}' (expected a host name, an IPv4 address or an [IPv6] address, with an optional :port)"
-            )));
-        }
+    if let Some(domain) = domain
+        && !is_domain(domain)
+    {
+        return Err(bad(format!(
+            "invalid registry '{domain}' (expected a host name, an IPv4 address or an [IPv6] address, with an optional :port)"
+        )));
     }
     let domain = match domain {
         None | Some(LEGACY_DEFAULT_DOMAIN) => DEFAULT_DOMAIN,

@@ -18,6 +18,7 @@ mod api;
 mod ctx;
 mod error;
 mod eval;
+mod locate;
 mod opts;
 mod userdata;
 
@@ -342,9 +343,9 @@ pub fn run_test_file(path: &Path, opts: &EvalOptions) -> Result<TestReport, Scri
         }
         for (test, f) in tests {
             session.reset_clock();
-            match f.call::<()>(()) {
+            match session.call(&f) {
                 Ok(()) => report.passed += 1,
-                Err(e) => report.failed.push((test, session.map_error(e).to_string())),
+                Err(e) => report.failed.push((test, e.to_string())),
             }
         }
         Ok(report)

@@ -4,7 +4,7 @@
 -- and its helpers; nothing here is reachable from the script except
 -- through the globals set below.
 local rawpcall, rawxpcall, rawload, rawsetmetatable, rawgetmetatable,
-      errmsg, is_fatal, write_stderr, module_path, module_load, raise, bk = ...
+      errmsg, is_fatal, write_stderr, module_path, module_load, raise, bk, locate = ...
 local error, type, tostring, select, rawget, setmetatable_ = error, type, tostring, select, rawget, rawsetmetatable
 local concat = table.concat
 local resume, close, randomseed = coroutine.resume, coroutine.close, math.randomseed
@@ -27,8 +27,9 @@ local function stub_library(libname)
   })
 end
 
--- Errors caught by a script are strings (bk errors included); the time
--- and memory limits cannot be caught.
+-- Errors caught by a script are strings (bk errors included) that name
+-- the script's file and line (locate runs where the error is raised); the
+-- time and memory limits cannot be caught.
 local function fix(ok, ...)
   if ok then
     return true, ...
@@ -37,16 +38,25 @@ local function fix(ok, ...)
 end
 
 pcall = function(f, ...)
-  return fix(rawpcall(f, ...))
+  return fix(rawxpcall(f, locate, ...))
+end
+
+-- The script's handler gets the located message. It runs once the stack is
+-- unwound (a script has no debug library to look at the stack with).
+local function handled(handler, ok, ...)
+  if ok then
+    return true, ...
+  end
+  -- errmsg raises the limits again.
+  local hok, result = rawpcall(handler, errmsg((...)))
+  if hok then
+    return false, result
+  end
+  return fix(false, result)
 end
 
 xpcall = function(f, handler, ...)
-  return fix(rawxpcall(f, function(e)
-    if is_fatal(e) then
-      return e
-    end
-    return handler(errmsg(e))
-  end, ...))
+  return handled(handler, rawxpcall(f, locate, ...))
 end
 
 coroutine.resume = function(co, ...)
@@ -138,7 +148,13 @@ pairs = function(t)
     return rawpairs(t)
   end
   local mt = rawgetmetatable(t)
-  if type(mt) == "table" and rawget(mt, "__pairs") ~= nil then
+  if mt == false then
+    -- A protected metatable (bk's): the original pairs still sees its __pairs.
+    local f, s, c = rawpairs(t)
+    if f ~= next_ then
+      return f, s, c
+    end
+  elseif type(mt) == "table" and rawget(mt, "__pairs") ~= nil then
     return rawget(mt, "__pairs")(t)
   end
   local keys, n = {}, 0
@@ -147,12 +163,21 @@ pairs = function(t)
     keys[n] = k
   end
   sort(keys, key_before)
+  -- As with next, fields may be cleared during the traversal: a key whose
+  -- value is nil when it is reached is skipped. Keys added during the
+  -- traversal are not visited (Lua leaves that undefined).
   local i = 0
   return function()
-    i = i + 1
-    local k = keys[i]
-    if k ~= nil then
-      return k, rawget(t, k)
+    while true do
+      i = i + 1
+      local k = keys[i]
+      if k == nil then
+        return nil
+      end
+      local v = rawget(t, k)
+      if v ~= nil then
+        return k, v
+      end
     end
   end, t, nil
 end
@@ -198,7 +223,7 @@ require = function(name)
   local fn = module_load(path)
   loading[path] = true
   chain[#chain + 1] = path
-  local result = { rawpcall(fn, name, path) }
+  local result = { rawxpcall(fn, locate, name, path) }
   chain[#chain] = nil
   loading[path] = nil
   if not result[1] then
