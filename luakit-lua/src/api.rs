@@ -274,7 +274,9 @@ fn char_name(c: char) -> String {
         '\r' => "CR ",
         '\n' => "LF ",
         '\0' => "NUL ",
-        _ => "",
+        '\t' => "a tab ",
+        ' ' => "a space ",
+        _ => return format!("U+{:04X}", u32::from(c)),
     };
     format!("{name}(U+{:04X})", u32::from(c))
 }
@@ -1044,8 +1046,9 @@ fn secret_env(v: &Value) -> R<Vec<SecretEnv>> {
             )
             .into());
         };
-        let name = text(&k)
-            .map_err(|m| Fail::Msg(format!("option 'secret_env' has a variable name '{}' that {m}", shown(&k))))?;
+        let name = text(&k).map_err(|m| {
+            Fail::Msg(format!("option 'secret_env' has a variable name '{}' that {m}", shown(&k).escape_debug()))
+        })?;
         if name.is_empty() || name.contains('=') {
             return Err(format!("option 'secret_env' has an invalid variable name '{name}'").into());
         }
@@ -1056,14 +1059,15 @@ fn secret_env(v: &Value) -> R<Vec<SecretEnv>> {
                 optional: false,
             },
             Value::Table(_) => {
-                let o = Opts::new(&val, &["id", "optional"]).map_err(|e| match e {
+                let entry = |e: Fail| match e {
                     Fail::Msg(m) => Fail::Msg(format!("option 'secret_env' entry '{name}': {m}")),
                     other => other,
-                })?;
+                };
+                let o = Opts::new(&val, &["id", "optional"]).map_err(entry)?;
                 SecretEnv {
-                    id: o.string("id")?.unwrap_or_else(|| name.clone()),
+                    id: o.string("id").map_err(entry)?.unwrap_or_else(|| name.clone()),
                     name: name.clone(),
-                    optional: o.boolean("optional")?.unwrap_or(false),
+                    optional: o.boolean("optional").map_err(entry)?.unwrap_or(false),
                 }
             }
             other => {
@@ -1152,8 +1156,11 @@ fn ulimits(v: &Value) -> R<Vec<Ulimit>> {
         // -1 is unlimited: above every number.
         let above = |a: i64, b: i64| b != -1 && (a == -1 || a > b);
         if above(soft, hard) {
+            let shown = |n: i64| if n == -1 { "-1 (unlimited)".to_string() } else { n.to_string() };
             return Err(format!(
-                "option 'ulimits' entry '{name}': the soft limit {soft} is above the hard limit {hard}"
+                "option 'ulimits' entry '{name}': the soft limit {} is above the hard limit {}",
+                shown(soft),
+                shown(hard)
             )
             .into());
         }

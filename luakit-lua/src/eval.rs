@@ -200,6 +200,7 @@ impl Session {
             bk,
             locate,
         ))?;
+        crate::builtins::install(lua)?;
         let mut remove = Vec::new();
         for pair in g.pairs::<Value, Value>() {
             let (k, _) = pair?;

@@ -15,6 +15,7 @@
 //! - the same script, options and files give the same graph, always.
 
 mod api;
+mod builtins;
 mod ctx;
 mod error;
 mod eval;

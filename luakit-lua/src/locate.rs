@@ -23,6 +23,10 @@ use crate::ctx::caller;
 use crate::error::{find_fault, innermost, script_message, split_location};
 use crate::opts::type_name;
 
+/// Registry name of the last error value a script caught as raised, and
+/// where it was raised.
+const RAISED: &str = "luakit.raised";
+
 /// The chunk name of luakit's prelude, as Lua writes it in positions.
 const PRELUDE: &[u8] = b"luakit";
 
@@ -99,7 +103,17 @@ fn locate(lua: &Lua, v: Value, mode: Mode, error_fn: &Function, tostring: &Funct
             }
             Ok(Value::String(lua.create_string(&message)?))
         }
-        _ if mode == Mode::Caught => Ok(v),
+        _ if mode == Mode::Caught => {
+            // Kept as raised; remember where, for when luakit raises it again
+            // (`require` passes a module's error on).
+            if let Some(at) = at(lua) {
+                let record = lua.create_table()?;
+                record.raw_set(1, v.clone())?;
+                record.raw_set(2, at)?;
+                lua.set_named_registry_value(RAISED, record)?;
+            }
+            Ok(v)
+        }
         other => {
             let text = match other {
                 Value::Integer(_) | Value::Number(_) => tostring.call::<String>(other.clone()).ok(),
@@ -109,7 +123,11 @@ fn locate(lua: &Lua, v: Value, mode: Mode, error_fn: &Function, tostring: &Funct
                 _ => None,
             }
             .unwrap_or_else(|| format!("(error object is a {} value)", type_name(other)));
-            let text = match at(lua) {
+            let position = match passed_on(lua, other) {
+                Some(at) => Some(at),
+                None => at(lua),
+            };
+            let text = match position {
                 Some(at) if split_location(&text).is_none() => format!("{at}: {text}"),
                 _ => text,
             };
@@ -121,6 +139,21 @@ fn locate(lua: &Lua, v: Value, mode: Mode, error_fn: &Function, tostring: &Funct
 /// `file:line` of the innermost script frame.
 fn at(lua: &Lua) -> Option<String> {
     caller(lua).map(|(file, line)| format!("{file}:{line}"))
+}
+
+/// Where a value luakit's prelude raises again was first raised, if it was
+/// recorded then.
+fn passed_on(lua: &Lua, v: &Value) -> Option<String> {
+    let from_prelude = lua.inspect_stack(2, |d| d.source().source.is_some_and(|s| s.as_bytes() == b"=luakit"))?;
+    if !from_prelude {
+        return None;
+    }
+    let record: mlua::Table = lua.named_registry_value(RAISED).ok()?;
+    let value: Value = record.raw_get(1).ok()?;
+    if value != *v {
+        return None;
+    }
+    record.raw_get::<String>(2).ok()
 }
 
 /// The function that raised the error (level 0 is the handler itself).

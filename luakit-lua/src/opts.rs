@@ -365,7 +365,7 @@ pub(crate) fn string_map(v: &Value) -> Result<BTreeMap<String, String>, String> 
         let Value::String(k) = k else {
             return Err(format!("must be a table of name = \"value\", but has the key {}", key_text(&k)));
         };
-        let k = text(&k).map_err(|m| format!("has a key '{}' that {m}", shown(&k)))?;
+        let k = text(&k).map_err(|m| format!("has a key '{}' that {m}", shown(&k).escape_debug()))?;
         match val {
             Value::String(s) => {
                 let v = text(&s).map_err(|m| format!("value for '{k}' {m}"))?;

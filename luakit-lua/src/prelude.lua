@@ -7,7 +7,7 @@ local rawpcall, rawxpcall, rawload, rawsetmetatable, rawgetmetatable,
       errmsg, is_fatal, write_stderr, module_path, module_load, raise, bk, locate = ...
 local error, type, tostring, select, rawget, setmetatable_ = error, type, tostring, select, rawget, rawsetmetatable
 local concat = table.concat
-local resume, close, randomseed = coroutine.resume, coroutine.close, math.randomseed
+local resume, close = coroutine.resume, coroutine.close
 
 local function denied(name)
   return function()
@@ -67,6 +67,33 @@ coroutine.close = function(co)
   return fix(close(co))
 end
 
+-- A coroutine's body runs under locate too (resume has no message handler
+-- of its own), so that an error inside it names its line.
+local create, wrap = coroutine.create, coroutine.wrap
+local function rethrow(ok, ...)
+  if ok then
+    return ...
+  end
+  error((...), 0)
+end
+local function located_body(f)
+  return function(...)
+    return rethrow(rawxpcall(f, locate, ...))
+  end
+end
+coroutine.create = function(f)
+  if type(f) ~= "function" then
+    return create(f)
+  end
+  return create(located_body(f))
+end
+coroutine.wrap = function(f)
+  if type(f) ~= "function" then
+    return wrap(f)
+  end
+  return wrap(located_body(f))
+end
+
 -- Text chunks only.
 load = function(...)
   local n = select("#", ...)
@@ -78,13 +105,6 @@ load = function(...)
     return rawload(chunk, name, "t", env)
   end
   return rawload(chunk, name, "t")
-end
-
-setmetatable = function(t, mt)
-  if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
-    error("setmetatable: __gc metamethods are not available in build scripts (sandboxed)", 2)
-  end
-  return setmetatable_(t, mt)
 end
 
 assert = function(v, msg, ...)
@@ -108,14 +128,6 @@ print = function(...)
   end
   write_stderr(concat(parts, "\t") .. "\n")
 end
-
-math.randomseed = function(...)
-  if select("#", ...) == 0 then
-    return randomseed(0)
-  end
-  return randomseed(...)
-end
-randomseed(0)
 
 string.dump = denied("string.dump")
 
@@ -182,20 +194,9 @@ pairs = function(t)
   end, t, nil
 end
 
--- C loops the instruction hook cannot interrupt.
-local rep, move, mathtype = string.rep, table.move, math.type
-string.rep = function(s, n, sep)
-  if s == "" and (sep == nil or sep == "") and mathtype(n) then
-    return ""
-  end
-  return rep(s, n, sep)
-end
-table.move = function(a1, f, e, t, a2)
-  if mathtype(f) and mathtype(e) and e - f > 16777216 then
-    error("table.move: a range of more than 16777216 elements is not available in build scripts (sandboxed)", 2)
-  end
-  return move(a1, f, e, t, a2)
-end
+-- setmetatable, string.rep, table.move and math.randomseed are replaced
+-- in Rust (builtins.rs), so that no frame of this file stands between a
+-- script and them.
 rawgetmetatable("").__metatable = false
 
 os = stub_library("os")

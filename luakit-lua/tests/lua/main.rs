@@ -8,6 +8,8 @@ mod errors;
 mod features;
 mod guide;
 mod limits;
+mod locations;
 mod robustness;
 mod sandbox;
 mod test_runner;
+mod validation;
