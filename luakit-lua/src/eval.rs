@@ -233,7 +233,16 @@ impl Session {
             .set_name(format!("@{name}"))
             .set_mode(ChunkMode::Text)
             .into_function()
-            .map_err(|e| self.map_error(e))?;
+            .map_err(|e| match self.map_error(e) {
+                // Lua gives no position when it refuses the whole file
+                // (a binary chunk): the file's first line is the place.
+                ScriptError::Syntax { line: None, message, .. } => ScriptError::Syntax {
+                    file: name.to_string(),
+                    line: Some(1),
+                    message: format!("{name}:1: {message}"),
+                },
+                other => other,
+            })?;
         self.reset_clock();
         self.call(&chunk)
     }

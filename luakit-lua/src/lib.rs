@@ -21,6 +21,8 @@ mod error;
 mod eval;
 mod locate;
 mod opts;
+#[cfg(test)]
+mod proptests;
 mod userdata;
 
 use std::collections::BTreeMap;

@@ -6,4 +6,5 @@ mod compare;
 mod conformance_lua;
 mod conformance_rust;
 mod pb_wire;
+mod properties;
 mod roundtrip;

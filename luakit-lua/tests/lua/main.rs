@@ -9,6 +9,7 @@ mod features;
 mod guide;
 mod limits;
 mod locations;
+mod properties;
 mod robustness;
 mod sandbox;
 mod test_runner;
