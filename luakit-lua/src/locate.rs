@@ -71,8 +71,9 @@ fn locate(lua: &Lua, v: Value, mode: Mode, error_fn: &Function, tostring: &Funct
             if find_fault(e).is_some() || matches!(innermost(e), mlua::Error::MemoryError(_)) {
                 return Ok(v);
             }
-            let message = script_message(e);
-            if split_location(&message).is_some() {
+            let (message, from_prelude) = scrub(script_message(e).as_bytes());
+            let message = String::from_utf8_lossy(&message);
+            if !from_prelude && split_location(&message).is_some() {
                 return Ok(v);
             }
             match at(lua) {

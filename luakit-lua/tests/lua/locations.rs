@@ -185,3 +185,10 @@ fn a_byte_order_mark_is_skipped_and_lines_stay_right() {
     let e = eval("local x = 1\n\u{feff}").expect_err("fails");
     assert_eq!(e.to_string(), "build.lua:2: unexpected symbol near '<\\239>'");
 }
+
+#[test]
+fn a_binary_script_is_refused_at_its_first_line() {
+    let e = luakit_lua::evaluate("build.lua", b"\x1bLua\x54\x00\x19\x93", &opts()).expect_err("refused");
+    assert_eq!(e.to_string(), "build.lua:1: attempt to load a binary chunk (mode is 't')");
+    assert_eq!((e.file(), e.line()), (Some("build.lua"), Some(1)));
+}
