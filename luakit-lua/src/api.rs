@@ -253,19 +253,31 @@ fn credentials_refused(instead: &str) -> Fail {
 /// not a secret; over HTTP(S) a user name is usually a token.
 fn check_git_credentials(url: &str) -> R<()> {
     const HTTP_AUTH: &str = "put a token in a build secret and pass its id as auth_token_secret (or an Authorization header value as auth_header_secret), as BuildKit's git auth expects";
-    let with_scheme = if url.contains("://") { url.to_string() } else { format!("ssh://{url}") };
-    let ssh = with_scheme.starts_with("ssh://");
-    let Some(userinfo) = url_userinfo(&with_scheme) else { return Ok(()) };
-    if ssh {
-        // SCP form `user@host:path`: everything before the last '@' of the host part.
-        if userinfo.contains(':') {
-            return Err(credentials_refused(
-                "SSH remotes authenticate through the SSH agent (mount_ssh_sock), HTTPS remotes through a build secret named by auth_token_secret",
-            ));
+    const SSH_AUTH: &str = "SSH remotes authenticate through the SSH agent (mount_ssh_sock), HTTPS remotes through a build secret named by auth_token_secret";
+    if !url.contains("://") {
+        // SCP form `user@host:path`: a user name, ending at the first '@',
+        // before the host's ':'. Anything else without a scheme is read as
+        // an HTTPS URL.
+        let scp_user = url.split_once('@').filter(|(user, rest)| !user.contains([':', '/']) && rest.contains(':'));
+        if scp_user.is_some() {
+            return Ok(());
         }
-        return Ok(());
+        return match url_userinfo(&format!("https://{url}")) {
+            Some(_) => Err(credentials_refused(HTTP_AUTH)),
+            None => Ok(()),
+        };
     }
-    Err(credentials_refused(HTTP_AUTH))
+    match url_userinfo(url) {
+        None => Ok(()),
+        Some(userinfo) if url.starts_with("ssh://") => {
+            if userinfo.contains(':') {
+                Err(credentials_refused(SSH_AUTH))
+            } else {
+                Ok(())
+            }
+        }
+        Some(_) => Err(credentials_refused(HTTP_AUTH)),
+    }
 }
 
 /// `CR (U+000D)` and the like, for messages about control characters.

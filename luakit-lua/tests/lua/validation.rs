@@ -175,7 +175,8 @@ fn git_urls_with_credentials_are_refused() {
         ("http://user:pw@host/r.git#main", HTTP),
         ("git://user@host/r.git", HTTP),
         ("ssh://git:secret@host/r.git", SSH),
-        ("user:pw@host:r.git", SSH),
+        ("user:pw@host:r.git", HTTP),
+        ("token@host/r.git", HTTP),
     ] {
         assert_eq!(err(&format!("bk.git('{url}')")), format!("build.lua:1: bk.git: {hint}"), "{url}");
     }
@@ -185,6 +186,8 @@ fn git_urls_with_credentials_are_refused() {
         "https://github.com/o/r.git",
         "https://github.com/o/r.git#v1:sub@dir",
         "github.com/o/r",
+        "git@github.com:o/r.git#v1@x",
+        "deploy_1@git.example.com:team/r.git",
     ] {
         let ev = eval(&format!("bk.export(bk.git('{url}'))"));
         assert!(ev.is_ok(), "{url}: {:?}", ev.err());
