@@ -19,8 +19,11 @@ pub fn duration(s: &str) -> Result<Duration, String> {
         "h" => n * 3600.0,
         other => return Err(format!("unknown duration unit '{other}' in '{s}' (use ms, s, m or h)")),
     };
-    if !(secs > 0.0 && secs.is_finite()) || secs > 1e9 {
+    if !(secs > 0.0 && secs.is_finite()) {
         return Err(format!("duration '{s}' must be greater than zero"));
+    }
+    if secs > 1e9 {
+        return Err(format!("duration '{s}' is too long (at most 1000000000s)"));
     }
     Ok(Duration::from_secs_f64(secs))
 }
@@ -108,3 +111,7 @@ mod tests {
         assert!(platform("linux").is_err());
     }
 }
+
+#[cfg(test)]
+#[path = "values_proptests.rs"]
+mod proptests;

@@ -12,6 +12,7 @@
 mod error;
 pub mod op;
 mod platform;
+pub mod reference;
 pub mod source;
 pub mod state;
 

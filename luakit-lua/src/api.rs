@@ -18,8 +18,8 @@ use mlua::{Lua, MultiValue, Table, Value};
 
 use crate::ctx::{ExportRecord, api, caller, charge, off_the_clock, op_options, with_ctx};
 use crate::opts::{
-    Fail, Opts, R, as_integer, did_you_mean, lua_str, option_msg, platform, platform_from_parts, sequence, string_list,
-    string_map, type_name,
+    Fail, Opts, R, as_integer, did_you_mean, option_msg, platform, platform_from_parts, sequence, shown, string_list,
+    string_map, text, type_name,
 };
 use crate::userdata::{ExecInfo, LMount, LPlatform, LState};
 
@@ -54,7 +54,7 @@ fn method_call_error(method: &str) -> Fail {
 /// A required string argument.
 fn req_string(v: &Value, pos: usize, name: &str) -> R<String> {
     match v {
-        Value::String(s) => Ok(lua_str(s)),
+        Value::String(s) => text(s).map_err(|m| Fail::Msg(format!("argument {pos} ({name}) {m}"))),
         Value::Nil => Err(format!("argument {pos} ({name}) is missing: expected a string").into()),
         other => Err(format!("argument {pos} ({name}) must be a string, got {}", type_name(other)).into()),
     }
@@ -212,6 +212,7 @@ pub(crate) fn bk_git(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     let st = api(lua, "bk.git", || {
         let a = Args::new(args);
         let url = req_nonempty(&a.get(0), 1, "url")?;
+        check_git_credentials(&url)?;
         let opts = Opts::new(&a.get(1), GIT_OPTS)?;
         let mut go = GitOptions { op: op_options(lua)?, ..GitOptions::default() };
         if let Some(r) = opts.string("ref")? {
@@ -241,6 +242,64 @@ pub(crate) fn bk_git(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     ud(lua, st)
 }
 
+/// The user-info part of a URL (`user:password` of `https://user:password@host/…`), if any.
+fn url_userinfo(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    authority.rsplit_once('@').map(|(userinfo, _)| userinfo)
+}
+
+/// The message for a URL with credentials in it, with where they belong instead.
+fn credentials_refused(instead: &str) -> Fail {
+    Fail::Msg(format!("credentials in the URL are refused: they would be stored in the build graph; {instead}"))
+}
+
+/// Git URLs must not carry a password or token: they would go into the
+/// source identifier, `git.fullurl`, cache keys and logs. A user name alone
+/// is fine over SSH (`git@host:repo`, `ssh://git@host/repo`), where it is
+/// not a secret; over HTTP(S) a user name is usually a token.
+fn check_git_credentials(url: &str) -> R<()> {
+    const HTTP_AUTH: &str = "put a token in a build secret and pass its id as auth_token_secret (or an Authorization header value as auth_header_secret), as BuildKit's git auth expects";
+    const SSH_AUTH: &str = "SSH remotes authenticate through the SSH agent (mount_ssh_sock), HTTPS remotes through a build secret named by auth_token_secret";
+    if !url.contains("://") {
+        // SCP form `user@host:path`: a user name, ending at the first '@',
+        // before the host's ':'. Anything else without a scheme is read as
+        // an HTTPS URL.
+        let scp_user = url.split_once('@').filter(|(user, rest)| !user.contains([':', '/']) && rest.contains(':'));
+        if scp_user.is_some() {
+            return Ok(());
+        }
+        return match url_userinfo(&format!("https://{url}")) {
+            Some(_) => Err(credentials_refused(HTTP_AUTH)),
+            None => Ok(()),
+        };
+    }
+    match url_userinfo(url) {
+        None => Ok(()),
+        Some(userinfo) if url.starts_with("ssh://") => {
+            if userinfo.contains(':') {
+                Err(credentials_refused(SSH_AUTH))
+            } else {
+                Ok(())
+            }
+        }
+        Some(_) => Err(credentials_refused(HTTP_AUTH)),
+    }
+}
+
+/// `CR (U+000D)` and the like, for messages about control characters.
+fn char_name(c: char) -> String {
+    let name = match c {
+        '\r' => "CR ",
+        '\n' => "LF ",
+        '\0' => "NUL ",
+        '\t' => "a tab ",
+        ' ' => "a space ",
+        _ => return format!("U+{:04X}", u32::from(c)),
+    };
+    format!("{name}(U+{:04X})", u32::from(c))
+}
+
 const HTTP_OPTS: &[&str] =
     &["checksum", "filename", "chmod", "uid", "gid", "headers", "auth_header_secret", "username", "password"];
 
@@ -264,11 +323,10 @@ pub(crate) fn bk_http(lua: &Lua, args: MultiValue, function: &'static str) -> ml
                 .into());
             }
         }
-        if url.split("://").nth(1).is_some_and(|rest| rest.split('/').next().is_some_and(|host| host.contains('@'))) {
-            return Err(
-                "credentials in the URL are refused: they would be stored in the build graph; put an Authorization header value in a build secret and pass its id as auth_header_secret"
-                    .into(),
-            );
+        if url_userinfo(&url).is_some() {
+            return Err(credentials_refused(
+                "put an Authorization header value in a build secret and pass its id as auth_header_secret",
+            ));
         }
         let checksum = opts.string("checksum")?;
         if let Some(c) = &checksum {
@@ -282,9 +340,16 @@ pub(crate) fn bk_http(lua: &Lua, args: MultiValue, function: &'static str) -> ml
             }
         }
         let headers = opts.string_map("headers")?.unwrap_or_default();
-        for name in headers.keys() {
+        for (name, value) in &headers {
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)) {
                 return Err(format!("option 'headers' has an invalid header name '{name}'").into());
+            }
+            if let Some(c) = value.chars().find(|&c| c.is_control() && c != '\t') {
+                return Err(format!(
+                    "option 'headers' value for '{name}' contains the control character {} (line breaks and other control characters cannot be sent in an HTTP header)",
+                    char_name(c)
+                )
+                .into());
             }
         }
         let ho = HttpOptions {
@@ -400,7 +465,7 @@ pub(crate) fn bk_export(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
             volumes: opts.string_list("volumes")?.unwrap_or_default(),
             stop_signal: match opts.raw("stop_signal")? {
                 Value::Nil => None,
-                Value::String(s) => Some(lua_str(&s)),
+                Value::String(s) => Some(text(&s).map_err(|m| Fail::Msg(format!("option 'stop_signal' {m}")))?),
                 v => match as_integer(&v) {
                     Some(i) => Some(i.to_string()),
                     None => {
@@ -433,7 +498,10 @@ pub(crate) fn bk_export(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
         };
         // Check the options now, so that a mistake points at this line.
         let target = with_ctx(lua, |c| c.opts.target_platform.clone())?;
-        export_config(&state, &eo, &target).map_err(|e| {
+        // (The config itself is built once, after evaluation, by `luakit::build`.)
+        let target = state.state.meta().platform.clone().unwrap_or(target);
+        export_platform(&mut eo, &target)?;
+        eo.validate((&target.os, &target.arch, &target.variant)).map_err(|e| {
             use luakit_image_config::ConfigError as E;
             let key = match &e {
                 E::InvalidEnvKey { .. } | E::InvalidEnvValue { .. } => "env",
@@ -547,11 +615,46 @@ pub(crate) fn bk_exported(lua: &Lua, _: MultiValue) -> mlua::Result<Value> {
     Ok(Value::Table(t))
 }
 
+/// Checks `os`, `arch` and `variant` of `bk.export` as `bk.platform` checks
+/// a platform (with the target's parts for those not given), and writes the
+/// given ones in their canonical spelling (`x86_64` → `amd64`).
+fn export_platform(eo: &mut ExportOptions, target: &luakit_graph::Platform) -> R<()> {
+    if eo.os.is_none() && eo.arch.is_none() && eo.variant.is_none() {
+        return Ok(());
+    }
+    let os = eo.os.clone().unwrap_or_else(|| target.os.clone());
+    let arch = eo.arch.clone().unwrap_or_else(|| target.arch.clone());
+    let variant = eo.variant.clone().unwrap_or_default();
+    let p = platform_from_parts(&os, &arch, &variant).map_err(|e| {
+        let field = if e.contains("unknown operating system") || eo.arch.is_none() && eo.variant.is_none() {
+            "os"
+        } else if e.contains("unknown architecture") || eo.variant.is_none() {
+            "arch"
+        } else {
+            "variant"
+        };
+        Fail::Msg(format!("option '{field}': {e}"))
+    })?;
+    if eo.os.is_some() {
+        eo.os = Some(p.os);
+    }
+    if eo.arch.is_some() {
+        eo.arch = Some(p.arch);
+    }
+    if eo.variant.as_deref().is_some_and(|v| !v.is_empty()) {
+        eo.variant = Some(p.variant);
+    }
+    Ok(())
+}
+
 /// An entrypoint or cmd: a list (exec form) or a string (shell form).
 fn command_opt(opts: &Opts, key: &str) -> R<Option<Vec<String>>> {
     match opts.raw(key)? {
         Value::Nil => Ok(None),
-        Value::String(s) => Ok(Some(vec!["/bin/sh".to_string(), "-c".to_string(), lua_str(&s)])),
+        Value::String(s) => {
+            let command = text(&s).map_err(|m| Fail::option(key, format!("option '{key}' {m}")))?;
+            Ok(Some(vec!["/bin/sh".to_string(), "-c".to_string(), command]))
+        }
         v @ Value::Table(_) => string_list(&v).map(Some).map_err(|m| Fail::option(key, option_msg(key, &m))),
         v => Err(format!(
             "option '{key}' must be a list of strings (or a string, run by /bin/sh -c), got {}",
@@ -569,7 +672,7 @@ fn port_list(v: &Value) -> R<Vec<String>> {
     let mut out = Vec::new();
     for (i, it) in items.iter().enumerate() {
         let spec = match it {
-            Value::String(s) => lua_str(s),
+            Value::String(s) => text(s).map_err(|m| Fail::Msg(format!("option 'expose' item {} {m}", i + 1)))?,
             other => match as_integer(other) {
                 Some(p) => p.to_string(),
                 None => {
@@ -594,7 +697,7 @@ fn healthcheck(v: &Value) -> R<Healthcheck> {
     let wrap = |m: String| Fail::option("healthcheck", option_msg("healthcheck", &m));
     match v {
         Value::Boolean(false) => return Ok(Healthcheck { test: vec!["NONE".to_string()], ..Healthcheck::default() }),
-        Value::String(s) if lua_str(s).eq_ignore_ascii_case("none") => {
+        Value::String(s) if s.as_bytes().eq_ignore_ascii_case(b"none") => {
             return Ok(Healthcheck { test: vec!["NONE".to_string()], ..Healthcheck::default() });
         }
         Value::Table(_) => {}
@@ -608,7 +711,7 @@ fn healthcheck(v: &Value) -> R<Healthcheck> {
     let opts = Opts::new(v, HEALTHCHECK_OPTS).map_err(|e| e.map_msg(|m| option_msg("healthcheck", &m)))?;
     let test = match opts.raw("test")? {
         Value::Nil => return Err(wrap("needs 'test': a command list or a shell command string".to_string())),
-        Value::String(s) => vec!["CMD-SHELL".to_string(), lua_str(&s)],
+        Value::String(s) => vec!["CMD-SHELL".to_string(), text(&s).map_err(|m| wrap(format!("test {m}")))?],
         t => {
             let list = string_list(&t).map_err(|m| wrap(format!("test {m}")))?;
             match list.first().map(String::as_str) {
@@ -623,7 +726,7 @@ fn healthcheck(v: &Value) -> R<Healthcheck> {
     let dur = |key: &str| -> R<Option<Duration>> {
         match opts.raw(key)? {
             Value::Nil => Ok(None),
-            Value::String(s) => parse_duration(&lua_str(&s)).map(Some).map_err(|m| wrap_at(key, format!("{key} {m}"))),
+            Value::String(s) => parse_duration(&shown(&s)).map(Some).map_err(|m| wrap_at(key, format!("{key} {m}"))),
             other => match as_integer(&other) {
                 Some(secs) if secs >= 0 => Ok(Some(Duration::from_secs(secs as u64))),
                 _ => Err(wrap_at(
@@ -666,7 +769,7 @@ pub(crate) fn bk_platform(lua: &Lua, args: MultiValue) -> mlua::Result<LPlatform
     api(lua, "bk.platform", || {
         let a = Args::new(args);
         if let (Value::String(s), Value::Nil) = (a.get(0), a.get(1)) {
-            if lua_str(&s).contains('/') {
+            if s.as_bytes().contains(&b'/') {
                 return Ok(LPlatform(platform(&Value::String(s))?));
             }
         }
@@ -870,7 +973,7 @@ pub(crate) fn st_run(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         let this = a.this("run")?;
         let argv = match a.get(1) {
             Value::String(s) => {
-                let cmd = lua_str(&s);
+                let cmd = text(&s).map_err(|m| Fail::Msg(format!("argument 1 (command) {m}")))?;
                 if cmd.trim().is_empty() {
                     return Err("argument 1 (command) must not be empty".into());
                 }
@@ -909,6 +1012,9 @@ pub(crate) fn st_run(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         }
         ro.user = opts.string("user")?;
         ro.hostname = opts.string("hostname")?;
+        if let Some(h) = &ro.hostname {
+            check_host_name(h).map_err(|m| Fail::Msg(format!("option 'hostname' {m}")))?;
+        }
         ro.network = match opts.choice("network", &["sandbox", "host", "none"])?.as_deref() {
             Some("host") => Some(NetMode::Host),
             Some("none") => Some(NetMode::None),
@@ -1028,7 +1134,7 @@ pub(crate) fn env_pairs(v: &Value) -> Result<Vec<(String, String)>, String> {
             let Value::String(s) = it else {
                 return Err(format!("entry {} must be a string \"NAME=value\", got {}", i + 1, type_name(it)));
             };
-            let s = lua_str(s);
+            let s = text(s).map_err(|m| format!("entry {} {m}", i + 1))?;
             match s.split_once('=') {
                 Some((k, val)) if !k.is_empty() => out.push((k.to_string(), val.to_string())),
                 _ => return Err(format!("entry {} '{s}' must look like \"NAME=value\"", i + 1)),
@@ -1055,14 +1161,33 @@ fn exit_codes(v: &Value) -> R<Vec<i32>> {
     }
     items
         .iter()
-        .map(|it| match as_integer(it).and_then(|i| i32::try_from(i).ok()) {
-            Some(i) => Ok(i),
+        .map(|it| match as_integer(it) {
+            Some(i @ 0..=255) => Ok(i as i32),
+            Some(i) => Err(Fail::Msg(format!("option 'valid_exit_codes' must list exit codes from 0 to 255, got {i}"))),
             None => Err(Fail::Msg(format!(
                 "option 'valid_exit_codes' must be an exit code or a list of them, got {}",
                 type_name(it)
             ))),
         })
         .collect()
+}
+
+/// A host name for `hostname` or `extra_hosts`: letters, digits, '.', '-'
+/// and '_' (it is written into the container's /etc/hostname and
+/// /etc/hosts, where a space or a line break would add entries).
+fn check_host_name(h: &str) -> Result<(), String> {
+    if h.is_empty() {
+        return Err("must not be empty".to_string());
+    }
+    match h.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))) {
+        Some(c) if c.is_control() || c.is_whitespace() => Err(format!(
+            "'{}' contains {}: a host name has letters, digits, '.', '-' and '_' only",
+            h.escape_debug(),
+            char_name(c)
+        )),
+        Some(c) => Err(format!("'{h}' contains '{c}': a host name has letters, digits, '.', '-' and '_' only")),
+        None => Ok(()),
+    }
 }
 
 fn extra_hosts(v: &Value) -> R<Vec<HostIp>> {
@@ -1072,6 +1197,7 @@ fn extra_hosts(v: &Value) -> R<Vec<HostIp>> {
         if host.is_empty() {
             return Err("option 'extra_hosts' has an empty host name".into());
         }
+        check_host_name(&host).map_err(|m| Fail::Msg(format!("option 'extra_hosts' host name {m}")))?;
         if ip.parse::<IpAddr>().is_err() {
             return Err(format!("option 'extra_hosts': '{ip}' (for '{host}') is not an IP address").into());
         }
@@ -1094,19 +1220,28 @@ fn secret_env(v: &Value) -> R<Vec<SecretEnv>> {
             )
             .into());
         };
-        let name = lua_str(&k);
+        let name = text(&k).map_err(|m| {
+            Fail::Msg(format!("option 'secret_env' has a variable name '{}' that {m}", shown(&k).escape_debug()))
+        })?;
         if name.is_empty() || name.contains('=') {
             return Err(format!("option 'secret_env' has an invalid variable name '{name}'").into());
         }
         let entry = match &val {
-            Value::String(id) => SecretEnv { id: lua_str(id), name: name.clone(), optional: false },
+            Value::String(id) => SecretEnv {
+                id: text(id).map_err(|m| Fail::Msg(format!("option 'secret_env' value for '{name}' {m}")))?,
+                name: name.clone(),
+                optional: false,
+            },
             Value::Table(_) => {
-                let o = Opts::new(&val, &["id", "optional"])
-                    .map_err(|e| e.map_msg(|m| format!("option 'secret_env' entry '{name}': {m}")))?;
+                let entry = |e: Fail| match e {
+                    Fail::Msg(m) => Fail::Msg(format!("option 'secret_env' entry '{name}': {m}")),
+                    other => other,
+                };
+                let o = Opts::new(&val, &["id", "optional"]).map_err(entry)?;
                 SecretEnv {
-                    id: o.string("id")?.unwrap_or_else(|| name.clone()),
+                    id: o.string("id").map_err(entry)?.unwrap_or_else(|| name.clone()),
                     name: name.clone(),
-                    optional: o.boolean("optional")?.unwrap_or(false),
+                    optional: o.boolean("optional").map_err(entry)?.unwrap_or(false),
                 }
             }
             other => {
@@ -1155,7 +1290,7 @@ fn ulimits(v: &Value) -> R<Vec<Ulimit>> {
                 format!("option 'ulimits' must be a table {{nofile = 1024}}, but has a {} key", type_name(&k)).into()
             );
         };
-        let name = lua_str(&k);
+        let name = shown(&k);
         if !ULIMIT_NAMES.contains(&name.as_str()) {
             return Err(format!("option 'ulimits': unknown limit '{name}'{}", did_you_mean(&name, ULIMIT_NAMES)).into());
         }
@@ -1184,6 +1319,25 @@ fn ulimits(v: &Value) -> R<Vec<Ulimit>> {
                 }
             },
         };
+        for (which, n) in [("soft", soft), ("hard", hard)] {
+            if n < -1 {
+                return Err(format!(
+                    "option 'ulimits' entry '{name}': the {which} limit must be 0 or more (or -1 for unlimited), got {n}"
+                )
+                .into());
+            }
+        }
+        // -1 is unlimited: above every number.
+        let above = |a: i64, b: i64| b != -1 && (a == -1 || a > b);
+        if above(soft, hard) {
+            let shown = |n: i64| if n == -1 { "-1 (unlimited)".to_string() } else { n.to_string() };
+            return Err(format!(
+                "option 'ulimits' entry '{name}': the soft limit {} is above the hard limit {}",
+                shown(soft),
+                shown(hard)
+            )
+            .into());
+        }
         out.insert(name.clone(), Ulimit { name, soft, hard });
     }
     Ok(out.into_values().collect())
@@ -1320,7 +1474,7 @@ pub(crate) fn st_with_env(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
                     return Err(format!("argument 1 (key) '{key}' must not contain '='").into());
                 }
                 let value = match v {
-                    Value::String(s) => lua_str(&s),
+                    Value::String(s) => text(&s).map_err(|m| Fail::Msg(format!("argument 2 (value) {m}")))?,
                     Value::Nil => return Err("argument 2 (value) is missing: expected a string".into()),
                     other => {
                         return Err(format!("argument 2 (value) must be a string, got {}", type_name(&other)).into());
@@ -1528,23 +1682,71 @@ pub(crate) fn bk_table(lua: &Lua) -> mlua::Result<Table> {
         "__index",
         lua.create_function(|lua, (_, key): (Value, Value)| -> mlua::Result<Value> {
             let key = match &key {
-                Value::String(s) => lua_str(s),
-                other => type_name(other),
+                Value::String(s) => shown(s),
+                Value::Integer(i) => format!("[{i}]"),
+                other => format!("[{}]", type_name(other)),
             };
             let hint = match crate::opts::suggest(&key, BK_FUNCTIONS) {
                 Some(k) => format!(" (did you mean bk.{k}?)"),
                 None => String::new(),
             };
-            Err(crate::ctx::api_error(
-                lua,
-                &format!("bk.{key}"),
-                format!("there is no such function in the bk API{hint}"),
-            ))
+            let name = if key.starts_with('[') { format!("bk{key}") } else { format!("bk.{key}") };
+            Err(crate::ctx::api_error(lua, &name, format!("there is no such function in the bk API{hint}")))
         })?,
     )?;
     mt.set("__metatable", false)?;
     bk.set_metatable(Some(mt))?;
-    Ok(bk)
+    read_only(lua, bk)
+}
+
+/// The table scripts see as `bk`: reads go to `functions`, writes are
+/// refused (a script that replaced or removed `bk.image` would break every
+/// module that uses it, and the error would point somewhere else), and
+/// `pairs` lists the functions in name order.
+fn read_only(lua: &Lua, functions: Table) -> mlua::Result<Table> {
+    let proxy = lua.create_table()?;
+    let mt = lua.create_table()?;
+    mt.set("__index", functions.clone())?;
+    mt.set(
+        "__newindex",
+        lua.create_function(|lua, (_, key, _): (Value, Value, Value)| -> mlua::Result<()> {
+            let name = match &key {
+                Value::String(s) => format!("bk.{}", shown(s)),
+                Value::Integer(i) => format!("bk[{i}]"),
+                other => format!("bk[{}]", type_name(other)),
+            };
+            Err(crate::ctx::api_error(
+                lua,
+                &name,
+                "the bk table is read-only: its functions cannot be replaced, removed or added to (keep your own helpers in a local table or a module)".to_string(),
+            ))
+        })?,
+    )?;
+    let mut names: Vec<String> = Vec::new();
+    for pair in functions.pairs::<String, Value>() {
+        names.push(pair?.0);
+    }
+    names.sort();
+    mt.set(
+        "__pairs",
+        lua.create_function(move |lua, _: Value| {
+            let (functions, names) = (functions.clone(), names.clone());
+            let next = lua.create_function(move |lua, (_, key): (Value, Option<String>)| {
+                let i = match key {
+                    None => 0,
+                    Some(k) => names.iter().position(|n| *n == k).map_or(names.len(), |i| i + 1),
+                };
+                match names.get(i) {
+                    Some(n) => Ok((Value::String(lua.create_string(n)?), functions.raw_get::<Value>(n.as_str())?)),
+                    None => Ok((Value::Nil, Value::Nil)),
+                }
+            })?;
+            Ok((next, Value::Nil, Value::Nil))
+        })?,
+    )?;
+    mt.set("__metatable", false)?;
+    proxy.set_metatable(Some(mt))?;
+    Ok(proxy)
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use mlua::{HookTriggers, Lua, LuaOptions, StdLib, Value, VmState};
 
 use crate::ctx::{Ctx, api, with_ctx};
 use crate::error::{Fault, ScriptError, find_fault, innermost, script_message, split_location, strip_traceback};
-use crate::opts::{Fail, lua_str, type_name};
+use crate::opts::{Fail, shown, text, type_name};
 use crate::{Clock, EvalOptions, Evaluation};
 
 const PRELUDE: &str = include_str!("prelude.lua");
@@ -58,6 +58,11 @@ const ALLOWED_GLOBALS: &[&str] = &[
     "collectgarbage",
 ];
 
+/// Registry names of the original `xpcall` and of the handler of errors
+/// the script does not catch.
+const XPCALL: &str = "luakit.xpcall";
+const UNCAUGHT: &str = "luakit.uncaught";
+
 /// How often (in VM instructions) the time limit is checked.
 const HOOK_EVERY: u32 = 10_000;
 
@@ -74,9 +79,11 @@ fn internal(e: mlua::Error) -> ScriptError {
     ScriptError::Internal(e.to_string())
 }
 
-/// The script's text with a first line starting with `#` blanked (the line
-/// count stays the same, so line numbers stay right).
+/// The script's text as stock Lua reads a file: without a UTF-8 byte-order
+/// mark, and with a first line starting with `#` blanked (the line count
+/// stays the same, so line numbers stay right).
 pub(crate) fn skip_hash_line(source: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let source = source.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(source);
     if source.first() == Some(&b'#') {
         let end = source.iter().position(|&b| b == b'\n').unwrap_or(source.len());
         let mut out = Vec::with_capacity(source.len());
@@ -174,6 +181,9 @@ impl Session {
             Err(crate::ctx::api_error(lua, &function, message))
         })?;
         let bk = crate::api::bk_table(lua)?;
+        let locate = crate::frames::handler(lua, crate::frames::Mode::Caught)?;
+        lua.set_named_registry_value(XPCALL, g.get::<Value>("xpcall")?)?;
+        lua.set_named_registry_value(UNCAUGHT, crate::frames::handler(lua, crate::frames::Mode::Uncaught)?)?;
         let prelude = lua.load(PRELUDE).set_name("=luakit").set_mode(ChunkMode::Text).into_function()?;
         prelude.call::<()>((
             g.get::<Value>("pcall")?,
@@ -188,11 +198,13 @@ impl Session {
             module_load,
             raise,
             bk,
+            locate,
         ))?;
+        crate::builtins::install(lua)?;
         let mut remove = Vec::new();
         for pair in g.pairs::<Value, Value>() {
             let (k, _) = pair?;
-            let keep = matches!(&k, Value::String(s) if ALLOWED_GLOBALS.contains(&lua_str(s).as_str()));
+            let keep = matches!(&k, Value::String(s) if ALLOWED_GLOBALS.contains(&shown(s).as_str()));
             if !keep {
                 remove.push(k);
             }
@@ -214,9 +226,35 @@ impl Session {
 
     /// Runs a script file (already registered with [`Session::add_file`]).
     pub(crate) fn run_file(&self, name: &str, source: &[u8]) -> Result<(), ScriptError> {
-        let chunk = compile(&self.lua, name, source).map_err(|e| self.map_error(e))?;
+        let chunk = compile(&self.lua, name, source).map_err(|e| match self.map_error(e) {
+            // Lua gives no position when it refuses the whole file
+            // (a binary chunk): the file's first line is the place.
+            ScriptError::Syntax { line: None, message, .. } => {
+                ScriptError::Syntax { file: name.to_string(), line: Some(1), message: format!("{name}:1: {message}") }
+            }
+            other => other,
+        })?;
         self.reset_clock();
-        chunk.call::<()>(()).map_err(|e| self.map_error(e))
+        self.call(&chunk)
+    }
+
+    /// Calls a function of the script (its main chunk, a test function)
+    /// under the message handler that gives every error its script
+    /// position ([`crate::frames`]).
+    pub(crate) fn call(&self, f: &mlua::Function) -> Result<(), ScriptError> {
+        let xpcall: mlua::Function = self.lua.named_registry_value(XPCALL).map_err(internal)?;
+        let handler: mlua::Function = self.lua.named_registry_value(UNCAUGHT).map_err(internal)?;
+        let out = xpcall.call::<mlua::MultiValue>((f.clone(), handler)).map_err(|e| self.map_error(e))?;
+        let mut values = out.into_iter();
+        match (values.next(), values.next()) {
+            (Some(Value::Boolean(true)), _) => Ok(()),
+            (_, Some(Value::Error(e))) => Err(self.map_error(*e)),
+            (_, Some(Value::String(s))) => Err(self.map_error(mlua::Error::RuntimeError(shown(&s)))),
+            (_, other) => Err(self.map_error(mlua::Error::RuntimeError(format!(
+                "(error object is a {} value)",
+                type_name(&other.unwrap_or(Value::Nil))
+            )))),
+        }
     }
 
     /// Turns an error out of the VM into a [`ScriptError`].
@@ -358,7 +396,7 @@ pub(crate) fn module_base(name: &str) -> Result<String, String> {
 fn module_path(lua: &Lua, name: Value) -> mlua::Result<String> {
     api(lua, "require", || {
         let name = match &name {
-            Value::String(s) => lua_str(s),
+            Value::String(s) => text(s).map_err(|m| Fail::Msg(format!("module name {m}")))?,
             other => return Err(format!("module name must be a string, got {}", type_name(other)).into()),
         };
         if let Some(p) = with_ctx(lua, |c| c.module_paths.get(&name).cloned())? {
@@ -461,5 +499,8 @@ mod tests {
         assert_eq!(skip_hash_line(b"#!/x\nlocal a").as_ref(), b"\nlocal a");
         assert_eq!(skip_hash_line(b"local a").as_ref(), b"local a");
         assert_eq!(skip_hash_line(b"# only").as_ref(), b"");
+        assert_eq!(skip_hash_line(b"\xEF\xBB\xBFlocal a").as_ref(), b"local a");
+        assert_eq!(skip_hash_line(b"\xEF\xBB\xBF#!/x\nlocal a").as_ref(), b"\nlocal a");
+        assert_eq!(skip_hash_line(b"\xEF\xBBlocal a").as_ref(), b"\xEF\xBBlocal a");
     }
 }

@@ -15,11 +15,15 @@
 //! - the same script, options and files give the same graph, always.
 
 mod api;
+mod builtins;
 mod ctx;
 mod error;
 mod eval;
+mod frames;
 mod locate;
 mod opts;
+#[cfg(test)]
+mod proptests;
 mod userdata;
 mod words;
 
@@ -401,9 +405,9 @@ pub fn run_test_file(path: &Path, opts: &EvalOptions) -> Result<TestReport, Scri
         }
         for (test, f) in tests {
             session.reset_clock();
-            match f.call::<()>(()) {
+            match session.call(&f) {
                 Ok(()) => report.passed += 1,
-                Err(e) => report.failed.push((test, session.map_error(e).to_string())),
+                Err(e) => report.failed.push((test, e.to_string())),
             }
         }
         Ok(report)

@@ -170,7 +170,7 @@ pub(crate) fn option_hint(given: &str, known: &[&str]) -> String {
 /// Text for a table key in a message.
 fn key_text(k: &Value) -> String {
     match k {
-        Value::String(s) => s.to_string_lossy().to_string(),
+        Value::String(s) => shown(s),
         Value::Integer(i) => format!("[{i}]"),
         Value::Number(n) => format!("[{n}]"),
         other => format!("[{}]", type_name(other)),
@@ -195,7 +195,7 @@ impl Opts {
             let (k, _) = pair?;
             match &k {
                 Value::String(s) => {
-                    let name = s.to_string_lossy().to_string();
+                    let name = shown(s);
                     if !known.contains(&name.as_str()) {
                         unknown.push(name);
                     }
@@ -231,7 +231,7 @@ impl Opts {
     pub(crate) fn string(&self, key: &str) -> R<Option<String>> {
         match self.raw(key)? {
             Value::Nil => Ok(None),
-            Value::String(s) => Ok(Some(lua_str(&s))),
+            Value::String(s) => text(&s).map(Some).map_err(|m| Fail::Msg(format!("option '{key}' {m}"))),
             v => Err(Self::wrong(key, "a string", &v)),
         }
     }
@@ -326,9 +326,30 @@ pub(crate) fn option_msg(key: &str, m: &str) -> String {
     }
 }
 
-/// A Lua string as Rust text (invalid UTF-8 replaced).
-pub(crate) fn lua_str(s: &mlua::LuaString) -> String {
+/// A Lua string for a message only (invalid UTF-8 shown as U+FFFD). Never
+/// for a value that goes into the graph: those go through [`text`].
+pub(crate) fn shown(s: &mlua::LuaString) -> String {
     s.to_string_lossy().to_string()
+}
+
+/// A string a script hands to `bk`, as the build graph will hold it. This is
+/// the one place where script strings become graph text: LLB is protobuf,
+/// whose strings must be UTF-8, and every string of an op ends up as a path,
+/// an argument, an environment entry, an id, a header or a label, none of
+/// which can hold a NUL byte. `Err` says what is wrong, phrased to follow the
+/// name of the value (`argument 1 (command) item 2 is not valid UTF-8 …`).
+pub(crate) fn text(s: &mlua::LuaString) -> Result<String, String> {
+    let bytes = s.as_bytes();
+    match std::str::from_utf8(&bytes) {
+        Ok(t) => match t.find('\0') {
+            Some(at) => Err(format!("contains a NUL byte (at offset {at})")),
+            None => Ok(t.to_string()),
+        },
+        Err(e) => {
+            let at = e.valid_up_to();
+            Err(format!("is not valid UTF-8 text (byte 0x{:02x} at offset {at})", bytes[at]))
+        }
+    }
 }
 
 /// An integer, also from a float with an integral value.
@@ -360,14 +381,14 @@ pub(crate) fn sequence(t: &Table) -> R<Vec<Value>> {
 /// A list of strings (`{"a", "b"}`); a single string counts as a list of one.
 pub(crate) fn string_list(v: &Value) -> Result<Vec<String>, String> {
     match v {
-        Value::String(s) => Ok(vec![lua_str(s)]),
+        Value::String(s) => Ok(vec![text(s)?]),
         Value::Table(t) => {
             let items = sequence(t).map_err(fail_text)?;
             items
                 .iter()
                 .enumerate()
                 .map(|(i, it)| match it {
-                    Value::String(s) => Ok(lua_str(s)),
+                    Value::String(s) => text(s).map_err(|m| format!("item {} {m}", i + 1)),
                     other => Err(format!("must be a list of strings, but item {} is a {}", i + 1, type_name(other))),
                 })
                 .collect()
@@ -387,10 +408,11 @@ pub(crate) fn string_map(v: &Value) -> Result<BTreeMap<String, String>, String> 
         let Value::String(k) = k else {
             return Err(format!("must be a table of name = \"value\", but has the key {}", key_text(&k)));
         };
-        let k = lua_str(&k);
+        let k = text(&k).map_err(|m| format!("has a key '{}' that {m}", shown(&k).escape_debug()))?;
         match val {
             Value::String(s) => {
-                out.insert(k, lua_str(&s));
+                let v = text(&s).map_err(|m| format!("value for '{k}' {m}"))?;
+                out.insert(k, v);
             }
             other => {
                 return Err(format!("value for '{k}' must be a string, got {}", type_name(&other)));
@@ -412,7 +434,7 @@ pub(crate) fn fail_text(f: Fail) -> String {
 pub(crate) fn mode(v: &Value) -> Result<u32, String> {
     match v {
         Value::String(s) => {
-            let text = lua_str(s);
+            let text = shown(s);
             let digits = text.strip_prefix("0o").unwrap_or(&text);
             if digits.is_empty() || digits.len() > 6 || !digits.chars().all(|c| ('0'..='7').contains(&c)) {
                 return Err(format!("must be an octal mode such as \"0755\", got \"{text}\""));
@@ -446,7 +468,7 @@ pub(crate) fn mode(v: &Value) -> Result<u32, String> {
 fn user_ref(v: &Value, what: &str) -> Result<UserRef, String> {
     match v {
         Value::String(s) => {
-            let text = lua_str(s);
+            let text = text(s).map_err(|m| format!("{what} {m}"))?;
             if text.is_empty() {
                 return Err(format!("{what} must not be empty"));
             }
@@ -466,7 +488,7 @@ fn user_ref(v: &Value, what: &str) -> Result<UserRef, String> {
 pub(crate) fn owner(v: &Value) -> Result<Chown, String> {
     match v {
         Value::String(s) => {
-            let text = lua_str(s);
+            let text = text(s)?;
             let (u, g) = match text.split_once(':') {
                 Some((u, g)) => (u.to_string(), Some(g.to_string())),
                 None => (text.clone(), None),
@@ -516,7 +538,7 @@ fn parse_name_or_id(text: &str, what: &str) -> Result<UserRef, String> {
 /// A platform: a platform value, `"os/arch[/variant]"`, or `{os=…, arch=…, variant=…}`.
 pub(crate) fn platform(v: &Value) -> Result<Platform, String> {
     match v {
-        Value::String(s) => Platform::parse(&lua_str(s)).map_err(|e| e.to_string()),
+        Value::String(s) => Platform::parse(&shown(s)).map_err(|e| e.to_string()),
         Value::UserData(ud) => match ud.borrow::<LPlatform>() {
             Ok(p) => Ok(p.0.clone()),
             Err(_) => Err(format!("must be a platform, got {}", type_name(v))),

@@ -4,10 +4,10 @@
 -- and its helpers; nothing here is reachable from the script except
 -- through the globals set below.
 local rawpcall, rawxpcall, rawload, rawsetmetatable, rawgetmetatable,
-      errmsg, is_fatal, write_stderr, module_path, module_load, raise, bk = ...
+      errmsg, is_fatal, write_stderr, module_path, module_load, raise, bk, locate = ...
 local error, type, tostring, select, rawget, setmetatable_ = error, type, tostring, select, rawget, rawsetmetatable
 local concat = table.concat
-local resume, close, randomseed = coroutine.resume, coroutine.close, math.randomseed
+local resume, close = coroutine.resume, coroutine.close
 
 local function denied(name)
   return function()
@@ -27,8 +27,9 @@ local function stub_library(libname)
   })
 end
 
--- Errors caught by a script are strings (bk errors included); the time
--- and memory limits cannot be caught.
+-- Errors caught by a script are strings (bk errors included) that name
+-- the script's file and line (locate runs where the error is raised); the
+-- time and memory limits cannot be caught.
 local function fix(ok, ...)
   if ok then
     return true, ...
@@ -37,16 +38,25 @@ local function fix(ok, ...)
 end
 
 pcall = function(f, ...)
-  return fix(rawpcall(f, ...))
+  return fix(rawxpcall(f, locate, ...))
+end
+
+-- The script's handler gets the located message. It runs once the stack is
+-- unwound (a script has no debug library to look at the stack with).
+local function handled(handler, ok, ...)
+  if ok then
+    return true, ...
+  end
+  -- errmsg raises the limits again.
+  local hok, result = rawpcall(handler, errmsg((...)))
+  if hok then
+    return false, result
+  end
+  return fix(false, result)
 end
 
 xpcall = function(f, handler, ...)
-  return fix(rawxpcall(f, function(e)
-    if is_fatal(e) then
-      return e
-    end
-    return handler(errmsg(e))
-  end, ...))
+  return handled(handler, rawxpcall(f, locate, ...))
 end
 
 coroutine.resume = function(co, ...)
@@ -56,6 +66,34 @@ end
 coroutine.close = function(co)
   return fix(close(co))
 end
+
+-- A coroutine's body runs under locate too (resume has no message handler
+-- of its own), so that an error inside it names its line.
+local create, wrap = coroutine.create, coroutine.wrap
+local function rethrow(ok, ...)
+  if ok then
+    return ...
+  end
+  error((...), 0)
+end
+local function located_body(f)
+  return function(...)
+    return rethrow(rawxpcall(f, locate, ...))
+  end
+end
+coroutine.create = function(f)
+  if type(f) ~= "function" then
+    return create(f)
+  end
+  return create(located_body(f))
+end
+coroutine.wrap = function(f)
+  if type(f) ~= "function" then
+    return wrap(f)
+  end
+  return wrap(located_body(f))
+end
+
 
 -- Text chunks only. Asking for a binary chunk (mode "b"), or handing over
 -- one (a string, or a reader's first piece, starting with ESC), raises an
@@ -98,13 +136,6 @@ load = function(...)
   return rawload(chunk, name, "t")
 end
 
-setmetatable = function(t, mt)
-  if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
-    error("setmetatable: __gc metamethods are not available in build scripts (sandboxed)", 2)
-  end
-  return setmetatable_(t, mt)
-end
-
 assert = function(v, msg, ...)
   if v then
     return v, msg, ...
@@ -126,14 +157,6 @@ print = function(...)
   end
   write_stderr(concat(parts, "\t") .. "\n")
 end
-
-math.randomseed = function(...)
-  if select("#", ...) == 0 then
-    return randomseed(0)
-  end
-  return randomseed(...)
-end
-randomseed(0)
 
 string.dump = denied("string.dump")
 
@@ -166,7 +189,13 @@ pairs = function(t)
     return rawpairs(t)
   end
   local mt = rawgetmetatable(t)
-  if type(mt) == "table" and rawget(mt, "__pairs") ~= nil then
+  if mt == false then
+    -- A protected metatable (bk's): the original pairs still sees its __pairs.
+    local f, s, c = rawpairs(t)
+    if f ~= next_ then
+      return f, s, c
+    end
+  elseif type(mt) == "table" and rawget(mt, "__pairs") ~= nil then
     return rawget(mt, "__pairs")(t)
   end
   local keys, n = {}, 0
@@ -175,30 +204,28 @@ pairs = function(t)
     keys[n] = k
   end
   sort(keys, key_before)
+  -- As with next, fields may be cleared during the traversal: a key whose
+  -- value is nil when it is reached is skipped. Keys added during the
+  -- traversal are not visited (Lua leaves that undefined).
   local i = 0
   return function()
-    i = i + 1
-    local k = keys[i]
-    if k ~= nil then
-      return k, rawget(t, k)
+    while true do
+      i = i + 1
+      local k = keys[i]
+      if k == nil then
+        return nil
+      end
+      local v = rawget(t, k)
+      if v ~= nil then
+        return k, v
+      end
     end
   end, t, nil
 end
 
--- C loops the instruction hook cannot interrupt.
-local rep, move, mathtype = string.rep, table.move, math.type
-string.rep = function(s, n, sep)
-  if s == "" and (sep == nil or sep == "") and mathtype(n) then
-    return ""
-  end
-  return rep(s, n, sep)
-end
-table.move = function(a1, f, e, t, a2)
-  if mathtype(f) and mathtype(e) and e - f > 16777216 then
-    error("table.move: a range of more than 16777216 elements is not available in build scripts (sandboxed)", 2)
-  end
-  return move(a1, f, e, t, a2)
-end
+-- setmetatable, string.rep, table.move and math.randomseed are replaced
+-- in Rust (builtins.rs), so that no frame of this file stands between a
+-- script and them.
 rawgetmetatable("").__metatable = false
 
 os = stub_library("os")
@@ -226,7 +253,7 @@ require = function(name)
   local fn = module_load(path)
   loading[path] = true
   chain[#chain + 1] = path
-  local result = { rawpcall(fn, name, path) }
+  local result = { rawxpcall(fn, locate, name, path) }
   chain[#chain] = nil
   loading[path] = nil
   if not result[1] then

@@ -57,6 +57,11 @@ pub(crate) const STATE_METHODS: &[&str] = &[
 ];
 
 impl UserData for LState {
+    fn add_fields<F: mlua::UserDataFields<Self>>(fields: &mut F) {
+        // The type name Lua's own messages use ("attempt to index a state value").
+        fields.add_meta_field(MetaMethod::Type, "state");
+    }
+
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
         methods.add_function("run", api::st_run);
         methods.add_function("copy", api::st_copy);
@@ -83,16 +88,33 @@ impl UserData for LState {
             })
         });
         methods.add_meta_function(MetaMethod::Index, |lua, (_, key): (Value, Value)| -> mlua::Result<Value> {
-            let key = match &key {
-                Value::String(s) => s.to_string_lossy().to_string(),
-                other => format!("{other:?}"),
+            let Value::String(name) = &key else {
+                return Err(api_error(
+                    lua,
+                    "state",
+                    format!(
+                        "a state has no {} index: its methods are named (state:run, state:copy, …)",
+                        key_type(&key)
+                    ),
+                ));
             };
+            let key = crate::opts::shown(name);
             let hint = match crate::opts::suggest(&key, STATE_METHODS) {
                 Some(m) => format!(" (did you mean state:{m}?)"),
                 None => String::new(),
             };
             Err(api_error(lua, &format!("state:{key}"), format!("a state has no such method{hint}")))
         });
+        methods.add_meta_function(
+            MetaMethod::NewIndex,
+            |lua, (_, key, _): (Value, Value, Value)| -> mlua::Result<()> {
+                Err(api_error(
+                    lua,
+                    "state",
+                    format!("cannot set {}: a state cannot be changed (its methods return new states)", key_text(&key)),
+                ))
+            },
+        );
     }
 }
 
@@ -131,6 +153,10 @@ pub(crate) struct LMount {
 }
 
 impl UserData for LMount {
+    fn add_fields<F: mlua::UserDataFields<Self>>(fields: &mut F) {
+        fields.add_meta_field(MetaMethod::Type, "mount");
+    }
+
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
         methods.add_meta_method(MetaMethod::ToString, |_, this, ()| {
             let kind = match &this.mount.kind {
@@ -166,10 +192,28 @@ impl UserData for LPlatform {
         fields.add_field_method_get("variant", |_, this| {
             Ok(if this.0.variant.is_empty() { None } else { Some(this.0.variant.clone()) })
         });
+        fields.add_meta_field(MetaMethod::Type, "platform");
     }
 
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
         methods.add_meta_method(MetaMethod::ToString, |_, this, ()| Ok(this.0.to_string()));
+        methods.add_meta_function(MetaMethod::Index, |lua, (_, key): (Value, Value)| -> mlua::Result<Value> {
+            Err(api_error(
+                lua,
+                "platform",
+                format!("a platform has no field {} (its fields are os, arch and variant)", key_text(&key)),
+            ))
+        });
+        methods.add_meta_function(MetaMethod::NewIndex, |lua, (_, key, _): (Value, Value, Value)| -> mlua::Result<()> {
+            Err(api_error(
+                lua,
+                "platform",
+                format!(
+                    "cannot set {}: a platform cannot be changed (make another with bk.platform(os, arch, variant))",
+                    key_text(&key)
+                ),
+            ))
+        });
         methods.add_meta_function(MetaMethod::Eq, |_, (a, b): (Value, Value)| {
             Ok(match (a, b) {
                 (Value::UserData(a), Value::UserData(b)) => match (a.borrow::<LPlatform>(), b.borrow::<LPlatform>()) {
@@ -182,17 +226,32 @@ impl UserData for LPlatform {
         methods.add_meta_function(MetaMethod::Concat, |_, (a, b): (Value, Value)| {
             let text = |v: &Value| -> mlua::Result<String> {
                 match v {
-                    Value::UserData(ud) => Ok(ud.borrow::<LPlatform>()?.0.to_string()),
+                    Value::UserData(ud) if ud.is::<LPlatform>() => Ok(ud.borrow::<LPlatform>()?.0.to_string()),
                     Value::String(s) => Ok(s.to_string_lossy().to_string()),
                     Value::Integer(i) => Ok(i.to_string()),
                     Value::Number(n) => Ok(n.to_string()),
                     other => Err(mlua::Error::runtime(format!(
-                        "attempt to concatenate a platform with a {}",
-                        other.type_name()
+                        "attempt to concatenate a platform with a {} value",
+                        crate::opts::type_name(other)
                     ))),
                 }
             };
             Ok(format!("{}{}", text(&a)?, text(&b)?))
         });
     }
+}
+
+/// `'name'` or `[1]`, for a key in a message.
+fn key_text(key: &Value) -> String {
+    match key {
+        Value::String(s) => format!("'{}'", crate::opts::shown(s)),
+        Value::Integer(i) => format!("[{i}]"),
+        Value::Number(n) => format!("[{n}]"),
+        other => format!("[{}]", crate::opts::type_name(other)),
+    }
+}
+
+/// `number`, `boolean`, … for a key that is not a name.
+fn key_type(key: &Value) -> String {
+    crate::opts::type_name(key)
 }

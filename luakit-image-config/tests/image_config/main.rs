@@ -4,6 +4,7 @@
 mod deps;
 mod dockerfile;
 mod errors;
+mod properties;
 mod roundtrip;
 
 use luakit_image_config::{ImageConfig, StateDefaults};

@@ -6,5 +6,6 @@ mod compare;
 mod conformance_rust;
 mod naming;
 mod pb_wire;
+mod properties;
 mod reasoned;
 mod roundtrip;
