@@ -7,7 +7,6 @@
 //! - `cargo xtask ci` — what `.ci/run` calls: the workspace tests, then e2e.
 
 mod e2e;
-mod e2e_env;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -99,7 +98,7 @@ fn startup() -> Result<()> {
 fn ci() -> Result<()> {
     // Debian packages some tests need (graphviz for the DOT check; docker.io
     // and busybox-static for e2e), installed once, up front.
-    e2e_env::ensure_packages()?;
+    e2e::ensure_packages()?;
     let mut c = cargo();
     c.args(["test", "--workspace"]);
     run(c)?;
