@@ -313,15 +313,46 @@ fn join_setup<T>(h: Option<std::thread::ScopedJoinHandle<'_, Result<T>>>, name: 
     match h {
         None => Ok(None),
         Some(h) => match h.join() {
-            Ok(r) => r.map(Some).with_context(|| {
-                format!("the {name} engine could not be set up (the suite runs on both engines; CI needs both)")
-            }),
+            Ok(r) => r
+                .map(Some)
+                .with_context(|| format!("the {name} setup failed (the suite runs on both engines; CI needs both)")),
             Err(_) => bail!("setting up {name} panicked"),
         },
     }
 }
 
-/// Starts the registries (and fills them), then both engines in parallel.
+/// The frontend image archive, made by one setup thread and waited for by
+/// the others (an error as text, so that every waiter can report it).
+struct Gate {
+    done: std::sync::Mutex<Option<Result<(), String>>>,
+    cv: std::sync::Condvar,
+}
+
+impl Gate {
+    fn new() -> Gate {
+        Gate { done: std::sync::Mutex::new(None), cv: std::sync::Condvar::new() }
+    }
+
+    fn set(&self, r: Result<(), String>) {
+        if let Ok(mut g) = self.done.lock() {
+            g.get_or_insert(r);
+        }
+        self.cv.notify_all();
+    }
+
+    fn wait(&self) -> Result<()> {
+        let mut g = self.done.lock().map_err(|_| anyhow::anyhow!("setup thread panicked"))?;
+        while g.is_none() {
+            g = self.cv.wait(g).map_err(|_| anyhow::anyhow!("setup thread panicked"))?;
+        }
+        g.clone().unwrap_or(Ok(())).map_err(|e| anyhow::anyhow!(e))
+    }
+}
+
+/// Starts the registries, then in parallel: writes the frontend image
+/// archive (`luakit frontend-image`), sets up dockerd (start, base images,
+/// `docker load` of the archive) and buildkitd (base images pushed, daemon
+/// started, archive pushed).
 fn start_services(sel: &Selection, root: &Path, target: &Path, work: &Path, luakit: &Path) -> Result<Services> {
     let need_dockerd = sel.wants_engine(Engine::Dockerd);
     let need_bk = sel.wants_engine(Engine::Buildkitd);
@@ -330,44 +361,56 @@ fn start_services(sel: &Selection, root: &Path, target: &Path, work: &Path, luak
 
     let registry = Registry::start(work, "plain", None)?;
     let auth_registry = Registry::start(work, "auth", Some((registry::AUTH_USER, registry::AUTH_PASSWORD)))?;
-    let t = Instant::now();
-    let pushed = images::push_base_images(&registry.client(), work)?;
-    images::push_busybox(&auth_registry.client(), work, images::PRIVATE)?;
-    eprintln!(
-        "e2e: pushed {} and {}/{} in {:.1}s",
-        pushed.join(", "),
-        auth_registry.addr(),
-        images::PRIVATE,
-        t.elapsed().as_secs_f64()
-    );
-
     let frontend_bin = std::env::var_os("LUAKIT_E2E_FRONTEND_BIN").map(PathBuf::from);
     let archive = work.join("frontend-image.tar");
-    if frontend_bin.is_none() {
-        let t = Instant::now();
-        let out = Command::new(luakit)
-            .args(["frontend-image", "-o"])
-            .arg(&archive)
-            .args(["--tag", FRONTEND_TAG])
-            .stdin(Stdio::null())
-            .output()
-            .with_context(|| format!("cannot run {}", luakit.display()))?;
-        util::check_output("luakit frontend-image", &out)?;
-        eprintln!(
-            "e2e: luakit frontend-image wrote {} ({} MB) in {:.1}s",
-            archive.display(),
-            fs::metadata(&archive).map(|m| m.len() >> 20).unwrap_or(0),
-            t.elapsed().as_secs_f64()
-        );
-    }
     let frontend_ref = format!("{}/{FRONTEND_TAG}", registry.addr());
+    let archive_ready = Gate::new();
 
     let (dockerd, buildkitd) = std::thread::scope(|s| {
+        s.spawn(|| {
+            if frontend_bin.is_some() {
+                archive_ready.set(Ok(()));
+                return;
+            }
+            let t = Instant::now();
+            let r = Command::new(luakit)
+                .args(["frontend-image", "-o"])
+                .arg(&archive)
+                .args(["--tag", FRONTEND_TAG])
+                .stdin(Stdio::null())
+                .output()
+                .with_context(|| format!("cannot run {}", luakit.display()))
+                .and_then(|out| util::check_output("luakit frontend-image", &out));
+            if r.is_ok() {
+                eprintln!(
+                    "e2e: luakit frontend-image wrote {} ({} MB) in {:.1}s",
+                    archive.display(),
+                    fs::metadata(&archive).map(|m| m.len() >> 20).unwrap_or(0),
+                    t.elapsed().as_secs_f64()
+                );
+            }
+            archive_ready.set(r.map_err(|e| format!("{e:#}")));
+        });
+        let pushes = s.spawn(|| -> Result<()> {
+            let t = Instant::now();
+            let pushed = images::push_base_images(&registry.client(), work)?;
+            images::push_busybox(&auth_registry.client(), work, images::PRIVATE)?;
+            eprintln!(
+                "e2e: pushed {} to {} and {} to {} in {:.1}s",
+                pushed.join(", "),
+                registry.addr(),
+                images::PRIVATE,
+                auth_registry.addr(),
+                t.elapsed().as_secs_f64()
+            );
+            Ok(())
+        });
         let d = need_dockerd.then(|| {
             s.spawn(|| -> Result<Dockerd> {
                 let t = Instant::now();
                 let d = Dockerd::start(work)?;
                 images::import_base_images(&d, work)?;
+                archive_ready.wait()?;
                 match &frontend_bin {
                     Some(bin) => images::frontend_from_binary(bin, work, Some(&d), None, FRONTEND_TAG)?,
                     None => {
@@ -382,11 +425,20 @@ fn start_services(sel: &Selection, root: &Path, target: &Path, work: &Path, luak
             })
         });
         let b = bk_bin.as_ref().map(|bin| {
-            let (registry, auth_registry) = (&registry, &auth_registry);
+            let (registry, auth_registry, archive_ready) = (&registry, &auth_registry, &archive_ready);
             let (frontend_bin, archive) = (&frontend_bin, &archive);
             s.spawn(move || -> Result<Buildkitd> {
-                let t = Instant::now();
                 let client = registry.client();
+                let bk = Buildkitd::start(
+                    work,
+                    bin,
+                    &[
+                        RegistryHost { addr: registry.addr(), docker_io_mirror: true },
+                        RegistryHost { addr: auth_registry.addr(), docker_io_mirror: false },
+                    ],
+                )?;
+                archive_ready.wait()?;
+                let t = Instant::now();
                 let (repo, tag) = FRONTEND_TAG.split_once(':').context("FRONTEND_TAG has no tag")?;
                 match frontend_bin {
                     Some(b) => images::frontend_from_binary(b, work, None, Some(&client), FRONTEND_TAG)?,
@@ -396,21 +448,15 @@ fn start_services(sel: &Selection, root: &Path, target: &Path, work: &Path, luak
                     }
                 }
                 eprintln!("e2e: frontend image pushed to {} in {:.1}s", registry.addr(), t.elapsed().as_secs_f64());
-                Buildkitd::start(
-                    work,
-                    bin,
-                    &[
-                        RegistryHost { addr: registry.addr(), docker_io_mirror: true },
-                        RegistryHost { addr: auth_registry.addr(), docker_io_mirror: false },
-                    ],
-                )
+                Ok(bk)
             })
         });
+        let p = join_setup(Some(pushes), "registry").map(|_| ());
         let d = join_setup(d, "dockerd");
         let b = join_setup(b, "buildkitd");
-        match (d, b) {
-            (Ok(d), Ok(b)) => Ok((d, b)),
-            (Err(e), _) | (_, Err(e)) => Err(e),
+        match (p, d, b) {
+            (Ok(()), Ok(d), Ok(b)) => Ok((d, b)),
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => Err(e),
         }
     })?;
     Ok(Services { registry, auth_registry, dockerd, buildkitd, frontend_ref })
