@@ -546,12 +546,7 @@ fn case_registry_auth(c: &Ctx) -> Result<()> {
     let script = c.fixtures.join(case).join("push.lua");
     let output = format!("--output=type=image,name={image},push=true");
     let anon = c.pipe_build(&script, &[], &[&output], &format!("{case}-anon"), None)?;
-    let anon = anon.fails_with(&[])?;
-    ensure!(
-        anon.output.contains("401") || anon.output.to_lowercase().contains("unauthorized"),
-        "the anonymous push failed, but not for want of credentials:\n{}",
-        anon.describe()
-    );
+    anon.fails_with(&["failed to push", "401"])?;
     c.pipe_build(&script, &[], &[&output], case, Some(&creds))?.ok()?;
     reg.client().get_manifest("luakit-e2e/pushed", "1").context("the pushed image is not in the registry")?;
 
@@ -559,7 +554,8 @@ fn case_registry_auth(c: &Ctx) -> Result<()> {
     let arg = format!("--opt=build-arg:IMAGE={image}");
     let out = c.dir(&format!("{case}-pull"))?.join("out");
     let dest = format!("--output=type=local,dest={}", out.display());
-    c.frontend_build_with_config(case, &format!("{case}-pull-anon"), &[&arg, &dest], None)?.fails_with(&[])?;
+    c.frontend_build_with_config(case, &format!("{case}-pull-anon"), &[&arg, &dest], None)?
+        .fails_with(&["cannot resolve", "401"])?;
     c.frontend_build_with_config(case, &format!("{case}-pull"), &[&arg, &dest], Some(&creds))?.ok()?;
     expect_file(&out, "/pushed.txt", "pushed")?;
     expect_file(&out, "/auth.txt", "pulled-with-auth")
