@@ -100,8 +100,8 @@ fn startup() -> Result<()> {
 fn ci() -> Result<()> {
     // Debian packages the tests need (graphviz for the DOT check; docker.io,
     // runc, docker-registry, busybox-static, … for e2e), installed once, up
-    // front. The e2e suite builds luakit in the same (dev) profile as the
-    // tests, so the workspace is compiled once.
+    // front. The e2e suite takes luakit from the same build as the tests
+    // (`cargo test --workspace --no-run`), so the workspace is compiled once.
     e2e::ensure_packages()?;
     // The second engine's binaries: fail now, not after the workspace tests.
     let root = root();

@@ -185,8 +185,13 @@ pub fn run(args: &[String]) -> Result<()> {
     let root = crate::root();
     ensure_packages()?;
 
+    // The luakit binary as `cargo test --workspace` builds it (for the CLI
+    // tests): `cargo build -p luakit-cli` would unify features differently
+    // (no dev-dependencies, one package) and compile the dependencies a
+    // second time, doubling CI's build. After `cargo test --workspace` this
+    // compiles nothing and puts that binary at target/debug/luakit.
     let mut c = crate::cargo();
-    c.args(["build", "-p", "luakit-cli"]);
+    c.args(["test", "--workspace", "--no-run"]);
     crate::run(c)?;
     let target = target_dir(&root);
     let luakit = target.join("debug/luakit");
