@@ -631,3 +631,15 @@ fn case_registry_cache(c: &Ctx) -> Result<()> {
     ensure!(found, "no layer of the exported cache holds /rand.txt");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn config_output_field_is_one_csv_field() {
+        // What the README's `tr -d '\n' | sed 's/"/""/g'` makes of it.
+        assert_eq!(
+            super::config_output_field("{\"Env\":[\"A=x, \\\"y\\\"\"]}\n"),
+            r#""containerimage.config={""Env"":[""A=x, \""y\""""]}""#
+        );
+    }
+}

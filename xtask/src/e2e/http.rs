@@ -148,3 +148,48 @@ pub fn base64(data: &[u8]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_vectors() {
+        // RFC 4648, section 10.
+        for (raw, enc) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(raw.as_bytes()), enc);
+        }
+    }
+
+    #[test]
+    fn chunked_and_sized_bodies() {
+        use std::io::Write;
+        use std::net::TcpListener;
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = l.local_addr().expect("addr");
+        let server = std::thread::spawn(move || {
+            for answer in [
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: b\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n",
+                "HTTP/1.1 201 Created\r\nContent-Length: 2\r\nLocation: /x?y=1\r\n\r\nok",
+            ] {
+                let (mut s, _) = l.accept().expect("accept");
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).expect("read");
+                s.write_all(answer.as_bytes()).expect("write");
+            }
+        });
+        let r = request("GET", &format!("http://{addr}/v2/"), &[], Body::Empty).expect("first");
+        assert_eq!((r.status, r.text().as_str(), r.header("X-A")), (200, "abcde", Some("b")));
+        let r = request("PUT", &format!("http://{addr}/up"), &[], Body::Bytes(b"data")).expect("second");
+        assert_eq!((r.status, r.text().as_str(), r.header("location")), (201, "ok", Some("/x?y=1")));
+        server.join().expect("server");
+    }
+}

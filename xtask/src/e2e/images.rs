@@ -452,7 +452,8 @@ pub fn frontend_from_binary(
     client: Option<&Client>,
     tag: &str,
 ) -> Result<()> {
-    let dir = work_dir.join("frontend-bin");
+    // Both engines' setup threads call this at once: one directory each.
+    let dir = work_dir.join(if d.is_some() { "frontend-bin-dockerd" } else { "frontend-bin-registry" });
     fs::create_dir_all(&dir)?;
     let rootfs = frontend_binary_rootfs(binary, &dir)?;
     if let Some(d) = d {
@@ -485,4 +486,17 @@ pub fn push_busybox(client: &Client, work_dir: &Path, name: &str) -> Result<()> 
     let (repo, tag) = name.rsplit_once(':').unwrap_or((name, "latest"));
     push_image(client, repo, &[tag], &ImageSettings::busybox("amd64"), &[&base], Format::Docker)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hub_repo_tag;
+
+    #[test]
+    fn docker_hub_names() {
+        let t = |n: &str| hub_repo_tag(n);
+        assert_eq!(t("alpine:3.19"), ("library/alpine".into(), "3.19".into()));
+        assert_eq!(t("busybox"), ("library/busybox".into(), "latest".into()));
+        assert_eq!(t("luakit-e2e/multi:1"), ("luakit-e2e/multi".into(), "1".into()));
+    }
 }
