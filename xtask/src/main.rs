@@ -2,14 +2,15 @@
 //!
 //! - `cargo xtask bench` — run the criterion benchmarks (marshal, evaluate)
 //!   and the whole-binary startup bench, and print a summary.
-//! - `cargo xtask e2e` — end-to-end tests on a real BuildKit (a private
-//!   dockerd started here; see `e2e_env.rs` and `e2e.rs`).
+//! - `cargo xtask e2e` — end-to-end tests on two real BuildKit engines (a
+//!   private dockerd 20.10 and a buildkitd v0.11.6 with local registries,
+//!   started here; see `e2e/mod.rs`). `cargo xtask e2e serve` starts them
+//!   and prints their addresses.
 //! - `cargo xtask refs` — check that no file refers outside the repository
 //!   (also a test of this crate).
 //! - `cargo xtask ci` — what `.ci/run` calls: the workspace tests, then e2e.
 
 mod e2e;
-mod e2e_env;
 mod refs;
 
 use std::path::{Path, PathBuf};
@@ -26,7 +27,7 @@ fn main() {
         Some("ci") => ci(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <bench|e2e|refs|ci>\n\n  bench   run benchmarks and print a summary\n  e2e     end-to-end tests against a real dockerd/BuildKit\n  refs    check that no file refers outside the repository\n  ci      workspace tests, then e2e (what .ci/run calls)"
+                "usage: cargo xtask <bench|e2e|refs|ci>\n\n  bench   run benchmarks and print a summary\n  e2e     end-to-end tests on dockerd 20.10 and buildkitd v0.11.6 (e2e serve: start them only)\n  refs    check that no file refers outside the repository\n  ci      workspace tests, then e2e (what .ci/run calls)"
             );
             std::process::exit(2);
         }
@@ -101,9 +102,14 @@ fn startup() -> Result<()> {
 }
 
 fn ci() -> Result<()> {
-    // Debian packages some tests need (graphviz for the DOT check; docker.io
-    // and busybox-static for e2e), installed once, up front.
-    e2e_env::ensure_packages()?;
+    // Debian packages the tests need (graphviz for the DOT check; docker.io,
+    // runc, docker-registry, busybox-static, … for e2e), installed once, up
+    // front. The e2e suite takes luakit from the same build as the tests
+    // (`cargo test --workspace --no-run`), so the workspace is compiled once.
+    e2e::ensure_packages()?;
+    // The second engine's binaries: fail now, not after the workspace tests.
+    let root = root();
+    e2e::buildkitd::install_binaries(&root, &e2e::target_dir(&root))?;
     let mut c = cargo();
     c.args(["test", "--workspace"]);
     run(c)?;

@@ -1,177 +1,64 @@
-//! End-to-end tests on a real BuildKit: `cargo xtask e2e [CASE…]`.
+//! The cases on the first engine, dockerd 20.10 (BuildKit v0.8): each
+//! script under `fixtures/e2e/<case>/build.lua` (first line
+//! `# syntax=luakit/frontend:dev`) is built with `docker build -f build.lua`
+//! and the built image's files (`docker run`) and config (`docker inspect`)
+//! are checked, or, for the cases that must fail, the error the build
+//! prints. The `buildctl-path` case takes the other route: `luakit build`
+//! then `luakit solve` through BuildKit's Control API on the daemon's socket
+//! (what `buildctl build` uses). `registry-auth` logs in to the local
+//! registry that requires credentials and pulls from it.
 //!
-//! Starts a private dockerd (see `e2e_env.rs`), imports the busybox base
-//! images, loads the luakit frontend image (`luakit frontend-image | docker
-//! load`, tagged `luakit/frontend:dev`), then builds each script under
-//! `fixtures/e2e/<case>/build.lua` with `docker build -f build.lua` (its first
-//! line is `# syntax=luakit/frontend:dev`) and checks the built image's files
-//! (`docker run`) and config (`docker inspect`), or, for the cases that must
-//! fail, the error the build prints. The `buildctl-path` case takes the other
-//! route: `luakit build --image-config` then `luakit solve` through BuildKit's
-//! Control API on the daemon's socket (what `buildctl build` uses). Prints a PASS/FAIL line per case and a
-//! summary; fails when any case fails. Loopback only: no image is pulled.
-//!
-//! Arguments: case names to run only those (default: all).
+//! Adding a case: a fixture directory, a `fn case_x(env: &Env) -> Result<()>`
+//! and a line in [`cases`].
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::Value;
 
-use crate::e2e_env::{self, Dockerd};
-
-/// The tag the fixtures' `# syntax=` lines name.
-const FRONTEND_TAG: &str = "luakit/frontend:dev";
+use super::dockerd::Dockerd;
+use super::registry::Registry;
+use super::runner::Case;
+use super::util::tail;
 
 /// How long one `docker build` may take.
-const BUILD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+const BUILD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(180);
 
-type CaseFn = fn(&Env) -> Result<()>;
-
-/// Every case, in the order they run.
-const CASES: &[(&str, CaseFn)] = &[
-    ("run", case_run),
-    ("fileops", case_fileops),
-    ("symlink", case_symlink),
-    ("cache", case_cache),
-    ("secret", case_secret),
-    ("mounts", case_mounts),
-    ("config", case_config),
-    ("buildargs", case_buildargs),
-    ("modules", case_modules),
-    ("failing", case_failing),
-    ("script-error", case_script_error),
-    ("merge", case_merge),
-    ("diff", case_diff),
-    ("readme", case_readme),
-    ("buildctl-path", case_buildctl_path),
-];
-
-/// Runs the end-to-end suite.
-pub fn run(args: &[String]) -> Result<()> {
-    for a in args {
-        ensure!(CASES.iter().any(|(n, _)| n == a), "unknown e2e case '{a}' (cases: {})", names());
-    }
-    let t0 = Instant::now();
-    let root = crate::root();
-    e2e_env::ensure_packages()?;
-
-    let mut c = crate::cargo();
-    c.args(["build", "-p", "luakit-cli"]);
-    crate::run(c)?;
-    let luakit = target_dir(&root).join("debug/luakit");
-    ensure!(luakit.exists(), "{} was not built", luakit.display());
-
-    let work = target_dir(&root).join("e2e");
-    let d = Dockerd::start(&work)?;
-    e2e_env::import_base_images(&d, &work)?;
-    match std::env::var_os("LUAKIT_E2E_FRONTEND_BIN") {
-        Some(bin) => import_frontend_binary(&d, Path::new(&bin), &work)?,
-        None => load_frontend_image(&d, &luakit, &work)?,
-    }
-
-    let env = Env { d: &d, luakit: luakit.clone(), fixtures: root.join("fixtures/e2e"), work: work.clone() };
-    let mut failed = Vec::new();
-    let mut ran = 0;
-    for (name, case) in CASES {
-        if !args.is_empty() && !args.iter().any(|a| a == name) {
-            continue;
-        }
-        ran += 1;
-        let t = Instant::now();
-        match case(&env) {
-            Ok(()) => println!("PASS {name} ({:.1}s)", t.elapsed().as_secs_f64()),
-            Err(e) => {
-                println!("FAIL {name} ({:.1}s): {e:#}", t.elapsed().as_secs_f64());
-                failed.push(*name);
-            }
-        }
-    }
-    println!(
-        "e2e: {} passed, {} failed, in {:.0}s{}",
-        ran - failed.len(),
-        failed.len(),
-        t0.elapsed().as_secs_f64(),
-        if failed.is_empty() { String::new() } else { format!(" (failed: {})", failed.join(", ")) }
-    );
-    drop(d);
-    if !failed.is_empty() {
-        bail!("{} e2e case(s) failed", failed.len());
-    }
-    Ok(())
-}
-
-fn names() -> String {
-    CASES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
-}
-
-fn target_dir(root: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"))
-}
-
-/// `luakit frontend-image | docker load`.
-fn load_frontend_image(d: &Dockerd, luakit: &Path, work: &Path) -> Result<()> {
-    let archive = work.join("frontend-image.tar");
-    let out = Command::new(luakit)
-        .args(["frontend-image", "-o"])
-        .arg(&archive)
-        .args(["--tag", FRONTEND_TAG])
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("cannot run {}", luakit.display()))?;
-    if !out.status.success() {
-        bail!("`luakit frontend-image` failed ({}):\n{}", out.status, String::from_utf8_lossy(&out.stderr));
-    }
-    let archive_s = archive.to_string_lossy().into_owned();
-    d.docker_output(&["load", "-i", &archive_s]).context("loading the frontend image")?;
-    d.docker_output(&["image", "inspect", FRONTEND_TAG]).context("the frontend image is not tagged as expected")?;
-    Ok(())
-}
-
-/// Imports a frontend image holding `binary` (entrypoint `<binary> frontend`)
-/// and the shared libraries `ldd` lists for it, on the busybox rootfs: for
-/// trying a frontend binary other than `luakit` itself
-/// (`LUAKIT_E2E_FRONTEND_BIN`).
-fn import_frontend_binary(d: &Dockerd, binary: &Path, work: &Path) -> Result<()> {
-    let ldd = Command::new("ldd").arg(binary).output().context("cannot run ldd")?;
-    let mut libs: Vec<PathBuf> = Vec::new();
-    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
-        let path = match line.split_once("=>") {
-            Some((_, rhs)) => rhs.split_whitespace().next(),
-            None => line.split_whitespace().next(),
-        };
-        if let Some(p) = path.filter(|p| p.starts_with('/')) {
-            libs.push(PathBuf::from(p));
-        }
-    }
-    let mut extra: Vec<(&Path, &str, u32)> = vec![(binary, "/bin/luakit-frontend", 0o755)];
-    let dests: Vec<String> = libs.iter().map(|l| l.to_string_lossy().into_owned()).collect();
-    for (l, dest) in libs.iter().zip(&dests) {
-        extra.push((l.as_path(), dest.as_str(), 0o755));
-    }
-    let tar = e2e_env::make_rootfs_tar_with(work, "frontend-rootfs", &extra)?;
-    let tar_s = tar.to_string_lossy().into_owned();
-    d.docker_output(&[
-        "import",
-        "--change",
-        r#"ENTRYPOINT ["/bin/luakit-frontend", "frontend"]"#,
-        &tar_s,
-        FRONTEND_TAG,
-    ])
-    .context("importing the frontend image")?;
-    Ok(())
+/// Every case, in the order they are queued.
+pub fn cases<'a>() -> Vec<Case<Env<'a>>> {
+    vec![
+        Case::new("cache", case_cache),
+        Case::new("run", case_run),
+        Case::new("fileops", case_fileops),
+        Case::new("symlink", case_symlink),
+        Case::new("secret", case_secret),
+        Case::new("mounts", case_mounts),
+        Case::new("config", case_config),
+        Case::new("buildargs", case_buildargs),
+        Case::new("modules", case_modules),
+        Case::new("failing", case_failing),
+        Case::new("script-error", case_script_error),
+        Case::new("merge", case_merge),
+        Case::new("diff", case_diff),
+        Case::new("readme", case_readme),
+        Case::new("buildctl-path", case_buildctl_path),
+        Case::new("registry-auth", case_registry_auth),
+    ]
 }
 
 /// What the cases share.
-struct Env<'a> {
-    d: &'a Dockerd,
+pub struct Env<'a> {
+    pub d: &'a Dockerd,
+    /// The registry that requires credentials.
+    pub auth_registry: &'a Registry,
     /// The `luakit` binary under test.
-    luakit: PathBuf,
-    fixtures: PathBuf,
-    work: PathBuf,
+    pub luakit: PathBuf,
+    pub fixtures: PathBuf,
+    /// A work directory of the dockerd cases.
+    pub work: PathBuf,
 }
 
 /// A finished `docker build`.
@@ -187,11 +74,6 @@ impl Build {
     fn describe(&self) -> String {
         format!("build output:\n{}\n--- daemon log:\n{}", tail(&self.output, 60), tail(&self.log, 30))
     }
-}
-
-fn tail(s: &str, n: usize) -> String {
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 impl Env<'_> {
@@ -475,4 +357,40 @@ fn case_buildctl_path(env: &Env) -> Result<()> {
     expect_file(env, case, "/srv/artifact.txt", "built-by-run")?;
     let mode = env.run_in(case, &["/bin/stat", "-c", "%a", "/srv/hello.txt"])?;
     expect_eq("mode of /srv/hello.txt", mode.trim_end(), "640")
+}
+
+/// The registry with htpasswd auth: anonymous `docker pull` is refused,
+/// `docker login` (credentials in the daemon's private `DOCKER_CONFIG`) makes
+/// it work, and the pulled image runs.
+fn case_registry_auth(env: &Env) -> Result<()> {
+    let reg = env.auth_registry;
+    let (user, pass) = reg.auth().context("the auth registry has no credentials")?;
+    let image = format!("{}/{}", reg.addr(), super::images::PRIVATE);
+    let anon = env.d.docker().args(["pull", &image]).stdin(Stdio::null()).output()?;
+    ensure!(!anon.status.success(), "an anonymous pull of {image} worked: the registry does not require auth");
+    let msg = String::from_utf8_lossy(&anon.stderr);
+    ensure!(
+        msg.contains("no basic auth credentials") || msg.contains("unauthorized"),
+        "the anonymous pull failed, but not for want of credentials: {msg}"
+    );
+    let mut login = env
+        .d
+        .docker()
+        .args(["login", "--username", user, "--password-stdin", reg.addr()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    {
+        use std::io::Write;
+        let mut stdin = login.stdin.take().context("no stdin")?;
+        stdin.write_all(pass.as_bytes())?;
+    }
+    let out = login.wait_with_output()?;
+    super::util::check_output("docker login", &out)?;
+    let pulled = env.d.docker_output(&["pull", &image]);
+    let _ = env.d.docker_output(&["logout", reg.addr()]);
+    pulled.context("pulling after docker login")?;
+    let out = env.d.docker_output(&["run", "--rm", &image, "grep", "^app:", "/etc/passwd"])?;
+    expect_eq("user app in the pulled image", out.trim_end(), "app:x:1000:1000:app:/home/app:/bin/sh")
 }
