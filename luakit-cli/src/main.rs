@@ -194,7 +194,7 @@ struct EvalArgs {
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = values::duration)]
     timeout: Duration,
 
-    /// Maximum memory of the evaluation, e.g. 512MiB, 1GiB, 1000000 (bytes).
+    /// Maximum memory of the evaluation, e.g. 512MiB, 1.5GiB, 1000000 (bytes).
     #[arg(long, value_name = "SIZE", default_value = "512MiB", value_parser = values::size)]
     memory_limit: usize,
 }
