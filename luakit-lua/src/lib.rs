@@ -18,6 +18,7 @@ mod api;
 mod ctx;
 mod error;
 mod eval;
+mod fsread;
 mod opts;
 mod userdata;
 
@@ -29,6 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub use error::ScriptError;
+pub use fsread::read_regular_file;
 use luakit_graph::Platform;
 use luakit_image_config::{ExportOptions, ImageConfig};
 
@@ -41,7 +43,9 @@ pub trait ModuleLoader: Send + Sync {
 }
 
 /// A [`ModuleLoader`] reading files under a directory. It refuses absolute
-/// paths, `..`, and symbolic links that lead outside the directory.
+/// paths, `..`, symbolic links that lead outside the directory, files that
+/// are not regular files (a FIFO, a device) and files larger than the
+/// default memory limit.
 #[derive(Debug, Clone)]
 pub struct FsLoader {
     /// The main script's directory.
@@ -50,22 +54,44 @@ pub struct FsLoader {
 
 impl ModuleLoader for FsLoader {
     fn load(&self, relative_path: &str) -> Result<Option<Vec<u8>>, String> {
-        let rel = Path::new(relative_path);
-        if relative_path.is_empty() || !rel.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
-        {
-            return Err(format!("'{relative_path}' is not a path inside the script's directory"));
-        }
-        let path = self.root.join(rel);
-        if !path.is_file() {
+        load_module(&self.root, relative_path, EvalOptions::default().memory_limit)
+    }
+}
+
+/// The [`FsLoader`] of [`evaluate_file`]: reads no more than the
+/// evaluation's memory limit.
+struct ScriptDirLoader {
+    root: PathBuf,
+    max_bytes: usize,
+}
+
+impl ModuleLoader for ScriptDirLoader {
+    fn load(&self, relative_path: &str) -> Result<Option<Vec<u8>>, String> {
+        load_module(&self.root, relative_path, self.max_bytes)
+    }
+}
+
+fn load_module(root: &Path, relative_path: &str, max_bytes: usize) -> Result<Option<Vec<u8>>, String> {
+    let rel = Path::new(relative_path);
+    if relative_path.is_empty() || !rel.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir)) {
+        return Err(format!("'{}' is not a path inside the script's directory", relative_path.escape_debug()));
+    }
+    let path = root.join(rel);
+    // Only a missing file is "not found": one that exists but is not a
+    // regular file (a FIFO, a directory) is an error that says so.
+    match std::fs::metadata(&path) {
+        Ok(_) => {}
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {
             return Ok(None);
         }
-        let root = self.root.canonicalize().map_err(|e| format!("{}: {e}", self.root.display()))?;
-        let real = path.canonicalize().map_err(|e| e.to_string())?;
-        if !real.starts_with(&root) {
-            return Err(format!("'{relative_path}' leads outside the script's directory"));
-        }
-        std::fs::read(&real).map(Some).map_err(|e| e.to_string())
+        Err(e) => return Err(e.to_string()),
     }
+    let root = root.canonicalize().map_err(|e| format!("{}: {e}", root.display()))?;
+    let real = path.canonicalize().map_err(|e| e.to_string())?;
+    if !real.starts_with(&root) {
+        return Err(format!("'{}' leads outside the script's directory", relative_path.escape_debug()));
+    }
+    read_regular_file(&real, max_bytes).map(Some).map_err(|e| e.to_string())
 }
 
 /// A [`ModuleLoader`] that has no modules (the default for [`evaluate`]).
@@ -256,12 +282,13 @@ pub fn evaluate(script_name: &str, source: &[u8], opts: &EvalOptions) -> Result<
 /// directory. An empty `local_unique_id` is replaced by
 /// [`default_local_unique_id`] of that directory.
 pub fn evaluate_file(path: &Path, mut opts: EvalOptions) -> Result<Evaluation, ScriptError> {
-    let source = std::fs::read(path).map_err(|source| ScriptError::Io { path: path.to_path_buf(), source })?;
+    let source = read_regular_file(path, opts.memory_limit)
+        .map_err(|source| ScriptError::Io { path: path.to_path_buf(), source })?;
     let dir = script_dir(path);
     if opts.local_unique_id.is_empty() {
         opts.local_unique_id = default_local_unique_id(&dir);
     }
-    opts.loader = Arc::new(FsLoader { root: dir });
+    opts.loader = Arc::new(ScriptDirLoader { root: dir, max_bytes: opts.memory_limit });
     evaluate(&file_name(path), &source, &opts)
 }
 
@@ -303,13 +330,14 @@ pub fn default_local_unique_id(script_dir: &Path) -> String {
 /// Only a file that cannot be read is an `Err`; everything the file does
 /// wrong is a failed test.
 pub fn run_test_file(path: &Path, opts: &EvalOptions) -> Result<TestReport, ScriptError> {
-    let source = std::fs::read(path).map_err(|source| ScriptError::Io { path: path.to_path_buf(), source })?;
+    let source = read_regular_file(path, opts.memory_limit)
+        .map_err(|source| ScriptError::Io { path: path.to_path_buf(), source })?;
     let dir = script_dir(path);
     let mut opts = opts.clone();
     if opts.local_unique_id.is_empty() {
         opts.local_unique_id = default_local_unique_id(&dir);
     }
-    opts.loader = Arc::new(FsLoader { root: dir });
+    opts.loader = Arc::new(ScriptDirLoader { root: dir, max_bytes: opts.memory_limit });
     let name = file_name(path);
     let timeout = opts.timeout;
     let clock: Clock = Arc::new(Mutex::new(Instant::now() + timeout));

@@ -7,6 +7,7 @@ mod conformance;
 mod errors;
 mod features;
 mod guide;
+mod inputs;
 mod limits;
 mod robustness;
 mod sandbox;
