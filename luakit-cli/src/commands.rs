@@ -12,6 +12,7 @@ use luakit_llb::{MarshalOptions, pb};
 use luakit_lua::{EvalOptions, Evaluation};
 use prost::Message as _;
 
+use crate::guard::{self, Phase};
 use crate::output::Binary;
 
 use crate::{
@@ -43,6 +44,7 @@ fn eval_options(a: &EvalArgs, source_map: bool) -> EvalOptions {
 
 /// Evaluates `script`, printing its warnings.
 fn evaluate(script: &Path, a: &EvalArgs, source_map: bool) -> anyhow::Result<Evaluation> {
+    guard::set_phase(Phase::Evaluating);
     let eval = luakit_lua::evaluate_file(script, eval_options(a, source_map))?;
     print_warnings(&eval.warnings);
     Ok(eval)
@@ -55,12 +57,17 @@ fn print_warnings(warnings: &[String]) {
     }
 }
 
-/// Evaluates and marshals `script`.
-fn definition(script: &Path, a: &EvalArgs, source_map: bool) -> anyhow::Result<(Evaluation, pb::Definition)> {
-    let eval = evaluate(script, a, source_map)?;
+/// Marshals the evaluated graph.
+fn marshal(eval: &Evaluation, source_map: bool) -> anyhow::Result<pb::Definition> {
+    guard::set_phase(Phase::Marshalling);
     let opts = MarshalOptions { platform: eval.target_platform.clone(), source_map, daemon_caps: None };
-    let def = luakit_llb::marshal(&eval.state, &opts)?;
-    Ok((eval, def))
+    Ok(luakit_llb::marshal(&eval.state, &opts)?)
+}
+
+/// Evaluates and marshals `script`; the graph is dropped once marshalled.
+fn definition(script: &Path, a: &EvalArgs, source_map: bool) -> anyhow::Result<pb::Definition> {
+    let eval = evaluate(script, a, source_map)?;
+    marshal(&eval, source_map)
 }
 
 /// The OCI image config of the exported state, as JSON.
@@ -87,25 +94,52 @@ fn image_config(eval: &Evaluation) -> anyhow::Result<Vec<u8>> {
 
 /// `luakit build`.
 pub fn build(a: BuildArgs) -> anyhow::Result<ExitCode> {
-    // Refuse a terminal before doing any work.
+    // Refuse a terminal, a closed stdout and outputs that would overwrite
+    // the script before doing any work.
     if a.output.is_none() {
         output::check_binary_stdout(io::stdout().is_terminal(), Binary::Definition)?;
+        output::check_stdout_open()?;
     }
+    let mut outputs: Vec<(&str, &Path)> = Vec::new();
+    if let Some(p) = &a.output {
+        outputs.push(("-o", p));
+    }
+    if let Some(p) = &a.image_config {
+        outputs.push(("--image-config", p));
+    }
+    output::check_distinct(&a.script, &outputs)?;
+    guard::enforce(a.eval.timeout, a.eval.memory_limit);
+
     let source_map = !a.no_source_map;
-    let (eval, def) = definition(&a.script, &a.eval, source_map)?;
-    let bytes = luakit_llb::encode(&def);
-    // Everything is computed before anything is written.
+    let eval = evaluate(&a.script, &a.eval, source_map)?;
     let config = match &a.image_config {
         Some(_) => Some(image_config(&eval)?),
         None => None,
     };
-    match &a.output {
-        Some(path) => output::write_atomic(path, &bytes)?,
-        None => output::write_binary_stdout(&bytes, Binary::Definition)?,
+    let def = marshal(&eval, source_map)?;
+    drop(eval);
+    guard::set_phase(Phase::Encoding);
+    let bytes = luakit_llb::encode(&def);
+    drop(def);
+
+    // Everything is computed; now both outputs are written or neither.
+    guard::set_phase(Phase::Writing);
+    let mut pending = Vec::new();
+    if let Some(path) = &a.output {
+        pending.push(output::prepare(path, &bytes)?);
     }
-    if let (Some(path), Some(json)) = (&a.image_config, config) {
-        output::write_atomic(path, &json)?;
+    if let (Some(path), Some(json)) = (&a.image_config, &config) {
+        pending.push(output::prepare(path, json)?);
     }
+    if a.output.is_none() {
+        match output::write_binary_stdout(&bytes, Binary::Definition) {
+            // The reader went away: quiet (its own error says why), but the
+            // definition was not delivered, and the image config is not written.
+            Err(e) if output::is_broken_pipe(&e) => return Ok(ExitCode::from(crate::EXIT_FAILURE)),
+            r => r?,
+        }
+    }
+    output::commit(pending)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -114,30 +148,87 @@ fn is_script(path: &Path) -> bool {
     path.extension().is_some_and(|e| e.eq_ignore_ascii_case("lua"))
 }
 
+/// The most bytes of a Definition file `luakit solve` reads (it has no
+/// `--memory-limit`): the default memory limit.
+fn solve_read_limit() -> usize {
+    EvalOptions::default().memory_limit
+}
+
+/// Reads and decodes a Definition file; anything that is not one is
+/// reported as neither a script nor a Definition, naming the file.
+fn read_definition(path: &Path, max_bytes: usize) -> anyhow::Result<pb::Definition> {
+    guard::set_phase(Phase::Reading);
+    let bytes = luakit_lua::read_regular_file(path, max_bytes)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    guard::set_phase(Phase::Decoding);
+    match pb::Definition::decode(bytes.as_slice()) {
+        Ok(def) if def.def.is_empty() && !bytes.is_empty() => {
+            Err(not_a_definition(path, &bytes, "it holds no LLB ops"))
+        }
+        Ok(def) => Ok(def),
+        Err(e) => {
+            let why = e.to_string();
+            let why = why.strip_prefix("failed to decode Protobuf message: ").unwrap_or(&why);
+            Err(not_a_definition(path, &bytes, &format!("it does not decode as a protobuf pb.Definition ({why})")))
+        }
+    }
+}
+
+/// "FILE is neither a Lua script nor a valid LLB Definition: why", with a
+/// hint when the file looks like text (a script without the .lua name).
+fn not_a_definition(path: &Path, bytes: &[u8], why: &str) -> anyhow::Error {
+    let hint = if looks_like_text(bytes) {
+        "; it looks like text: a Lua script's name must end in .lua"
+    } else {
+        ""
+    };
+    anyhow::anyhow!("{} is neither a Lua script nor a valid LLB Definition: {why}{hint}", path.display())
+}
+
+/// Whether `bytes` look like text: valid UTF-8 without NULs (checked on the
+/// first 64 KiB). A Definition has binary lengths and digests early on.
+fn looks_like_text(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(64 * 1024)];
+    if head.is_empty() || head.contains(&0) {
+        return false;
+    }
+    match std::str::from_utf8(head) {
+        Ok(s) => s.chars().all(|c| !c.is_control() || c.is_ascii_whitespace()),
+        // Cut inside a character at the end of the sample.
+        Err(e) => e.error_len().is_none(),
+    }
+}
+
 /// `luakit dag`.
 pub fn dag(a: DagArgs) -> anyhow::Result<ExitCode> {
-    let def = if is_script(&a.input) {
-        definition(&a.input, &a.eval, !a.no_source_map)?.1
+    output::check_stdout_open()?;
+    guard::enforce(a.eval.timeout, a.eval.memory_limit);
+    let from_script = is_script(&a.input);
+    let def = if from_script {
+        definition(&a.input, &a.eval, !a.no_source_map)?
     } else {
-        let bytes = std::fs::read(&a.input).with_context(|| format!("cannot read {}", a.input.display()))?;
-        pb::Definition::decode(bytes.as_slice())
-            .with_context(|| format!("{} is not an LLB definition (a protobuf pb.Definition)", a.input.display()))?
+        read_definition(&a.input, a.eval.memory_limit)?
     };
     let format = match a.format {
         DagFormat::Text => dag::Format::Text,
         DagFormat::Json => dag::Format::Json,
         DagFormat::Dot => dag::Format::Dot,
     };
-    let text = dag::render(&def, format).with_context(|| format!("cannot render {}", a.input.display()))?;
+    guard::set_phase(Phase::Rendering);
+    let text = dag::render(def, format).map_err(|e| {
+        if from_script {
+            anyhow::Error::new(e).context(format!("cannot render {}", a.input.display()))
+        } else {
+            anyhow::anyhow!("{} is neither a Lua script nor a valid LLB Definition: {e}", a.input.display())
+        }
+    })?;
     write_text(&text)
 }
 
 /// Writes text to stdout; a reader that went away (`| head`) is not an error.
 fn write_text(text: &str) -> anyhow::Result<ExitCode> {
     match output::write_stdout(text.as_bytes()) {
-        Err(e) if e.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe) => {
-            Ok(ExitCode::SUCCESS)
-        }
+        Err(e) if output::is_broken_pipe(&e) => Ok(ExitCode::SUCCESS),
         r => r.map(|()| ExitCode::SUCCESS),
     }
 }
@@ -146,9 +237,8 @@ fn write_text(text: &str) -> anyhow::Result<ExitCode> {
 pub fn solve(a: SolveArgs) -> anyhow::Result<ExitCode> {
     use luakit_frontend::control::{self, Progress};
 
-    let bytes = std::fs::read(&a.definition).with_context(|| format!("cannot read {}", a.definition.display()))?;
-    let def = pb::Definition::decode(bytes.as_slice())
-        .with_context(|| format!("{} is not an LLB definition (a protobuf pb.Definition)", a.definition.display()))?;
+    output::check_stdout_open()?;
+    let def = read_definition(&a.definition, solve_read_limit())?;
     let mut report = |p: Progress| match p {
         Progress::Started(name) => eprintln!("=> {name}"),
         Progress::Done { name, cached: true } => eprintln!("=> CACHED {name}"),
@@ -158,20 +248,22 @@ pub fn solve(a: SolveArgs) -> anyhow::Result<ExitCode> {
     };
     let tag = a.tag.as_deref().unwrap_or_default();
     let response = control::solve_on_docker(&a.docker_socket, def, tag, None, &mut report)?;
-    if let Some(digest) = response.get("containerimage.digest") {
-        println!("{digest}");
+    match response.get("containerimage.digest") {
+        Some(digest) => write_text(&format!("{digest}\n")),
+        None => Ok(ExitCode::SUCCESS),
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// `luakit validate`.
 pub fn validate(a: ValidateArgs) -> anyhow::Result<ExitCode> {
+    guard::enforce(a.eval.timeout, a.eval.memory_limit);
     definition(&a.script, &a.eval, true)?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// `luakit test`.
 pub fn test(a: TestArgs) -> anyhow::Result<ExitCode> {
+    output::check_stdout_open()?;
     let paths = if a.paths.is_empty() { vec![PathBuf::from(".")] } else { a.paths.clone() };
     let files = find_test_files(&paths)?;
     if files.is_empty() {
@@ -179,25 +271,65 @@ pub fn test(a: TestArgs) -> anyhow::Result<ExitCode> {
         eprintln!("warning: no *_test.lua files under {}", shown.join(", "));
     }
     let opts = eval_options(&a.eval, true);
+    let mut out = Report::default();
     let (mut passed, mut failed) = (0usize, 0usize);
     for file in &files {
         match luakit_lua::run_test_file(file, &opts) {
             Ok(report) => {
                 passed += report.passed;
                 for (name, message) in &report.failed {
-                    println!("FAIL {name}: {message}");
+                    out.line(&format!("FAIL {}: {}", one_line(name), one_line(message)))?;
                 }
                 failed += report.failed.len();
             }
             Err(e) => {
                 // A file that does not load fails as a whole.
-                println!("FAIL {}: {e}", file.display());
+                out.line(&format!("FAIL {}: {}", one_line(&file.display().to_string()), one_line(&e.to_string())))?;
                 failed += 1;
             }
         }
     }
-    println!("{passed} passed, {failed} failed");
+    out.line(&format!("{passed} passed, {failed} failed"))?;
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(crate::EXIT_FAILURE) })
+}
+
+/// `luakit test`'s report on stdout, line by line as tests finish. A reader
+/// that goes away (`| head`) ends the printing, not the run.
+#[derive(Default)]
+struct Report {
+    reader_gone: bool,
+}
+
+impl Report {
+    fn line(&mut self, text: &str) -> anyhow::Result<()> {
+        use std::io::Write as _;
+        if self.reader_gone {
+            return Ok(());
+        }
+        let mut out = io::stdout().lock();
+        match writeln!(out, "{text}").and_then(|()| out.flush()) {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                self.reader_gone = true;
+                Ok(())
+            }
+            r => r.context("cannot write to standard output"),
+        }
+    }
+}
+
+/// `s` on one line: control characters (a newline in a test name or a
+/// multi-line message) escaped as `\n`, `\t`, `\u{1b}`…, so that every
+/// `FAIL` line stays one line.
+fn one_line(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Files named `*_test.lua` under `paths` (searched recursively, skipping
@@ -250,6 +382,7 @@ pub fn version() -> anyhow::Result<ExitCode> {
 /// `luakit frontend`.
 pub fn frontend() -> anyhow::Result<ExitCode> {
     output::check_binary_stdout(io::stdout().is_terminal(), Binary::Gateway)?;
+    output::check_stdout_open()?;
     luakit_frontend::run()?;
     Ok(ExitCode::SUCCESS)
 }
@@ -258,13 +391,17 @@ pub fn frontend() -> anyhow::Result<ExitCode> {
 pub fn frontend_image(a: FrontendImageArgs) -> anyhow::Result<ExitCode> {
     if a.output.is_none() {
         output::check_binary_stdout(io::stdout().is_terminal(), Binary::ImageArchive)?;
+        output::check_stdout_open()?;
     }
     let opts = frontend_image::FrontendImageOptions { tag: a.tag, ..Default::default() };
     let mut archive = Vec::new();
     frontend_image::write_frontend_image(&opts, &mut archive)?;
     match &a.output {
         Some(path) => output::write_atomic(path, &archive)?,
-        None => output::write_binary_stdout(&archive, Binary::ImageArchive)?,
+        None => match output::write_binary_stdout(&archive, Binary::ImageArchive) {
+            Err(e) if output::is_broken_pipe(&e) => return Ok(ExitCode::from(crate::EXIT_FAILURE)),
+            r => r?,
+        },
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -290,6 +427,22 @@ mod tests {
         assert_eq!(rel, ["a/a_test.lua", "a/z_test.lua", "b_test.lua"]);
         assert!(find_test_files(&[d.join("missing")]).is_err());
         Ok(())
+    }
+
+    #[test]
+    fn fail_lines_stay_one_line() {
+        assert_eq!(one_line("test_a\nFAIL fake: x"), "test_a\\nFAIL fake: x");
+        assert_eq!(one_line("tab\there \u{1b}[31mred"), "tab\\there \\u{1b}[31mred");
+        assert_eq!(one_line("héllo wörld"), "héllo wörld");
+    }
+
+    #[test]
+    fn text_is_told_from_binary() {
+        assert!(looks_like_text(b"bk.export(bk.scratch())\n"));
+        assert!(looks_like_text("caf\u{e9}".as_bytes()));
+        assert!(!looks_like_text(b""));
+        assert!(!looks_like_text(b"\x0a\x02\xff\xff"));
+        assert!(!looks_like_text(b"ab\0cd"));
     }
 
     #[test]

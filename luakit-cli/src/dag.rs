@@ -32,9 +32,12 @@ pub enum Format {
 /// A `def` entry that is not a valid protobuf `Op`.
 pub type DagError = luakit_llb::DecodeError;
 
-/// Renders `def` in `format`.
-pub fn render(def: &pb::Definition, format: Format) -> Result<String, DagError> {
-    let graph = Graph::new(def)?;
+/// Renders `def` in `format`. The Definition is taken by value: once its
+/// ops are decoded, their bytes are freed.
+pub fn render(mut def: pb::Definition, format: Format) -> Result<String, DagError> {
+    let inspection = inspect(&def)?;
+    def.def = Vec::new();
+    let graph = Graph::new(&def, &inspection);
     Ok(match format {
         Format::Text => text(&graph),
         Format::Json => {
@@ -52,20 +55,21 @@ const SHORT: usize = 12;
 
 /// A decoded Definition in topological order.
 struct Graph<'a> {
+    /// The Definition's metadata and source map (its op bytes are gone).
     def: &'a pb::Definition,
     /// The result: input of the terminal op.
-    terminal: Option<TerminalOp>,
+    terminal: Option<&'a TerminalOp>,
     /// Ops, inputs first, ties by digest.
-    ops: Vec<OpNode>,
+    ops: &'a [OpNode],
     /// Digest → position in `ops`.
-    index: HashMap<String, usize>,
+    index: HashMap<&'a str, usize>,
 }
 
 impl<'a> Graph<'a> {
-    fn new(def: &'a pb::Definition) -> Result<Self, DagError> {
-        let Inspection { terminal, ops } = inspect(def)?;
-        let index = ops.iter().enumerate().map(|(i, n)| (n.digest.clone(), i)).collect();
-        Ok(Graph { def, terminal, ops, index })
+    fn new(def: &'a pb::Definition, inspection: &'a Inspection) -> Self {
+        let ops = inspection.ops.as_slice();
+        let index = ops.iter().enumerate().map(|(i, n)| (n.digest.as_str(), i)).collect();
+        Graph { def, terminal: inspection.terminal.as_ref(), ops, index }
     }
 
     fn metadata(&self, digest: &str) -> Option<&'a pb::OpMetadata> {
@@ -362,7 +366,7 @@ fn dot_escape(s: &str) -> String {
 fn dot(g: &Graph<'_>) -> String {
     let mut out = String::from("digraph llb {\n  node [shape=box, fontname=\"monospace\"];\n");
     let mut missing: BTreeSet<&str> = BTreeSet::new();
-    for node in &g.ops {
+    for node in g.ops {
         let mut label = kind(&node.op).to_string();
         if let Some(name) = custom_name(g, &node.digest) {
             label.push('\n');
@@ -386,7 +390,7 @@ fn dot(g: &Graph<'_>) -> String {
         let label = format!("not in definition\n{}", short(d));
         let _ = writeln!(out, "  \"{}\" [label=\"{}\", style=dashed];", dot_escape(d), dot_escape(&label));
     }
-    for node in &g.ops {
+    for node in g.ops {
         for input in &node.op.inputs {
             let _ = write!(out, "  \"{}\" -> \"{}\"", dot_escape(&input.digest), dot_escape(&node.digest));
             if input.index != 0 {
@@ -727,7 +731,7 @@ struct SourceJson {
 
 fn json(g: &Graph<'_>) -> Result<DagJson, DagError> {
     let mut ops = Vec::with_capacity(g.ops.len());
-    for node in &g.ops {
+    for node in g.ops {
         ops.push(OpJson {
             digest: node.digest.clone(),
             kind: kind(&node.op),
@@ -887,7 +891,10 @@ fn op_body(op: &pb::Op) -> Result<OpBody, DagError> {
             inputs: b.inputs.iter().map(|(k, v)| (k.clone(), v.input)).collect(),
             attrs: b.attrs.clone().into_iter().collect(),
             definition: match &b.def {
-                Some(d) => Some(Box::new(json(&Graph::new(d)?)?)),
+                Some(d) => {
+                    let nested = inspect(d)?;
+                    Some(Box::new(json(&Graph::new(d, &nested))?))
+                }
                 None => None,
             },
         }),

@@ -5,6 +5,7 @@
 mod commands;
 mod dag;
 mod frontend_image;
+mod guard;
 mod output;
 mod values;
 
@@ -14,6 +15,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use luakit_graph::Platform;
+
+/// Counts heap bytes, so that `--memory-limit` covers the whole command.
+#[global_allocator]
+static ALLOCATOR: guard::CountingAlloc = guard::CountingAlloc;
 
 /// Exit code of a script or build error.
 const EXIT_FAILURE: u8 = 1;
@@ -270,6 +275,7 @@ struct TestArgs {
 }
 
 fn main() -> ExitCode {
+    guard::note_standard_streams();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -288,6 +294,7 @@ fn main() -> ExitCode {
         Command::FrontendImage(a) => commands::frontend_image(a),
         Command::Solve(a) => commands::solve(a),
     };
+    guard::set_phase(guard::Phase::Done);
     match result {
         Ok(code) => code,
         Err(e) => {

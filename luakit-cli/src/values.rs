@@ -76,6 +76,33 @@ pub fn size(s: &str) -> Result<usize, String> {
     Ok(bytes)
 }
 
+/// `30s`, `1.5s`, `250ms` (as the evaluation's own messages show durations).
+pub fn format_duration(d: Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        format!("{}s", d.as_secs())
+    } else if d.as_millis() < 1000 {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
+/// `512 MiB`, `64 KiB`, `1000 bytes`.
+pub fn format_bytes(n: usize) -> String {
+    const KIB: usize = 1024;
+    const MIB: usize = 1024 * KIB;
+    const GIB: usize = 1024 * MIB;
+    if n >= GIB && n % GIB == 0 {
+        format!("{} GiB", n / GIB)
+    } else if n >= MIB && n % MIB == 0 {
+        format!("{} MiB", n / MIB)
+    } else if n >= KIB && n % KIB == 0 {
+        format!("{} KiB", n / KIB)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
 /// `NAME=VALUE` (the value may be empty and may contain `=`).
 pub fn key_value(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
