@@ -154,35 +154,57 @@ fn solve_read_limit() -> usize {
     EvalOptions::default().memory_limit
 }
 
+/// What a file given to a command may be, for the message when it is not.
+#[derive(Clone, Copy)]
+enum Expected {
+    /// `luakit dag`: a script or a Definition.
+    ScriptOrDefinition,
+    /// `luakit solve`: a Definition.
+    Definition,
+}
+
 /// Reads and decodes a Definition file; anything that is not one is
-/// reported as neither a script nor a Definition, naming the file.
-fn read_definition(path: &Path, max_bytes: usize) -> anyhow::Result<pb::Definition> {
+/// reported naming the file and what is wrong.
+fn read_definition(path: &Path, max_bytes: usize, expected: Expected) -> anyhow::Result<pb::Definition> {
     guard::set_phase(Phase::Reading);
     let bytes = luakit_lua::read_regular_file(path, max_bytes)
         .with_context(|| format!("cannot read {}", path.display()))?;
     guard::set_phase(Phase::Decoding);
     match pb::Definition::decode(bytes.as_slice()) {
         Ok(def) if def.def.is_empty() && !bytes.is_empty() => {
-            Err(not_a_definition(path, &bytes, "it holds no LLB ops"))
+            Err(not_a_definition(path, &bytes, "it holds no LLB ops", expected))
         }
         Ok(def) => Ok(def),
         Err(e) => {
             let why = e.to_string();
             let why = why.strip_prefix("failed to decode Protobuf message: ").unwrap_or(&why);
-            Err(not_a_definition(path, &bytes, &format!("it does not decode as a protobuf pb.Definition ({why})")))
+            let why = format!("it does not decode as a protobuf pb.Definition ({why})");
+            Err(not_a_definition(path, &bytes, &why, expected))
         }
     }
 }
 
 /// "FILE is neither a Lua script nor a valid LLB Definition: why", with a
 /// hint when the file looks like text (a script without the .lua name).
-fn not_a_definition(path: &Path, bytes: &[u8], why: &str) -> anyhow::Error {
-    let hint = if looks_like_text(bytes) {
-        "; it looks like text: a Lua script's name must end in .lua"
-    } else {
-        ""
-    };
-    anyhow::anyhow!("{} is neither a Lua script nor a valid LLB Definition: {why}{hint}", path.display())
+fn not_a_definition(path: &Path, bytes: &[u8], why: &str, expected: Expected) -> anyhow::Error {
+    match expected {
+        Expected::ScriptOrDefinition => {
+            let hint = if looks_like_text(bytes) {
+                "; it looks like text: a Lua script's name must end in .lua"
+            } else {
+                ""
+            };
+            anyhow::anyhow!("{} is neither a Lua script nor a valid LLB Definition: {why}{hint}", path.display())
+        }
+        Expected::Definition => {
+            let hint = if looks_like_text(bytes) {
+                "; it looks like text: `luakit build -o FILE` writes a Definition"
+            } else {
+                ""
+            };
+            anyhow::anyhow!("{} is not a valid LLB Definition: {why}{hint}", path.display())
+        }
+    }
 }
 
 /// Whether `bytes` look like text: valid UTF-8 without NULs (checked on the
@@ -207,7 +229,7 @@ pub fn dag(a: DagArgs) -> anyhow::Result<ExitCode> {
     let def = if from_script {
         definition(&a.input, &a.eval, !a.no_source_map)?
     } else {
-        read_definition(&a.input, a.eval.memory_limit)?
+        read_definition(&a.input, a.eval.memory_limit, Expected::ScriptOrDefinition)?
     };
     let format = match a.format {
         DagFormat::Text => dag::Format::Text,
@@ -238,7 +260,7 @@ pub fn solve(a: SolveArgs) -> anyhow::Result<ExitCode> {
     use luakit_frontend::control::{self, Progress};
 
     output::check_stdout_open()?;
-    let def = read_definition(&a.definition, solve_read_limit())?;
+    let def = read_definition(&a.definition, solve_read_limit(), Expected::Definition)?;
     let mut report = |p: Progress| match p {
         Progress::Started(name) => eprintln!("=> {name}"),
         Progress::Done { name, cached: true } => eprintln!("=> CACHED {name}"),

@@ -41,7 +41,11 @@ pub fn render(mut def: pb::Definition, format: Format) -> Result<String, DagErro
     Ok(match format {
         Format::Text => text(&graph),
         Format::Json => {
-            let mut s = serde_json::to_string_pretty(&json(&graph)?)
+            // Nested definitions (of build ops) are the only part that can
+            // fail: checked first, so that the ops can be serialized as they
+            // are made.
+            check_nested(graph.ops)?;
+            let mut s = serde_json::to_string_pretty(&json(&graph))
                 .expect("the JSON model holds only strings, numbers, bools, maps with string keys");
             s.push('\n');
             s
@@ -190,48 +194,57 @@ fn reads_input(m: &pb::Mount) -> bool {
     m.input >= 0 && matches!(pb::MountType::try_from(m.mount_type), Ok(pb::MountType::Bind | pb::MountType::Cache))
 }
 
-/// What input `i` of `op` is for ("/" for a root mount, "from" for a copy source…).
-fn edge_role(op: &pb::Op, i: usize) -> String {
-    let i = i as i64;
-    let roles: Vec<String> = match &op.op {
+/// What each input of `op` is for ("/" for a root mount, "from" for a copy
+/// source, "layer 3"…), one entry per input, in one pass over the op (an
+/// op may have 100,000 inputs).
+fn edge_roles(op: &pb::Op) -> Vec<String> {
+    let n = op.inputs.len();
+    let mut roles: Vec<Vec<String>> = vec![Vec::new(); n];
+    let mut add = |i: i64, role: String| {
+        if let Some(r) = usize::try_from(i).ok().and_then(|i| roles.get_mut(i)) {
+            if !r.contains(&role) {
+                r.push(role);
+            }
+        }
+    };
+    match &op.op {
         Some(pb::op::Op::Exec(e)) => {
-            e.mounts.iter().filter(|m| m.input == i && reads_input(m)).map(|m| m.dest.clone()).collect()
+            for m in e.mounts.iter().filter(|m| reads_input(m)) {
+                add(m.input, m.dest.clone());
+            }
         }
         Some(pb::op::Op::File(f)) => {
-            let mut r = Vec::new();
             for a in &f.actions {
-                if a.input == i && !r.iter().any(|x| x == "base") {
-                    r.push("base".to_string());
-                }
-                if a.secondary_input == i && !r.iter().any(|x| x == "from") {
-                    r.push("from".to_string());
-                }
+                add(a.input, "base".to_string());
+                add(a.secondary_input, "from".to_string());
             }
-            r
         }
         Some(pb::op::Op::Merge(m)) => {
-            m.inputs.iter().enumerate().filter(|(_, x)| x.input == i).map(|(k, _)| format!("layer {k}")).collect()
+            for (k, x) in m.inputs.iter().enumerate() {
+                add(x.input, format!("layer {k}"));
+            }
         }
         Some(pb::op::Op::Diff(d)) => {
-            let mut r = Vec::new();
-            if d.lower.is_some_and(|l| l.input == i) {
-                r.push("lower".to_string());
+            if let Some(l) = d.lower {
+                add(l.input, "lower".to_string());
             }
-            if d.upper.is_some_and(|u| u.input == i) {
-                r.push("upper".to_string());
+            if let Some(u) = d.upper {
+                add(u.input, "upper".to_string());
             }
-            r
         }
         Some(pb::op::Op::Build(b)) => {
-            let mut r: Vec<String> = b.inputs.iter().filter(|(_, x)| x.input == i).map(|(k, _)| k.clone()).collect();
-            if b.builder == i {
-                r.insert(0, "builder".to_string());
+            add(b.builder, "builder".to_string());
+            for (k, x) in &b.inputs {
+                add(x.input, k.clone());
             }
-            r
         }
-        Some(pb::op::Op::Source(_)) | None => Vec::new(),
-    };
-    if roles.is_empty() { format!("input {i}") } else { roles.join(",") }
+        Some(pb::op::Op::Source(_)) | None => {}
+    }
+    roles
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| if r.is_empty() { format!("input {i}") } else { r.join(",") })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -303,7 +316,10 @@ fn text(g: &Graph<'_>) -> String {
         prefix: String,
         next: usize,
         depth: usize,
+        /// What each input is for (computed once per printed op).
+        roles: Vec<String>,
     }
+    let roles_of = |digest: &str| g.node(digest).map(|n| edge_roles(&n.op)).unwrap_or_default();
     for (root, index) in roots {
         out.push_str(&op_line(g, &root));
         out.push_str(&output_suffix(g, &root, index));
@@ -311,7 +327,8 @@ fn text(g: &Graph<'_>) -> String {
         if !printed.insert(root.clone()) {
             continue;
         }
-        let mut stack = vec![Frame { digest: root, prefix: String::new(), next: 0, depth: 0 }];
+        let roles = roles_of(&root);
+        let mut stack = vec![Frame { digest: root, prefix: String::new(), next: 0, depth: 0, roles }];
         while let Some(frame) = stack.last_mut() {
             let inputs = g.node(&frame.digest).map(|n| n.op.inputs.as_slice()).unwrap_or_default();
             let Some(input) = inputs.get(frame.next) else {
@@ -321,7 +338,7 @@ fn text(g: &Graph<'_>) -> String {
             let i = frame.next;
             frame.next += 1;
             let last = frame.next == inputs.len();
-            let role = g.node(&frame.digest).map(|n| edge_role(&n.op, i)).unwrap_or_default();
+            let role = frame.roles.get(i).cloned().unwrap_or_default();
             let (glyph, cont) = if last { ("└─ ", "   ") } else { ("├─ ", "│  ") };
             let child_prefix =
                 if frame.depth < MAX_INDENT { format!("{}{cont}", frame.prefix) } else { frame.prefix.clone() };
@@ -337,7 +354,8 @@ fn text(g: &Graph<'_>) -> String {
             if present {
                 printed.insert(input.digest.clone());
                 let depth = frame.depth + 1;
-                stack.push(Frame { digest: input.digest.clone(), prefix: child_prefix, next: 0, depth });
+                let roles = roles_of(&input.digest);
+                stack.push(Frame { digest: input.digest.clone(), prefix: child_prefix, next: 0, depth, roles });
             }
         }
     }
@@ -428,11 +446,28 @@ fn dot(g: &Graph<'_>) -> String {
 pub const JSON_VERSION: u32 = 1;
 
 #[derive(Serialize)]
-struct DagJson {
+struct DagJson<'a> {
     version: u32,
     terminal: Option<TerminalJson>,
-    ops: Vec<OpJson>,
+    ops: OpsJson<'a>,
     sources: Vec<SourceJson>,
+}
+
+/// The ops of [`DagJson`]: made one at a time while they are serialized
+/// (the model of every op at once would cost several times the output), or
+/// made beforehand (a nested definition, which owns its decoded ops).
+enum OpsJson<'a> {
+    Lazy(&'a Graph<'a>),
+    Made(Vec<OpJson>),
+}
+
+impl Serialize for OpsJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            OpsJson::Made(ops) => ops.serialize(serializer),
+            OpsJson::Lazy(g) => serializer.collect_seq(g.ops.iter().map(|node| op_json(g, node))),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -673,7 +708,7 @@ struct BuildJson {
     builder: Option<i64>,
     inputs: BTreeMap<String, i64>,
     attrs: BTreeMap<String, String>,
-    definition: Option<Box<DagJson>>,
+    definition: Option<Box<DagJson<'static>>>,
 }
 
 #[derive(Serialize)]
@@ -729,51 +764,67 @@ struct SourceJson {
     size: usize,
 }
 
-fn json(g: &Graph<'_>) -> Result<DagJson, DagError> {
-    let mut ops = Vec::with_capacity(g.ops.len());
-    for node in g.ops {
-        ops.push(OpJson {
-            digest: node.digest.clone(),
-            kind: kind(&node.op),
-            inputs: node.op.inputs.iter().map(|i| InputJson { digest: i.digest.clone(), index: i.index }).collect(),
-            platform: node.op.platform.as_ref().map(|p| PlatformJson {
-                os: p.os.clone(),
-                architecture: p.architecture.clone(),
-                variant: p.variant.clone(),
-                os_version: p.os_version.clone(),
-                os_features: p.os_features.clone(),
-            }),
-            constraints: node.op.constraints.as_ref().map(|c| c.filter.clone()).unwrap_or_default(),
-            op: op_body(&node.op)?,
-            metadata: g.metadata(&node.digest).map(meta_json),
-            locations: locations(g.def, &node.digest),
-        });
+/// Every nested definition (of a build op) decodes: the JSON of an op
+/// cannot fail after this.
+fn check_nested(ops: &[OpNode]) -> Result<(), DagError> {
+    for node in ops {
+        if let Some(pb::op::Op::Build(pb::BuildOp { def: Some(d), .. })) = &node.op.op {
+            check_nested(&inspect(d)?.ops)?;
+        }
     }
-    Ok(DagJson {
-        version: JSON_VERSION,
-        terminal: g.terminal.as_ref().map(|t| TerminalJson {
-            digest: t.input.digest.clone(),
-            index: t.input.index,
-            op_digest: t.op_digest.clone(),
-            metadata: g.metadata(&t.op_digest).map(meta_json),
+    Ok(())
+}
+
+fn op_json(g: &Graph<'_>, node: &OpNode) -> OpJson {
+    OpJson {
+        digest: node.digest.clone(),
+        kind: kind(&node.op),
+        inputs: node.op.inputs.iter().map(|i| InputJson { digest: i.digest.clone(), index: i.index }).collect(),
+        platform: node.op.platform.as_ref().map(|p| PlatformJson {
+            os: p.os.clone(),
+            architecture: p.architecture.clone(),
+            variant: p.variant.clone(),
+            os_version: p.os_version.clone(),
+            os_features: p.os_features.clone(),
         }),
-        ops,
-        sources: g
-            .def
-            .source
-            .as_ref()
-            .map(|s| {
-                s.infos
-                    .iter()
-                    .map(|i| SourceJson {
-                        filename: i.filename.clone(),
-                        language: i.language.clone(),
-                        size: i.data.len(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
+        constraints: node.op.constraints.as_ref().map(|c| c.filter.clone()).unwrap_or_default(),
+        op: op_body(&node.op),
+        metadata: g.metadata(&node.digest).map(meta_json),
+        locations: locations(g.def, &node.digest),
+    }
+}
+
+/// The JSON model of `g`; its ops are made while it is serialized.
+fn json<'a>(g: &'a Graph<'a>) -> DagJson<'a> {
+    DagJson { version: JSON_VERSION, terminal: terminal_json(g), ops: OpsJson::Lazy(g), sources: sources_json(g) }
+}
+
+/// The JSON model of `g`, every op made now (for a nested definition).
+fn json_made(g: &Graph<'_>) -> DagJson<'static> {
+    let ops = OpsJson::Made(g.ops.iter().map(|n| op_json(g, n)).collect());
+    DagJson { version: JSON_VERSION, terminal: terminal_json(g), ops, sources: sources_json(g) }
+}
+
+fn terminal_json(g: &Graph<'_>) -> Option<TerminalJson> {
+    g.terminal.map(|t| TerminalJson {
+        digest: t.input.digest.clone(),
+        index: t.input.index,
+        op_digest: t.op_digest.clone(),
+        metadata: g.metadata(&t.op_digest).map(meta_json),
     })
+}
+
+fn sources_json(g: &Graph<'_>) -> Vec<SourceJson> {
+    g.def
+        .source
+        .as_ref()
+        .map(|s| {
+            s.infos
+                .iter()
+                .map(|i| SourceJson { filename: i.filename.clone(), language: i.language.clone(), size: i.data.len() })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn meta_json(m: &pb::OpMetadata) -> MetaJson {
@@ -829,8 +880,8 @@ fn timestamp(t: i64) -> Option<i64> {
     (t >= 0).then_some(t)
 }
 
-fn op_body(op: &pb::Op) -> Result<OpBody, DagError> {
-    Ok(match &op.op {
+fn op_body(op: &pb::Op) -> OpBody {
+    match &op.op {
         Some(pb::op::Op::Source(s)) => OpBody::Source(SourceOpJson {
             identifier: s.identifier.clone(),
             attrs: s.attrs.clone().into_iter().collect(),
@@ -890,13 +941,11 @@ fn op_body(op: &pb::Op) -> Result<OpBody, DagError> {
             builder: opt_index(b.builder),
             inputs: b.inputs.iter().map(|(k, v)| (k.clone(), v.input)).collect(),
             attrs: b.attrs.clone().into_iter().collect(),
-            definition: match &b.def {
-                Some(d) => {
-                    let nested = inspect(d)?;
-                    Some(Box::new(json(&Graph::new(d, &nested))?))
-                }
-                None => None,
-            },
+            // Checked by `check_nested` before any op is made.
+            definition: b.def.as_ref().and_then(|d| {
+                let nested = inspect(d).ok()?;
+                Some(Box::new(json_made(&Graph::new(d, &nested))))
+            }),
         }),
         Some(pb::op::Op::Merge(m)) => {
             OpBody::Merge(MergeJson { inputs: m.inputs.iter().map(|i| opt_index(i.input)).collect() })
@@ -906,7 +955,7 @@ fn op_body(op: &pb::Op) -> Result<OpBody, DagError> {
             upper: d.upper.and_then(|u| opt_index(u.input)),
         }),
         None => OpBody::None(BTreeMap::new()),
-    })
+    }
 }
 
 fn mount_json(m: &pb::Mount) -> MountJson {
@@ -992,6 +1041,11 @@ fn action_json(a: Option<&pb::file_action::Action>) -> ActionJson {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`super::render`] of a copy (the tests render one Definition several ways).
+    fn render(def: &pb::Definition, format: Format) -> Result<String, DagError> {
+        super::render(def.clone(), format)
+    }
     use luakit_llb::Digest;
     use prost::Message;
 

@@ -30,6 +30,10 @@ const DOCKERFILE_LOCAL: &str = "dockerfile";
 /// `google.rpc.Code.UNKNOWN`, what BuildKit's own frontends return errors as.
 const CODE_UNKNOWN: i32 = 2;
 
+/// How long BuildKit has to answer the first call (`Ping`) on stdin/stdout.
+/// BuildKit answers at once; a peer silent that long is not BuildKit.
+pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 type Client = LlbBridgeClient<Channel>;
 
 /// Runs `luakit frontend`: reads the options from the environment and serves
@@ -77,7 +81,11 @@ async fn connect() -> Result<Client, FrontendError> {
             let taken = stream.lock().ok().and_then(|mut s| s.take());
             match taken {
                 Some(s) => Ok(TokioIo::new(s)),
-                None => Err(io::Error::new(io::ErrorKind::NotConnected, "the stdin/stdout connection was closed")),
+                // The one connection broke and the channel tries another.
+                None => Err(io::Error::new(
+                    io::ErrorKind::NotConnected,
+                    "the connection was lost (the other end closed it, or does not speak gRPC over HTTP/2)",
+                )),
             }
         }
     });
@@ -92,9 +100,25 @@ fn call(name: &'static str) -> impl FnOnce(tonic::Status) -> FrontendError {
     move |status| FrontendError::Call { call: name, status }
 }
 
+/// Connects and pings, within [`HANDSHAKE_TIMEOUT`].
+async fn handshake() -> Result<(Client, gw::PongResponse), FrontendError> {
+    let attempt = async {
+        let mut client = connect().await?;
+        let pong = client.ping(gw::PingRequest {}).await.map_err(|status| FrontendError::Handshake {
+            reason: format!("the first call (Ping) failed: {}", crate::error::status_cause(&status)),
+        })?;
+        Ok((client, pong.into_inner()))
+    };
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, attempt).await {
+        Ok(r) => r,
+        Err(_) => Err(FrontendError::Handshake {
+            reason: format!("nothing answered within {}s", HANDSHAKE_TIMEOUT.as_secs()),
+        }),
+    }
+}
+
 async fn serve(opts: BuildOpts) -> Result<(), FrontendError> {
-    let mut client = connect().await?;
-    let pong = client.ping(gw::PingRequest {}).await.map_err(call("Ping"))?.into_inner();
+    let (mut client, pong) = handshake().await?;
     let caps = llb_caps(&pong);
     let ref_array = pong.frontend_api_caps.iter().any(|c| c.enabled && c.id == "proto.refarray");
     let req = match build(&mut client, &opts, &caps, ref_array).await {
