@@ -11,4 +11,5 @@ mod inputs;
 mod limits;
 mod robustness;
 mod sandbox;
+mod test_budget;
 mod test_runner;
