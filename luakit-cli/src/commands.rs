@@ -167,8 +167,8 @@ enum Expected {
 /// reported naming the file and what is wrong.
 fn read_definition(path: &Path, max_bytes: usize, expected: Expected) -> anyhow::Result<pb::Definition> {
     guard::set_phase(Phase::Reading);
-    let bytes = luakit_lua::read_regular_file(path, max_bytes)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes =
+        luakit_lua::read_regular_file(path, max_bytes).with_context(|| format!("cannot read {}", path.display()))?;
     guard::set_phase(Phase::Decoding);
     match pb::Definition::decode(bytes.as_slice()) {
         Ok(def) if def.def.is_empty() && !bytes.is_empty() => {
@@ -189,11 +189,8 @@ fn read_definition(path: &Path, max_bytes: usize, expected: Expected) -> anyhow:
 fn not_a_definition(path: &Path, bytes: &[u8], why: &str, expected: Expected) -> anyhow::Error {
     match expected {
         Expected::ScriptOrDefinition => {
-            let hint = if looks_like_text(bytes) {
-                "; it looks like text: a Lua script's name must end in .lua"
-            } else {
-                ""
-            };
+            let hint =
+                if looks_like_text(bytes) { "; it looks like text: a Lua script's name must end in .lua" } else { "" };
             anyhow::anyhow!("{} is neither a Lua script nor a valid LLB Definition: {why}{hint}", path.display())
         }
         Expected::Definition => {

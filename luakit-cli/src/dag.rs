@@ -240,11 +240,7 @@ fn edge_roles(op: &pb::Op) -> Vec<String> {
         }
         Some(pb::op::Op::Source(_)) | None => {}
     }
-    roles
-        .into_iter()
-        .enumerate()
-        .map(|(i, r)| if r.is_empty() { format!("input {i}") } else { r.join(",") })
-        .collect()
+    roles.into_iter().enumerate().map(|(i, r)| if r.is_empty() { format!("input {i}") } else { r.join(",") }).collect()
 }
 
 // ---------------------------------------------------------------------------

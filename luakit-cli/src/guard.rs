@@ -47,7 +47,7 @@ static ENDING: AtomicBool = AtomicBool::new(false);
 /// Counts `n` more bytes; ends the command when that passes the cap.
 fn grow(n: usize) {
     let live = LIVE.fetch_add(n, Ordering::Relaxed).saturating_add(n);
-    if live > CAP.load(Ordering::Relaxed) && !ENDING.load(Ordering::Relaxed) {
+    if live > CAP.load(Ordering::Relaxed) && !ENDING.load(Ordering::Relaxed) && current_phase() != Phase::Committing {
         memory_exceeded();
     }
 }
@@ -136,8 +136,9 @@ pub enum Phase {
     Rendering,
     /// Writing outputs.
     Writing,
-    /// Renaming finished outputs into place: quick, and not interrupted by the
-    /// deadline (so that two outputs are both replaced or neither).
+    /// Renaming finished outputs into place: quick, allocates next to
+    /// nothing, and is interrupted by neither limit (so that two outputs are
+    /// both replaced or neither).
     Committing,
     /// Finished; the result is being reported.
     Done,
@@ -349,9 +350,7 @@ fn stdout_was_closed() -> bool {
     std::fs::read_to_string("/proc/self/fdinfo/1")
         .ok()
         .and_then(|info| {
-            info.lines()
-                .find_map(|l| l.strip_prefix("flags:"))
-                .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+            info.lines().find_map(|l| l.strip_prefix("flags:")).and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
         })
         .is_some_and(|flags| flags & O_ACCMODE == O_RDWR)
 }

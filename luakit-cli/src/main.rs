@@ -195,11 +195,11 @@ struct EvalArgs {
     #[arg(long, value_name = "ID")]
     local_unique_id: Option<String>,
 
-    /// Maximum evaluation time, e.g. 500ms, 30s, 2m.
+    /// Maximum time of the whole command, evaluation to output (luakit test: of each test), e.g. 500ms, 30s, 2m.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = values::duration)]
     timeout: Duration,
 
-    /// Maximum memory of the evaluation, e.g. 512MiB, 1.5GiB, 1000000 (bytes).
+    /// Maximum heap memory of the whole command (luakit test: of each file's Lua VM), e.g. 512MiB, 1.5GiB, 1000000 (bytes).
     #[arg(long, value_name = "SIZE", default_value = "512MiB", value_parser = values::size)]
     memory_limit: usize,
 }

@@ -86,7 +86,9 @@ pub fn commit(outputs: Vec<Pending<'_>>) -> anyhow::Result<()> {
                 .write(true)
                 .open(real)
                 .with_context(|| format!("cannot write {}", o.shown.display()))?;
-            f.write_all(bytes).and_then(|()| f.flush()).with_context(|| format!("cannot write {}", o.shown.display()))?;
+            f.write_all(bytes)
+                .and_then(|()| f.flush())
+                .with_context(|| format!("cannot write {}", o.shown.display()))?;
         }
     }
     guard::set_phase(Phase::Committing);

@@ -316,9 +316,7 @@ pub(crate) fn module_base(name: &str) -> Result<String, String> {
         return Err(format!("module name '{shown}' must use '/' as its separator"));
     }
     if name.split('/').any(|c| c == "..") {
-        return Err(format!(
-            "module name '{shown}' leaves the script's directory: require only loads files inside it"
-        ));
+        return Err(format!("module name '{shown}' leaves the script's directory: require only loads files inside it"));
     }
     let trimmed = name.strip_suffix(".lua").unwrap_or(name);
     let slashed = trimmed.contains('/');

@@ -397,7 +397,13 @@ enum TestEvent {
 
 /// Runs `source` in a fresh VM on its own thread, then its tests from
 /// index `start` on, adding each outcome to `report` as it arrives.
-fn run_tests_from(name: &str, source: &Arc<[u8]>, opts: &EvalOptions, start: usize, report: &mut TestReport) -> TestRun {
+fn run_tests_from(
+    name: &str,
+    source: &Arc<[u8]>,
+    opts: &EvalOptions,
+    start: usize,
+    report: &mut TestReport,
+) -> TestRun {
     let timeout = opts.timeout;
     let clock: Clock = Arc::new(Mutex::new(Instant::now() + timeout));
     let (tx, rx) = mpsc::channel::<TestEvent>();

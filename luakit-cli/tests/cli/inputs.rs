@@ -64,13 +64,9 @@ fn a_fifo_module_is_named_as_such() -> R {
     let dir = tempfile::tempdir()?;
     std::fs::write(dir.path().join("build.lua"), "local m = require('lib')\nbk.export(bk.scratch())\n")?;
     mkfifo(&dir.path().join("lib.lua"))?;
-    luakit()
-        .arg("build")
-        .arg(dir.path().join("build.lua"))
-        .timeout(PATIENCE)
-        .assert()
-        .code(1)
-        .stderr("error: build.lua:1: require: cannot read module 'lib.lua': it is a FIFO (named pipe), not a regular file\n");
+    luakit().arg("build").arg(dir.path().join("build.lua")).timeout(PATIENCE).assert().code(1).stderr(
+        "error: build.lua:1: require: cannot read module 'lib.lua': it is a FIFO (named pipe), not a regular file\n",
+    );
     Ok(())
 }
 
@@ -96,26 +92,28 @@ fn dag_of_a_text_file_says_it_is_neither_a_script_nor_a_definition() -> R {
     let out = luakit().arg("dag").arg(&txt).output()?;
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.starts_with("error: ") && err.contains("script.txt is neither a Lua script nor a valid LLB Definition"), "{err}");
+    assert!(
+        err.starts_with("error: ") && err.contains("script.txt is neither a Lua script nor a valid LLB Definition"),
+        "{err}"
+    );
     assert!(err.contains("a Lua script's name must end in .lua"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 
     // Text that happens to decode as protobuf (unknown fields only) is not a
     // Definition either.
     std::fs::write(&txt, "8888")?;
-    luakit()
-        .arg("dag")
-        .arg(&txt)
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("script.txt is neither a Lua script nor a valid LLB Definition: it holds no LLB ops"));
+    luakit().arg("dag").arg(&txt).assert().code(1).stderr(predicate::str::contains(
+        "script.txt is neither a Lua script nor a valid LLB Definition: it holds no LLB ops",
+    ));
 
     // Binary garbage: no text hint, the file named.
     let bin = dir.path().join("garbage.pb");
     std::fs::write(&bin, [0x0a, 0x02, 0xff, 0xff])?;
     luakit().arg("dag").arg(&bin).assert().code(1).stderr(
-        predicate::str::contains("garbage.pb is neither a Lua script nor a valid LLB Definition: def entry 0 is not an LLB op")
-            .and(predicate::str::contains("looks like text").not()),
+        predicate::str::contains(
+            "garbage.pb is neither a Lua script nor a valid LLB Definition: def entry 0 is not an LLB op",
+        )
+        .and(predicate::str::contains("looks like text").not()),
     );
     Ok(())
 }
@@ -123,11 +121,9 @@ fn dag_of_a_text_file_says_it_is_neither_a_script_nor_a_definition() -> R {
 #[test]
 fn flag_values_with_clear_limits() {
     let script = "fixtures/conformance/c01_image/build.lua";
-    luakit()
-        .args(["build", "--timeout", "1000000h", script])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("duration '1000000h' is too large").and(predicate::str::contains("zero").not()));
+    luakit().args(["build", "--timeout", "1000000h", script]).assert().code(2).stderr(
+        predicate::str::contains("duration '1000000h' is too large").and(predicate::str::contains("zero").not()),
+    );
     for size in ["1.5GiB", "0.5g", "768MB", "600m"] {
         luakit().args(["validate", "--memory-limit", size, script]).assert().success();
     }

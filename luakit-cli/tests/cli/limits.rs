@@ -19,7 +19,10 @@ fn wide_definition(n: usize) -> Vec<u8> {
     let mut inputs = Vec::with_capacity(n);
     for i in 0..n {
         let op = pb::Op {
-            op: Some(pb::op::Op::Source(pb::SourceOp { identifier: format!("local://c{i}"), attrs: Default::default() })),
+            op: Some(pb::op::Op::Source(pb::SourceOp {
+                identifier: format!("local://c{i}"),
+                attrs: Default::default(),
+            })),
             ..Default::default()
         };
         let bytes = op.encode_to_vec();
@@ -143,11 +146,7 @@ fn text_of_a_wide_merge_is_not_quadratic() -> R {
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("wide.pb");
     std::fs::write(&file, wide_definition(50_000))?;
-    let out = luakit()
-        .args(["dag", "--timeout", "10m"])
-        .arg(&file)
-        .timeout(Duration::from_secs(120))
-        .output()?;
+    let out = luakit().args(["dag", "--timeout", "10m"]).arg(&file).timeout(Duration::from_secs(120)).output()?;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("[layer 49999] "), "the last layer is shown");

@@ -207,7 +207,8 @@ fn a_signal_while_writing_removes_the_temporary_files() -> R {
             let _ = child.kill();
         }
         assert!(temp.is_some(), "the image config's temporary file appears while -o blocks");
-        let killed = std::process::Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status()?;
+        let killed =
+            std::process::Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status()?;
         assert!(killed.success());
         let status = child.wait()?;
         assert_eq!(status.signal(), Some(number), "dies of SIG{signal}: {status:?}");
