@@ -167,10 +167,8 @@ fn permute(mut ops: Vec<DecodedOp>, order: &[usize]) -> Vec<DecodedOp> {
     for (k, &i) in order.iter().enumerate() {
         dest[i] = k;
     }
-    let mut spare = order.len();
-    for d in dest.iter_mut().filter(|d| **d == usize::MAX) {
+    for (spare, d) in (order.len()..).zip(dest.iter_mut().filter(|d| **d == usize::MAX)) {
         *d = spare;
-        spare += 1;
     }
     for i in 0..n {
         while dest[i] != i {
