@@ -101,7 +101,9 @@ pub fn commit(outputs: Vec<Pending<'_>>) -> anyhow::Result<()> {
             }
         }
     }
-    guard::set_phase(Phase::Writing);
+    // Done: a deadline passing now must not report a failure after the
+    // outputs are in place.
+    guard::set_phase(Phase::Done);
     result
 }
 
@@ -341,7 +343,9 @@ pub fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
     check_stdout_open()?;
     guard::set_phase(Phase::Writing);
     let mut out = io::stdout().lock();
-    out.write_all(bytes).and_then(|()| out.flush()).context("cannot write to standard output")
+    out.write_all(bytes).and_then(|()| out.flush()).context("cannot write to standard output")?;
+    guard::set_phase(Phase::Done);
+    Ok(())
 }
 
 /// Whether `e` is a write to a pipe whose reader went away (`| head`),
