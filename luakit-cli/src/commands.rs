@@ -11,6 +11,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use luakit::{Build, BuildOptions, EvalOptions, ImageResolver, Platform, Script, StaticResolver, Unresolved, inspect};
 
+use crate::guard::{self, Phase};
 use crate::output::Binary;
 
 use crate::{
@@ -59,7 +60,9 @@ fn resolver(a: &EvalArgs) -> anyhow::Result<Arc<dyn ImageResolver>> {
 
 /// Builds `script` with `luakit::build`, printing its warnings.
 fn build_script(script: &Path, a: &EvalArgs, source_map: bool) -> anyhow::Result<Build> {
-    let script = Script::from_path(script)?;
+    guard::set_phase(Phase::Reading);
+    let script = Script::from_path_limited(script, a.memory_limit)?;
+    guard::set_phase(Phase::Evaluating);
     let build = luakit::build(&script, &build_options(a, source_map), resolver(a)?)?;
     print_warnings(&build.warnings);
     Ok(build)
@@ -74,20 +77,46 @@ fn print_warnings(warnings: &[String]) {
 
 /// `luakit build`.
 pub fn build(a: BuildArgs) -> anyhow::Result<ExitCode> {
-    // Refuse a terminal before doing any work.
+    // Refuse a terminal, a closed stdout and outputs that would overwrite
+    // the script before doing any work.
     if a.output.is_none() {
         output::check_binary_stdout(io::stdout().is_terminal(), Binary::Definition)?;
+        output::check_stdout_open()?;
     }
-    // Everything is computed before anything is written.
+    let mut outputs: Vec<(&str, &Path)> = Vec::new();
+    if let Some(p) = &a.output {
+        outputs.push(("-o", p));
+    }
+    if let Some(p) = &a.image_config {
+        outputs.push(("--image-config", p));
+    }
+    output::check_distinct(&a.script, &outputs)?;
+    guard::enforce(a.eval.timeout, a.eval.memory_limit);
+
     let build = build_script(&a.script, &a.eval, !a.no_source_map)?;
+    let config = a.image_config.as_ref().map(|_| build.image_config_json());
+    guard::set_phase(Phase::Encoding);
     let bytes = build.definition_bytes();
-    match &a.output {
-        Some(path) => output::write_atomic(path, &bytes)?,
-        None => output::write_binary_stdout(&bytes, Binary::Definition)?,
+    drop(build);
+
+    // Everything is computed; now both outputs are written or neither.
+    guard::set_phase(Phase::Writing);
+    let mut pending = Vec::new();
+    if let Some(path) = &a.output {
+        pending.push(output::prepare(path, &bytes)?);
     }
-    if let Some(path) = &a.image_config {
-        output::write_atomic(path, &build.image_config_json())?;
+    if let (Some(path), Some(json)) = (&a.image_config, &config) {
+        pending.push(output::prepare(path, json)?);
     }
+    if a.output.is_none() {
+        match output::write_binary_stdout(&bytes, Binary::Definition) {
+            // The reader went away: quiet (its own error says why), but the
+            // definition was not delivered, and the image config is not written.
+            Err(e) if output::is_broken_pipe(&e) => return Ok(ExitCode::from(crate::EXIT_FAILURE)),
+            r => r?,
+        }
+    }
+    output::commit(pending)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -96,28 +125,108 @@ fn is_script(path: &Path) -> bool {
     path.extension().is_some_and(|e| e.eq_ignore_ascii_case("lua"))
 }
 
+/// The most bytes of a Definition file `luakit solve` reads (it has no
+/// `--memory-limit`): the default memory limit.
+fn solve_read_limit() -> usize {
+    EvalOptions::default().memory_limit
+}
+
+/// What a file given to a command may be, for the message when it is not.
+#[derive(Clone, Copy)]
+enum Expected {
+    /// `luakit dag`: a script or a Definition.
+    ScriptOrDefinition,
+    /// `luakit solve`: a Definition.
+    Definition,
+}
+
+/// Reads and decodes a Definition file; anything that is not one is
+/// reported naming the file and what is wrong.
+fn read_definition(path: &Path, max_bytes: usize, expected: Expected) -> anyhow::Result<luakit::pb::Definition> {
+    use std::error::Error as _;
+    guard::set_phase(Phase::Reading);
+    let bytes =
+        luakit::lua::read_regular_file(path, max_bytes).with_context(|| format!("cannot read {}", path.display()))?;
+    guard::set_phase(Phase::Decoding);
+    match inspect::decode_definition(path, &bytes) {
+        Ok(def) if def.def.is_empty() && !bytes.is_empty() => {
+            Err(not_a_definition(path, &bytes, "it holds no LLB ops", expected))
+        }
+        Ok(def) => Ok(def),
+        Err(e) => {
+            let why = e.source().map_or_else(|| e.to_string(), ToString::to_string);
+            let why = why.strip_prefix("failed to decode Protobuf message: ").unwrap_or(&why);
+            let why = format!("it does not decode as a protobuf pb.Definition ({why})");
+            Err(not_a_definition(path, &bytes, &why, expected))
+        }
+    }
+}
+
+/// "FILE is neither a Lua script nor a valid LLB Definition: why", with a
+/// hint when the file looks like text (a script without the .lua name).
+fn not_a_definition(path: &Path, bytes: &[u8], why: &str, expected: Expected) -> anyhow::Error {
+    match expected {
+        Expected::ScriptOrDefinition => {
+            let hint =
+                if looks_like_text(bytes) { "; it looks like text: a Lua script's name must end in .lua" } else { "" };
+            anyhow::anyhow!("{} is neither a Lua script nor a valid LLB Definition: {why}{hint}", path.display())
+        }
+        Expected::Definition => {
+            let hint = if looks_like_text(bytes) {
+                "; it looks like text: `luakit build -o FILE` writes a Definition"
+            } else {
+                ""
+            };
+            anyhow::anyhow!("{} is not a valid LLB Definition: {why}{hint}", path.display())
+        }
+    }
+}
+
+/// Whether `bytes` look like text: valid UTF-8 without NULs (checked on the
+/// first 64 KiB). A Definition has binary lengths and digests early on.
+fn looks_like_text(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(64 * 1024)];
+    if head.is_empty() || head.contains(&0) {
+        return false;
+    }
+    match std::str::from_utf8(head) {
+        Ok(s) => s.chars().all(|c| !c.is_control() || c.is_ascii_whitespace()),
+        // Cut inside a character at the end of the sample.
+        Err(e) => e.error_len().is_none(),
+    }
+}
+
 /// `luakit dag`.
 pub fn dag(a: DagArgs) -> anyhow::Result<ExitCode> {
-    let def = if is_script(&a.input) {
+    output::check_stdout_open()?;
+    guard::enforce(a.eval.timeout, a.eval.memory_limit);
+    let from_script = is_script(&a.input);
+    let def = if from_script {
         build_script(&a.input, &a.eval, !a.no_source_map)?.definition
     } else {
-        inspect::read_definition(&a.input)?
+        read_definition(&a.input, a.eval.memory_limit, Expected::ScriptOrDefinition)?
     };
     let format = match a.format {
         DagFormat::Text => inspect::Format::Text,
         DagFormat::Json => inspect::Format::Json,
         DagFormat::Dot => inspect::Format::Dot,
     };
-    let text = inspect::render(&def, format).with_context(|| format!("cannot render {}", a.input.display()))?;
+    guard::set_phase(Phase::Rendering);
+    let text = inspect::render(&def, format).map_err(|e| {
+        if from_script {
+            anyhow::Error::new(e).context(format!("cannot render {}", a.input.display()))
+        } else {
+            anyhow::anyhow!("{} is neither a Lua script nor a valid LLB Definition: {e}", a.input.display())
+        }
+    })?;
+    drop(def);
     write_text(&text)
 }
 
 /// Writes text to stdout; a reader that went away (`| head`) is not an error.
 fn write_text(text: &str) -> anyhow::Result<ExitCode> {
     match output::write_stdout(text.as_bytes()) {
-        Err(e) if e.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe) => {
-            Ok(ExitCode::SUCCESS)
-        }
+        Err(e) if output::is_broken_pipe(&e) => Ok(ExitCode::SUCCESS),
         r => r.map(|()| ExitCode::SUCCESS),
     }
 }
@@ -126,7 +235,8 @@ fn write_text(text: &str) -> anyhow::Result<ExitCode> {
 pub fn solve(a: SolveArgs) -> anyhow::Result<ExitCode> {
     use luakit_client::Progress;
 
-    let def = inspect::read_definition(&a.definition)?;
+    output::check_stdout_open()?;
+    let def = read_definition(&a.definition, solve_read_limit(), Expected::Definition)?;
     let mut report = |p: Progress| match p {
         Progress::Started(name) => eprintln!("=> {name}"),
         Progress::Done { name, cached: true } => eprintln!("=> CACHED {name}"),
@@ -136,20 +246,22 @@ pub fn solve(a: SolveArgs) -> anyhow::Result<ExitCode> {
     };
     let tag = a.tag.as_deref().unwrap_or_default();
     let response = luakit_client::solve_on_docker(&a.docker_socket, def, tag, None, &mut report)?;
-    if let Some(digest) = response.get(luakit::DIGEST_RESPONSE_KEY) {
-        println!("{digest}");
+    match response.get(luakit::DIGEST_RESPONSE_KEY) {
+        Some(digest) => write_text(&format!("{digest}\n")),
+        None => Ok(ExitCode::SUCCESS),
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// `luakit validate`.
 pub fn validate(a: ValidateArgs) -> anyhow::Result<ExitCode> {
+    guard::enforce(a.eval.timeout, a.eval.memory_limit);
     build_script(&a.script, &a.eval, true)?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// `luakit test`.
 pub fn test(a: TestArgs) -> anyhow::Result<ExitCode> {
+    output::check_stdout_open()?;
     let paths = if a.paths.is_empty() { vec![PathBuf::from(".")] } else { a.paths.clone() };
     let files = find_test_files(&paths)?;
     if files.is_empty() {
@@ -158,25 +270,65 @@ pub fn test(a: TestArgs) -> anyhow::Result<ExitCode> {
     }
     let opts = build_options(&a.eval, true);
     let resolver = resolver(&a.eval)?;
+    let mut out = Report::default();
     let (mut passed, mut failed) = (0usize, 0usize);
     for file in &files {
         match luakit::run_test_file(file, &opts, resolver.clone()) {
             Ok(report) => {
                 passed += report.passed;
                 for (name, message) in &report.failed {
-                    println!("FAIL {name}: {message}");
+                    out.line(&format!("FAIL {}: {}", one_line(name), one_line(message)))?;
                 }
                 failed += report.failed.len();
             }
             Err(e) => {
                 // A file that does not load fails as a whole.
-                println!("FAIL {}: {e}", file.display());
+                out.line(&format!("FAIL {}: {}", one_line(&file.display().to_string()), one_line(&e.to_string())))?;
                 failed += 1;
             }
         }
     }
-    println!("{passed} passed, {failed} failed");
+    out.line(&format!("{passed} passed, {failed} failed"))?;
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(crate::EXIT_FAILURE) })
+}
+
+/// `luakit test`'s report on stdout, line by line as tests finish. A reader
+/// that goes away (`| head`) ends the printing, not the run.
+#[derive(Default)]
+struct Report {
+    reader_gone: bool,
+}
+
+impl Report {
+    fn line(&mut self, text: &str) -> anyhow::Result<()> {
+        use std::io::Write as _;
+        if self.reader_gone {
+            return Ok(());
+        }
+        let mut out = io::stdout().lock();
+        match writeln!(out, "{text}").and_then(|()| out.flush()) {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                self.reader_gone = true;
+                Ok(())
+            }
+            r => r.context("cannot write to standard output"),
+        }
+    }
+}
+
+/// `s` on one line: control characters (a newline in a test name or a
+/// multi-line message) escaped as `\n`, `\t`, `\u{1b}`…, so that every
+/// `FAIL` line stays one line.
+fn one_line(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Files named `*_test.lua` under `paths` (searched recursively, skipping
@@ -229,6 +381,7 @@ pub fn version() -> anyhow::Result<ExitCode> {
 /// `luakit frontend`.
 pub fn frontend() -> anyhow::Result<ExitCode> {
     output::check_binary_stdout(io::stdout().is_terminal(), Binary::Gateway)?;
+    output::check_stdout_open()?;
     luakit_frontend::run()?;
     Ok(ExitCode::SUCCESS)
 }
@@ -237,6 +390,7 @@ pub fn frontend() -> anyhow::Result<ExitCode> {
 pub fn frontend_image(a: FrontendImageArgs) -> anyhow::Result<ExitCode> {
     if a.output.is_none() {
         output::check_binary_stdout(io::stdout().is_terminal(), Binary::ImageArchive)?;
+        output::check_stdout_open()?;
     }
     let epoch = std::env::var("SOURCE_DATE_EPOCH").ok();
     let created = frontend_image::creation_time(epoch.as_deref())?;
@@ -245,7 +399,10 @@ pub fn frontend_image(a: FrontendImageArgs) -> anyhow::Result<ExitCode> {
     frontend_image::write_frontend_image(&opts, &mut archive)?;
     match &a.output {
         Some(path) => output::write_atomic(path, &archive)?,
-        None => output::write_binary_stdout(&archive, Binary::ImageArchive)?,
+        None => match output::write_binary_stdout(&archive, Binary::ImageArchive) {
+            Err(e) if output::is_broken_pipe(&e) => return Ok(ExitCode::from(crate::EXIT_FAILURE)),
+            r => r?,
+        },
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -271,6 +428,22 @@ mod tests {
         assert_eq!(rel, ["a/a_test.lua", "a/z_test.lua", "b_test.lua"]);
         assert!(find_test_files(&[d.join("missing")]).is_err());
         Ok(())
+    }
+
+    #[test]
+    fn fail_lines_stay_one_line() {
+        assert_eq!(one_line("test_a\nFAIL fake: x"), "test_a\\nFAIL fake: x");
+        assert_eq!(one_line("tab\there \u{1b}[31mred"), "tab\\there \\u{1b}[31mred");
+        assert_eq!(one_line("héllo wörld"), "héllo wörld");
+    }
+
+    #[test]
+    fn text_is_told_from_binary() {
+        assert!(looks_like_text(b"bk.export(bk.scratch())\n"));
+        assert!(looks_like_text("caf\u{e9}".as_bytes()));
+        assert!(!looks_like_text(b""));
+        assert!(!looks_like_text(b"\x0a\x02\xff\xff"));
+        assert!(!looks_like_text(b"ab\0cd"));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 mod commands;
 mod frontend_image;
+mod guard;
 mod output;
 mod values;
 
@@ -14,6 +15,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use luakit::Platform;
+
+/// Counts heap bytes, so that `--memory-limit` covers the whole command.
+#[global_allocator]
+static ALLOCATOR: guard::CountingAlloc = guard::CountingAlloc;
 
 /// Exit code of a script or build error.
 const EXIT_FAILURE: u8 = 1;
@@ -193,11 +198,11 @@ struct EvalArgs {
     #[arg(long, value_name = "ID")]
     local_unique_id: Option<String>,
 
-    /// Maximum evaluation time, e.g. 500ms, 30s, 2m.
+    /// Maximum time of the whole command, evaluation to output (luakit test: of each test), e.g. 500ms, 30s, 2m.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = values::duration)]
     timeout: Duration,
 
-    /// Maximum memory of the evaluation, e.g. 512MiB, 1GiB, 1000000 (bytes).
+    /// Maximum heap memory of the whole command (luakit test: of each file's Lua VM), e.g. 512MiB, 1.5GiB, 1000000 (bytes).
     #[arg(long, value_name = "SIZE", default_value = "512MiB", value_parser = values::size)]
     memory_limit: usize,
 
@@ -279,6 +284,7 @@ struct TestArgs {
 }
 
 fn main() -> ExitCode {
+    guard::note_standard_streams();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -297,6 +303,7 @@ fn main() -> ExitCode {
         Command::FrontendImage(a) => commands::frontend_image(a),
         Command::Solve(a) => commands::solve(a),
     };
+    guard::set_phase(guard::Phase::Done);
     match result {
         Ok(code) => code,
         Err(e) => {

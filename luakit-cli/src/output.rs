@@ -1,49 +1,225 @@
-//! Where command output goes: files written atomically (temp file in the same
-//! directory, then rename), and stdout, which refuses binary data when it is
-//! a terminal.
+//! Where command output goes.
+//!
+//! Files (`-o`, `--image-config`) are written the way `cp` and a shell's `>`
+//! write them, but atomically where that is possible:
+//! - a symbolic link is written through: its target is replaced and the
+//!   link stays a link (a dangling link gets its target created);
+//! - a regular file (or a new one) is written to a temporary file in the
+//!   same directory as the real file, then renamed over it: it appears
+//!   whole or not at all, keeps its permissions, and a failed command
+//!   leaves it untouched;
+//! - anything else that can be opened for writing (a FIFO, `/dev/null`, a
+//!   terminal) is opened and written as is; a directory is refused.
+//!
+//! Several outputs of one command are prepared first (temporary files
+//! written) and then committed together, so a failure before the commit
+//! leaves every one of them untouched. Temporary files are registered with
+//! [`guard`](crate::guard), which removes them if the process is ended by a
+//! signal or a limit.
+//!
+//! Stdout refuses binary data when it is a terminal, and a stdout that was
+//! closed (`>&-`) is an error rather than lost output.
 
+use std::fs::{File, OpenOptions};
 use std::io::{self, IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Context as _;
 
 use crate::UsageError;
+use crate::guard::{self, Phase, TempRegistration};
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same
-/// directory is written and renamed over `path`. On any failure the
-/// temporary file is removed and an existing `path` is left untouched.
+/// Writes `bytes` to `path` (see the module documentation): atomically for
+/// a regular file, through a symbolic link, as is into a FIFO or device.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
+    let pending = prepare(path, bytes)?;
+    commit(vec![pending])
+}
+
+/// An output ready to be committed.
+#[derive(Debug)]
+pub struct Pending<'a> {
+    /// The path as the user gave it (for messages).
+    shown: PathBuf,
+    kind: PendingKind<'a>,
+}
+
+#[derive(Debug)]
+enum PendingKind<'a> {
+    /// A temporary file holding the bytes, to be renamed to `real`.
+    Replace { temp: TempFile, real: PathBuf },
+    /// A FIFO or device, written on commit.
+    Stream { real: PathBuf, bytes: &'a [u8] },
+}
+
+/// Prepares writing `bytes` to `path`: for a regular (or new) file, the
+/// bytes are written to a temporary file beside it; nothing visible changes
+/// until [`commit`].
+pub fn prepare<'a>(path: &Path, bytes: &'a [u8]) -> anyhow::Result<Pending<'a>> {
+    let real = resolve_links(path).with_context(|| format!("cannot write {}", path.display()))?;
+    let existing = match std::fs::metadata(&real) {
+        Ok(m) => Some(m),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("cannot write {}", path.display())),
     };
-    let name = path.file_name().with_context(|| format!("{}: not a file name", path.display()))?;
-    let mut prefix = std::ffi::OsString::from(".");
-    prefix.push(name);
-    prefix.push(".");
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&prefix)
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    // No fsync: the rename makes the file appear whole or not at all to
-    // readers and after any failure of this process; surviving a power cut
-    // is not worth the ~10 ms an fsync costs every build.
-    tmp.write_all(bytes).with_context(|| format!("cannot write {}", tmp.path().display()))?;
-    // A new file gets the usual permissions (tempfile creates it 0600).
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = match std::fs::metadata(path) {
-            Ok(m) => m.permissions().mode() & 0o7777,
-            Err(_) => 0o666 & !umask(),
-        };
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(mode))
-            .with_context(|| format!("cannot set permissions on {}", tmp.path().display()))?;
+    let shown = path.to_path_buf();
+    match existing {
+        Some(m) if m.is_dir() => anyhow::bail!("cannot write {}: it is a directory", path.display()),
+        Some(m) if !m.is_file() => Ok(Pending { shown, kind: PendingKind::Stream { real, bytes } }),
+        _ => {
+            let temp = TempFile::beside(&real, existing.as_ref())?;
+            temp.write(bytes)?;
+            Ok(Pending { shown, kind: PendingKind::Replace { temp, real } })
+        }
     }
-    tmp.persist(path).map_err(|e| e.error).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+}
+
+/// Commits prepared outputs: first the ones written as streams (FIFOs,
+/// devices: these can block or fail), then the renames. If anything fails
+/// before the renames, no regular file was touched.
+pub fn commit(outputs: Vec<Pending<'_>>) -> anyhow::Result<()> {
+    guard::set_phase(Phase::Writing);
+    for o in &outputs {
+        if let PendingKind::Stream { real, bytes } = &o.kind {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .open(real)
+                .with_context(|| format!("cannot write {}", o.shown.display()))?;
+            f.write_all(bytes)
+                .and_then(|()| f.flush())
+                .with_context(|| format!("cannot write {}", o.shown.display()))?;
+        }
+    }
+    guard::set_phase(Phase::Committing);
+    let mut result = Ok(());
+    for o in outputs {
+        if let PendingKind::Replace { temp, real } = o.kind {
+            if let Err(e) = temp.persist(&real) {
+                result = Err(e).with_context(|| format!("cannot write {}", o.shown.display()));
+                break;
+            }
+        }
+    }
+    // Done: a deadline passing now must not report a failure after the
+    // outputs are in place.
+    guard::set_phase(Phase::Done);
+    result
+}
+
+/// `path` with symbolic links in its last component followed (repeatedly),
+/// as far as they lead: the file a write to `path` would reach. A dangling
+/// link resolves to its (missing) target.
+fn resolve_links(path: &Path) -> io::Result<PathBuf> {
+    let mut p = path.to_path_buf();
+    // As the kernel's limit on nested links.
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let target = std::fs::read_link(&p)?;
+                p = match p.parent() {
+                    Some(dir) if target.is_relative() => dir.join(target),
+                    _ => target,
+                };
+            }
+            Ok(_) => return Ok(p),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(p),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::other("too many levels of symbolic links"))
+}
+
+/// A temporary file beside an output, removed unless persisted.
+#[derive(Debug)]
+struct TempFile {
+    path: PathBuf,
+    file: File,
+    persisted: bool,
+    _registration: TempRegistration,
+}
+
+impl TempFile {
+    /// Creates `.<name>.<pid>-<n>.tmp` in `real`'s directory, with the
+    /// permissions of the file it replaces (or the usual ones of a new
+    /// file).
+    fn beside(real: &Path, existing: Option<&std::fs::Metadata>) -> anyhow::Result<TempFile> {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let dir = match real.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let name = real.file_name().with_context(|| format!("{}: not a file name", real.display()))?;
+        let mut last_err = None;
+        for _ in 0..100 {
+            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+            let mut temp_name = std::ffi::OsString::from(".");
+            temp_name.push(name);
+            temp_name.push(format!(".{}-{n}.tmp", std::process::id()));
+            let path = dir.join(temp_name);
+            // Registered before it exists: a signal in between finds a path
+            // to remove (or nothing there yet), never a file it does not know.
+            let registration = guard::register_temp(path.clone()).map_err(anyhow::Error::msg)?;
+            let mut opts = OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt as _;
+                opts.mode(0o600);
+            }
+            match opts.open(&path) {
+                Ok(file) => {
+                    let temp = TempFile { path, file, persisted: false, _registration: registration };
+                    temp.set_mode(existing)?;
+                    return Ok(temp);
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_err = Some(e),
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot create a temporary file in {}", dir.display()));
+                }
+            }
+        }
+        Err(last_err.unwrap_or_else(|| io::Error::other("no free name")))
+            .with_context(|| format!("cannot create a temporary file in {}", dir.display()))
+    }
+
+    #[cfg(unix)]
+    fn set_mode(&self, existing: Option<&std::fs::Metadata>) -> anyhow::Result<()> {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = match existing {
+            Some(m) => m.permissions().mode() & 0o7777,
+            None => 0o666 & !umask(),
+        };
+        self.file
+            .set_permissions(std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("cannot set permissions on {}", self.path.display()))
+    }
+
+    #[cfg(not(unix))]
+    fn set_mode(&self, _: Option<&std::fs::Metadata>) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    fn write(&self, bytes: &[u8]) -> anyhow::Result<()> {
+        // No fsync: the rename makes the file appear whole or not at all to
+        // readers and after any failure of this process; surviving a power
+        // cut is not worth the ~10 ms an fsync costs every build.
+        (&self.file).write_all(bytes).with_context(|| format!("cannot write {}", self.path.display()))
+    }
+
+    fn persist(mut self, to: &Path) -> io::Result<()> {
+        std::fs::rename(&self.path, to)?;
+        self.persisted = true;
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.persisted {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// The process umask, read without changing it (Linux reports it in
@@ -57,6 +233,66 @@ fn umask() -> u32 {
         })
         .unwrap_or(0o022)
 }
+
+// ---------------------------------------------------------------------------
+// Inputs and outputs that must differ
+// ---------------------------------------------------------------------------
+
+/// What identifies a file: its device and inode when it exists, else the
+/// canonical directory and name it would be created as (after following
+/// symbolic links, as a write would).
+#[derive(Debug, PartialEq, Eq)]
+enum FileId {
+    Inode { dev: u64, ino: u64, regular: bool },
+    Path(PathBuf),
+}
+
+fn file_id(path: &Path) -> Option<FileId> {
+    #[cfg(unix)]
+    if let Ok(m) = std::fs::metadata(path) {
+        use std::os::unix::fs::MetadataExt as _;
+        return Some(FileId::Inode { dev: m.dev(), ino: m.ino(), regular: m.is_file() });
+    }
+    let real = resolve_links(path).ok()?;
+    let dir = match real.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    Some(FileId::Path(dir.canonicalize().ok()?.join(real.file_name()?)))
+}
+
+/// Refuses outputs that are the input script, or each other, before any
+/// work is done: `-o build.lua build.lua` would replace the script with its
+/// own Definition. (Two outputs that are the same device or FIFO, such as
+/// `/dev/null`, are allowed.)
+pub fn check_distinct(input: &Path, outputs: &[(&str, &Path)]) -> Result<(), UsageError> {
+    let input_id = file_id(input);
+    let ids: Vec<Option<FileId>> = outputs.iter().map(|(_, p)| file_id(p)).collect();
+    for (i, (flag, path)) in outputs.iter().enumerate() {
+        if ids[i].is_some() && ids[i] == input_id {
+            return Err(UsageError(format!(
+                "{flag} {} is the script {} itself: refusing to overwrite it",
+                path.display(),
+                input.display()
+            )));
+        }
+        for (j, (other_flag, other)) in outputs.iter().enumerate().take(i) {
+            let shared_stream = matches!(ids[i], Some(FileId::Inode { regular: false, .. }));
+            if ids[i].is_some() && ids[i] == ids[j] && !shared_stream {
+                return Err(UsageError(format!(
+                    "{flag} {} and {other_flag} {} are the same file: give them different paths",
+                    path.display(),
+                    other.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Stdout
+// ---------------------------------------------------------------------------
 
 /// Binary data that `luakit` writes to stdout, and where it should go instead
 /// of a terminal.
@@ -88,16 +324,34 @@ pub fn check_binary_stdout(stdout_is_terminal: bool, what: Binary) -> Result<(),
     }))
 }
 
+/// The error of writing to a stdout that was closed when luakit started.
+pub fn check_stdout_open() -> anyhow::Result<()> {
+    if guard::stdout_closed() {
+        anyhow::bail!("cannot write to standard output: it is closed");
+    }
+    Ok(())
+}
+
 /// Writes binary `bytes` to stdout, refusing a terminal.
 pub fn write_binary_stdout(bytes: &[u8], what: Binary) -> anyhow::Result<()> {
     check_binary_stdout(io::stdout().is_terminal(), what)?;
     write_stdout(bytes)
 }
 
-/// Writes `bytes` to stdout and flushes.
+/// Writes `bytes` to stdout and flushes. A closed stdout is an error.
 pub fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
+    check_stdout_open()?;
+    guard::set_phase(Phase::Writing);
     let mut out = io::stdout().lock();
-    out.write_all(bytes).and_then(|()| out.flush()).context("cannot write to standard output")
+    out.write_all(bytes).and_then(|()| out.flush()).context("cannot write to standard output")?;
+    guard::set_phase(Phase::Done);
+    Ok(())
+}
+
+/// Whether `e` is a write to a pipe whose reader went away (`| head`),
+/// which commands treat as the reader's choice, not an error to report.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
 }
 
 #[cfg(test)]
@@ -132,5 +386,56 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("missing").join("out.pb");
         assert!(write_atomic(&p, b"x").is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn writes_through_symlinks_and_keeps_them() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let d = dir.path();
+        std::fs::create_dir(d.join("real"))?;
+        std::fs::write(d.join("real/target.pb"), "old")?;
+        std::os::unix::fs::symlink("real/target.pb", d.join("link.pb"))?;
+        write_atomic(&d.join("link.pb"), b"new")?;
+        assert!(std::fs::symlink_metadata(d.join("link.pb"))?.file_type().is_symlink());
+        assert_eq!(std::fs::read(d.join("real/target.pb"))?, b"new");
+        // A dangling link gets its target.
+        std::os::unix::fs::symlink("real/fresh.pb", d.join("dangling.pb"))?;
+        write_atomic(&d.join("dangling.pb"), b"fresh")?;
+        assert_eq!(std::fs::read(d.join("real/fresh.pb"))?, b"fresh");
+        assert_eq!(std::fs::read_dir(d.join("real"))?.count(), 2, "no temporary file left");
+        Ok(())
+    }
+
+    #[test]
+    fn a_directory_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let e = write_atomic(dir.path(), b"x").expect_err("a directory");
+        assert!(e.to_string().ends_with("it is a directory"), "{e}");
+    }
+
+    #[test]
+    fn outputs_must_differ_from_the_input_and_each_other() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let d = dir.path();
+        let script = d.join("build.lua");
+        std::fs::write(&script, "")?;
+        assert!(check_distinct(&script, &[("-o", &d.join("out.pb")), ("--image-config", &d.join("c.json"))]).is_ok());
+        let e = check_distinct(&script, &[("-o", &d.join("./build.lua"))]).expect_err("same file");
+        assert!(e.0.contains("is the script") && e.0.contains("itself"), "{}", e.0);
+        // Not yet existing outputs that name the same path.
+        let e = check_distinct(&script, &[("-o", &d.join("x.pb")), ("--image-config", &d.join("sub/../x.pb"))]);
+        // `sub` does not exist, so this is not the same path as far as the OS can tell: allowed.
+        assert!(e.is_ok());
+        let e = check_distinct(&script, &[("-o", &d.join("x.pb")), ("--image-config", &d.join("./x.pb"))])
+            .expect_err("same new file");
+        assert!(e.0.contains("are the same file"), "{}", e.0);
+        // Devices may be named twice.
+        #[cfg(unix)]
+        assert!(
+            check_distinct(&script, &[("-o", Path::new("/dev/null")), ("--image-config", Path::new("/dev/null"))])
+                .is_ok()
+        );
+        Ok(())
     }
 }

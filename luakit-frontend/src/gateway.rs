@@ -30,6 +30,10 @@ const DOCKERFILE_LOCAL: &str = "dockerfile";
 /// `google.rpc.Code.UNKNOWN`, what BuildKit's own frontends return errors as.
 const CODE_UNKNOWN: i32 = 2;
 
+/// How long BuildKit has to answer the first call (`Ping`) on stdin/stdout.
+/// BuildKit answers at once; a peer silent that long is not BuildKit.
+pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 type Client = LlbBridgeClient<Channel>;
 
 /// Runs `luakit frontend`: reads the options from the environment and serves
@@ -75,7 +79,11 @@ where
             let taken = stream.lock().ok().and_then(|mut s| s.take());
             match taken {
                 Some(s) => Ok(TokioIo::new(s)),
-                None => Err(io::Error::new(io::ErrorKind::NotConnected, "the stdin/stdout connection was closed")),
+                // The one connection broke and the channel tries another.
+                None => Err(io::Error::new(
+                    io::ErrorKind::NotConnected,
+                    "the connection was lost (the other end closed it, or does not speak gRPC over HTTP/2)",
+                )),
             }
         }
     });
@@ -90,6 +98,26 @@ fn call(name: &'static str) -> impl FnOnce(tonic::Status) -> FrontendError {
     move |status| FrontendError::Call { call: name, status }
 }
 
+/// Connects over `io` and pings, within [`HANDSHAKE_TIMEOUT`].
+async fn handshake<IO>(io: IO) -> Result<(Client, gw::PongResponse), FrontendError>
+where
+    IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let attempt = async {
+        let mut client = connect(io).await?;
+        let pong = client.ping(gw::PingRequest {}).await.map_err(|status| FrontendError::Handshake {
+            reason: format!("the first call (Ping) failed: {}", crate::error::status_cause(&status)),
+        })?;
+        Ok((client, pong.into_inner()))
+    };
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, attempt).await {
+        Ok(r) => r,
+        Err(_) => Err(FrontendError::Handshake {
+            reason: format!("nothing answered within {}s", HANDSHAKE_TIMEOUT.as_secs()),
+        }),
+    }
+}
+
 /// Serves one build to the BuildKit gateway at the other end of `io` (in
 /// production [`run`] passes stdin/stdout; a test passes one end of an
 /// in-memory pipe whose other end serves `LLBBridge`). As [`run`], a build
@@ -101,8 +129,7 @@ pub async fn serve<IO>(io: IO, opts: BuildOpts) -> Result<(), FrontendError>
 where
     IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    let mut client = connect(io).await?;
-    let pong = client.ping(gw::PingRequest {}).await.map_err(call("Ping"))?.into_inner();
+    let (mut client, pong) = handshake(io).await?;
     let caps = llb_caps(&pong);
     let ref_array = pong.frontend_api_caps.iter().any(|c| c.enabled && c.id == "proto.refarray");
     let req = match build(&mut client, &opts, &caps, ref_array).await {

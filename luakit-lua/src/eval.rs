@@ -359,16 +359,22 @@ pub(crate) fn module_base(name: &str) -> Result<String, String> {
     if name.is_empty() {
         return Err("module name must not be empty".to_string());
     }
+    // Shown with control characters escaped: a NUL or a newline in a name
+    // must not reach the terminal raw.
+    let shown = name.escape_debug();
+    if name.contains('\0') {
+        return Err(format!("module name '{shown}' contains a NUL byte, which no file name can"));
+    }
     if name.starts_with('/') || name.starts_with('\\') || name.as_bytes().get(1) == Some(&b':') {
         return Err(format!(
-            "module name '{name}' is an absolute path: require only loads files inside the script's directory, by a relative name such as \"libs/go\""
+            "module name '{shown}' is an absolute path: require only loads files inside the script's directory, by a relative name such as \"libs/go\""
         ));
     }
-    if name.contains('\\') || name.contains('\0') {
-        return Err(format!("module name '{name}' must use '/' as its separator"));
+    if name.contains('\\') {
+        return Err(format!("module name '{shown}' must use '/' as its separator"));
     }
     if name.split('/').any(|c| c == "..") {
-        return Err(format!("module name '{name}' leaves the script's directory: require only loads files inside it"));
+        return Err(format!("module name '{shown}' leaves the script's directory: require only loads files inside it"));
     }
     let trimmed = name.strip_suffix(".lua").unwrap_or(name);
     let slashed = trimmed.contains('/');
@@ -378,16 +384,16 @@ pub(crate) fn module_base(name: &str) -> Result<String, String> {
         match p {
             ".." => {
                 return Err(format!(
-                    "module name '{name}' leaves the script's directory: require only loads files inside it"
+                    "module name '{shown}' leaves the script's directory: require only loads files inside it"
                 ));
             }
             "" | "." if slashed => {}
-            "" => return Err(format!("module name '{name}' is not a valid module name")),
+            "" => return Err(format!("module name '{shown}' is not a valid module name")),
             p => out.push(p),
         }
     }
     if out.is_empty() {
-        return Err(format!("module name '{name}' is not a valid module name"));
+        return Err(format!("module name '{shown}' is not a valid module name"));
     }
     Ok(out.join("/"))
 }
@@ -416,7 +422,7 @@ fn module_path(lua: &Lua, name: Value) -> mlua::Result<String> {
                     return Ok(path.clone());
                 }
                 Ok(None) => {}
-                Err(e) => return Err(Fail::Msg(format!("cannot read module '{path}': {e}"))),
+                Err(e) => return Err(Fail::Msg(format!("cannot read module '{}': {e}", path.escape_debug()))),
             }
         }
         let listed = crate::ctx::off_the_clock(lua, || loader.list());
@@ -425,8 +431,9 @@ fn module_path(lua: &Lua, name: Value) -> mlua::Result<String> {
             None => String::new(),
         };
         Err(format!(
-            "module '{name}' not found (searched {}, relative to the script's directory{hint})",
-            candidates.join(" and ")
+            "module '{}' not found (searched {}, relative to the script's directory{hint})",
+            name.escape_debug(),
+            candidates.join(" and ").escape_debug()
         )
         .into())
     })
@@ -479,6 +486,12 @@ mod tests {
         assert!(module_base("a/../../x").is_err());
         assert!(module_base("..").is_err());
         assert!(module_base("").is_err());
+        // A NUL is named as such, and shown escaped.
+        assert_eq!(
+            module_base("a\0b"),
+            Err("module name 'a\\0b' contains a NUL byte, which no file name can".to_string())
+        );
+        assert!(module_base("../\n").is_err_and(|e| e.contains("'../\\n'") && !e.contains('\n')));
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod ctx;
 mod error;
 mod eval;
 mod frames;
+mod fsread;
 mod locate;
 mod opts;
 #[cfg(test)]
@@ -35,6 +36,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub use error::ScriptError;
+pub use fsread::read_regular_file;
 use luakit_graph::Platform;
 use luakit_image_config::{ExportOptions, ImageConfig};
 
@@ -59,7 +61,9 @@ const LIST_ENTRIES: usize = 10_000;
 const LIST_DEPTH: usize = 8;
 
 /// A [`ModuleLoader`] reading files under a directory. It refuses absolute
-/// paths, `..`, and symbolic links that lead outside the directory.
+/// paths, `..`, symbolic links that lead outside the directory, files that
+/// are not regular files (a FIFO, a device) and files larger than the
+/// default memory limit.
 #[derive(Debug, Clone)]
 pub struct FsLoader {
     /// The main script's directory.
@@ -68,55 +72,91 @@ pub struct FsLoader {
 
 impl ModuleLoader for FsLoader {
     fn load(&self, relative_path: &str) -> Result<Option<Vec<u8>>, String> {
-        let rel = Path::new(relative_path);
-        if relative_path.is_empty() || !rel.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
-        {
-            return Err(format!("'{relative_path}' is not a path inside the script's directory"));
-        }
-        let path = self.root.join(rel);
-        if !path.is_file() {
-            return Ok(None);
-        }
-        let root = self.root.canonicalize().map_err(|e| format!("{}: {e}", self.root.display()))?;
-        let real = path.canonicalize().map_err(|e| e.to_string())?;
-        if !real.starts_with(&root) {
-            return Err(format!("'{relative_path}' leads outside the script's directory"));
-        }
-        std::fs::read(&real).map(Some).map_err(|e| e.to_string())
+        load_module(&self.root, relative_path, EvalOptions::default().memory_limit)
     }
 
-    /// The `.lua` files below the directory, sorted; directories whose name
-    /// starts with `.`, `node_modules` and `target` are skipped, symbolic
-    /// links are not followed, and the walk is bounded (breadth first, in
-    /// name order, so that a bounded listing is always the same).
     fn list(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut seen = 0usize;
-        let mut queue = std::collections::VecDeque::from([(self.root.clone(), String::new(), 0usize)]);
-        while let Some((dir, prefix, depth)) = queue.pop_front() {
-            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-            let mut entries: Vec<_> = entries.flatten().collect();
-            entries.sort_by_key(std::fs::DirEntry::file_name);
-            for entry in entries {
-                seen += 1;
-                if seen > LIST_ENTRIES {
-                    queue.clear();
-                    break;
+        list_modules(&self.root)
+    }
+}
+
+/// A [`ModuleLoader`] like [`FsLoader`] that reads no module larger than
+/// `max_bytes` (an evaluation's memory limit).
+pub fn limited_fs_loader(root: PathBuf, max_bytes: usize) -> Arc<dyn ModuleLoader> {
+    Arc::new(ScriptDirLoader { root, max_bytes })
+}
+
+/// The [`FsLoader`] of [`evaluate_file`]: reads no more than the
+/// evaluation's memory limit.
+struct ScriptDirLoader {
+    root: PathBuf,
+    max_bytes: usize,
+}
+
+impl ModuleLoader for ScriptDirLoader {
+    fn load(&self, relative_path: &str) -> Result<Option<Vec<u8>>, String> {
+        load_module(&self.root, relative_path, self.max_bytes)
+    }
+
+    fn list(&self) -> Vec<String> {
+        list_modules(&self.root)
+    }
+}
+
+fn load_module(root: &Path, relative_path: &str, max_bytes: usize) -> Result<Option<Vec<u8>>, String> {
+    let rel = Path::new(relative_path);
+    if relative_path.is_empty() || !rel.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir)) {
+        return Err(format!("'{}' is not a path inside the script's directory", relative_path.escape_debug()));
+    }
+    let path = root.join(rel);
+    // Only a missing file is "not found": one that exists but is not a
+    // regular file (a FIFO, a directory) is an error that says so.
+    match std::fs::metadata(&path) {
+        Ok(_) => {}
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {
+            return Ok(None);
+        }
+        Err(e) => return Err(e.to_string()),
+    }
+    let root = root.canonicalize().map_err(|e| format!("{}: {e}", root.display()))?;
+    let real = path.canonicalize().map_err(|e| e.to_string())?;
+    if !real.starts_with(&root) {
+        return Err(format!("'{}' leads outside the script's directory", relative_path.escape_debug()));
+    }
+    read_regular_file(&real, max_bytes).map(Some).map_err(|e| e.to_string())
+}
+
+/// The `.lua` files below the directory, sorted; directories whose name
+/// starts with `.`, `node_modules` and `target` are skipped, symbolic
+/// links are not followed, and the walk is bounded (breadth first, in
+/// name order, so that a bounded listing is always the same).
+fn list_modules(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut seen = 0usize;
+    let mut queue = std::collections::VecDeque::from([(root.to_path_buf(), String::new(), 0usize)]);
+    while let Some((dir, prefix, depth)) = queue.pop_front() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let mut entries: Vec<_> = entries.flatten().collect();
+        entries.sort_by_key(std::fs::DirEntry::file_name);
+        for entry in entries {
+            seen += 1;
+            if seen > LIST_ENTRIES {
+                queue.clear();
+                break;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Ok(kind) = entry.file_type() else { continue };
+            if kind.is_dir() {
+                if depth < LIST_DEPTH && !name.starts_with('.') && name != "node_modules" && name != "target" {
+                    queue.push_back((entry.path(), format!("{prefix}{name}/"), depth + 1));
                 }
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let Ok(kind) = entry.file_type() else { continue };
-                if kind.is_dir() {
-                    if depth < LIST_DEPTH && !name.starts_with('.') && name != "node_modules" && name != "target" {
-                        queue.push_back((entry.path(), format!("{prefix}{name}/"), depth + 1));
-                    }
-                } else if kind.is_file() && name.ends_with(".lua") {
-                    out.push(format!("{prefix}{name}"));
-                }
+            } else if kind.is_file() && name.ends_with(".lua") {
+                out.push(format!("{prefix}{name}"));
             }
         }
-        out.sort();
-        out
     }
+    out.sort();
+    out
 }
 
 /// A [`ModuleLoader`] that has no modules (the default for [`evaluate`]).
@@ -319,12 +359,13 @@ pub fn evaluate(script_name: &str, source: &[u8], opts: &EvalOptions) -> Result<
 /// directory. An empty `local_unique_id` is replaced by
 /// [`default_local_unique_id`] of that directory.
 pub fn evaluate_file(path: &Path, mut opts: EvalOptions) -> Result<Evaluation, ScriptError> {
-    let source = std::fs::read(path).map_err(|source| ScriptError::Io { path: path.to_path_buf(), source })?;
+    let source = read_regular_file(path, opts.memory_limit)
+        .map_err(|source| ScriptError::Io { path: path.to_path_buf(), source })?;
     let dir = script_dir(path);
     if opts.local_unique_id.is_empty() {
         opts.local_unique_id = default_local_unique_id(&dir);
     }
-    opts.loader = Arc::new(FsLoader { root: dir });
+    opts.loader = Arc::new(ScriptDirLoader { root: dir, max_bytes: opts.memory_limit });
     evaluate(&file_name(path), &source, &opts)
 }
 
@@ -363,53 +404,197 @@ pub fn default_local_unique_id(script_dir: &Path) -> String {
 /// one test. A file without such functions counts as one test, passed when
 /// it runs without error. Failures carry `file:line`.
 ///
+/// Each test has the full time limit of its own. A test stuck inside one C
+/// function (where the time limit cannot interrupt it) fails on its own
+/// after the limit and a short grace; the VM it is stuck in is abandoned,
+/// and the tests after it run in a fresh one (the file is run again first).
+///
 /// Only a file that cannot be read is an `Err`; everything the file does
 /// wrong is a failed test.
 pub fn run_test_file(path: &Path, opts: &EvalOptions) -> Result<TestReport, ScriptError> {
-    let source = std::fs::read(path).map_err(|source| ScriptError::Io { path: path.to_path_buf(), source })?;
+    let source = read_regular_file(path, opts.memory_limit)
+        .map_err(|source| ScriptError::Io { path: path.to_path_buf(), source })?;
     let dir = script_dir(path);
     let mut opts = opts.clone();
     if opts.local_unique_id.is_empty() {
         opts.local_unique_id = default_local_unique_id(&dir);
     }
-    opts.loader = Arc::new(FsLoader { root: dir });
+    opts.loader = Arc::new(ScriptDirLoader { root: dir, max_bytes: opts.memory_limit });
     let name = file_name(path);
+    let source: Arc<[u8]> = source.into();
+    let mut report = TestReport::default();
+    // Tests already reported (they come in sorted order), and VMs left behind.
+    let mut start = 0usize;
+    let mut abandoned = 0usize;
+    loop {
+        match run_tests_from(&name, &source, &opts, start, &mut report) {
+            TestRun::Finished => return Ok(report),
+            TestRun::Stuck { next, total } => {
+                abandoned += 1;
+                start = next;
+                if start >= total {
+                    return Ok(report);
+                }
+                if abandoned >= MAX_STUCK_TESTS {
+                    let message = format!(
+                        "not run: {abandoned} tests of this file were stuck in a C function (each left a VM running)"
+                    );
+                    report.failed.push((format!("{name} ({} more tests)", total - start), message));
+                    return Ok(report);
+                }
+            }
+        }
+    }
+}
+
+/// How many stuck tests of one file are abandoned before the rest of the
+/// file is given up (each leaves a thread running until the process ends).
+const MAX_STUCK_TESTS: usize = 4;
+
+/// How a run of a test file's VM ended.
+enum TestRun {
+    /// Every test (from the start index on) was reported, or the file failed.
+    Finished,
+    /// The test at `next - 1` was stuck in a C function; `total` tests exist.
+    Stuck { next: usize, total: usize },
+}
+
+/// What the test thread reports, as it goes.
+enum TestEvent {
+    /// The file ran; it has this many tests.
+    Listed(usize),
+    /// Test `index` (`name`) started.
+    Started(usize, String),
+    Passed,
+    Failed(String),
+    /// The file itself failed (load, syntax, top-level error).
+    FileFailed(String),
+    Finished,
+}
+
+/// Runs `source` in a fresh VM on its own thread, then its tests from
+/// index `start` on, adding each outcome to `report` as it arrives.
+fn run_tests_from(
+    name: &str,
+    source: &Arc<[u8]>,
+    opts: &EvalOptions,
+    start: usize,
+    report: &mut TestReport,
+) -> TestRun {
     let timeout = opts.timeout;
     let clock: Clock = Arc::new(Mutex::new(Instant::now() + timeout));
-    isolated(timeout, clock.clone(), move || {
-        let mut report = TestReport::default();
-        let session = match eval::Session::new(&opts, true, clock) {
-            Ok(s) => s,
-            Err(e) => {
-                report.failed.push((name, e.to_string()));
-                return Ok(report);
+    let (tx, rx) = mpsc::channel::<TestEvent>();
+    let thread_clock = clock.clone();
+    let (thread_name, thread_source, thread_opts) = (name.to_string(), source.clone(), opts.clone());
+    let spawned = std::thread::Builder::new().name("luakit-test".to_string()).stack_size(EVAL_STACK).spawn(move || {
+        let panic_tx = tx.clone();
+        let r = std::panic::catch_unwind(AssertUnwindSafe(move || {
+            test_thread(&thread_name, &thread_source, &thread_opts, thread_clock, start, &tx)
+        }));
+        if let Err(panic) = r {
+            let _ = panic_tx.send(TestEvent::FileFailed(format!("internal error: {}", panic_message(&panic))));
+        }
+    });
+    if let Err(e) = spawned {
+        report.failed.push((name.to_string(), format!("internal error: cannot start the test thread: {e}")));
+        return TestRun::Finished;
+    }
+    let mut total = None;
+    let mut current: Option<(usize, String)> = None;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(TestEvent::Listed(n)) => {
+                if n == 0 && start == 0 {
+                    report.passed += 1;
+                }
+                total = Some(n);
             }
-        };
-        session.add_file(&name, &source)?;
-        if let Err(e) = session.run_file(&name, &source) {
-            report.failed.push((name, e.to_string()));
-            return Ok(report);
-        }
-        let mut tests: Vec<(String, mlua::Function)> = Vec::new();
-        for pair in session.lua.globals().pairs::<mlua::Value, mlua::Value>() {
-            let Ok((mlua::Value::String(k), mlua::Value::Function(f))) = pair else { continue };
-            let k = k.to_string_lossy().to_string();
-            if k.starts_with("test_") {
-                tests.push((k, f));
+            Ok(TestEvent::Started(i, test)) => current = Some((i, test)),
+            Ok(TestEvent::Passed) => {
+                report.passed += 1;
+                current = None;
+            }
+            Ok(TestEvent::Failed(message)) => {
+                let test = current.take().map_or_else(|| name.to_string(), |(_, t)| t);
+                report.failed.push((test, message));
+            }
+            Ok(TestEvent::FileFailed(message)) => {
+                let who = current.take().map_or_else(|| name.to_string(), |(_, t)| t);
+                report.failed.push((who, message));
+                return TestRun::Finished;
+            }
+            Ok(TestEvent::Finished) => return TestRun::Finished,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let deadline = *clock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if Instant::now() <= deadline + GRACE {
+                    continue;
+                }
+                // Stuck in a C function the time limit cannot interrupt:
+                // leave the thread, report the limit.
+                let message = ScriptError::Timeout { limit: timeout }.to_string();
+                return match (current.take(), total) {
+                    (Some((i, test)), Some(total)) => {
+                        report.failed.push((test, message));
+                        TestRun::Stuck { next: i + 1, total }
+                    }
+                    _ => {
+                        report.failed.push((name.to_string(), message));
+                        TestRun::Finished
+                    }
+                };
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                report.failed.push((name.to_string(), "internal error: the test thread stopped".to_string()));
+                return TestRun::Finished;
             }
         }
-        tests.sort_by(|a, b| a.0.cmp(&b.0));
-        if tests.is_empty() {
-            report.passed += 1;
-            return Ok(report);
+    }
+}
+
+/// The body of a test thread: runs the file, then its tests from `start`.
+fn test_thread(
+    name: &str,
+    source: &[u8],
+    opts: &EvalOptions,
+    clock: Clock,
+    start: usize,
+    tx: &mpsc::Sender<TestEvent>,
+) {
+    let send = |e: TestEvent| {
+        let _ = tx.send(e);
+    };
+    let session = match eval::Session::new(opts, true, clock) {
+        Ok(s) => s,
+        Err(e) => return send(TestEvent::FileFailed(e.to_string())),
+    };
+    if let Err(e) = session.add_file(name, source).and_then(|()| session.run_file(name, source)) {
+        return send(TestEvent::FileFailed(e.to_string()));
+    }
+    let mut tests: Vec<(String, mlua::Function)> = Vec::new();
+    for pair in session.lua.globals().pairs::<mlua::Value, mlua::Value>() {
+        let Ok((mlua::Value::String(k), mlua::Value::Function(f))) = pair else { continue };
+        let k = k.to_string_lossy().to_string();
+        if k.starts_with("test_") {
+            tests.push((k, f));
         }
-        for (test, f) in tests {
-            session.reset_clock();
-            match session.call(&f) {
-                Ok(()) => report.passed += 1,
-                Err(e) => report.failed.push((test, e.to_string())),
-            }
+    }
+    tests.sort_by(|a, b| a.0.cmp(&b.0));
+    send(TestEvent::Listed(tests.len()));
+    for (i, (test, f)) in tests.into_iter().enumerate().skip(start) {
+        session.reset_clock();
+        send(TestEvent::Started(i, test));
+        match session.call(&f) {
+            Ok(()) => send(TestEvent::Passed),
+            Err(e) => send(TestEvent::Failed(e.to_string())),
         }
-        Ok(report)
-    })
+    }
+    send(TestEvent::Finished);
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".to_string())
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use luakit_graph::Platform;
 use luakit_image_config::{ExportOptions, ImageConfig, StateDefaults};
 use luakit_llb::{CapSet, Digest, MarshalOptions, pb};
-use luakit_lua::{EvalOptions, FsLoader, ImageResolver, ModuleLoader, NoModules, ScriptError};
+use luakit_lua::{EvalOptions, ImageResolver, ModuleLoader, NoModules, ScriptError};
 
 use crate::Error;
 
@@ -45,14 +45,25 @@ impl Script {
 
     /// Reads the script file at `path`; its modules are read from the
     /// file's directory (never outside it), and its name is the file name.
+    /// Neither the script nor a module may be larger than the default
+    /// memory limit ([`Script::from_path_limited`] sets another).
     pub fn from_path(path: &Path) -> Result<Self, Error> {
-        let source = std::fs::read(path).map_err(|source| ScriptError::Io { path: path.to_path_buf(), source })?;
+        Self::from_path_limited(path, EvalOptions::default().memory_limit)
+    }
+
+    /// [`Script::from_path`] reading at most `max_bytes` of the script and
+    /// of each module. Only regular files are read: a FIFO, a device or a
+    /// directory is refused, saying what it is.
+    pub fn from_path_limited(path: &Path, max_bytes: usize) -> Result<Self, Error> {
+        let source = luakit_lua::read_regular_file(path, max_bytes)
+            .map_err(|source| ScriptError::Io { path: path.to_path_buf(), source })?;
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
         let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
-        Ok(Script { name, source, loader: Arc::new(FsLoader { root: dir.clone() }), dir: Some(dir) })
+        let loader = luakit_lua::limited_fs_loader(dir.clone(), max_bytes);
+        Ok(Script { name, source, loader, dir: Some(dir) })
     }
 }
 

@@ -186,7 +186,7 @@ fn bad_inputs_fail_cleanly() -> R {
         .assert()
         .code(1)
         .stdout("")
-        .stderr(predicate::str::contains("is not an LLB definition"));
+        .stderr(predicate::str::contains("garbage.pb is neither a Lua script nor a valid LLB Definition"));
     luakit()
         .args(["dag", "fixtures/cli/missing.pb"])
         .assert()

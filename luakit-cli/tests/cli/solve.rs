@@ -33,7 +33,7 @@ fn solve_rejects_what_is_not_a_definition_or_a_config() -> R {
         .args(["--docker-socket", "/nonexistent.sock"])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("is not an LLB definition"));
+        .stderr(predicate::str::contains("is not a valid LLB Definition"));
 
     Ok(())
 }

@@ -67,9 +67,11 @@ pub fn decode_definition(name: &Path, bytes: &[u8]) -> Result<pb::Definition, Er
     pb::Definition::decode(bytes).map_err(|source| Error::NotADefinition { path: name.to_path_buf(), source })
 }
 
-/// Reads and decodes the Definition file at `path`.
-pub fn read_definition(path: &Path) -> Result<pb::Definition, Error> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+/// Reads and decodes the Definition file at `path`, reading at most
+/// `max_bytes` and only from a regular file (not a FIFO or a device).
+pub fn read_definition(path: &Path, max_bytes: usize) -> Result<pb::Definition, Error> {
+    let bytes = luakit_lua::read_regular_file(path, max_bytes)
+        .map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
     decode_definition(path, &bytes)
 }
 

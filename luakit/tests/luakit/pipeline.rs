@@ -158,7 +158,7 @@ fn scripts_from_files_read_their_modules() -> R {
 
 #[test]
 fn the_reader_names_the_file_it_could_not_read() {
-    let e = luakit::inspect::read_definition(std::path::Path::new("no/such.pb")).expect_err("missing");
+    let e = luakit::inspect::read_definition(std::path::Path::new("no/such.pb"), 1 << 20).expect_err("missing");
     assert!(matches!(e, luakit::Error::Read { .. }) && e.to_string() == "cannot read no/such.pb", "{e:?}");
     let e = luakit::inspect::decode_definition(std::path::Path::new("x.pb"), b"\xff\xff").expect_err("garbage");
     assert_eq!(e.to_string(), "x.pb is not an LLB definition (a protobuf pb.Definition)");
