@@ -402,7 +402,15 @@ pub(crate) fn module_base(name: &str) -> Result<String, String> {
 fn module_path(lua: &Lua, name: Value) -> mlua::Result<String> {
     api(lua, "require", || {
         let name = match &name {
-            Value::String(s) => text(s).map_err(|m| Fail::Msg(format!("module name {m}")))?,
+            Value::String(s) => {
+                // A NUL is named with the module name (escaped), as the
+                // other mistakes in a module name are.
+                let bytes = s.as_bytes();
+                if bytes.contains(&0) {
+                    module_base(&String::from_utf8_lossy(&bytes))?;
+                }
+                text(s).map_err(|m| Fail::Msg(format!("module name {m}")))?
+            }
             other => return Err(format!("module name must be a string, got {}", type_name(other)).into()),
         };
         if let Some(p) = with_ctx(lua, |c| c.module_paths.get(&name).cloned())? {

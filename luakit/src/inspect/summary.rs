@@ -43,46 +43,51 @@ pub(super) fn reads_input(m: &pb::Mount) -> bool {
     m.input >= 0 && matches!(pb::MountType::try_from(m.mount_type), Ok(pb::MountType::Bind | pb::MountType::Cache))
 }
 
-/// What input `i` of `op` is for ("/" for a root mount, "from" for a copy source…).
-pub(super) fn edge_role(op: &pb::Op, i: usize) -> String {
-    let i = i as i64;
-    let roles: Vec<String> = match &op.op {
+/// What each input of `op` is for ("/" for a root mount, "from" for a copy
+/// source, "layer 3"…), one entry per input, in one pass over the op (an
+/// op may have 100,000 inputs).
+pub(super) fn edge_roles(op: &pb::Op) -> Vec<String> {
+    let n = op.inputs.len();
+    let mut roles: Vec<Vec<String>> = vec![Vec::new(); n];
+    let mut add = |i: i64, role: String| {
+        if let Some(r) = usize::try_from(i).ok().and_then(|i| roles.get_mut(i))
+            && !r.contains(&role)
+        {
+            r.push(role);
+        }
+    };
+    match &op.op {
         Some(pb::op::Op::Exec(e)) => {
-            e.mounts.iter().filter(|m| m.input == i && reads_input(m)).map(|m| m.dest.clone()).collect()
+            for m in e.mounts.iter().filter(|m| reads_input(m)) {
+                add(m.input, m.dest.clone());
+            }
         }
         Some(pb::op::Op::File(f)) => {
-            let mut r = Vec::new();
             for a in &f.actions {
-                if a.input == i && !r.iter().any(|x| x == "base") {
-                    r.push("base".to_string());
-                }
-                if a.secondary_input == i && !r.iter().any(|x| x == "from") {
-                    r.push("from".to_string());
-                }
+                add(a.input, "base".to_string());
+                add(a.secondary_input, "from".to_string());
             }
-            r
         }
         Some(pb::op::Op::Merge(m)) => {
-            m.inputs.iter().enumerate().filter(|(_, x)| x.input == i).map(|(k, _)| format!("layer {k}")).collect()
+            for (k, x) in m.inputs.iter().enumerate() {
+                add(x.input, format!("layer {k}"));
+            }
         }
         Some(pb::op::Op::Diff(d)) => {
-            let mut r = Vec::new();
-            if d.lower.is_some_and(|l| l.input == i) {
-                r.push("lower".to_string());
+            if let Some(l) = d.lower {
+                add(l.input, "lower".to_string());
             }
-            if d.upper.is_some_and(|u| u.input == i) {
-                r.push("upper".to_string());
+            if let Some(u) = d.upper {
+                add(u.input, "upper".to_string());
             }
-            r
         }
         Some(pb::op::Op::Build(b)) => {
-            let mut r: Vec<String> = b.inputs.iter().filter(|(_, x)| x.input == i).map(|(k, _)| k.clone()).collect();
-            if b.builder == i {
-                r.insert(0, "builder".to_string());
+            add(b.builder, "builder".to_string());
+            for (k, x) in &b.inputs {
+                add(x.input, k.clone());
             }
-            r
         }
-        Some(pb::op::Op::Source(_)) | None => Vec::new(),
-    };
-    if roles.is_empty() { format!("input {i}") } else { roles.join(",") }
+        Some(pb::op::Op::Source(_)) | None => {}
+    }
+    roles.into_iter().enumerate().map(|(i, r)| if r.is_empty() { format!("input {i}") } else { r.join(",") }).collect()
 }

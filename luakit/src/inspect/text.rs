@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use luakit_llb::describe::{kind, summary};
 
 use super::Graph;
-use super::summary::{custom_name, edge_role, enum_name, reads_input, short, truncate};
+use super::summary::{custom_name, edge_roles, enum_name, reads_input, short, truncate};
 use crate::pb;
 
 /// Indentation stops growing past this depth, so that a long chain prints in
@@ -77,7 +77,10 @@ pub(super) fn text(g: &Graph<'_>) -> String {
         prefix: String,
         next: usize,
         depth: usize,
+        /// What each input is for (computed once per printed op).
+        roles: Vec<String>,
     }
+    let roles_of = |digest: &str| g.node(digest).map(|n| edge_roles(&n.op)).unwrap_or_default();
     for (root, index) in roots {
         out.push_str(&op_line(g, &root));
         out.push_str(&output_suffix(g, &root, index));
@@ -85,7 +88,8 @@ pub(super) fn text(g: &Graph<'_>) -> String {
         if !printed.insert(root.clone()) {
             continue;
         }
-        let mut stack = vec![Frame { digest: root, prefix: String::new(), next: 0, depth: 0 }];
+        let roles = roles_of(&root);
+        let mut stack = vec![Frame { digest: root, prefix: String::new(), next: 0, depth: 0, roles }];
         while let Some(frame) = stack.last_mut() {
             let inputs = g.node(&frame.digest).map(|n| n.op.inputs.as_slice()).unwrap_or_default();
             let Some(input) = inputs.get(frame.next) else {
@@ -95,7 +99,7 @@ pub(super) fn text(g: &Graph<'_>) -> String {
             let i = frame.next;
             frame.next += 1;
             let last = frame.next == inputs.len();
-            let role = g.node(&frame.digest).map(|n| edge_role(&n.op, i)).unwrap_or_default();
+            let role = frame.roles.get(i).cloned().unwrap_or_default();
             let (glyph, cont) = if last { ("└─ ", "   ") } else { ("├─ ", "│  ") };
             let child_prefix =
                 if frame.depth < MAX_INDENT { format!("{}{cont}", frame.prefix) } else { frame.prefix.clone() };
@@ -111,7 +115,8 @@ pub(super) fn text(g: &Graph<'_>) -> String {
             if present {
                 printed.insert(input.digest.clone());
                 let depth = frame.depth + 1;
-                stack.push(Frame { digest: input.digest.clone(), prefix: child_prefix, next: 0, depth });
+                let roles = roles_of(&input.digest);
+                stack.push(Frame { digest: input.digest.clone(), prefix: child_prefix, next: 0, depth, roles });
             }
         }
     }
