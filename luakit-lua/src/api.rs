@@ -93,7 +93,7 @@ fn ud(lua: &Lua, s: LState) -> mlua::Result<Value> {
 
 // ---------------------------------------------------------------- sources
 
-const IMAGE_OPTS: &[&str] = &["platform", "resolve", "resolve_digest"];
+const IMAGE_OPTS: &[&str] = crate::reference::IMAGE.names;
 
 /// `bk.image(ref, {platform, resolve, resolve_digest})`
 pub(crate) fn bk_image(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
@@ -168,7 +168,7 @@ pub(crate) fn bk_scratch(lua: &Lua, _: MultiValue) -> mlua::Result<Value> {
     ud(lua, LState::new(State::scratch()))
 }
 
-const LOCAL_OPTS: &[&str] = &["include", "exclude", "shared_key_hint", "follow_paths"];
+const LOCAL_OPTS: &[&str] = crate::reference::LOCAL.names;
 
 /// `bk.local_(name, {include, exclude, shared_key_hint, follow_paths})`
 pub(crate) fn bk_local(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
@@ -197,8 +197,7 @@ pub(crate) fn bk_local(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     ud(lua, st)
 }
 
-const GIT_OPTS: &[&str] =
-    &["ref", "keep_git_dir", "subdir", "auth_token_secret", "auth_header_secret", "known_ssh_hosts", "mount_ssh_sock"];
+const GIT_OPTS: &[&str] = crate::reference::GIT.names;
 
 /// `bk.git(url, {ref, keep_git_dir, subdir, auth_token_secret, auth_header_secret, known_ssh_hosts, mount_ssh_sock})`
 pub(crate) fn bk_git(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
@@ -234,8 +233,7 @@ pub(crate) fn bk_git(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     ud(lua, st)
 }
 
-const HTTP_OPTS: &[&str] =
-    &["checksum", "filename", "chmod", "uid", "gid", "headers", "auth_header_secret", "username", "password"];
+const HTTP_OPTS: &[&str] = crate::reference::HTTP.names;
 
 /// `bk.http(url, {…})` and `bk.https(url, {…})`
 pub(crate) fn bk_http(lua: &Lua, args: MultiValue, function: &'static str) -> mlua::Result<Value> {
@@ -347,22 +345,7 @@ pub(crate) fn bk_diff(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
 
 // ---------------------------------------------------------------- export
 
-const EXPORT_OPTS: &[&str] = &[
-    "entrypoint",
-    "cmd",
-    "env",
-    "workdir",
-    "cwd",
-    "user",
-    "expose",
-    "labels",
-    "volumes",
-    "stop_signal",
-    "healthcheck",
-    "os",
-    "arch",
-    "variant",
-];
+const EXPORT_OPTS: &[&str] = crate::reference::EXPORT.names;
 
 /// `bk.export(state, opts)`
 pub(crate) fn bk_export(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
@@ -476,7 +459,7 @@ fn port_list(v: &Value) -> R<Vec<String>> {
     Ok(out)
 }
 
-const HEALTHCHECK_OPTS: &[&str] = &["test", "interval", "timeout", "start_period", "start_interval", "retries"];
+const HEALTHCHECK_OPTS: &[&str] = crate::reference::HEALTHCHECK.names;
 
 fn healthcheck(v: &Value) -> R<Healthcheck> {
     let wrap = |m: String| Fail::Msg(option_msg("healthcheck", &m));
@@ -599,7 +582,7 @@ pub(crate) fn bk_cache(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     let (m, source) = api(lua, "bk.cache", || {
         let a = Args::new(args);
         let dest = req_nonempty(&a.get(0), 1, "dest")?;
-        let opts = Opts::new(&a.get(1), &["id", "sharing", "from", "selector", "readonly"])?;
+        let opts = Opts::new(&a.get(1), crate::reference::CACHE.names)?;
         let id = opts.string("id")?.unwrap_or_else(|| dest.clone());
         if id.is_empty() {
             return Err("option 'id' must not be empty".into());
@@ -640,7 +623,7 @@ pub(crate) fn bk_secret(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     let m = api(lua, "bk.secret", || {
         let a = Args::new(args);
         let dest = req_nonempty(&a.get(0), 1, "dest")?;
-        let opts = Opts::new(&a.get(1), &["id", "uid", "gid", "mode", "optional"])?;
+        let opts = Opts::new(&a.get(1), crate::reference::SECRET.names)?;
         let id = match opts.string("id")? {
             Some(id) => id,
             None => dest.trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_string(),
@@ -669,7 +652,7 @@ pub(crate) fn bk_ssh(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         if let Value::String(_) = a.get(0) {
             return Err("takes an options table, e.g. bk.ssh({ id = \"default\", dest = \"/run/ssh\" })".into());
         }
-        let opts = Opts::new(&a.get(0), &["dest", "id", "uid", "gid", "mode", "optional"])?;
+        let opts = Opts::new(&a.get(0), crate::reference::SSH.names)?;
         let dest = opts.string("dest")?.unwrap_or_else(|| "/run/ssh".to_string());
         if dest.is_empty() {
             return Err("option 'dest' must not be empty".into());
@@ -697,7 +680,7 @@ pub(crate) fn bk_tmpfs(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     let m = api(lua, "bk.tmpfs", || {
         let a = Args::new(args);
         let dest = req_nonempty(&a.get(0), 1, "dest")?;
-        let opts = Opts::new(&a.get(1), &["size"])?;
+        let opts = Opts::new(&a.get(1), crate::reference::TMPFS.names)?;
         let size = opts.integer("size")?.unwrap_or(0);
         if size < 0 {
             return Err(format!("option 'size' must be 0 or more bytes, got {size}").into());
@@ -713,7 +696,7 @@ pub(crate) fn bk_bind(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         let a = Args::new(args);
         let from = req_state(&a.get(0), 1, "state")?;
         let dest = req_nonempty(&a.get(1), 2, "dest")?;
-        let opts = Opts::new(&a.get(2), &["selector", "readonly", "output"])?;
+        let opts = Opts::new(&a.get(2), crate::reference::BIND.names)?;
         let readonly = opts.boolean("readonly")?.unwrap_or(true);
         let output = opts.boolean("output")?;
         if readonly && output == Some(true) {
@@ -735,20 +718,7 @@ pub(crate) fn bk_bind(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
 
 // ---------------------------------------------------------------- state methods
 
-const RUN_OPTS: &[&str] = &[
-    "cwd",
-    "env",
-    "user",
-    "network",
-    "security",
-    "hostname",
-    "mounts",
-    "valid_exit_codes",
-    "extra_hosts",
-    "secret_env",
-    "ulimits",
-    "readonly_root",
-];
+const RUN_OPTS: &[&str] = crate::reference::RUN.names;
 
 /// `st:run(cmd, opts)`
 pub(crate) fn st_run(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
@@ -1056,18 +1026,7 @@ fn ulimits(v: &Value) -> R<Vec<Ulimit>> {
     Ok(out.into_values().collect())
 }
 
-const COPY_OPTS: &[&str] = &[
-    "mode",
-    "owner",
-    "include",
-    "exclude",
-    "follow_symlink",
-    "copy_dir_contents",
-    "create_dest_path",
-    "allow_wildcard",
-    "allow_empty_wildcard",
-    "attempt_unpack",
-];
+const COPY_OPTS: &[&str] = crate::reference::COPY.names;
 
 /// `st:copy(from, src, dest, opts)`
 pub(crate) fn st_copy(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
@@ -1107,7 +1066,7 @@ pub(crate) fn st_mkdir(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         let a = Args::new(args);
         let this = a.this("mkdir")?;
         let path = req_nonempty(&a.get(1), 1, "path")?;
-        let opts = Opts::new(&a.get(2), &["mode", "make_parents", "owner"])?;
+        let opts = Opts::new(&a.get(2), crate::reference::MKDIR.names)?;
         let mode = opts.mode("mode")?.unwrap_or(0o755);
         let parents = opts.boolean("make_parents")?.unwrap_or(true);
         let owner = opts.owner("owner")?;
@@ -1130,7 +1089,7 @@ pub(crate) fn st_mkfile(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
             }
             other => return Err(format!("argument 2 (data) must be a string, got {}", type_name(&other)).into()),
         };
-        let opts = Opts::new(&a.get(3), &["mode", "owner"])?;
+        let opts = Opts::new(&a.get(3), crate::reference::MKFILE.names)?;
         let mode = opts.mode("mode")?.unwrap_or(0o644);
         let owner: Option<Chown> = opts.owner("owner")?;
         charge(lua, NODE_BYTES + path.len() + data.len())?;
@@ -1145,7 +1104,7 @@ pub(crate) fn st_rm(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         let a = Args::new(args);
         let this = a.this("rm")?;
         let path = req_nonempty(&a.get(1), 1, "path")?;
-        let opts = Opts::new(&a.get(2), &["allow_not_found", "allow_wildcard"])?;
+        let opts = Opts::new(&a.get(2), crate::reference::RM.names)?;
         let not_found = opts.boolean("allow_not_found")?.unwrap_or(false);
         let wildcard = opts.boolean("allow_wildcard")?.unwrap_or(false);
         charge(lua, NODE_BYTES + path.len())?;
@@ -1161,7 +1120,7 @@ pub(crate) fn st_symlink(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         let this = a.this("symlink")?;
         let old = req_nonempty(&a.get(1), 1, "oldpath")?;
         let new = req_nonempty(&a.get(2), 2, "newpath")?;
-        let opts = Opts::new(&a.get(3), &["owner"])?;
+        let opts = Opts::new(&a.get(3), crate::reference::SYMLINK.names)?;
         let owner = opts.owner("owner")?;
         charge(lua, NODE_BYTES + old.len() + new.len())?;
         Ok(this.derive(this.state.symlink(&old, &new, owner, op_options(lua)?)))
@@ -1235,7 +1194,7 @@ pub(crate) fn st_with_metadata(lua: &Lua, args: MultiValue) -> mlua::Result<Valu
         if matches!(a.get(1), Value::Nil) {
             return Err("argument 1 (metadata) is missing: expected a table {description = …, progress_group = …, ignore_cache = …}".into());
         }
-        let opts = Opts::new(&a.get(1), &["description", "progress_group", "ignore_cache"])?;
+        let opts = Opts::new(&a.get(1), crate::reference::METADATA.names)?;
         let description = opts.string("description")?;
         let group = opts.string("progress_group")?;
         let ignore = opts.boolean("ignore_cache")?;

@@ -19,6 +19,7 @@ mod ctx;
 mod error;
 mod eval;
 mod opts;
+pub mod reference;
 mod userdata;
 
 use std::collections::BTreeMap;
