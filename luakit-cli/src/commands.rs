@@ -15,7 +15,7 @@ use prost::Message as _;
 use crate::output::Binary;
 
 use crate::{
-    BuildArgs, DagArgs, DagFormat, EvalArgs, FrontendImageArgs, SolveArgs, TestArgs, UsageError, ValidateArgs, dag,
+    BuildArgs, ConvertArgs, DagArgs, FmtArgs, InitArgs, TypesArgs, DagFormat, EvalArgs, FrontendImageArgs, SolveArgs, TestArgs, UsageError, ValidateArgs, dag,
     frontend_image, output,
 };
 
@@ -267,6 +267,54 @@ pub fn frontend_image(a: FrontendImageArgs) -> anyhow::Result<ExitCode> {
         None => output::write_binary_stdout(&archive, Binary::ImageArchive)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `luakit convert`.
+pub fn convert(a: ConvertArgs) -> anyhow::Result<ExitCode> {
+    let opts = luakit_tools::convert::ConvertOptions { target: a.target, syntax: a.syntax, ..Default::default() };
+    let converted = luakit_tools::convert::convert_path(&a.dockerfile, &opts)?;
+    print_warnings(&converted.warnings);
+    match &a.output {
+        Some(path) => output::write_atomic(path, converted.lua.as_bytes())?,
+        None => return write_text(&converted.lua),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `luakit types`.
+pub fn types(a: TypesArgs) -> anyhow::Result<ExitCode> {
+    let stubs = luakit_tools::types::stubs();
+    match &a.output {
+        Some(path) => output::write_atomic(path, stubs.as_bytes())?,
+        None => return write_text(&stubs),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `luakit init`.
+pub fn init(a: InitArgs) -> anyhow::Result<ExitCode> {
+    for path in luakit_tools::init::init(&a.dir)? {
+        println!("wrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `luakit fmt`.
+pub fn fmt(a: FmtArgs) -> anyhow::Result<ExitCode> {
+    let paths = if a.paths.is_empty() { vec![PathBuf::from(".")] } else { a.paths };
+    let report = luakit_tools::fmt::format_paths(&paths, a.check)?;
+    for e in &report.errors {
+        eprintln!("error: {e}");
+    }
+    for f in &report.changed {
+        if a.check {
+            println!("{}", f.display());
+        } else {
+            eprintln!("formatted {}", f.display());
+        }
+    }
+    let failed = !report.errors.is_empty() || (a.check && !report.changed.is_empty());
+    Ok(if failed { ExitCode::from(crate::EXIT_FAILURE) } else { ExitCode::SUCCESS })
 }
 
 #[cfg(test)]

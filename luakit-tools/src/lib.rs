@@ -18,6 +18,8 @@
 pub mod convert;
 pub mod files;
 pub mod fmt;
+pub mod init;
+pub mod types;
 
 use std::path::PathBuf;
 
@@ -33,5 +35,11 @@ pub enum ToolError {
         /// The cause.
         #[source]
         source: std::io::Error,
+    },
+    /// A file that would be overwritten exists.
+    #[error("{} already exists: not overwriting it", path.display())]
+    Exists {
+        /// The path.
+        path: PathBuf,
     },
 }

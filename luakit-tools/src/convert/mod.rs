@@ -48,6 +48,15 @@ pub enum ConvertError {
         /// What is wrong.
         message: String,
     },
+    /// The Dockerfile could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The path.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// The generated script did not parse as Lua (a bug in the converter).
     #[error("{file}: the converted script is not valid Lua (please report this): {source}")]
     Format {
@@ -95,4 +104,18 @@ pub fn convert(dockerfile: &str, opts: &ConvertOptions) -> Result<Converted, Con
     })?;
     let lua = crate::fmt::format_source(&lua).map_err(|source| ConvertError::Format { file: file.clone(), source })?;
     Ok(Converted { lua, warnings: warnings.into_iter().map(|(line, w)| format!("{file}:{line}: {w}")).collect() })
+}
+
+/// Converts the Dockerfile at `path`; a `.dockerignore` next to it becomes
+/// the context's `exclude`, and messages name the file as given.
+pub fn convert_path(path: &std::path::Path, opts: &ConvertOptions) -> Result<Converted, ConvertError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConvertError::Read { path: path.to_path_buf(), source })?;
+    let ignore_path = path.with_file_name(".dockerignore");
+    let dockerignore = match std::fs::read_to_string(&ignore_path) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => opts.dockerignore.clone(),
+        Err(source) => return Err(ConvertError::Read { path: ignore_path, source }),
+    };
+    let opts = ConvertOptions { file_name: path.display().to_string(), dockerignore, ..opts.clone() };
+    convert(&text, &opts)
 }
