@@ -2,3 +2,4 @@
 //! examples, the type stubs, the formatter and the linter.
 
 mod convert;
+mod types;
