@@ -17,4 +17,6 @@ local app = bk.scratch():mkfile("/app/config.json", '{"mode":"prod"}'):mkdir("/a
 -- Stack them: base, then the tools delta, then the app.
 local final = bk.merge(base, tools, app)
 
+-- A tools shell, as its Dockerfile: it runs as root on purpose.
+-- luakit: allow no-user
 bk.export(final, { entrypoint = { "/bin/sh" }, workdir = "/app" })

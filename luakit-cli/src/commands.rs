@@ -15,7 +15,7 @@ use prost::Message as _;
 use crate::output::Binary;
 
 use crate::{
-    BuildArgs, ConvertArgs, DagArgs, FmtArgs, InitArgs, TypesArgs, DagFormat, EvalArgs, FrontendImageArgs, SolveArgs, TestArgs, UsageError, ValidateArgs, dag,
+    BuildArgs, ConvertArgs, DagArgs, FmtArgs, InitArgs, LintArgs, TypesArgs, DagFormat, EvalArgs, FrontendImageArgs, SolveArgs, TestArgs, UsageError, ValidateArgs, dag,
     frontend_image, output,
 };
 
@@ -314,6 +314,20 @@ pub fn fmt(a: FmtArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let failed = !report.errors.is_empty() || (a.check && !report.changed.is_empty());
+    Ok(if failed { ExitCode::from(crate::EXIT_FAILURE) } else { ExitCode::SUCCESS })
+}
+
+/// `luakit lint`.
+pub fn lint(a: LintArgs) -> anyhow::Result<ExitCode> {
+    let paths = if a.paths.is_empty() { vec![PathBuf::from(".")] } else { a.paths };
+    let report = luakit_tools::lint::lint_paths(&paths)?;
+    for e in &report.errors {
+        eprintln!("error: {e}");
+    }
+    for f in &report.findings {
+        println!("{f}");
+    }
+    let failed = !report.errors.is_empty() || !report.findings.is_empty();
     Ok(if failed { ExitCode::from(crate::EXIT_FAILURE) } else { ExitCode::SUCCESS })
 }
 

@@ -166,6 +166,20 @@ enum Command {
             Files are rewritten atomically. With --check nothing is written: the files that would change \
             are listed and the exit status is 1.")]
     Fmt(FmtArgs),
+    /// Check build scripts for build mistakes (unused runs, cache busting, untagged images, …).
+    #[command(long_about = "Evaluate build scripts and check the exported graph for build mistakes, each \
+            reported as file:line: rule: message (fix: …): unused-run, apt-no-cache, context-before-deps, \
+            untagged-image, secret-in-env, network-host, no-user, decimal-mode. Silence a rule on a line \
+            with a `-- luakit: allow RULE` comment on that line or the line above. Test files (*_test.lua) \
+            and modules (no bk.export) are skipped. Exits 1 when anything is found.")]
+    Lint(LintArgs),
+}
+
+#[derive(Debug, Args)]
+struct LintArgs {
+    /// Files or directories (default: .).
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -354,6 +368,7 @@ fn main() -> ExitCode {
         Command::Types(a) => commands::types(a),
         Command::Init(a) => commands::init(a),
         Command::Fmt(a) => commands::fmt(a),
+        Command::Lint(a) => commands::lint(a),
     };
     match result {
         Ok(code) => code,

@@ -19,6 +19,7 @@ pub mod convert;
 pub mod files;
 pub mod fmt;
 pub mod init;
+pub mod lint;
 pub mod types;
 
 use std::path::PathBuf;

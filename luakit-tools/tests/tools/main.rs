@@ -2,4 +2,5 @@
 //! examples, the type stubs, the formatter and the linter.
 
 mod convert;
+mod lint;
 mod types;
