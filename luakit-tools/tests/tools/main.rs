@@ -2,5 +2,6 @@
 //! examples, the type stubs, the formatter and the linter.
 
 mod convert;
+mod fmt;
 mod lint;
 mod types;
