@@ -10,5 +10,6 @@ mod frontend;
 mod help;
 mod solve;
 mod test_cmd;
+mod tools;
 mod util;
 mod validate;
