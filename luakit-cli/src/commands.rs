@@ -15,8 +15,8 @@ use prost::Message as _;
 use crate::output::Binary;
 
 use crate::{
-    BuildArgs, ConvertArgs, DagArgs, FmtArgs, InitArgs, LintArgs, TypesArgs, DagFormat, EvalArgs, FrontendImageArgs, SolveArgs, TestArgs, UsageError, ValidateArgs, dag,
-    frontend_image, output,
+    BuildArgs, ConvertArgs, DagArgs, DagFormat, EvalArgs, FmtArgs, FrontendImageArgs, InitArgs, LintArgs, SolveArgs,
+    TestArgs, TypesArgs, UsageError, ValidateArgs, dag, frontend_image, output,
 };
 
 /// The Lua of `luakit version` (luakit-lua embeds mlua's vendored Lua 5.4).

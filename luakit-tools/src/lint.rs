@@ -113,7 +113,10 @@ pub fn lint_script(path: &Path, source: &str) -> Result<Vec<Finding>, String> {
                 let cmd = e.meta.args.join(" ");
                 if (cmd.contains("apt-get install") || cmd.contains("apt install"))
                     && !cmd.contains("/var/lib/apt/lists")
-                    && !e.mounts.iter().any(|m| matches!(m.kind, MountKind::Cache { .. }) && m.dest.starts_with("/var/cache/apt"))
+                    && !e
+                        .mounts
+                        .iter()
+                        .any(|m| matches!(m.kind, MountKind::Cache { .. }) && m.dest.starts_with("/var/cache/apt"))
                 {
                     push(
                         "apt-no-cache",
@@ -133,7 +136,9 @@ pub fn lint_script(path: &Path, source: &str) -> Result<Vec<Finding>, String> {
                         if looks_secret(k) && !v.is_empty() {
                             push(
                                 "secret-in-env",
-                                format!("{k} is passed as an environment variable: it is stored in the build graph and cache"),
+                                format!(
+                                    "{k} is passed as an environment variable: it is stored in the build graph and cache"
+                                ),
                                 "use secret_env = { NAME = \"secret-id\" } or a bk.secret mount",
                             );
                         }

@@ -109,7 +109,8 @@ pub fn convert(dockerfile: &str, opts: &ConvertOptions) -> Result<Converted, Con
 /// Converts the Dockerfile at `path`; a `.dockerignore` next to it becomes
 /// the context's `exclude`, and messages name the file as given.
 pub fn convert_path(path: &std::path::Path, opts: &ConvertOptions) -> Result<Converted, ConvertError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConvertError::Read { path: path.to_path_buf(), source })?;
+    let text =
+        std::fs::read_to_string(path).map_err(|source| ConvertError::Read { path: path.to_path_buf(), source })?;
     let ignore_path = path.with_file_name(".dockerignore");
     let dockerignore = match std::fs::read_to_string(&ignore_path) {
         Ok(t) => Some(t),

@@ -147,14 +147,17 @@ pub(crate) fn parse(text: &str) -> Result<Dockerfile, Fail> {
         if !keyword.chars().all(|c| c.is_ascii_alphabetic()) {
             return Err(err(start + 1, format!("unknown instruction: {keyword}")));
         }
-        let (flags, rest) =
-            if FLAG_INSTRUCTIONS.contains(&keyword.as_str()) { split_flags(after, df.escape) } else { (Vec::new(), after) };
+        let (flags, rest) = if FLAG_INSTRUCTIONS.contains(&keyword.as_str()) {
+            split_flags(after, df.escape)
+        } else {
+            (Vec::new(), after)
+        };
         // Pieces without the keyword and flags: drop what precedes `rest`.
         let consumed = joined.len() - rest.len();
         let pieces = trim_pieces(&pieces, consumed);
         let mut heredocs = Vec::new();
         if HEREDOC_INSTRUCTIONS.contains(&keyword.as_str()) {
-            for marker in heredoc_markers(&rest) {
+            for marker in heredoc_markers(rest) {
                 let mut content = String::new();
                 let mut found = false;
                 while i < lines.len() {
@@ -229,11 +232,10 @@ fn split_flags(s: &str, escape: char) -> (Vec<Flag>, &str) {
         while let Some((p, c)) = chars.next() {
             match quote {
                 Some(q) if c == q => quote = None,
-                Some(_) => {
-                    if c == escape {
-                        chars.next();
-                    }
+                Some(_) if c == escape => {
+                    chars.next();
                 }
+                Some(_) => {}
                 None if c == '"' || c == '\'' => quote = Some(c),
                 None if c == escape => {
                     chars.next();
@@ -473,8 +475,9 @@ mod tests {
 
     #[test]
     fn escape_directive_and_flags() {
-        let df = parse("# syntax=docker/dockerfile:1\n# escape=`\nFROM x\nCOPY --from=build --chmod=0755 a `\n  b /c/\n")
-            .expect("parses");
+        let df =
+            parse("# syntax=docker/dockerfile:1\n# escape=`\nFROM x\nCOPY --from=build --chmod=0755 a `\n  b /c/\n")
+                .expect("parses");
         assert_eq!(df.escape, '`');
         assert_eq!(df.syntax.as_deref(), Some("docker/dockerfile:1"));
         let Item::Instruction(copy) = &df.items[1] else { panic!("instruction") };
@@ -494,7 +497,10 @@ mod tests {
         let ins = instructions("RUN <<EOF\necho a\n  echo b\nEOF\nCOPY <<-'X' /f\n\tline $A\n\tX\nUSER u\n");
         assert_eq!(ins[0].heredocs[0].content, "echo a\n  echo b\n");
         assert!(ins[0].heredocs[0].expand);
-        assert_eq!(ins[1].heredocs[0], Heredoc { name: "X".into(), content: "line $A\n".into(), chomp: true, expand: false });
+        assert_eq!(
+            ins[1].heredocs[0],
+            Heredoc { name: "X".into(), content: "line $A\n".into(), chomp: true, expand: false }
+        );
         assert_eq!(ins[2].keyword, "USER");
         assert!(parse("RUN <<EOF\necho\n").is_err());
     }
@@ -507,7 +513,10 @@ mod tests {
     #[test]
     fn shell_joints_collapse_outside_quotes() {
         let p = |v: &[&str]| shell_pieces(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
-        assert_eq!(p(&["apt-get update && ", "    apt-get install -y curl"]), ["apt-get update && ", "apt-get install -y curl"]);
+        assert_eq!(
+            p(&["apt-get update && ", "    apt-get install -y curl"]),
+            ["apt-get update && ", "apt-get install -y curl"]
+        );
         assert_eq!(p(&["echo 'a ", "   b'"]), ["echo 'a    b'"]);
         assert_eq!(p(&["set -ex; ", "  ", "  true"]), ["set -ex; ", "true"]);
     }

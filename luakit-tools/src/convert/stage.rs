@@ -184,11 +184,8 @@ impl<'a> Converter<'a> {
             ssh_count: 0,
             trailing: Vec::new(),
         };
-        let from_count = df
-            .items
-            .iter()
-            .filter(|i| matches!(i, Item::Instruction(ins) if ins.keyword == "FROM"))
-            .count();
+        let from_count =
+            df.items.iter().filter(|i| matches!(i, Item::Instruction(ins) if ins.keyword == "FROM")).count();
         if from_count == 0 {
             return Err(Error::File("no FROM instruction: a Dockerfile needs at least one stage".to_string()));
         }
@@ -256,7 +253,9 @@ impl<'a> Converter<'a> {
                     self.header_comments_to_args(comments);
                     self.arg(ins, true)
                 }
-                _ => Err(fail(ins.line, format!("{} before the first FROM: only ARG may come before FROM", ins.keyword))),
+                _ => {
+                    Err(fail(ins.line, format!("{} before the first FROM: only ARG may come before FROM", ins.keyword)))
+                }
             };
         }
         self.stage().pending.extend(comments);
@@ -498,7 +497,9 @@ impl<'a> Converter<'a> {
                 "network" => match value.as_str() {
                     "default" | "sandbox" => {}
                     "none" | "host" => network = Some(value.clone()),
-                    other => return Err(fail(ins.line, format!("RUN --network={other}: expected default, none or host"))),
+                    other => {
+                        return Err(fail(ins.line, format!("RUN --network={other}: expected default, none or host")));
+                    }
                 },
                 "security" => match value.as_str() {
                     "sandbox" => {}
@@ -540,8 +541,7 @@ impl<'a> Converter<'a> {
             opts.push(format!("mounts = {{ {} }}", mounts.join(", ")));
         }
         if !secret_env.is_empty() {
-            let items: Vec<String> =
-                secret_env.iter().map(|(var, entry)| format!("{} = {entry}", key(var))).collect();
+            let items: Vec<String> = secret_env.iter().map(|(var, entry)| format!("{} = {entry}", key(var))).collect();
             opts.push(format!("secret_env = {{ {} }}", items.join(", ")));
         }
         if let Some(n) = network {
@@ -600,7 +600,10 @@ impl<'a> Converter<'a> {
             }
         };
         if let Some(k) = fields.keys().find(|k| !allowed.contains(&k.as_str())) {
-            return Err(fail(ins.line, format!("--mount type={kind}: option '{k}' is not supported by luakit convert")));
+            return Err(fail(
+                ins.line,
+                format!("--mount type={kind}: option '{k}' is not supported by luakit convert"),
+            ));
         }
         let lit = |k: &str| fields.get(k).and_then(Word::as_lit);
         let truthy = |k: &str| -> R<bool> {
@@ -1417,11 +1420,15 @@ fn shell_text(ins: &Instruction) -> R<String> {
         return Ok(quote(text.trim()));
     }
     // `RUN <<EOF` alone: the body is the script.
-    if ins.heredocs.len() == 1 && text.trim().strip_prefix("<<").and_then(heredoc_marker_name) == Some(&ins.heredocs[0].name)
+    if ins.heredocs.len() == 1
+        && text.trim().strip_prefix("<<").and_then(heredoc_marker_name) == Some(&ins.heredocs[0].name)
     {
         let body = &ins.heredocs[0].content;
         if body.starts_with("#!") {
-            return Err(unsupported(ins, "a heredoc with a #! line is run as a file; put it in the context and COPY it"));
+            return Err(unsupported(
+                ins,
+                "a heredoc with a #! line is run as a file; put it in the context and COPY it",
+            ));
         }
         return Ok(quote(body));
     }
@@ -1456,10 +1463,12 @@ fn call_with_opts(head: &str, opts: &[String]) -> String {
 
 fn platform_lua(p: &Word) -> String {
     match p.0.as_slice() {
-        [super::expand::Part::Expr { code, .. }] => match code.strip_prefix("tostring(").and_then(|c| c.strip_suffix(')')) {
-            Some(inner) => inner.to_string(),
-            None => code.clone(),
-        },
+        [super::expand::Part::Expr { code, .. }] => {
+            match code.strip_prefix("tostring(").and_then(|c| c.strip_suffix(')')) {
+                Some(inner) => inner.to_string(),
+                None => code.clone(),
+            }
+        }
         _ => p.lua(),
     }
 }
@@ -1525,10 +1534,11 @@ fn csv_fields(s: &str) -> Vec<String> {
 
 fn parse_size(s: &str) -> Option<u64> {
     let lower = s.trim().to_ascii_lowercase();
-    let (num, mult) = [("kib", 1024u64), ("mib", 1 << 20), ("gib", 1 << 30), ("k", 1024), ("m", 1 << 20), ("g", 1 << 30), ("b", 1)]
-        .iter()
-        .find_map(|(suf, m)| lower.strip_suffix(suf).map(|n| (n.to_string(), *m)))
-        .unwrap_or((lower.clone(), 1));
+    let (num, mult) =
+        [("kib", 1024u64), ("mib", 1 << 20), ("gib", 1 << 30), ("k", 1024), ("m", 1 << 20), ("g", 1 << 30), ("b", 1)]
+            .iter()
+            .find_map(|(suf, m)| lower.strip_suffix(suf).map(|n| (n.to_string(), *m)))
+            .unwrap_or((lower.clone(), 1));
     num.trim().parse::<u64>().ok().map(|n| n * mult)
 }
 

@@ -55,8 +55,12 @@ fn image_config(lua: &str) -> Result<ContainerConfig, Box<dyn std::error::Error>
     let meta = eval.state.meta();
     let defaults = StateDefaults { env: meta.env.to_vec(), workdir: meta.dir.clone(), user: meta.user.clone() };
     let p = meta.platform.clone().unwrap_or(eval.target_platform.clone());
-    let config =
-        luakit_image_config::build_config(eval.base_config.as_ref(), &defaults, (&p.os, &p.arch, &p.variant), &eval.export)?;
+    let config = luakit_image_config::build_config(
+        eval.base_config.as_ref(),
+        &defaults,
+        (&p.os, &p.arch, &p.variant),
+        &eval.export,
+    )?;
     Ok(config.config)
 }
 
@@ -150,7 +154,10 @@ fn unsupported_and_malformed_dockerfiles_are_refused_with_their_line() {
         ("FROM alpine\nCOPY --chmod=u+x a /a\n", "Dockerfile:2: COPY --chmod=u+x: only octal modes"),
         ("FROM alpine\nENV A=${B#x}\n", "Dockerfile:2: ${B#x}: only ${VAR}"),
         ("FROM alpine\nSHELL bash -c\n", "Dockerfile:2: SHELL must be written in JSON form"),
-        ("FROM alpine\nHEALTHCHECK --interval=5 CMD true\n", "Dockerfile:2: HEALTHCHECK --interval=5: expected a duration"),
+        (
+            "FROM alpine\nHEALTHCHECK --interval=5 CMD true\n",
+            "Dockerfile:2: HEALTHCHECK --interval=5: expected a duration",
+        ),
         ("FROM alpine AS a\nCOPY --from=a /x /y\n", "Dockerfile:2: --from=a names the stage it is used in"),
         ("# escape=x\nFROM alpine\n", "Dockerfile:1: invalid escape directive"),
     ];
@@ -177,7 +184,11 @@ fn options_name_the_file_pick_the_target_and_add_a_syntax_line() -> TestResult {
     let err = convert("FROM a\nONBUILD RUN x\n", &opts).expect_err("refused").to_string();
     assert!(err.starts_with("app.Dockerfile:2: "), "{err}");
     let with_ctx = convert("FROM alpine:3.19\nCOPY . /src\n", &ConvertOptions { target: None, ..opts })?;
-    assert!(with_ctx.lua.contains(r#"bk.local_("context", { exclude = { ".git", "*.md", "!README.md" } })"#), "{}", with_ctx.lua);
+    assert!(
+        with_ctx.lua.contains(r#"bk.local_("context", { exclude = { ".git", "*.md", "!README.md" } })"#),
+        "{}",
+        with_ctx.lua
+    );
     Ok(())
 }
 

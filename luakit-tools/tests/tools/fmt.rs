@@ -41,18 +41,19 @@ fn check_lists_without_writing_and_fix_rewrites_in_place() -> TestResult {
     std::fs::create_dir_all(dir.path().join(".hidden"))?;
     std::fs::write(dir.path().join(".hidden/x.lua"), "x=1")?;
     let r = format_paths(&[dir.path().to_path_buf()], true)?;
-    assert_eq!(r.changed, [ugly.clone()]);
+    assert_eq!(r.changed, std::slice::from_ref(&ugly));
     assert_eq!(r.checked.len(), 2);
     assert!(std::fs::read_to_string(&ugly)?.starts_with("local st=bk"));
     let r = format_paths(&[dir.path().to_path_buf()], false)?;
-    assert_eq!(r.changed, [ugly.clone()]);
+    assert_eq!(r.changed, std::slice::from_ref(&ugly));
     assert_eq!(
         std::fs::read_to_string(&ugly)?,
         "local st = bk.image(\"alpine:3.19\")\nbk.export(st, { cmd = { \"sh\" } })\n"
     );
     // No temporary file is left behind.
-    let names: Vec<String> =
-        std::fs::read_dir(dir.path())?.map(|e| e.map(|e| e.file_name().to_string_lossy().to_string())).collect::<Result<_, _>>()?;
+    let names: Vec<String> = std::fs::read_dir(dir.path())?
+        .map(|e| e.map(|e| e.file_name().to_string_lossy().to_string()))
+        .collect::<Result<_, _>>()?;
     assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
     Ok(())
 }
@@ -62,7 +63,7 @@ fn syntax_errors_name_the_file_and_line_and_leave_it_alone() -> TestResult {
     let dir = tempfile::tempdir()?;
     let bad = dir.path().join("bad.lua");
     std::fs::write(&bad, "local a = 1\nlocal b = = 2\n")?;
-    let r = format_paths(&[bad.clone()], false)?;
+    let r = format_paths(std::slice::from_ref(&bad), false)?;
     assert_eq!(r.errors.len(), 1);
     assert!(r.errors[0].starts_with(&format!("{}:2: ", bad.display())), "{:?}", r.errors);
     assert_eq!(std::fs::read_to_string(&bad)?, "local a = 1\nlocal b = = 2\n");
