@@ -519,14 +519,24 @@ impl<'a> Converter<'a> {
                 }
                 list(&argv)
             }
-            _ => {
-                let text = shell_text(ins)?;
-                if text.is_empty() {
-                    return Err(fail(ins.line, "RUN needs a command"));
+            _ => match shell_text(ins)? {
+                ShellCommand::Text(text) if is_default_shell(&stage.shell) => text,
+                ShellCommand::Text(text) => shell_list(&stage.shell, &text),
+                ShellCommand::Script { name, body } => {
+                    // As Docker: the script is a file mounted at /dev/pipes/, run directly.
+                    let local = self.unique(&format!("{name}_script"));
+                    let code = format!(
+                        "local {local} = bk.scratch():mkfile({}, {}, {{ mode = \"0755\" }})",
+                        quote(&name),
+                        quote(&body)
+                    );
+                    self.stages[stage_idx].pre.push(code);
+                    mounts.insert(0, format!("bk.bind({local}, \"/dev/pipes\")"));
+                    list(&[format!("/dev/pipes/{name}")])
                 }
-                if is_default_shell(&stage.shell) { text } else { shell_list(&stage.shell, &text) }
-            }
+            },
         };
+        let stage = &self.stages[stage_idx];
         // Build arguments in scope reach the command as environment variables.
         let env: Vec<String> = stage
             .arg_order
@@ -1408,16 +1418,28 @@ fn shell_list(shell: &[String], text: &str) -> String {
     format!("{{ {}, {text} }}", items.join(", "))
 }
 
-/// The Lua string of a shell-form `RUN`, heredocs included.
-fn shell_text(ins: &Instruction) -> R<String> {
+/// What a shell-form `RUN` runs.
+enum ShellCommand {
+    /// Lua code of the command string.
+    Text(String),
+    /// `RUN <<EOF` whose body starts with `#!`: Docker writes the body to a
+    /// file and runs it.
+    Script { name: String, body: String },
+}
+
+/// The command of a shell-form `RUN`, heredocs included.
+fn shell_text(ins: &Instruction) -> R<ShellCommand> {
     let pieces = shell_pieces(&ins.pieces);
     let text: String = pieces.concat();
+    if text.trim().is_empty() {
+        return Err(fail(ins.line, "RUN needs a command"));
+    }
     if ins.heredocs.is_empty() {
         if pieces.len() > 1 && text.len() > 80 {
             let parts: Vec<String> = pieces.iter().map(|p| quote(p)).collect();
-            return Ok(parts.join("\n        .. "));
+            return Ok(ShellCommand::Text(parts.join("\n        .. ")));
         }
-        return Ok(quote(text.trim()));
+        return Ok(ShellCommand::Text(quote(text.trim())));
     }
     // `RUN <<EOF` alone: the body is the script.
     if ins.heredocs.len() == 1
@@ -1425,12 +1447,9 @@ fn shell_text(ins: &Instruction) -> R<String> {
     {
         let body = &ins.heredocs[0].content;
         if body.starts_with("#!") {
-            return Err(unsupported(
-                ins,
-                "a heredoc with a #! line is run as a file; put it in the context and COPY it",
-            ));
+            return Ok(ShellCommand::Script { name: ins.heredocs[0].name.clone(), body: body.clone() });
         }
-        return Ok(quote(body));
+        return Ok(ShellCommand::Text(quote(body)));
     }
     // Otherwise the shell reads the heredocs itself.
     let mut script = text.trim().to_string();
@@ -1440,7 +1459,7 @@ fn shell_text(ins: &Instruction) -> R<String> {
         script.push_str(&h.name);
         script.push('\n');
     }
-    Ok(quote(&script))
+    Ok(ShellCommand::Text(quote(&script)))
 }
 
 /// `EOF` of `<<EOF`, `<<-EOF`, `<<"EOF"`, `<<'EOF'` (text after `<<`).
