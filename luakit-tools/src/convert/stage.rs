@@ -1565,3 +1565,66 @@ fn parse_size(s: &str) -> Option<u64> {
 fn dockerignore(text: &str) -> Vec<String> {
     text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn convert(text: &str) -> String {
+        let df = super::super::parse::parse(text).expect("parses");
+        let opts = ConvertOptions::default();
+        match Converter::run(&df, "Dockerfile", &opts) {
+            Ok((lua, _)) => lua,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+
+    #[test]
+    fn helpers() {
+        assert_eq!(url_basename("https://example.com/a/tool.tar.gz?x=1"), "tool.tar.gz");
+        assert_eq!(url_basename("https://example.com/"), "__unnamed__");
+        assert_eq!(csv_fields("type=cache,target=/x,,id=\"a,b\""), ["type=cache", "target=/x", "id=\"a,b\""]);
+        assert_eq!(parse_size("64m"), Some(64 << 20));
+        assert_eq!(parse_size("100"), Some(100));
+        assert_eq!(parse_size("lots"), None);
+        assert_eq!(heredoc_name("<<-\"EOT\""), Some("EOT"));
+        assert_eq!(heredoc_name("file"), None);
+        assert!(
+            is_git_url("git@github.com:o/r.git") && is_git_url("https://h/o/r.git#main") && !is_git_url("https://h/x")
+        );
+        let sh = |s: &str| vec!["/bin/sh".to_string(), "-c".to_string(), s.to_string()];
+        assert_eq!(command_lua(&sh("run")), "\"run\"");
+        assert_eq!(command_lua(&["a".to_string()]), "{ \"a\" }");
+        assert_eq!(absolute(&Word::lit("out/app")).lua(), "\"/out/app\"");
+        assert_eq!(absolute(&Word::lit("/out")).lua(), "\"/out\"");
+    }
+
+    #[test]
+    fn several_args_on_one_line_and_platform_args() {
+        let lua = convert("ARG A=1 B\nFROM --platform=$TARGETPLATFORM alpine:$A\nARG TARGETARCH B\nRUN echo\n");
+        assert!(lua.contains("local a = bk.arg(\"A\", \"1\")\nlocal b = bk.arg(\"B\")"), "{lua}");
+        assert!(lua.contains("bk.image(\"alpine:\" .. a, { platform = bk.target_platform() })"), "{lua}");
+        assert!(lua.contains("env = { TARGETARCH = bk.target_platform().arch, B = b }"), "{lua}");
+    }
+
+    #[test]
+    fn env_order_is_kept_and_values_see_the_old_environment() {
+        let lua = convert("FROM scratch\nENV B=1 A=$B\nENV A=2 C=$A\n");
+        // Unsorted names keep Docker's order with the list form; $B is unset before the line.
+        assert!(lua.contains("with_env({ \"B=1\", \"A=\" })"), "{lua}");
+        assert!(lua.contains("with_env({ A = \"2\", C = \"\" })"), "{lua}");
+    }
+
+    #[test]
+    fn copy_from_an_index_a_variable_path_and_ssh_mounts() {
+        let lua = convert(
+            "FROM alpine AS a\nENV DIR=/srv\nFROM alpine\nCOPY --from=0 $DIR/x /x\nRUN --mount=type=ssh --mount=type=ssh,id=gh,required=true,target=/s git clone x\n",
+        );
+        assert!(lua.contains(":copy(a, \"/\" .. (final:get_env(\"DIR\") or \"\") .. \"/x\", \"/x\")"), "{lua}");
+        assert!(
+            lua.contains("bk.ssh({ dest = \"/run/buildkit/ssh_agent.0\", optional = true })")
+                && lua.contains("bk.ssh({ dest = \"/s\", id = \"gh\" })"),
+            "{lua}"
+        );
+    }
+}
