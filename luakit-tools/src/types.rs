@@ -63,7 +63,6 @@ fn function(out: &mut String, name: &str, f: &FunctionDoc) {
 /// the stubs as a library, `bk` known.
 pub fn luarc(stubs_dir: &str) -> String {
     let value = serde_json::json!({
-        "$schema": "https://raw.githubusercontent.com/LuaLS/vscode-lua/master/setting/schema.json",
         "runtime.version": "Lua 5.4",
         "workspace.library": [stubs_dir],
         "diagnostics.globals": ["bk"],
