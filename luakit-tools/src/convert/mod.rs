@@ -120,3 +120,41 @@ pub fn convert_path(path: &std::path::Path, opts: &ConvertOptions) -> Result<Con
     let opts = ConvertOptions { file_name: path.display().to_string(), dockerignore, ..opts.clone() };
     convert(&text, &opts)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn damaged_dockerfiles_never_panic() {
+        // Every fixture cut after each line, and with each line removed:
+        // the converter returns a script or an error with a line.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/convert");
+        let mut tried = 0;
+        for entry in std::fs::read_dir(&dir).expect("fixtures") {
+            let path = entry.expect("entry").path().join("Dockerfile");
+            let Ok(text) = std::fs::read_to_string(&path) else { continue };
+            let lines: Vec<&str> = text.lines().collect();
+            for i in 0..lines.len() {
+                let cut = lines[..i].join("\n");
+                let without: Vec<&str> = lines.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, l)| *l).collect();
+                for variant in [cut, without.join("\n")] {
+                    tried += 1;
+                    let result = std::panic::catch_unwind(|| {
+                        let df = parse::parse(&variant)?;
+                        stage::Converter::run(&df, "Dockerfile", &ConvertOptions::default()).map_err(|e| match e {
+                            stage::Error::At(f) => f,
+                            stage::Error::File(message) => Fail { line: 0, message },
+                        })
+                    });
+                    match result {
+                        Err(_) => panic!("{}: panicked on\n{variant}", path.display()),
+                        Ok(Err(f)) => assert!(!f.message.is_empty()),
+                        Ok(Ok(_)) => {}
+                    }
+                }
+            }
+        }
+        assert!(tried > 200, "{tried}");
+    }
+}
