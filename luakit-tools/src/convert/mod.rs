@@ -106,17 +106,25 @@ pub fn convert(dockerfile: &str, opts: &ConvertOptions) -> Result<Converted, Con
     Ok(Converted { lua, warnings: warnings.into_iter().map(|(line, w)| format!("{file}:{line}: {w}")).collect() })
 }
 
-/// Converts the Dockerfile at `path`; a `.dockerignore` next to it becomes
-/// the context's `exclude`, and messages name the file as given.
+/// Converts the Dockerfile at `path`; the ignore file next to it
+/// (`<name>.dockerignore`, else `.dockerignore`, as BuildKit picks them)
+/// becomes the context's `exclude`, and messages name the file as given.
 pub fn convert_path(path: &std::path::Path, opts: &ConvertOptions) -> Result<Converted, ConvertError> {
     let text =
         std::fs::read_to_string(path).map_err(|source| ConvertError::Read { path: path.to_path_buf(), source })?;
-    let ignore_path = path.with_file_name(".dockerignore");
-    let dockerignore = match std::fs::read_to_string(&ignore_path) {
-        Ok(t) => Some(t),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => opts.dockerignore.clone(),
-        Err(source) => return Err(ConvertError::Read { path: ignore_path, source }),
-    };
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let mut dockerignore = opts.dockerignore.clone();
+    for candidate in [format!("{name}.dockerignore"), ".dockerignore".to_string()] {
+        let ignore_path = path.with_file_name(candidate);
+        match std::fs::read_to_string(&ignore_path) {
+            Ok(t) => {
+                dockerignore = Some(t);
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(ConvertError::Read { path: ignore_path, source }),
+        }
+    }
     let opts = ConvertOptions { file_name: path.display().to_string(), dockerignore, ..opts.clone() };
     convert(&text, &opts)
 }

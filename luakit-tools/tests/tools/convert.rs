@@ -201,3 +201,18 @@ fn conversion_is_deterministic_and_formatted() -> TestResult {
     assert_eq!(luakit_tools::fmt::format_source(&a.lua)?, a.lua);
     Ok(())
 }
+
+#[test]
+fn convert_path_reads_the_ignore_file_next_to_the_dockerfile() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let df = dir.path().join("app.Dockerfile");
+    std::fs::write(&df, "FROM alpine:3.19\nCOPY . /src\n")?;
+    std::fs::write(dir.path().join(".dockerignore"), "generic\n")?;
+    let out = luakit_tools::convert::convert_path(&df, &ConvertOptions::default())?;
+    assert!(out.lua.contains("exclude = { \"generic\" }"), "{}", out.lua);
+    std::fs::write(dir.path().join("app.Dockerfile.dockerignore"), "specific\n")?;
+    let out = luakit_tools::convert::convert_path(&df, &ConvertOptions::default())?;
+    assert!(out.lua.contains("exclude = { \"specific\" }"), "{}", out.lua);
+    assert!(out.lua.contains(&format!("-- Converted from {} by luakit convert.", df.display())));
+    Ok(())
+}
