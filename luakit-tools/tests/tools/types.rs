@@ -119,7 +119,12 @@ fn analyze(tool: &Path, scripts: &[(String, String)]) -> Result<(String, bool), 
         let text = if text.starts_with('#') { format!("--{text}") } else { text.clone() };
         std::fs::write(dir.path().join(name), text)?;
     }
-    let out = Command::new(tool).arg(dir.path()).arg("-c").arg(dir.path().join(".luarc.json")).output()?;
+    let out = Command::new(tool)
+        .arg(dir.path())
+        .arg("-c")
+        .arg(dir.path().join(".luarc.json"))
+        .arg("--warnings-as-errors")
+        .output()?;
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     Ok((text, out.status.success()))
 }
@@ -139,13 +144,21 @@ fn a_real_analyzer_accepts_the_examples_and_catches_wrong_options() -> TestResul
     }
     let (out, ok) = analyze(&tool, &scripts)?;
     assert!(ok, "diagnostics on the examples:\n{out}");
+    // Wrong types, names of functions and methods, missing required fields
+    // and values outside a fixed set are caught. (A misspelt key in an
+    // option table is not: EmmyLua does not check table literals for extra
+    // keys; `luakit validate` reports it with "did you mean".)
     for bad in [
-        "bk.export(bk.image(\"alpine\", { platfrom = \"linux/amd64\" }))\n",
         "bk.export(bk.image(\"alpine\"):run(\"make\", { cwd = 1 }))\n",
+        "bk.export(bk.image(\"alpine\"):run(\"make\", { network = \"hots\" }))\n",
         "bk.export(bk.image(\"alpine\"):rnu(\"make\"))\n",
+        "bk.export(bk.imag(\"alpine\"))\n",
+        "bk.export(bk.scratch(), { healthcheck = { interval = \"30s\" } })\n",
+        "bk.export(bk.image(\"alpine\"):copy(\"ctx\", \".\", \"/src\"))\n",
     ] {
         let (out, ok) = analyze(&tool, &[("bad.lua".to_string(), bad.to_string())])?;
         assert!(!ok, "no diagnostic for {bad}{out}");
+        assert!(out.contains("bad.lua:1:"), "{out}");
     }
     Ok(())
 }
