@@ -77,7 +77,7 @@ pub fn lint_paths(paths: &[PathBuf]) -> Result<LintReport, ToolError> {
         report.checked.push(file.clone());
         match lint_script(&file, &source) {
             Ok(f) => report.findings.extend(f),
-            Err(e) => report.errors.push(e),
+            Err(e) => report.errors.push(format!("{}: {e}", file.display())),
         }
     }
     report.findings.sort();
@@ -85,9 +85,10 @@ pub fn lint_paths(paths: &[PathBuf]) -> Result<LintReport, ToolError> {
 }
 
 /// Lints one script (its text is `source`; modules are read next to it).
-pub fn lint_script(path: &Path, source: &str) -> Result<Vec<Finding>, String> {
+/// A script that does not evaluate is an error (with its file and line).
+pub fn lint_script(path: &Path, source: &str) -> Result<Vec<Finding>, luakit_lua::ScriptError> {
     let opts = luakit_lua::EvalOptions { local_unique_id: "lint".to_string(), ..luakit_lua::EvalOptions::default() };
-    let eval = luakit_lua::evaluate_file(path, opts).map_err(|e| format!("{}: {e}", path.display()))?;
+    let eval = luakit_lua::evaluate_file(path, opts)?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let main_name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let mut findings = Vec::new();
