@@ -88,6 +88,31 @@ fn the_runtime_knows_every_option_of_the_stubs() {
                 panic!("{}.{}: {e}", t.class, o.name);
             }
         }
+        // Options with a fixed set of values: the runtime takes each value
+        // the stubs list, and refuses another one naming the same set.
+        for o in t.options {
+            let values: Vec<&str> = o.ty.split('|').collect();
+            if !values.iter().all(|v| v.starts_with('"')) {
+                continue;
+            }
+            for v in &values {
+                let script = format!(
+                    "bk.export(bk.scratch())\nlocal _ = {}\n",
+                    call.replace("OPTS", &format!("{{ {} = {v} }}", o.name))
+                );
+                let r = luakit_lua::evaluate("probe.lua", script.as_bytes(), &luakit_lua::EvalOptions::default());
+                assert!(r.is_ok(), "{}.{} = {v}: {:?}", t.class, o.name, r.err());
+            }
+            let script = format!(
+                "bk.export(bk.scratch())\nlocal _ = {}\n",
+                call.replace("OPTS", &format!("{{ {} = \"bogus\" }}", o.name))
+            );
+            let err = luakit_lua::evaluate("probe.lua", script.as_bytes(), &luakit_lua::EvalOptions::default())
+                .expect_err("a value outside the set is refused")
+                .to_string();
+            let listed = values.join(", ").replace('"', "'");
+            assert!(err.contains(&format!("must be one of {listed}")), "{}.{}: {err}", t.class, o.name);
+        }
         // And a name that is not listed is refused.
         let script = format!(
             "local ok, err = pcall(function() return {} end)\nassert(not ok and err:find(\"unknown option 'no_such_option'\", 1, true), tostring(err))\nbk.export(bk.scratch())\n",
