@@ -15,8 +15,7 @@ local deps = bk.image("golang:1.21-alpine")
     })
 
 -- Stage 2: the build, with the compiler cache mounted.
-local built = deps
-    :copy(bk.local_("context", { exclude = { ".git", "*.md" } }), ".", "/src")
+local built = deps:copy(bk.local_("context", { exclude = { ".git", "*.md" } }), ".", "/src")
     :run("go build -trimpath -ldflags='-X main.version=" .. version .. "' -o /out/server ./cmd/server", {
         cwd = "/src",
         mounts = {

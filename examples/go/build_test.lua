@@ -10,7 +10,10 @@ require("build") -- runs build.lua, which calls bk.export
 local image = bk.exported()
 
 function test_the_server_is_the_entrypoint()
-    assert(#image.entrypoint == 1 and image.entrypoint[1] == "/server", "entrypoint: " .. table.concat(image.entrypoint, " "))
+    assert(
+        #image.entrypoint == 1 and image.entrypoint[1] == "/server",
+        "entrypoint: " .. table.concat(image.entrypoint, " ")
+    )
     assert(#image.cmd == 0, "no cmd expected")
 end
 

@@ -12,10 +12,11 @@ local with_tools = base:run("apk add --no-cache curl jq")
 local tools = bk.diff(base, with_tools)
 
 -- The application layer, built independently.
-local app = bk.scratch():mkfile("/app/config.json", '{"mode":"prod"}')
-    :mkdir("/app/data", { mode = "0750" })
+local app = bk.scratch():mkfile("/app/config.json", '{"mode":"prod"}'):mkdir("/app/data", { mode = "0750" })
 
 -- Stack them: base, then the tools delta, then the app.
 local final = bk.merge(base, tools, app)
 
+-- A tools shell, as its Dockerfile: it runs as root on purpose.
+-- luakit: allow no-user
 bk.export(final, { entrypoint = { "/bin/sh" }, workdir = "/app" })

@@ -10,8 +10,7 @@ local deps = bk.image("node:20")
     :run("npm ci", { cwd = "/app", mounts = { npm_cache } })
 
 -- Stage 2: build the sources on top of the installed dependencies.
-local built = deps
-    :copy(ctx, ".", "/app")
+local built = deps:copy(ctx, ".", "/app")
     :run("npm run build && npm prune --omit=dev", { cwd = "/app", mounts = { npm_cache } })
 
 -- Stage 3: only what runs.

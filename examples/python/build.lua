@@ -19,5 +19,15 @@ bk.export(app, {
     env = { PATH = "/venv/bin:/usr/local/bin:/usr/bin:/bin", PYTHONUNBUFFERED = "1" },
     user = "app",
     expose = { "8000/tcp" },
-    healthcheck = { test = { "CMD", "python", "-c", "import urllib.request; urllib.request.urlopen('http://localhost:8000/health')" }, interval = "30s", timeout = "3s", retries = 3 },
+    healthcheck = {
+        test = {
+            "CMD",
+            "python",
+            "-c",
+            "import urllib.request; urllib.request.urlopen('http://localhost:8000/health')",
+        },
+        interval = "30s",
+        timeout = "3s",
+        retries = 3,
+    },
 })

@@ -15,8 +15,8 @@ use crate::guard::{self, Phase};
 use crate::output::Binary;
 
 use crate::{
-    BuildArgs, DagArgs, DagFormat, EvalArgs, FrontendImageArgs, SolveArgs, TestArgs, UsageError, ValidateArgs,
-    frontend_image, output,
+    BuildArgs, ConvertArgs, DagArgs, DagFormat, EvalArgs, FmtArgs, FrontendImageArgs, InitArgs, LintArgs, SolveArgs,
+    TestArgs, TypesArgs, UsageError, ValidateArgs, frontend_image, output,
 };
 
 /// The Lua of `luakit version` (luakit-lua embeds mlua's vendored Lua 5.4).
@@ -405,6 +405,68 @@ pub fn frontend_image(a: FrontendImageArgs) -> anyhow::Result<ExitCode> {
         },
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `luakit convert`.
+pub fn convert(a: ConvertArgs) -> anyhow::Result<ExitCode> {
+    let opts = luakit_tools::convert::ConvertOptions { target: a.target, syntax: a.syntax, ..Default::default() };
+    let converted = luakit_tools::convert::convert_path(&a.dockerfile, &opts)?;
+    print_warnings(&converted.warnings);
+    match &a.output {
+        Some(path) => output::write_atomic(path, converted.lua.as_bytes())?,
+        None => return write_text(&converted.lua),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `luakit types`.
+pub fn types(a: TypesArgs) -> anyhow::Result<ExitCode> {
+    let stubs = luakit_tools::types::stubs();
+    match &a.output {
+        Some(path) => output::write_atomic(path, stubs.as_bytes())?,
+        None => return write_text(&stubs),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `luakit init`.
+pub fn init(a: InitArgs) -> anyhow::Result<ExitCode> {
+    for path in luakit_tools::init::init(&a.dir)? {
+        println!("wrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `luakit fmt`.
+pub fn fmt(a: FmtArgs) -> anyhow::Result<ExitCode> {
+    let paths = if a.paths.is_empty() { vec![PathBuf::from(".")] } else { a.paths };
+    let report = luakit_tools::fmt::format_paths(&paths, a.check)?;
+    for e in &report.errors {
+        eprintln!("error: {e}");
+    }
+    for f in &report.changed {
+        if a.check {
+            println!("{}", f.display());
+        } else {
+            eprintln!("formatted {}", f.display());
+        }
+    }
+    let failed = !report.errors.is_empty() || (a.check && !report.changed.is_empty());
+    Ok(if failed { ExitCode::from(crate::EXIT_FAILURE) } else { ExitCode::SUCCESS })
+}
+
+/// `luakit lint`.
+pub fn lint(a: LintArgs) -> anyhow::Result<ExitCode> {
+    let paths = if a.paths.is_empty() { vec![PathBuf::from(".")] } else { a.paths };
+    let report = luakit_tools::lint::lint_paths(&paths)?;
+    for e in &report.errors {
+        eprintln!("error: {e}");
+    }
+    for f in &report.findings {
+        println!("{f}");
+    }
+    let failed = !report.errors.is_empty() || !report.findings.is_empty();
+    Ok(if failed { ExitCode::from(crate::EXIT_FAILURE) } else { ExitCode::SUCCESS })
 }
 
 #[cfg(test)]

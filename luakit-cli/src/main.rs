@@ -155,6 +155,83 @@ enum Command {
             luakit solve build.pb --docker-socket /var/run/docker.sock --tag app:latest"
     )]
     Solve(SolveArgs),
+    /// Convert a Dockerfile into a luakit build script.
+    #[command(long_about = "Convert a Dockerfile into an idiomatic, formatted build.lua: one local per stage, \
+            bk.arg for ARGs, ENV/WORKDIR/USER as state defaults, the image config in bk.export, comments kept. \
+            A .dockerignore next to the Dockerfile becomes the context's exclude list. Instructions luakit \
+            cannot express (ONBUILD, …) are refused with their line.")]
+    Convert(ConvertArgs),
+    /// Write LuaLS/EmmyLua type annotations of the bk API.
+    #[command(long_about = "Write LuaLS/EmmyLua annotations (---@meta) for the whole bk API, generated from \
+            the tables luakit checks scripts against. Point your editor's Lua language server at the file \
+            (workspace.library in .luarc.json); `luakit init` does this for you.")]
+    Types(TypesArgs),
+    /// Create a starter project: build.lua, build_test.lua, .luarc.json and the type stubs.
+    Init(InitArgs),
+    /// Format Lua build scripts (StyLua, in luakit's style).
+    #[command(long_about = "Format Lua build scripts with StyLua in luakit's style (4 spaces, 120 columns, \
+            double quotes). Directories are searched for *.lua files (skipping hidden ones and target). \
+            Files are rewritten atomically. With --check nothing is written: the files that would change \
+            are listed and the exit status is 1.")]
+    Fmt(FmtArgs),
+    /// Check build scripts for build mistakes (unused runs, cache busting, untagged images, …).
+    #[command(long_about = "Evaluate build scripts and check the exported graph for build mistakes, each \
+            reported as file:line: rule: message (fix: …): unused-run, apt-no-cache, context-before-deps, \
+            untagged-image, secret-in-env, network-host, no-user, decimal-mode. Silence a rule on a line \
+            with a `-- luakit: allow RULE` comment on that line or the line above. Test files (*_test.lua) \
+            and modules (no bk.export) are skipped. Exits 1 when anything is found.")]
+    Lint(LintArgs),
+}
+
+#[derive(Debug, Args)]
+struct LintArgs {
+    /// Files or directories (default: .).
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct ConvertArgs {
+    /// The Dockerfile.
+    #[arg(value_name = "DOCKERFILE")]
+    dockerfile: PathBuf,
+
+    /// Write the script to FILE (atomically) instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+
+    /// The stage to export (as docker build --target); default the last one.
+    #[arg(long, value_name = "STAGE")]
+    target: Option<String>,
+
+    /// Start the script with `# syntax=IMAGE`, for docker build through the luakit frontend.
+    #[arg(long, value_name = "IMAGE")]
+    syntax: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct TypesArgs {
+    /// Write the annotations to FILE (atomically) instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct InitArgs {
+    /// The project directory (created if missing).
+    #[arg(value_name = "DIR", default_value = ".")]
+    dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct FmtArgs {
+    /// Write nothing; list the files that are not formatted and exit 1 if there are any.
+    #[arg(long)]
+    check: bool,
+
+    /// Files or directories (default: .).
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -302,6 +379,11 @@ fn main() -> ExitCode {
         Command::Frontend => commands::frontend(),
         Command::FrontendImage(a) => commands::frontend_image(a),
         Command::Solve(a) => commands::solve(a),
+        Command::Convert(a) => commands::convert(a),
+        Command::Types(a) => commands::types(a),
+        Command::Init(a) => commands::init(a),
+        Command::Fmt(a) => commands::fmt(a),
+        Command::Lint(a) => commands::lint(a),
     };
     guard::set_phase(guard::Phase::Done);
     match result {

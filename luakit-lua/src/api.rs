@@ -93,7 +93,7 @@ fn ud(lua: &Lua, s: LState) -> mlua::Result<Value> {
 
 // ---------------------------------------------------------------- sources
 
-const IMAGE_OPTS: &[&str] = &["platform", "resolve", "resolve_digest"];
+const IMAGE_OPTS: &[&str] = crate::reference::IMAGE.names;
 
 /// `bk.image(ref, {platform, resolve, resolve_digest})`
 pub(crate) fn bk_image(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
@@ -175,7 +175,7 @@ pub(crate) fn bk_scratch(lua: &Lua, _: MultiValue) -> mlua::Result<Value> {
     ud(lua, LState::new(State::scratch()))
 }
 
-const LOCAL_OPTS: &[&str] = &["include", "exclude", "shared_key_hint", "follow_paths"];
+const LOCAL_OPTS: &[&str] = crate::reference::LOCAL.names;
 
 /// `bk.local_(name, {include, exclude, shared_key_hint, follow_paths})`
 pub(crate) fn bk_local(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
@@ -204,8 +204,7 @@ pub(crate) fn bk_local(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     ud(lua, st)
 }
 
-const GIT_OPTS: &[&str] =
-    &["ref", "keep_git_dir", "subdir", "auth_token_secret", "auth_header_secret", "known_ssh_hosts", "mount_ssh_sock"];
+const GIT_OPTS: &[&str] = crate::reference::GIT.names;
 
 /// `bk.git(url, {ref, keep_git_dir, subdir, auth_token_secret, auth_header_secret, known_ssh_hosts, mount_ssh_sock})`
 pub(crate) fn bk_git(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
@@ -300,8 +299,7 @@ fn char_name(c: char) -> String {
     format!("{name}(U+{:04X})", u32::from(c))
 }
 
-const HTTP_OPTS: &[&str] =
-    &["checksum", "filename", "chmod", "uid", "gid", "headers", "auth_header_secret", "username", "password"];
+const HTTP_OPTS: &[&str] = crate::reference::HTTP.names;
 
 /// `bk.http(url, {…})` and `bk.https(url, {…})`
 pub(crate) fn bk_http(lua: &Lua, args: MultiValue, function: &'static str) -> mlua::Result<Value> {
@@ -415,22 +413,7 @@ pub(crate) fn bk_diff(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
 
 // ---------------------------------------------------------------- export
 
-const EXPORT_OPTS: &[&str] = &[
-    "entrypoint",
-    "cmd",
-    "env",
-    "workdir",
-    "cwd",
-    "user",
-    "expose",
-    "labels",
-    "volumes",
-    "stop_signal",
-    "healthcheck",
-    "os",
-    "arch",
-    "variant",
-];
+const EXPORT_OPTS: &[&str] = crate::reference::EXPORT.names;
 
 /// `bk.export(state, opts)`
 pub(crate) fn bk_export(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
@@ -691,7 +674,7 @@ fn port_list(v: &Value) -> R<Vec<String>> {
     Ok(out)
 }
 
-const HEALTHCHECK_OPTS: &[&str] = &["test", "interval", "timeout", "start_period", "start_interval", "retries"];
+const HEALTHCHECK_OPTS: &[&str] = crate::reference::HEALTHCHECK.names;
 
 fn healthcheck(v: &Value) -> R<Healthcheck> {
     let wrap = |m: String| Fail::option("healthcheck", option_msg("healthcheck", &m));
@@ -951,20 +934,7 @@ pub(crate) fn bk_bind(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
 
 // ---------------------------------------------------------------- state methods
 
-const RUN_OPTS: &[&str] = &[
-    "cwd",
-    "env",
-    "user",
-    "network",
-    "security",
-    "hostname",
-    "mounts",
-    "valid_exit_codes",
-    "extra_hosts",
-    "secret_env",
-    "ulimits",
-    "readonly_root",
-];
+const RUN_OPTS: &[&str] = crate::reference::RUN.names;
 
 /// `st:run(cmd, opts)`
 pub(crate) fn st_run(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
@@ -1343,18 +1313,7 @@ fn ulimits(v: &Value) -> R<Vec<Ulimit>> {
     Ok(out.into_values().collect())
 }
 
-const COPY_OPTS: &[&str] = &[
-    "mode",
-    "owner",
-    "include",
-    "exclude",
-    "follow_symlink",
-    "copy_dir_contents",
-    "create_dest_path",
-    "allow_wildcard",
-    "allow_empty_wildcard",
-    "attempt_unpack",
-];
+const COPY_OPTS: &[&str] = crate::reference::COPY.names;
 
 /// `st:copy(from, src, dest, opts)`
 pub(crate) fn st_copy(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
@@ -1595,16 +1554,16 @@ pub(crate) fn st_get_user(lua: &Lua, args: MultiValue) -> mlua::Result<String> {
     api(lua, "bk.get_user", || Ok(Args::new(args).this("get_user")?.state.meta().user.clone()))
 }
 
-const CACHE_OPTS: &[&str] = &["id", "sharing", "from", "selector", "readonly"];
-const SECRET_OPTS: &[&str] = &["id", "uid", "gid", "mode", "optional"];
-const SSH_OPTS: &[&str] = &["dest", "id", "uid", "gid", "mode", "optional"];
-const TMPFS_OPTS: &[&str] = &["size"];
-const BIND_OPTS: &[&str] = &["selector", "readonly", "output"];
-const MKDIR_OPTS: &[&str] = &["mode", "make_parents", "owner"];
-const MKFILE_OPTS: &[&str] = &["mode", "owner"];
-const RM_OPTS: &[&str] = &["allow_not_found", "allow_wildcard"];
-const SYMLINK_OPTS: &[&str] = &["owner"];
-const METADATA_OPTS: &[&str] = &["description", "progress_group", "ignore_cache"];
+const CACHE_OPTS: &[&str] = crate::reference::CACHE.names;
+const SECRET_OPTS: &[&str] = crate::reference::SECRET.names;
+const SSH_OPTS: &[&str] = crate::reference::SSH.names;
+const TMPFS_OPTS: &[&str] = crate::reference::TMPFS.names;
+const BIND_OPTS: &[&str] = crate::reference::BIND.names;
+const MKDIR_OPTS: &[&str] = crate::reference::MKDIR.names;
+const MKFILE_OPTS: &[&str] = crate::reference::MKFILE.names;
+const RM_OPTS: &[&str] = crate::reference::RM.names;
+const SYMLINK_OPTS: &[&str] = crate::reference::SYMLINK.names;
+const METADATA_OPTS: &[&str] = crate::reference::METADATA.names;
 
 /// Every options table of the API, by the name a script writer knows the
 /// function by (the Dockerfile words table is checked against these).

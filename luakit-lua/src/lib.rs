@@ -25,6 +25,7 @@ mod locate;
 mod opts;
 #[cfg(test)]
 mod proptests;
+pub mod reference;
 mod userdata;
 mod words;
 

@@ -501,7 +501,7 @@ pub(crate) fn owner(v: &Value) -> Result<Chown, String> {
             Ok(Chown { user: Some(user), group })
         }
         Value::Table(_) => {
-            let opts = Opts::new(v, &["user", "group"]).map_err(fail_text)?;
+            let opts = Opts::new(v, crate::reference::OWNER.names).map_err(fail_text)?;
             let user = match opts.raw("user").map_err(fail_text)? {
                 Value::Nil => None,
                 u => Some(user_ref(&u, "user")?),
@@ -544,7 +544,7 @@ pub(crate) fn platform(v: &Value) -> Result<Platform, String> {
             Err(_) => Err(format!("must be a platform, got {}", type_name(v))),
         },
         Value::Table(_) => {
-            let opts = Opts::new(v, &["os", "arch", "variant"]).map_err(fail_text)?;
+            let opts = Opts::new(v, crate::reference::PLATFORM.names).map_err(fail_text)?;
             let os = opts.string("os").map_err(fail_text)?.ok_or("needs 'os' (for example \"linux\")")?;
             let arch = opts.string("arch").map_err(fail_text)?.ok_or("needs 'arch' (for example \"amd64\")")?;
             let variant = opts.string("variant").map_err(fail_text)?.unwrap_or_default();

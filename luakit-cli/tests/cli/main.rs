@@ -20,5 +20,6 @@ mod routes;
 mod solve;
 mod test_budget;
 mod test_cmd;
+mod tools;
 mod util;
 mod validate;

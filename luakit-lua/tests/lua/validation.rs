@@ -83,6 +83,11 @@ fn text_that_is_not_utf8_or_holds_nul_is_refused_everywhere() {
     let mut wrong = Vec::new();
     for (template, function, what) in TEXT_ARGUMENTS {
         for (value, problem) in bad {
+            if *function == "require" && value.contains("\\0") {
+                // A NUL in a module name is reported with the name itself
+                // (inputs.rs: a_nul_in_a_module_name_is_named_and_escaped).
+                continue;
+            }
             let script = format!("local s = bk.image('alpine')\n{}", template.replace('X', value));
             let want = format!("build.lua:2: {function}: {what} {problem}");
             let got = match eval(&script) {
