@@ -111,7 +111,6 @@ pub fn key_value(s: &str) -> Result<(String, String), String> {
     }
 }
 
-
 /// The platforms of a comma-separated `--platform` list, in order,
 /// normalised, without duplicates (never empty).
 #[derive(Debug, Clone, PartialEq)]

@@ -104,7 +104,10 @@ mod tests {
         let mut new = old.clone();
         new.version = "v0.11.6".into();
         let m = refusal("docker", &old, &two).expect("refused");
-        assert!(m.contains("(linux/amd64, linux/arm64)") && m.contains("--platform linux/amd64") && m.contains("buildkitd"), "{m}");
+        assert!(
+            m.contains("(linux/amd64, linux/arm64)") && m.contains("--platform linux/amd64") && m.contains("buildkitd"),
+            "{m}"
+        );
         assert!(refusal("docker", &old, &two[..1]).is_none());
         assert!(refusal("buildkit", &old, &two).is_none());
         assert!(refusal("docker", &new, &two).is_none());

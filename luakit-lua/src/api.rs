@@ -189,7 +189,10 @@ pub(crate) fn bk_local(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         })?;
         let lo = LocalOptions {
             include_patterns: opts.string_list("include")?.unwrap_or_default(),
-            exclude_patterns: extra_excludes.into_iter().chain(opts.string_list("exclude")?.unwrap_or_default()).collect(),
+            exclude_patterns: extra_excludes
+                .into_iter()
+                .chain(opts.string_list("exclude")?.unwrap_or_default())
+                .collect(),
             follow_paths: opts.string_list("follow_paths")?.unwrap_or_default(),
             shared_key_hint: opts.string("shared_key_hint")?.unwrap_or_default(),
             session_id,

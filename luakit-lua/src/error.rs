@@ -100,10 +100,10 @@ impl ScriptError {
     /// The file the error is in, when known.
     pub fn file(&self) -> Option<&str> {
         match self {
-            ScriptError::Api { file, .. } | ScriptError::Syntax { file, .. } | ScriptError::NoExport { file }
-            | ScriptError::UnknownTarget { file, .. } => {
-                Some(file)
-            }
+            ScriptError::Api { file, .. }
+            | ScriptError::Syntax { file, .. }
+            | ScriptError::NoExport { file }
+            | ScriptError::UnknownTarget { file, .. } => Some(file),
             ScriptError::Lua { file, .. } | ScriptError::StackOverflow { file, .. } => file.as_deref(),
             _ => None,
         }

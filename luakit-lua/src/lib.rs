@@ -23,9 +23,9 @@ mod frames;
 mod fsread;
 mod locate;
 mod opts;
-mod targets;
 #[cfg(test)]
 mod proptests;
+mod targets;
 mod userdata;
 mod words;
 

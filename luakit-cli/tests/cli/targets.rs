@@ -47,14 +47,10 @@ fn build_refuses_several_platforms() {
 #[test]
 fn dag_and_validate_take_several_platforms() {
     let script = cli_fixture("targets");
-    luakit()
-        .args(["dag", "--platform", "linux/amd64,linux/arm/v7", &script])
-        .assert()
-        .success()
-        .stdout(
-            predicate::str::starts_with("=== platform linux/amd64 ===\n")
-                .and(predicate::str::contains("\n=== platform linux/arm/v7 ===\n")),
-        );
+    luakit().args(["dag", "--platform", "linux/amd64,linux/arm/v7", &script]).assert().success().stdout(
+        predicate::str::starts_with("=== platform linux/amd64 ===\n")
+            .and(predicate::str::contains("\n=== platform linux/arm/v7 ===\n")),
+    );
     luakit().args(["validate", "--platform", "linux/amd64,linux/arm64", &script]).assert().success();
     luakit().args(["validate", "--platform", "linux/amd64,linux/z80", &script]).assert().code(2);
 }

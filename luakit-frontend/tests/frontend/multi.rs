@@ -74,7 +74,11 @@ fn docker_before_buildkit_v0_11_refuses_several_platforms() -> R {
     let g = Gateway::new(ALL_LLB_CAPS, SCRIPT);
     g.run_frontend_for("docker", &[("platform", "linux/amd64,linux/arm64")])?;
     let status = g.returned().and_then(|r| r.error).ok_or("no error")?;
-    assert!(status.message.starts_with("building for several platforms (linux/amd64, linux/arm64)"), "{}", status.message);
+    assert!(
+        status.message.starts_with("building for several platforms (linux/amd64, linux/arm64)"),
+        "{}",
+        status.message
+    );
     assert!(status.message.contains("buildkitd"), "{}", status.message);
     assert!(g.builds().is_empty(), "refused before anything is built");
 

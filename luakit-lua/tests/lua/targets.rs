@@ -36,8 +36,13 @@ fn a_target_picks_its_export() {
 #[test]
 fn an_unknown_target_lists_the_known_ones() {
     let e = eval_target(TWO, Some("apu")).expect_err("unknown");
-    assert!(matches!(&e, ScriptError::UnknownTarget { target, known, .. } if target == "apu" && known == &["api", "web"]));
-    assert_eq!(e.to_string(), "build.lua: no target 'apu' (the script's targets are 'api', 'web'; did you mean 'api'?)");
+    assert!(
+        matches!(&e, ScriptError::UnknownTarget { target, known, .. } if target == "apu" && known == &["api", "web"])
+    );
+    assert_eq!(
+        e.to_string(),
+        "build.lua: no target 'apu' (the script's targets are 'api', 'web'; did you mean 'api'?)"
+    );
     let e = eval_target("bk.export(bk.scratch())", Some("api")).expect_err("no names");
     assert!(e.to_string().starts_with("build.lua: no target 'api': the script names no targets"), "{e}");
 }
@@ -50,9 +55,15 @@ fn exports_need_distinct_names() {
         "build.lua:2: bk.export: target 'a' is already exported at build.lua:1: give each bk.export a target name of its own"
     );
     let unnamed_second = "bk.export(bk.scratch(), { target = 'a' })\nbk.export(bk.scratch())";
-    assert!(err(unnamed_second).starts_with("build.lua:2: bk.export: called a second time (the first call is at build.lua:1)"));
+    assert!(
+        err(unnamed_second)
+            .starts_with("build.lua:2: bk.export: called a second time (the first call is at build.lua:1)")
+    );
     let unnamed_first = "bk.export(bk.scratch())\nbk.export(bk.scratch(), { target = 'b' })";
-    assert!(err(unnamed_first).starts_with("build.lua:2: bk.export: called a second time (the first call is at build.lua:1)"));
+    assert!(
+        err(unnamed_first)
+            .starts_with("build.lua:2: bk.export: called a second time (the first call is at build.lua:1)")
+    );
     assert_eq!(
         err("bk.export(bk.scratch(), { target = '' })"),
         "build.lua:1: bk.export: option 'target' must not be empty"

@@ -21,8 +21,8 @@ fn plat(s: &str) -> Platform {
 fn each_platform_gets_its_own_evaluation() {
     let script = Script::new("build.lua", SCRIPT);
     let platforms = luakit::parse_platforms("linux/amd64,linux/arm64,linux/arm/v7").expect("valid");
-    let builds = luakit::build_platforms(&script, &BuildOptions::default(), &platforms, Arc::new(Unresolved))
-        .expect("builds");
+    let builds =
+        luakit::build_platforms(&script, &BuildOptions::default(), &platforms, Arc::new(Unresolved)).expect("builds");
     let seen: Vec<(String, String, Vec<String>)> = builds
         .iter()
         .map(|b| (b.platform.to_string(), b.image_config.architecture.clone(), b.image_config.config.cmd.clone()))

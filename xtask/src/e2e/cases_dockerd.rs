@@ -413,14 +413,16 @@ fn case_targets(env: &Env) -> Result<()> {
     expect_file(env, "targets", "/which.txt", "web")
 }
 
-/// Several platforms on Docker 20.10, whose exporter stores one image: refused.
+/// Several platforms on Docker 20.10, whose exporter stores one image:
+/// refused before anything is built. The daemon itself checks `docker build
+/// --platform` as one platform and names the list; the frontend's own
+/// refusal (for clients that pass the list through) is covered by the
+/// frontend's tests against a gateway reporting product `docker`.
 fn case_multi_index(env: &Env) -> Result<()> {
     let b = env.build("multi-index", &["--platform", "linux/amd64,linux/arm64"])?;
     ensure!(!b.ok, "docker build --platform a,b succeeded but must fail\n{}", b.describe());
-    ensure!(
-        b.output.contains("building for several platforms (linux/amd64, linux/arm64)") && b.output.contains("buildkitd"),
-        "the refusal does not explain itself\n{}",
-        b.describe()
-    );
+    let ours = b.output.contains("building for several platforms (linux/amd64, linux/arm64)");
+    let dockers = b.output.contains("\"linux/amd64,linux/arm64\"") && b.output.contains("invalid");
+    ensure!(ours || dockers, "the refusal does not name the platforms\n{}", b.describe());
     Ok(())
 }
