@@ -33,7 +33,8 @@ const LLB_COMPAT: &str = "BuildKit client/llb v0.11.6 encoding; newer features r
 fn build_options(a: &EvalArgs, source_map: bool) -> BuildOptions {
     BuildOptions {
         eval: EvalOptions {
-            target_platform: a.platform.clone().unwrap_or_else(Platform::host),
+            target_platform: target_platforms(a).swap_remove(0),
+            target: a.target.clone(),
             build_platform: Platform::host(),
             args: a.args.iter().cloned().collect(),
             local_unique_id: a.local_unique_id.clone().unwrap_or_default(),
@@ -45,6 +46,23 @@ fn build_options(a: &EvalArgs, source_map: bool) -> BuildOptions {
         daemon_caps: None,
         name_ops: false,
     }
+}
+
+/// The `--platform` list, else the host's platform.
+fn target_platforms(a: &EvalArgs) -> Vec<Platform> {
+    a.platform.clone().map_or_else(|| vec![Platform::host()], |p| p.0)
+}
+
+/// Builds `script` once per `--platform`, printing the warnings.
+fn build_script_platforms(script: &Path, a: &EvalArgs, source_map: bool) -> anyhow::Result<Vec<Build>> {
+    guard::set_phase(Phase::Reading);
+    let script = Script::from_path_limited(script, a.memory_limit)?;
+    guard::set_phase(Phase::Evaluating);
+    let builds = luakit::build_platforms(&script, &build_options(a, source_map), &target_platforms(a), resolver(a)?)?;
+    for b in &builds {
+        print_warnings(&b.warnings);
+    }
+    Ok(builds)
 }
 
 /// The image resolver: the images of `--resolved-images`, else none (no
@@ -91,6 +109,19 @@ pub fn build(a: BuildArgs) -> anyhow::Result<ExitCode> {
         outputs.push(("--image-config", p));
     }
     output::check_distinct(&a.script, &outputs)?;
+    let platforms = target_platforms(&a.eval);
+    if platforms.len() > 1 {
+        let list: Vec<String> = platforms.iter().map(ToString::to_string).collect();
+        return Err(UsageError(format!(
+            "--platform gives {} platforms ({}), but a Definition holds one build: run luakit build once per platform (--platform {}) and solve each (buildctl build, luakit solve), or build all of them into one image index through the frontend (docker buildx build --platform {}, or buildctl build --frontend gateway.v0 --opt platform={}); luakit dag and luakit validate take several platforms",
+            list.len(),
+            list.join(", "),
+            list[0],
+            list.join(","),
+            list.join(","),
+        ))
+        .into());
+    }
     guard::enforce(a.eval.timeout, a.eval.memory_limit);
 
     let build = build_script(&a.script, &a.eval, !a.no_source_map)?;
@@ -201,24 +232,36 @@ pub fn dag(a: DagArgs) -> anyhow::Result<ExitCode> {
     output::check_stdout_open()?;
     guard::enforce(a.eval.timeout, a.eval.memory_limit);
     let from_script = is_script(&a.input);
-    let def = if from_script {
-        build_script(&a.input, &a.eval, !a.no_source_map)?.definition
-    } else {
-        read_definition(&a.input, a.eval.memory_limit, Expected::ScriptOrDefinition)?
-    };
     let format = match a.format {
         DagFormat::Text => inspect::Format::Text,
         DagFormat::Json => inspect::Format::Json,
         DagFormat::Dot => inspect::Format::Dot,
     };
-    guard::set_phase(Phase::Rendering);
-    let text = inspect::render(&def, format).map_err(|e| {
-        if from_script {
-            anyhow::Error::new(e).context(format!("cannot render {}", a.input.display()))
-        } else {
-            anyhow::anyhow!("{} is neither a Lua script nor a valid LLB Definition: {e}", a.input.display())
+    let render = |def: &luakit::pb::Definition| {
+        inspect::render(def, format).map_err(|e| {
+            if from_script {
+                anyhow::Error::new(e).context(format!("cannot render {}", a.input.display()))
+            } else {
+                anyhow::anyhow!("{} is neither a Lua script nor a valid LLB Definition: {e}", a.input.display())
+            }
+        })
+    };
+    if from_script && target_platforms(&a.eval).len() > 1 {
+        let builds = build_script_platforms(&a.input, &a.eval, !a.no_source_map)?;
+        guard::set_phase(Phase::Rendering);
+        let mut sections = Vec::new();
+        for (p, b) in target_platforms(&a.eval).iter().zip(&builds) {
+            sections.push((p.to_string(), render(&b.definition)?));
         }
-    })?;
+        return write_text(&crate::sections::join(format, &sections));
+    }
+    let def = if from_script {
+        build_script(&a.input, &a.eval, !a.no_source_map)?.definition
+    } else {
+        read_definition(&a.input, a.eval.memory_limit, Expected::ScriptOrDefinition)?
+    };
+    guard::set_phase(Phase::Rendering);
+    let text = render(&def)?;
     drop(def);
     write_text(&text)
 }
@@ -255,7 +298,7 @@ pub fn solve(a: SolveArgs) -> anyhow::Result<ExitCode> {
 /// `luakit validate`.
 pub fn validate(a: ValidateArgs) -> anyhow::Result<ExitCode> {
     guard::enforce(a.eval.timeout, a.eval.memory_limit);
-    build_script(&a.script, &a.eval, true)?;
+    build_script_platforms(&a.script, &a.eval, true)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -7,6 +7,7 @@ mod commands;
 mod frontend_image;
 mod guard;
 mod output;
+mod sections;
 mod values;
 
 use std::path::PathBuf;
@@ -14,7 +15,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use luakit::Platform;
 
 /// Counts heap bytes, so that `--memory-limit` covers the whole command.
 #[global_allocator]
@@ -263,9 +263,13 @@ struct FrontendImageArgs {
 /// Settings of a script evaluation.
 #[derive(Debug, Args)]
 struct EvalArgs {
-    /// Target platform OS/ARCH[/VARIANT], set on every op (default: linux/<host arch>).
-    #[arg(long, value_name = "PLATFORM", value_parser = values::platform)]
-    platform: Option<Platform>,
+    /// Target platform OS/ARCH[/VARIANT], set on every op (default: linux/<host arch>); dag and validate take a comma-separated list and evaluate the script once per platform.
+    #[arg(long, value_name = "PLATFORM[,…]", value_parser = values::platforms)]
+    platform: Option<values::Platforms>,
+
+    /// Build the export named NAME (bk.export(st, { target = "NAME" })) instead of the last one.
+    #[arg(long, value_name = "NAME")]
+    target: Option<String>,
 
     /// Build argument NAME=VALUE, returned by bk.arg("NAME") (repeatable).
     #[arg(long = "arg", value_name = "NAME=VALUE", value_parser = values::key_value)]

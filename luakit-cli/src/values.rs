@@ -111,9 +111,18 @@ pub fn key_value(s: &str) -> Result<(String, String), String> {
     }
 }
 
-/// `os/arch[/variant]`, normalised as BuildKit does (`linux/arm64/v8` → `linux/arm64`).
-pub fn platform(s: &str) -> Result<Platform, String> {
-    Platform::parse(s).map(|p| p.normalized()).map_err(|e| e.to_string())
+/// The platforms of a comma-separated `--platform` list, in order,
+/// normalised, without duplicates (never empty).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Platforms(pub Vec<Platform>);
+
+/// Parses `--platform linux/amd64,linux/arm64`.
+pub fn platforms(s: &str) -> Result<Platforms, String> {
+    let list = luakit::parse_platforms(s).map_err(|e| e.to_string())?;
+    if list.is_empty() {
+        return Err("no platform given".to_string());
+    }
+    Ok(Platforms(list))
 }
 
 #[cfg(test)]
@@ -169,9 +178,11 @@ mod tests {
     }
 
     #[test]
-    fn platforms() {
-        assert_eq!(platform("linux/arm64/v8").map(|p| p.to_string()), Ok("linux/arm64".to_string()));
-        assert!(platform("linux").is_err());
+    fn platform_lists() {
+        assert_eq!(platforms("linux/arm64/v8").map(|p| p.0[0].to_string()), Ok("linux/arm64".to_string()));
+        assert_eq!(platforms("linux/amd64,linux/arm/v7").map(|p| p.0.len()), Ok(2));
+        assert!(platforms(",").is_err());
+        assert!(platforms("linux").is_err());
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, RngSeed};
 
-use super::{duration, key_value, platform, size};
+use super::{duration, key_value, platforms, size};
 
 /// A fixed seed and `cases` cases, unless `PROPTEST_RNG_SEED` or
 /// `PROPTEST_CASES` ask for others (for a longer run by hand).
@@ -38,7 +38,7 @@ fn flag_values_never_panic() {
             prop_assert!(n > 0);
         }
         let _ = key_value(&text);
-        let _ = platform(&text);
+        let _ = platforms(&text);
     });
     proptest!(config(1024), |(text in "[0-9.]{0,12}( )?(ms|s|m|h|k|K|KiB|MiB|GiB|TiB|KB|MB|GB|TB|b|x)?")| {
         let _ = duration(&text);

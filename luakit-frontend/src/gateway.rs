@@ -27,6 +27,9 @@ use crate::stdio::StdioStream;
 /// Name of the local holding the build script (Docker's name for it).
 const DOCKERFILE_LOCAL: &str = "dockerfile";
 
+/// Name of the local holding the build context, whose `.dockerignore` applies to it.
+const CONTEXT_LOCAL: &str = "context";
+
 /// `google.rpc.Code.UNKNOWN`, what BuildKit's own frontends return errors as.
 const CODE_UNKNOWN: i32 = 2;
 
@@ -165,50 +168,44 @@ async fn solve(client: &mut Client, def: pb::Definition) -> Result<String, tonic
 /// Everything up to the result; `Err` is the message to return to BuildKit.
 async fn build(client: &mut Client, opts: &BuildOpts, caps: &CapSet, ref_array: bool) -> Result<gw::Result, String> {
     let filename = opts.filename().to_string();
-    let target = opts.target_platform().map_err(|e| e.to_string())?;
+    let platforms = opts.target_platforms().map_err(|e| e.to_string())?;
+    if let Some(message) = crate::multi::refusal(&opts.product, caps, &platforms) {
+        return Err(message);
+    }
     let build_platform = opts.build_platform();
 
-    // The script and its sibling modules, from the `dockerfile` local.
-    let local = luakit::graph::local(
+    // The script, its sibling modules and `<script>.dockerignore`, from the
+    // `dockerfile` local.
+    let ignore_name = format!("{filename}{}", crate::dockerignore::DOCKERIGNORE);
+    let script_ref = solve_local(
+        client,
+        opts,
+        caps,
         DOCKERFILE_LOCAL,
-        LocalOptions {
-            include_patterns: vec![filename.clone(), "**/*.lua".to_string()],
-            shared_key_hint: DOCKERFILE_LOCAL.to_string(),
-            session_id: Some(opts.session_id.clone()),
-            ..LocalOptions::default()
-        },
+        vec![filename.clone(), "**/*.lua".to_string(), ignore_name.clone()],
     )
-    .map_err(|e| e.to_string())?;
-    let local_def = luakit::llb::marshal(
-        &local,
-        &MarshalOptions {
-            platform: build_platform.clone(),
-            source_map: false,
-            daemon_caps: Some(caps.clone()),
-            name_ops: false,
-        },
-    )
-    .map_err(|e| e.to_string())?;
-    let script_ref = solve(client, local_def).await.map_err(|s| format!("cannot read {filename}: {}", s.message()))?;
+    .await
+    .map_err(|s| format!("cannot read {filename}: {}", s.message()))?;
     let source = read_file(client, &script_ref, &filename)
         .await
         .map_err(|s| format!("cannot read {filename} from the build's dockerfile directory: {}", s.message()))?;
+    let excludes = read_dockerignore(client, opts, caps, &script_ref, &ignore_name).await;
 
-    // Build on a blocking thread: the resolver and loader call back into
-    // the gateway from there.
+    // Build on blocking threads (one evaluation per platform): the resolver
+    // and loader call back into the gateway from there.
     let handle = Handle::current();
-    let build_opts = BuildOptions {
-        eval: EvalOptions {
-            target_platform: target,
-            build_platform,
-            args: opts.build_args(),
-            local_session_id: Some(opts.session_id.clone()),
-            source_map: true,
-            ..EvalOptions::default()
-        },
-        daemon_caps: Some(caps.clone()),
-        name_ops: true,
+    let mut eval = EvalOptions {
+        build_platform,
+        args: opts.build_args(),
+        local_session_id: Some(opts.session_id.clone()),
+        source_map: true,
+        target: opts.target().map(str::to_string),
+        ..EvalOptions::default()
     };
+    if !excludes.is_empty() {
+        eval.local_excludes.insert(CONTEXT_LOCAL.to_string(), excludes);
+    }
+    let build_opts = BuildOptions { eval, daemon_caps: Some(caps.clone()), name_ops: true };
     let resolver = Arc::new(GatewayResolver {
         client: client.clone(),
         handle: handle.clone(),
@@ -217,23 +214,113 @@ async fn build(client: &mut Client, opts: &BuildOpts, caps: &CapSet, ref_array: 
     });
     let loader = Arc::new(GatewayLoader { client: client.clone(), handle, script_ref: script_ref.clone() });
     let script = Script::new(filename.clone(), source).with_loader(loader);
-    let built = tokio::task::spawn_blocking(move || luakit::build(&script, &build_opts, resolver))
-        .await
-        .map_err(|e| format!("evaluation of {filename} did not finish: {e}"))?
-        .map_err(|e| e.to_string())?;
-    for w in &built.warnings {
+    let multi = platforms.len() > 1;
+    let eval_platforms = platforms.clone();
+    let builds =
+        tokio::task::spawn_blocking(move || luakit::build_platforms(&script, &build_opts, &eval_platforms, resolver))
+            .await
+            .map_err(|e| format!("evaluation of {filename} did not finish: {e}"))?
+            .map_err(|e| e.to_string())?;
+    for w in builds.iter().flat_map(|b| &b.warnings) {
         eprintln!("luakit frontend: {w}");
     }
 
-    let locations = op_locations(&built.definition);
-    let metadata = built.result_metadata();
-    let id = solve(client, built.definition).await.map_err(|s| solve_error(&s, &locations))?;
+    if !multi {
+        let built = builds.into_iter().next().expect("one build per platform");
+        let locations = op_locations(&built.definition);
+        let metadata = built.result_metadata();
+        let id = solve(client, built.definition).await.map_err(|s| solve_error(&s, &locations))?;
+        let r = if ref_array {
+            gw::result::Result::Ref(gw::Ref { id, def: None })
+        } else {
+            gw::result::Result::RefDeprecated(id)
+        };
+        return Ok(gw::Result { metadata, attestations: BTreeMap::new(), result: Some(r) });
+    }
+
+    // Several platforms: solve them in parallel, return a refs map.
+    let metadata = crate::multi::metadata(platforms.iter().zip(builds.iter().map(|b| &b.image_config)));
+    let mut solves = Vec::new();
+    for (p, built) in platforms.iter().zip(builds) {
+        let mut client = client.clone();
+        let key = crate::multi::platform_id(p);
+        solves.push(tokio::spawn(async move {
+            let locations = op_locations(&built.definition);
+            let id = solve(&mut client, built.definition)
+                .await
+                .map_err(|s| format!("for {key}: {}", solve_error(&s, &locations)))?;
+            Ok::<_, String>((key, id))
+        }));
+    }
+    let mut ids = BTreeMap::new();
+    for s in solves {
+        let (key, id) = s.await.map_err(|e| format!("a solve did not finish: {e}"))??;
+        ids.insert(key, id);
+    }
     let r = if ref_array {
-        gw::result::Result::Ref(gw::Ref { id, def: None })
+        gw::result::Result::Refs(gw::RefMap {
+            refs: ids.into_iter().map(|(k, id)| (k, gw::Ref { id, def: None })).collect(),
+        })
     } else {
-        gw::result::Result::RefDeprecated(id)
+        gw::result::Result::RefsDeprecated(gw::RefMapDeprecated { refs: ids })
     };
     Ok(gw::Result { metadata, attestations: BTreeMap::new(), result: Some(r) })
+}
+
+/// Solves the local `name` filtered to `include` and returns its ref.
+async fn solve_local(
+    client: &mut Client,
+    opts: &BuildOpts,
+    caps: &CapSet,
+    name: &str,
+    include: Vec<String>,
+) -> Result<String, tonic::Status> {
+    let hint = if name == DOCKERFILE_LOCAL { name.to_string() } else { format!("{name}-{}", include.join(",")) };
+    let local = luakit::graph::local(
+        name,
+        LocalOptions {
+            include_patterns: include,
+            shared_key_hint: hint,
+            session_id: Some(opts.session_id.clone()),
+            ..LocalOptions::default()
+        },
+    )
+    .map_err(|e| tonic::Status::invalid_argument(e.to_string()))?;
+    let def = luakit::llb::marshal(
+        &local,
+        &MarshalOptions {
+            platform: opts.build_platform(),
+            source_map: false,
+            daemon_caps: Some(caps.clone()),
+            name_ops: false,
+        },
+    )
+    .map_err(|e| tonic::Status::invalid_argument(e.to_string()))?;
+    solve(client, def).await
+}
+
+/// The exclude patterns for the `context` local: `<script>.dockerignore`
+/// from the `dockerfile` local, else `.dockerignore` from the context (as
+/// BuildKit's Dockerfile frontend reads them). A context the client did not
+/// send, or no ignore file, gives none.
+async fn read_dockerignore(
+    client: &mut Client,
+    opts: &BuildOpts,
+    caps: &CapSet,
+    script_ref: &str,
+    ignore_name: &str,
+) -> Vec<String> {
+    let own = read_file(client, script_ref, ignore_name).await.ok();
+    let context = if own.is_some() {
+        None
+    } else {
+        let name = crate::dockerignore::DOCKERIGNORE;
+        match solve_local(client, opts, caps, CONTEXT_LOCAL, vec![name.to_string()]).await {
+            Ok(r) => read_file(client, &r, name).await.ok(),
+            Err(_) => None,
+        }
+    };
+    crate::dockerignore::choose(own, context)
 }
 
 /// `digest → "file:line"` of every op the source map locates (for solve

@@ -13,11 +13,14 @@
 #[allow(missing_docs, clippy::all)]
 pub mod pb;
 
+mod dockerignore;
 mod error;
 mod gateway;
+mod multi;
 mod opts;
 mod stdio;
 
+pub use dockerignore::read_all as read_dockerignore;
 pub use error::FrontendError;
 pub use gateway::{llb_caps, run, run_with_opts, serve};
 pub use opts::BuildOpts;

@@ -80,6 +80,23 @@ impl BuildOpts {
         }
     }
 
+    /// The platforms to build for: every item of the `platform` option (a
+    /// comma-separated list, as `docker buildx build --platform a,b` sends
+    /// it), normalised and without duplicates; the build platform when the
+    /// option is absent or empty.
+    pub fn target_platforms(&self) -> Result<Vec<Platform>, FrontendError> {
+        let list = self.opts.get("platform").map(String::as_str).unwrap_or("");
+        let platforms = luakit::parse_platforms(list)
+            .map_err(|e| FrontendError::Option { key: "platform".into(), message: e.to_string() })?;
+        Ok(if platforms.is_empty() { vec![self.build_platform()] } else { platforms })
+    }
+
+    /// The `target` option (`docker build --target NAME`): the named
+    /// `bk.export` to build; `None` when absent or empty.
+    pub fn target(&self) -> Option<&str> {
+        self.opts.get("target").map(String::as_str).filter(|t| !t.is_empty())
+    }
+
     /// `image-resolve-mode` (`default`, `pull`, `local`), default `default`.
     pub fn resolve_mode(&self) -> &str {
         match self.opts.get("image-resolve-mode") {

@@ -183,11 +183,16 @@ pub(crate) fn bk_local(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         let a = Args::new(args);
         let name = req_nonempty(&a.get(0), 1, "name")?;
         let opts = Opts::new(&a.get(1), LOCAL_OPTS)?;
-        let (unique_id, session_id) =
-            with_ctx(lua, |c| (c.opts.local_unique_id.clone(), c.opts.local_session_id.clone()))?;
+        let (unique_id, session_id, extra_excludes) = with_ctx(lua, |c| {
+            let extra = c.opts.local_excludes.get(&name).cloned().unwrap_or_default();
+            (c.opts.local_unique_id.clone(), c.opts.local_session_id.clone(), extra)
+        })?;
         let lo = LocalOptions {
             include_patterns: opts.string_list("include")?.unwrap_or_default(),
-            exclude_patterns: opts.string_list("exclude")?.unwrap_or_default(),
+            exclude_patterns: extra_excludes
+                .into_iter()
+                .chain(opts.string_list("exclude")?.unwrap_or_default())
+                .collect(),
             follow_paths: opts.string_list("follow_paths")?.unwrap_or_default(),
             shared_key_hint: opts.string("shared_key_hint")?.unwrap_or_default(),
             session_id,
@@ -422,14 +427,15 @@ pub(crate) fn bk_export(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
         let state = req_state(&a.get(0), 1, "state")?;
         let opts = Opts::new(&a.get(1), EXPORT_OPTS)?;
         let (file, line) = caller(lua).unwrap_or_else(|| ("?".to_string(), 0));
-        let previous = with_ctx(lua, |c| {
-            if c.test_mode { None } else { c.export.as_ref().map(|e| format!("{}:{}", e.file, e.line)) }
+        let target_name = opts.string("target")?;
+        if target_name.as_deref() == Some("") {
+            return Err(Fail::option("target", "option 'target' must not be empty"));
+        }
+        let conflict = with_ctx(lua, |c| {
+            if c.test_mode { None } else { crate::targets::conflict(&c.exports, target_name.as_deref()) }
         })?;
-        if let Some(prev) = previous {
-            return Err(format!(
-                "called a second time (the first call is at {prev}): a script builds one image, like the last stage of a Dockerfile. Copy what it needs from other stages with st:copy(stage, src, dest), and build each further image from a script of its own (bk.merge(a, b) exports one image holding both filesystems, if that is what you meant)"
-            )
-            .into());
+        if let Some(message) = conflict {
+            return Err(message.into());
         }
         let mut eo = ExportOptions {
             entrypoint: command_opt(&opts, "entrypoint")?,
@@ -502,7 +508,7 @@ pub(crate) fn bk_export(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
             };
             Fail::option(key, e.to_string())
         })?;
-        with_ctx(lua, |c| c.export = Some(ExportRecord { state, options: eo, file, line }))?;
+        with_ctx(lua, |c| c.exports.push(ExportRecord { state, options: eo, file, line, target: target_name }))?;
         Ok(())
     })
 }
@@ -526,12 +532,24 @@ fn export_config(
     )
 }
 
-/// `bk.exported()`, in test files: the image the last `bk.export` made, as
-/// a table (nil before any export).
-pub(crate) fn bk_exported(lua: &Lua, _: MultiValue) -> mlua::Result<Value> {
+/// `bk.exported([target])`, in test files: the image the last `bk.export`
+/// made (the last one named `target`, when given), as a table (nil before
+/// any such export).
+pub(crate) fn bk_exported(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     let found = api(lua, "bk.exported", || {
+        let a = Args::new(args);
+        let name = match a.get(0) {
+            Value::Nil => None,
+            Value::String(s) => Some(text(&s).map_err(|m| Fail::Msg(format!("argument #1 (target) {m}")))?),
+            v => return Err(format!("argument #1 (target) must be a string or nil, got {}", type_name(&v)).into()),
+        };
         let (test_mode, record, target) = with_ctx(lua, |c| {
-            let record = c.export.as_ref().map(|e| (e.state.clone(), e.options.clone(), e.file.clone(), e.line));
+            let record = c
+                .exports
+                .iter()
+                .rev()
+                .find(|e| name.is_none() || e.target == name)
+                .map(|e| (e.state.clone(), e.options.clone(), e.file.clone(), e.line, e.target.clone()));
             (c.test_mode, record, c.opts.target_platform.clone())
         })?;
         if !test_mode {
@@ -539,14 +557,15 @@ pub(crate) fn bk_exported(lua: &Lua, _: MultiValue) -> mlua::Result<Value> {
                 "is only available in test files (luakit test); a build script's bk.export is its result".into()
             );
         }
-        let Some((state, options, file, line)) = record else { return Ok(None) };
+        let Some((state, options, file, line, target_of)) = record else { return Ok(None) };
         let config = export_config(&state, &options, &target).map_err(|e| Fail::Msg(e.to_string()))?;
-        Ok(Some((state, config, file, line)))
+        Ok(Some((state, config, file, line, target_of)))
     })?;
-    let Some((state, img, file, line)) = found else { return Ok(Value::Nil) };
+    let Some((state, img, file, line, target_of)) = found else { return Ok(Value::Nil) };
     let c = &img.config;
     let t = lua.create_table()?;
     t.set("state", ud(lua, state)?)?;
+    t.set("target", target_of)?;
     t.set("file", file)?;
     t.set("line", line)?;
     t.set("entrypoint", lua.create_sequence_from(c.entrypoint.iter().map(String::as_str))?)?;

@@ -18,6 +18,8 @@ pub(crate) struct ExportRecord {
     pub options: luakit_image_config::ExportOptions,
     pub file: String,
     pub line: u32,
+    /// The export's name (`target = "api"`), if given.
+    pub target: Option<String>,
 }
 
 /// Shared state of one evaluation, kept as Lua app data.
@@ -30,7 +32,8 @@ pub(crate) struct Ctx {
     pub module_paths: HashMap<String, String>,
     /// Resolved images by (reference, platform).
     pub resolved: HashMap<(String, String), Arc<ResolvedImage>>,
-    pub export: Option<ExportRecord>,
+    /// Every `bk.export`, in call order.
+    pub exports: Vec<ExportRecord>,
     pub warnings: Vec<String>,
     /// Several exports allowed, none required (`luakit test`).
     pub test_mode: bool,

@@ -51,6 +51,17 @@ pub enum ScriptError {
         /// The main script.
         file: String,
     },
+    /// The target asked for (`--target`, the frontend's `target` option) is
+    /// not the name of any `bk.export`.
+    #[error("{file}: {}", crate::targets::unknown_message(target, known))]
+    UnknownTarget {
+        /// The main script.
+        file: String,
+        /// The name asked for.
+        target: String,
+        /// The names the script's exports have, in call order.
+        known: Vec<String>,
+    },
     /// Recursion too deep.
     #[error("{}stack overflow (runaway recursion?)", location_prefix(file, line))]
     StackOverflow {
@@ -89,9 +100,10 @@ impl ScriptError {
     /// The file the error is in, when known.
     pub fn file(&self) -> Option<&str> {
         match self {
-            ScriptError::Api { file, .. } | ScriptError::Syntax { file, .. } | ScriptError::NoExport { file } => {
-                Some(file)
-            }
+            ScriptError::Api { file, .. }
+            | ScriptError::Syntax { file, .. }
+            | ScriptError::NoExport { file }
+            | ScriptError::UnknownTarget { file, .. } => Some(file),
             ScriptError::Lua { file, .. } | ScriptError::StackOverflow { file, .. } => file.as_deref(),
             _ => None,
         }

@@ -103,7 +103,7 @@ impl Session {
             files: HashMap::new(),
             module_paths: HashMap::new(),
             resolved: HashMap::new(),
-            export: None,
+            exports: Vec::new(),
             warnings: Vec::new(),
             test_mode,
             graph_bytes: 0,
@@ -313,14 +313,16 @@ impl Session {
             .lua
             .remove_app_data::<Ctx>()
             .ok_or_else(|| ScriptError::Internal("no evaluation context".to_string()))?;
-        let Some(export) = ctx.export.take() else {
-            return Err(ScriptError::NoExport { file: main.to_string() });
-        };
+        let targets: Vec<String> = ctx.exports.iter().filter_map(|e| e.target.clone()).collect();
+        let index = crate::targets::select(main, &ctx.exports, ctx.opts.target.as_deref())?;
+        let export = ctx.exports.swap_remove(index);
         Ok(Evaluation {
             state: export.state.state,
             export: export.options,
             base_config: export.state.base_config.map(|c| (*c).clone()),
             target_platform: ctx.opts.target_platform,
+            target: export.target,
+            targets,
             warnings: ctx.warnings,
         })
     }

@@ -26,6 +26,7 @@ mod opts;
 #[cfg(test)]
 mod proptests;
 pub mod reference;
+mod targets;
 mod userdata;
 mod words;
 
@@ -227,6 +228,13 @@ pub struct EvalOptions {
     pub resolver: Option<Arc<dyn ImageResolver>>,
     /// Reads modules for `require`.
     pub loader: Arc<dyn ModuleLoader>,
+    /// The export to build when the script names several
+    /// (`bk.export(st, { target = "api" })`, `--target api`); `None` builds
+    /// the last export, as a Dockerfile builds its last stage.
+    pub target: Option<String>,
+    /// Exclude patterns added to `bk.local_(name)` per local name, before the
+    /// script's own (the frontend puts the context's `.dockerignore` here).
+    pub local_excludes: BTreeMap<String, Vec<String>>,
 }
 
 impl Default for EvalOptions {
@@ -242,6 +250,8 @@ impl Default for EvalOptions {
             memory_limit: 512 * 1024 * 1024,
             resolver: None,
             loader: Arc::new(NoModules),
+            target: None,
+            local_excludes: BTreeMap::new(),
         }
     }
 }
@@ -258,6 +268,8 @@ impl std::fmt::Debug for EvalOptions {
             .field("timeout", &self.timeout)
             .field("memory_limit", &self.memory_limit)
             .field("resolver", &self.resolver.is_some())
+            .field("target", &self.target)
+            .field("local_excludes", &self.local_excludes)
             .finish_non_exhaustive()
     }
 }
@@ -273,6 +285,10 @@ pub struct Evaluation {
     pub base_config: Option<ImageConfig>,
     /// The target platform the script was evaluated for.
     pub target_platform: Platform,
+    /// The name of the export built (`bk.export(st, { target = … })`), if it has one.
+    pub target: Option<String>,
+    /// The names of all named exports, in the order the script made them.
+    pub targets: Vec<String>,
     /// Warnings to show the user (each starts with `file:line:` when known).
     pub warnings: Vec<String>,
 }

@@ -132,6 +132,7 @@ pub const EXPORT: OptionTable = options!("bk.ExportOptions", [
     "os": "string" = "The config's os (default: the exported state's platform).",
     "arch": "string" = "The config's architecture (default: the exported state's platform).",
     "variant": "string" = "The config's variant.",
+    "target": "string" = "Name of this export, for scripts that export several images (--target / docker build --target picks one).",
 ]);
 
 /// `bk.export{healthcheck = …}`.
@@ -352,9 +353,9 @@ pub const FUNCTIONS: &[FunctionDoc] = &[
     },
     FunctionDoc {
         name: "exported",
-        params: &[],
+        params: &[p!("target"?: "string")],
         returns: Some("table?"),
-        doc: "In test files (luakit test): the image config the last bk.export made, as a table (nil before any export).",
+        doc: "In test files (luakit test): the image config the last bk.export (or the one of the named target) made, as a table (nil before any export).",
     },
     FunctionDoc {
         name: "platform",

@@ -112,6 +112,10 @@ pub struct Build {
     pub platform: Platform,
     /// Warnings to show the user (each starts with `file:line:` when known).
     pub warnings: Vec<String>,
+    /// The name of the export built (`bk.export(st, { target = … })`), if it has one.
+    pub target: Option<String>,
+    /// The names of all the script's named exports, in call order.
+    pub targets: Vec<String>,
 }
 
 impl Build {
@@ -177,6 +181,8 @@ pub fn build(script: &Script, opts: &BuildOptions, resolver: Arc<dyn ImageResolv
         export: eval.export,
         platform,
         warnings: eval.warnings,
+        target: eval.target,
+        targets: eval.targets,
     })
 }
 

@@ -28,6 +28,15 @@ pub enum Error {
     /// A Definition's op does not decode.
     #[error(transparent)]
     Decode(#[from] DecodeError),
+    /// The build for one of several target platforms failed.
+    #[error("for {platform}: {source}")]
+    Platform {
+        /// The platform (`linux/arm64`).
+        platform: String,
+        /// What failed.
+        #[source]
+        source: Box<Error>,
+    },
     /// A file could not be read.
     #[error("cannot read {}", path.display())]
     Read {

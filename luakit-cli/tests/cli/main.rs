@@ -18,6 +18,7 @@ mod limits;
 mod outputs;
 mod routes;
 mod solve;
+mod targets;
 mod test_budget;
 mod test_cmd;
 mod tools;

@@ -2,7 +2,7 @@
 //! an in-memory pipe and the real frontend ([`luakit_frontend::serve`]) on
 //! the other. It answers `Ping` (with the LLB caps it is given), `Solve`
 //! (recording every Definition), `ReadFile` (from the files of the
-//! `dockerfile` local it is given), `ResolveImageConfig` (from the images it
+//! `dockerfile` and `context` locals it is given), `ResolveImageConfig` (from the images it
 //! is given) and `Return` (recording the result); every other call is
 //! `Unimplemented`. Shared with luakit-cli's tests, which compare the
 //! frontend route with the CLI route.
@@ -80,6 +80,11 @@ pub struct Gateway {
     pub llb_caps: Vec<String>,
     /// The files of the `dockerfile` local, by path.
     pub files: BTreeMap<String, Vec<u8>>,
+    /// The files of the `context` local, by path.
+    pub context_files: BTreeMap<String, Vec<u8>>,
+    /// What `Ping` reports as the exporting product's workers' BuildKit
+    /// version (empty: none reported, as BuildKit before v0.11).
+    pub buildkit_version: String,
     /// `ResolveImageConfig` answers: normalized reference → (digest, config JSON).
     pub images: BTreeMap<String, (String, Vec<u8>)>,
     /// What the frontend sent.
@@ -91,6 +96,9 @@ pub struct Gateway {
 pub struct Record {
     /// Every solved Definition, in order (the `dockerfile` local's first).
     pub solved: Vec<pb::Definition>,
+    /// The solved Definitions that are builds (not the frontend's own
+    /// reads of the `dockerfile` and `context` locals), in order.
+    pub builds: Vec<pb::Definition>,
     /// Every `ResolveImageConfig` request.
     pub resolved: Vec<gw::ResolveImageConfigRequest>,
     /// The `Return` request.
@@ -111,9 +119,15 @@ impl Gateway {
         self.record.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The Definition of the build (the second solve; the first reads the script).
+    /// The Definition of the build (the first solve that is not one of
+    /// the frontend's reads of its locals).
     pub fn built(&self) -> Option<pb::Definition> {
-        self.record().solved.get(1).cloned()
+        self.record().builds.first().cloned()
+    }
+
+    /// Every build Definition (one per platform), in the order solved.
+    pub fn builds(&self) -> Vec<pb::Definition> {
+        self.record().builds.clone()
     }
 
     /// The `Return` request.
@@ -129,7 +143,15 @@ impl Gateway {
     /// Runs the real frontend against this gateway with the options of
     /// `BUILDKIT_FRONTEND_OPT_*` pairs `opts` (and session `sess`).
     pub fn run_frontend(&self, opts: &[(&str, &str)]) -> Result<(), Box<dyn std::error::Error>> {
-        let mut vars = vec![("BUILDKIT_SESSION_ID".to_string(), "sess".to_string())];
+        self.run_frontend_for("", opts)
+    }
+
+    /// [`Gateway::run_frontend`] with `BUILDKIT_EXPORTEDPRODUCT=product`.
+    pub fn run_frontend_for(&self, product: &str, opts: &[(&str, &str)]) -> Result<(), Box<dyn std::error::Error>> {
+        let mut vars = vec![
+            ("BUILDKIT_SESSION_ID".to_string(), "sess".to_string()),
+            ("BUILDKIT_EXPORTEDPRODUCT".to_string(), product.to_string()),
+        ];
         for (i, (k, v)) in opts.iter().enumerate() {
             vars.push((format!("BUILDKIT_FRONTEND_OPT_{i}"), format!("{k}={v}")));
         }
@@ -152,6 +174,22 @@ impl Gateway {
     }
 }
 
+/// The shared key hint of a Definition that only reads a local (the
+/// frontend's reads of its `dockerfile` and `context` locals), else `None`.
+fn local_read(def: &pb::Definition) -> Option<String> {
+    use prost::Message as _;
+    if def.def.len() != 2 {
+        return None;
+    }
+    let op = pb::Op::decode(def.def[0].as_slice()).ok()?;
+    match op.op? {
+        pb::op::Op::Source(src) if src.identifier.starts_with("local://") => {
+            src.attrs.get("local.sharedkeyhint").filter(|h| *h == "dockerfile" || h.starts_with("context-")).cloned()
+        }
+        _ => None,
+    }
+}
+
 fn cap(id: &str) -> ApiCap {
     ApiCap { id: id.to_string(), enabled: true, ..Default::default() }
 }
@@ -165,14 +203,31 @@ impl LlbBridge for Gateway {
                 .map(cap)
                 .collect(),
             llb_caps: self.llb_caps.iter().map(|c| cap(c)).collect(),
-            workers: Vec::new(),
+            workers: if self.buildkit_version.is_empty() {
+                Vec::new()
+            } else {
+                vec![luakit_frontend::pb::moby::buildkit::v1::types::WorkerRecord {
+                    buildkit_version: Some(luakit_frontend::pb::moby::buildkit::v1::types::BuildkitVersion {
+                        version: self.buildkit_version.clone(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }]
+            },
         }))
     }
 
     async fn solve(&self, req: Request<gw::SolveRequest>) -> Result<Response<gw::SolveResponse>, Status> {
         let def = req.into_inner().definition.unwrap_or_default();
         let mut record = self.record();
-        let id = if record.solved.is_empty() { "dockerfile".to_string() } else { "result".to_string() };
+        let id = match local_read(&def).as_deref() {
+            Some("dockerfile") => "dockerfile".to_string(),
+            Some(hint) if hint.starts_with("context-") => "context".to_string(),
+            _ => {
+                record.builds.push(def.clone());
+                format!("result-{}", record.builds.len())
+            }
+        };
         record.solved.push(def);
         Ok(Response::new(gw::SolveResponse {
             r#ref: String::new(),
@@ -185,10 +240,12 @@ impl LlbBridge for Gateway {
 
     async fn read_file(&self, req: Request<gw::ReadFileRequest>) -> Result<Response<gw::ReadFileResponse>, Status> {
         let req = req.into_inner();
-        if req.r#ref != "dockerfile" {
-            return Err(Status::invalid_argument(format!("no ref {}", req.r#ref)));
-        }
-        match self.files.get(&req.file_path) {
+        let files = match req.r#ref.as_str() {
+            "dockerfile" => &self.files,
+            "context" => &self.context_files,
+            other => return Err(Status::invalid_argument(format!("no ref {other}"))),
+        };
+        match files.get(&req.file_path) {
             Some(data) => Ok(Response::new(gw::ReadFileResponse { data: data.clone() })),
             None => Err(Status::not_found(format!("open {}: no such file or directory", req.file_path))),
         }

@@ -5,5 +5,6 @@
 mod bridge;
 mod gateway;
 mod gateway_wire;
+mod multi;
 mod opts;
 mod result;

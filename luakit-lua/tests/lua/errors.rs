@@ -102,7 +102,7 @@ const CASES: &[(&str, &str)] = &[
     ),
     (
         "bk.export(bk.image('alpine'))\nbk.export(bk.image('alpine'))",
-        "build.lua:2: bk.export: called a second time (the first call is at build.lua:1): a script builds one image, like the last stage of a Dockerfile. Copy what it needs from other stages with st:copy(stage, src, dest), and build each further image from a script of its own (bk.merge(a, b) exports one image holding both filesystems, if that is what you meant)",
+        "build.lua:2: bk.export: called a second time (the first call is at build.lua:1): a script builds one image, like the last stage of a Dockerfile. To export several images from one script, give each export a target name (bk.export(state, { target = \"api\" })) and pick one with --target; otherwise copy what the image needs from other stages with st:copy(stage, src, dest) (bk.merge(a, b) exports one image holding both filesystems, if that is what you meant)",
     ),
     ("local x = 1", "build.lua: no bk.export() call — nothing to build"),
     (

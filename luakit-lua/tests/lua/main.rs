@@ -13,6 +13,7 @@ mod locations;
 mod properties;
 mod robustness;
 mod sandbox;
+mod targets;
 mod test_budget;
 mod test_runner;
 mod validation;

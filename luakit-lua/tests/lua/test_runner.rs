@@ -52,7 +52,7 @@ fn a_missing_file_is_an_error() {
 #[test]
 fn tests_can_read_what_bk_export_made() {
     let r = run("exported_test.lua");
-    assert_eq!(r, TestReport { passed: 7, failed: vec![] });
+    assert_eq!(r, TestReport { passed: 8, failed: vec![] });
 }
 
 #[test]

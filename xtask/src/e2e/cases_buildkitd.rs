@@ -57,6 +57,9 @@ pub fn cases<'a>() -> Vec<Case<Ctx<'a>>> {
         Case::new("buildctl-path", case_buildctl_path),
         Case::new("config-base", case_config_base),
         Case::new("multi-platform", case_multi_platform),
+        Case::new("multi-index", case_multi_index),
+        Case::new("multi-index-3", case_multi_index_3),
+        Case::new("targets", case_targets),
         Case::new("registry-auth", case_registry_auth),
         Case::new("registry-cache", case_registry_cache),
     ]
@@ -525,6 +528,71 @@ fn case_multi_platform(c: &Ctx) -> Result<()> {
     expect_file(&out, "/arm64.txt", "arm64")?;
     expect_file(&out, "/amd64.txt", "amd64")?;
     expect_file(&out, "/ran.txt", "amd64")
+}
+
+/// Builds `multi-index` through the frontend for `platforms` into an OCI
+/// index and checks each platform's image: its files, its config and the
+/// platform in the index.
+fn check_multi_index(c: &Ctx, case: &str, platforms: &str) -> Result<()> {
+    let dir = c.dir(case)?;
+    let tar = dir.join("image.tar");
+    let opt = format!("--opt=platform={platforms}");
+    let output = format!("--output=type=oci,dest={}", tar.display());
+    c.frontend_build("multi-index", case, &[&opt, &output])?.ok()?;
+    let images = OciImage::open_index(&tar, &dir.join("layout"))?;
+    let want: Vec<&str> = platforms.split(',').collect();
+    let got: Vec<&str> = images.iter().map(|(p, _)| p.as_str()).collect();
+    ensure!(got == want, "the index's platforms: expected {want:?}, got {got:?}");
+    for (platform, img) in &images {
+        let root = dir.join(format!("rootfs-{}", platform.replace('/', "-")));
+        img.unpack_rootfs(&root)?;
+        expect_file(&root, "/platform.txt", platform)?;
+        let arch = platform.split('/').nth(1).unwrap_or("");
+        let variant = platform.split('/').nth(2).unwrap_or("");
+        expect_eq("config architecture", img.config["architecture"].as_str().unwrap_or(""), arch)?;
+        expect_eq("config variant", img.config["variant"].as_str().unwrap_or(""), variant)?;
+        let env = strings(&img.settings()["Env"]);
+        ensure!(env.iter().any(|e| *e == format!("PLATFORM={platform}")), "{platform}: Env {env:?}");
+        expect_eq("Cmd", &strings(&img.settings()["Cmd"]).join(" "), &format!("/{arch}"))?;
+        match arch {
+            "amd64" | "arm64" => expect_file(&root, "/marker.txt", arch)?,
+            _ => expect_absent(&root, "/marker.txt")?,
+        }
+        if arch == "amd64" {
+            expect_file(&root, "/ran.txt", "ran")?;
+        } else {
+            expect_absent(&root, "/ran.txt")?;
+        }
+    }
+    Ok(())
+}
+
+/// Two platforms through the frontend: one OCI index, one image each.
+fn case_multi_index(c: &Ctx) -> Result<()> {
+    check_multi_index(c, "multi-index", "linux/amd64,linux/arm64")
+}
+
+/// Three platforms, one with a variant (no base image for it).
+fn case_multi_index_3(c: &Ctx) -> Result<()> {
+    check_multi_index(c, "multi-index-3", "linux/amd64,linux/arm64,linux/arm/v7")
+}
+
+/// Named targets (`--opt target=api`; the default is the last export) and
+/// the context's `.dockerignore` (a file and a pattern kept out, a `!`
+/// re-include kept in).
+fn case_targets(c: &Ctx) -> Result<()> {
+    let out = c.build_local("targets", "targets", &["--opt=target=api"])?;
+    expect_file(&out, "/which.txt", "api")?;
+    expect_file(&out, "/ctx/keep.txt", "kept")?;
+    expect_file(&out, "/ctx/logs/keep.log", "kept")?;
+    expect_absent(&out, "/ctx/secret.txt")?;
+    expect_absent(&out, "/ctx/logs/a.log")?;
+    let out = c.build_local("targets-default", "targets", &[])?;
+    expect_file(&out, "/which.txt", "web")?;
+    expect_absent(&out, "/ctx")?;
+    c.frontend_build("targets", "targets-unknown", &["--opt=target=wbe"])?
+        .fails_with(&["no target 'wbe'", "did you mean 'web'?"])?;
+    Ok(())
 }
 
 /// The registry with htpasswd auth: pushing without credentials fails, with

@@ -46,6 +46,8 @@ pub fn cases<'a>() -> Vec<Case<Env<'a>>> {
         Case::new("readme", case_readme),
         Case::new("buildctl-path", case_buildctl_path),
         Case::new("registry-auth", case_registry_auth),
+        Case::new("targets", case_targets),
+        Case::new("multi-index", case_multi_index),
     ]
 }
 
@@ -393,4 +395,34 @@ fn case_registry_auth(env: &Env) -> Result<()> {
     pulled.context("pulling after docker login")?;
     let out = env.d.docker_output(&["run", "--rm", &image, "grep", "^app:", "/etc/passwd"])?;
     expect_eq("user app in the pulled image", out.trim_end(), "app:x:1000:1000:app:/home/app:/bin/sh")
+}
+
+/// Named targets through `docker build --target` (the default is the last
+/// export) and the context's `.dockerignore`.
+fn case_targets(env: &Env) -> Result<()> {
+    env.build_ok("targets", &["--target", "api"])?;
+    expect_file(env, "targets", "/which.txt", "api")?;
+    expect_file(env, "targets", "/ctx/keep.txt", "kept")?;
+    expect_file(env, "targets", "/ctx/logs/keep.log", "kept")?;
+    let gone = env.run_in(
+        "targets",
+        &["/bin/sh", "-c", "for f in /ctx/secret.txt /ctx/logs/a.log; do test -e $f && echo $f; done; true"],
+    )?;
+    expect_eq("ignored files in the image", gone.trim_end(), "")?;
+    env.build_ok("targets", &[])?;
+    expect_file(env, "targets", "/which.txt", "web")
+}
+
+/// Several platforms on Docker 20.10, whose exporter stores one image:
+/// refused before anything is built. The daemon itself checks `docker build
+/// --platform` as one platform and names the list; the frontend's own
+/// refusal (for clients that pass the list through) is covered by the
+/// frontend's tests against a gateway reporting product `docker`.
+fn case_multi_index(env: &Env) -> Result<()> {
+    let b = env.build("multi-index", &["--platform", "linux/amd64,linux/arm64"])?;
+    ensure!(!b.ok, "docker build --platform a,b succeeded but must fail\n{}", b.describe());
+    let ours = b.output.contains("building for several platforms (linux/amd64, linux/arm64)");
+    let dockers = b.output.contains("\"linux/amd64,linux/arm64\"") && b.output.contains("invalid");
+    ensure!(ours || dockers, "the refusal does not name the platforms\n{}", b.describe());
+    Ok(())
 }

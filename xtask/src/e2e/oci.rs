@@ -49,6 +49,32 @@ impl OciImage {
         Ok(OciImage { dir: dir.to_path_buf(), index, manifest, config })
     }
 
+    /// Unpacks the layout tar `tar` into `dir` and reads every image of the
+    /// image index it holds: `(platform as os/arch[/variant], image)`, in
+    /// the index's order.
+    pub fn open_index(tar: &Path, dir: &Path) -> Result<Vec<(String, OciImage)>> {
+        util::remove_tree(dir)?;
+        fs::create_dir_all(dir)?;
+        let o = Command::new("tar").arg("-C").arg(dir).arg("-xf").arg(tar).output().context("cannot run tar")?;
+        util::check_output("tar -xf (OCI layout)", &o)?;
+        let index = read_json(&dir.join("index.json"))?;
+        let desc = index["manifests"].get(0).cloned().context("index.json lists no manifest")?;
+        let nested = read_json(&blob_path(dir, &desc)?)?;
+        let list = nested["manifests"].as_array().context("not an image index (one platform only?)")?;
+        let mut out = Vec::new();
+        for m in list {
+            let p = &m["platform"];
+            let mut id = format!("{}/{}", p["os"].as_str().unwrap_or(""), p["architecture"].as_str().unwrap_or(""));
+            if let Some(v) = p["variant"].as_str().filter(|v| !v.is_empty()) {
+                id = format!("{id}/{v}");
+            }
+            let manifest = read_json(&blob_path(dir, m)?)?;
+            let config = read_json(&blob_path(dir, &manifest["config"])?)?;
+            out.push((id, OciImage { dir: dir.to_path_buf(), index: index.clone(), manifest, config }));
+        }
+        Ok(out)
+    }
+
     /// `config.config` (Env, Cmd, Entrypoint, User, WorkingDir, …).
     pub fn settings(&self) -> &Value {
         &self.config["config"]
