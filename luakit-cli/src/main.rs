@@ -6,6 +6,7 @@
 mod commands;
 mod frontend_image;
 mod guard;
+mod lock_cmd;
 mod output;
 mod values;
 
@@ -155,6 +156,37 @@ enum Command {
             luakit solve build.pb --docker-socket /var/run/docker.sock --tag app:latest"
     )]
     Solve(SolveArgs),
+    /// Check the script's luakit.lock: the base images it pins, with their exact configs.
+    #[command(
+        long_about = "Work with luakit.lock, the file next to a build script that pins every base image \
+            (bk.image) to a digest and holds its exact image config, so that `luakit build`, `dag` and \
+            `validate` give the same Definition offline and on every route (see docs/user-guide.md, \
+            \"Reproducible builds\").\n\n\
+            --verify checks the lock offline: it parses, every config matches its digest, and every \
+            image the script uses (for each --platform) is locked. Exits 1 naming what is missing.",
+        after_help = "Example:\n  luakit lock --verify build.lua --platform linux/amd64 --platform linux/arm64"
+    )]
+    Lock(LockArgs),
+}
+
+/// `luakit lock`.
+#[derive(Debug, Args)]
+struct LockArgs {
+    /// The Lua build script (its luakit.lock is beside it).
+    #[arg(value_name = "SCRIPT", default_value = "build.lua")]
+    script: PathBuf,
+
+    /// A target platform to check (repeatable; default: linux/<host arch>).
+    #[arg(long = "platform", value_name = "PLATFORM", value_parser = values::platform)]
+    platforms: Vec<Platform>,
+
+    /// Build argument NAME=VALUE, returned by bk.arg("NAME") (repeatable).
+    #[arg(long = "arg", value_name = "NAME=VALUE", value_parser = values::key_value)]
+    args: Vec<(String, String)>,
+
+    /// Check the lock offline (required: resolving through a registry is not built in yet).
+    #[arg(long)]
+    verify: bool,
 }
 
 #[derive(Debug, Args)]
@@ -211,6 +243,10 @@ struct EvalArgs {
     /// For tests, until luakit reads a lock file; not a stable interface.
     #[arg(long, value_name = "FILE", hide = true)]
     resolved_images: Option<PathBuf>,
+
+    /// Fail when an image the script uses is not in luakit.lock (next to the script) instead of leaving it unresolved.
+    #[arg(long)]
+    locked: bool,
 }
 
 #[derive(Debug, Args)]
@@ -302,6 +338,7 @@ fn main() -> ExitCode {
         Command::Frontend => commands::frontend(),
         Command::FrontendImage(a) => commands::frontend_image(a),
         Command::Solve(a) => commands::solve(a),
+        Command::Lock(a) => lock_cmd::lock(a),
     };
     guard::set_phase(guard::Phase::Done);
     match result {

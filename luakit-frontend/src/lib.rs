@@ -15,6 +15,7 @@ pub mod pb;
 
 mod error;
 mod gateway;
+mod lock;
 mod opts;
 mod stdio;
 

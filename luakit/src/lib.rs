@@ -39,6 +39,7 @@
 mod build;
 mod error;
 pub mod inspect;
+pub mod lock;
 mod resolve;
 
 pub use luakit_graph as graph;
@@ -48,6 +49,7 @@ pub use luakit_lua as lua;
 
 pub use build::{Build, BuildOptions, Script, build, run_test_file};
 pub use error::Error;
+pub use lock::{Lock, LockError, LockResolver};
 pub use resolve::{StaticResolver, Unresolved};
 
 pub use luakit_graph::{Platform, ResolveMode};

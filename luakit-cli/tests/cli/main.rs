@@ -15,6 +15,7 @@ mod frontend_handshake;
 mod help;
 mod inputs;
 mod limits;
+mod lock;
 mod outputs;
 mod routes;
 mod solve;
