@@ -156,15 +156,20 @@ enum Command {
             luakit solve build.pb --docker-socket /var/run/docker.sock --tag app:latest"
     )]
     Solve(SolveArgs),
-    /// Check the script's luakit.lock: the base images it pins, with their exact configs.
+    /// Pin the script's base images in luakit.lock (digests and exact configs), or check the lock.
     #[command(
         long_about = "Work with luakit.lock, the file next to a build script that pins every base image \
             (bk.image) to a digest and holds its exact image config, so that `luakit build`, `dag` and \
             `validate` give the same Definition offline and on every route (see docs/user-guide.md, \
             \"Reproducible builds\").\n\n\
-            --verify checks the lock offline: it parses, every config matches its digest, and every \
-            image the script uses (for each --platform) is locked. Exits 1 naming what is missing.",
-        after_help = "Example:\n  luakit lock --verify build.lua --platform linux/amd64 --platform linux/arm64"
+            Without options it evaluates the script for each --platform, resolves every image the \
+            lock lacks through its registry (credentials from Docker's config.json) and writes the \
+            lock. --update re-resolves the given references (all when none is given) and prints \
+            what moved. --verify checks the lock offline: it parses, every config matches its \
+            digest, and every image the script uses is locked; with --remote it also reports tags \
+            that now name another digest. Exits 1 naming what is missing or drifted.",
+        after_help = "Examples:\n  luakit lock build.lua --platform linux/amd64 --platform linux/arm64\n  \
+            luakit lock --update docker.io/library/alpine:3.19\n  luakit lock --verify --remote"
     )]
     Lock(LockArgs),
 }
@@ -184,9 +189,21 @@ struct LockArgs {
     #[arg(long = "arg", value_name = "NAME=VALUE", value_parser = values::key_value)]
     args: Vec<(String, String)>,
 
-    /// Check the lock offline (required: resolving through a registry is not built in yet).
+    /// Check the lock instead of writing it: offline, or against the registries with --remote.
     #[arg(long)]
     verify: bool,
+
+    /// With --verify: also ask the registries whether each locked tag still names the locked digest (exit 1 on drift).
+    #[arg(long, requires = "verify")]
+    remote: bool,
+
+    /// Re-resolve the given references (all when none is given) and print what moved.
+    #[arg(long, value_name = "REF", num_args = 0.., conflicts_with = "verify")]
+    update: Option<Vec<String>>,
+
+    /// Reach this registry (HOST[:PORT]) over plain HTTP (repeatable; registries on this machine always are).
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    insecure_registries: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -243,6 +260,14 @@ struct EvalArgs {
     /// For tests, until luakit reads a lock file; not a stable interface.
     #[arg(long, value_name = "FILE", hide = true)]
     resolved_images: Option<PathBuf>,
+
+    /// Resolve images that luakit.lock lacks (or all, without a lock) through their registries.
+    #[arg(long)]
+    resolve: bool,
+
+    /// Reach this registry (HOST[:PORT]) over plain HTTP (repeatable; registries on this machine always are).
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    insecure_registries: Vec<String>,
 
     /// Fail when an image the script uses is not in luakit.lock (next to the script) instead of leaving it unresolved.
     #[arg(long)]

@@ -101,9 +101,8 @@ impl DockerConfig {
                     path: self.path.clone().unwrap_or_default(),
                     reason: format!("auths.\"{key}\".auth {reason}"),
                 };
-                let decoded = base64::engine::general_purpose::STANDARD
-                    .decode(auth.trim())
-                    .map_err(|_| bad("is not base64"))?;
+                let decoded =
+                    base64::engine::general_purpose::STANDARD.decode(auth.trim()).map_err(|_| bad("is not base64"))?;
                 let text = String::from_utf8(decoded).map_err(|_| bad("is not UTF-8"))?;
                 let (username, secret) = text.split_once(':').ok_or_else(|| bad("is not user:password"))?;
                 return Ok(Some(Credential { username: username.to_string(), secret: secret.to_string() }));

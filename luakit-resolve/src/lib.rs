@@ -153,10 +153,17 @@ impl RegistryResolver {
         self.resolved.lock().map(|l| l.clone()).unwrap_or_else(|p| p.into_inner().clone())
     }
 
-    /// Resolves `reference` for `platform` and records it.
-    pub fn resolve_entry(&self, reference: &str, platform: &Platform) -> Result<Resolved, Error> {
-        let r = self.registry.resolve(reference, platform)?;
+    /// Resolves `reference` for `platform` and records it; with `pin`
+    /// (a top-level digest), asks for that digest rather than the tag, so
+    /// a new platform of a locked image comes from the same index.
+    pub fn resolve_entry(&self, reference: &str, pin: Option<&str>, platform: &Platform) -> Result<Resolved, Error> {
         let target = Target::parse(reference)?;
+        let r = match pin {
+            Some(digest) if !target.reference.contains('@') => {
+                self.registry.resolve(&format!("{}@{digest}", target.reference), platform)?
+            }
+            _ => self.registry.resolve(reference, platform)?,
+        };
         let mut lock = self.resolved.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let image = lock.images.entry(target.reference).or_insert_with(|| LockedImage {
             digest: r.digest.clone(),
@@ -177,7 +184,7 @@ impl ImageResolver for RegistryResolver {
         platform: &Platform,
         _: ResolveMode,
     ) -> Result<Option<ResolvedImage>, ResolveError> {
-        let r = self.resolve_entry(normalized_ref, platform)?;
+        let r = self.resolve_entry(normalized_ref, None, platform)?;
         let config = ImageConfig::from_json(r.config.as_bytes())
             .map_err(|source| Error::Config { reference: normalized_ref.to_string(), source })?;
         Ok(Some(ResolvedImage { digest: r.digest, config }))

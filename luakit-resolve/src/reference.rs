@@ -65,9 +65,15 @@ mod tests {
     #[test]
     fn splits_references() -> Result<(), crate::Error> {
         let t = Target::parse("alpine:3.19")?;
-        assert_eq!((t.host.as_str(), t.repository.as_str(), t.object.as_str()), ("registry-1.docker.io", "library/alpine", "3.19"));
+        assert_eq!(
+            (t.host.as_str(), t.repository.as_str(), t.object.as_str()),
+            ("registry-1.docker.io", "library/alpine", "3.19")
+        );
         let t = Target::parse("127.0.0.1:5000/luakit-e2e/multi:1")?;
-        assert_eq!((t.host.as_str(), t.repository.as_str(), t.object.as_str()), ("127.0.0.1:5000", "luakit-e2e/multi", "1"));
+        assert_eq!(
+            (t.host.as_str(), t.repository.as_str(), t.object.as_str()),
+            ("127.0.0.1:5000", "luakit-e2e/multi", "1")
+        );
         assert!(t.is_loopback());
         let d = format!("sha256:{}", "a".repeat(64));
         let t = Target::parse(&format!("localhost:5000/x:1@{d}"))?;

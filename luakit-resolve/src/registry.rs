@@ -13,9 +13,9 @@ use base64::Engine as _;
 use luakit::Platform;
 use serde::Deserialize;
 
+use crate::Error;
 use crate::credentials::DockerConfig;
 use crate::reference::Target;
-use crate::Error;
 
 /// OCI image index.
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -25,8 +25,10 @@ pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 /// Docker image manifest, schema 2.
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-const SCHEMA1: [&str; 2] =
-    ["application/vnd.docker.distribution.manifest.v1+json", "application/vnd.docker.distribution.manifest.v1+prettyjws"];
+const SCHEMA1: [&str; 2] = [
+    "application/vnd.docker.distribution.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v1+prettyjws",
+];
 const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
 
 const MAX_MANIFEST: u64 = 4 << 20;
@@ -253,10 +255,8 @@ impl Registry {
                     status: 401,
                     message: format!("a Bearer challenge without realm: {challenge}"),
                 })?;
-                let scope = params
-                    .get("scope")
-                    .cloned()
-                    .unwrap_or_else(|| format!("repository:{}:pull", target.repository));
+                let scope =
+                    params.get("scope").cloned().unwrap_or_else(|| format!("repository:{}:pull", target.repository));
                 let mut req = self.agent.get(realm).query("scope", &scope);
                 if let Some(service) = params.get("service") {
                     req = req.query("service", service);
@@ -295,7 +295,8 @@ impl Registry {
 }
 
 fn read(target: &Target, resp: ureq::Response, limit: u64) -> Result<Fetched, Error> {
-    let content_type = resp.header("content-type").unwrap_or_default().split(';').next().unwrap_or_default().trim().to_string();
+    let content_type =
+        resp.header("content-type").unwrap_or_default().split(';').next().unwrap_or_default().trim().to_string();
     let digest_header = resp.header("docker-content-digest").map(str::to_string);
     let mut body = Vec::new();
     if limit > 0 {
@@ -304,7 +305,10 @@ fn read(target: &Target, resp: ureq::Response, limit: u64) -> Result<Fetched, Er
             .read_to_end(&mut body)
             .map_err(|e| Error::Unreachable { registry: target.domain.clone(), reason: e.to_string() })?;
         if body.len() as u64 > limit {
-            return Err(Error::Manifest { reference: target.reference.clone(), reason: format!("a response over {limit} bytes") });
+            return Err(Error::Manifest {
+                reference: target.reference.clone(),
+                reason: format!("a response over {limit} bytes"),
+            });
         }
     }
     Ok(Fetched { body, content_type, digest_header })
@@ -314,10 +318,8 @@ fn parse_manifest(target: &Target, f: &Fetched) -> Result<Manifest, Error> {
     if SCHEMA1.contains(&f.content_type.as_str()) {
         return Err(schema1(target));
     }
-    let m: Manifest = serde_json::from_slice(&f.body).map_err(|e| Error::Manifest {
-        reference: target.reference.clone(),
-        reason: format!("not a manifest: {e}"),
-    })?;
+    let m: Manifest = serde_json::from_slice(&f.body)
+        .map_err(|e| Error::Manifest { reference: target.reference.clone(), reason: format!("not a manifest: {e}") })?;
     if m.schema_version == 1 {
         return Err(schema1(target));
     }
@@ -407,7 +409,9 @@ mod tests {
 
     #[test]
     fn challenges_parse() {
-        let (s, p) = parse_challenge(r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull""#);
+        let (s, p) = parse_challenge(
+            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull""#,
+        );
         assert_eq!(s, "Bearer");
         assert_eq!(p.get("realm").map(String::as_str), Some("https://auth.docker.io/token"));
         assert_eq!(p.get("service").map(String::as_str), Some("registry.docker.io"));

@@ -1,11 +1,14 @@
 //! A fake registry: just enough of the distribution API, on a std TCP
-//! listener, one thread per connection, `Connection: close`.
+//! listener, one thread per connection, `Connection: close`. Shared with
+//! luakit-cli's tests of `luakit lock`.
+
+#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::{TcpListener, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// `sha256:<hex>` of a string.
 pub fn sha(s: &str) -> String {
@@ -19,12 +22,13 @@ pub struct FakeRegistry {
     pub config_amd64: String,
     pub config_arm64: String,
     tokens: Arc<AtomicUsize>,
+    routes: Arc<Routes>,
 }
 
 struct Routes {
     auth: bool,
     host: String,
-    files: BTreeMap<String, (String, String)>,
+    files: Mutex<BTreeMap<String, (String, String)>>,
     tokens: Arc<AtomicUsize>,
 }
 
@@ -34,7 +38,8 @@ impl FakeRegistry {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let host = listener.local_addr()?.to_string();
         let config_amd64 = "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Env\":[\"PATH=/bin\",\"BASE=1\"],\"WorkingDir\":\"/srv\",\"User\":\"app\"},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}\n".to_string();
-        let config_arm64 = r#"{"architecture":"arm64","variant":"v8","os":"linux","config":{"User":"arm"}}"#.to_string();
+        let config_arm64 =
+            r#"{"architecture":"arm64","variant":"v8","os":"linux","config":{"User":"arm"}}"#.to_string();
         let manifest = |config: &str| {
             format!(
                 r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[]}}"#,
@@ -71,13 +76,17 @@ impl FakeRegistry {
         files.insert(format!("{repo}/blobs/{}", sha("something else")), (String::new(), tampered_config));
         files.insert(
             format!("{repo}/manifests/old"),
-            ("application/vnd.docker.distribution.manifest.v1+prettyjws".to_string(), r#"{"schemaVersion":1}"#.to_string()),
+            (
+                "application/vnd.docker.distribution.manifest.v1+prettyjws".to_string(),
+                r#"{"schemaVersion":1}"#.to_string(),
+            ),
         );
         for c in [&config_amd64, &config_arm64] {
             files.insert(format!("{repo}/blobs/{}", sha(c)), ("application/octet-stream".to_string(), c.clone()));
         }
         let tokens = Arc::new(AtomicUsize::new(0));
-        let routes = Arc::new(Routes { auth, host: host.clone(), files, tokens: tokens.clone() });
+        let routes = Arc::new(Routes { auth, host: host.clone(), files: Mutex::new(files), tokens: tokens.clone() });
+        let served = routes.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let routes = routes.clone();
@@ -86,7 +95,16 @@ impl FakeRegistry {
                 });
             }
         });
-        Ok(FakeRegistry { host, index, manifest_amd64, config_amd64, config_arm64, tokens })
+        Ok(FakeRegistry { host, index, manifest_amd64, config_amd64, config_arm64, tokens, routes: served })
+    }
+
+    /// Re-tags `luakit-e2e/multi:1` to the single amd64 manifest (as a push would).
+    pub fn retag(&self) {
+        let mut files = self.routes.files.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let single = files.get("/v2/luakit-e2e/multi/manifests/single").cloned();
+        if let Some(single) = single {
+            files.insert("/v2/luakit-e2e/multi/manifests/1".to_string(), single);
+        }
     }
 
     pub fn token_requests(&self) -> usize {
@@ -127,7 +145,8 @@ fn serve(routes: &Routes, mut stream: TcpStream) -> std::io::Result<()> {
     if path == "/token" {
         routes.tokens.fetch_add(1, Ordering::SeqCst);
         // "user:secret"
-        if authorization != "Basic dXNlcjpzZWNyZXQ=" || !query.contains("scope=repository%3Aluakit-e2e%2Fmulti%3Apull") {
+        if authorization != "Basic dXNlcjpzZWNyZXQ=" || !query.contains("scope=repository%3Aluakit-e2e%2Fmulti%3Apull")
+        {
             return respond("401 Unauthorized", &[], "{\"errors\":[{\"code\":\"UNAUTHORIZED\"}]}");
         }
         return respond("200 OK", &[("Content-Type", "application/json".into())], r#"{"token":"T0K3N"}"#);
@@ -139,13 +158,14 @@ fn serve(routes: &Routes, mut stream: TcpStream) -> std::io::Result<()> {
         );
         return respond("401 Unauthorized", &[("WWW-Authenticate", challenge)], "{}");
     }
-    match routes.files.get(path) {
+    let file = routes.files.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(path).cloned();
+    match file {
         Some((media_type, body)) => {
-            let mut headers = vec![("Docker-Content-Digest", sha(body))];
+            let mut headers = vec![("Docker-Content-Digest", sha(&body))];
             if !media_type.is_empty() {
                 headers.push(("Content-Type", media_type.clone()));
             }
-            respond("200 OK", &headers, body)
+            respond("200 OK", &headers, &body)
         }
         None => respond("404 Not Found", &[], r#"{"errors":[{"code":"MANIFEST_UNKNOWN"}]}"#),
     }

@@ -97,9 +97,12 @@ fn unknown_tags_schema1_and_tampered_blobs_are_errors() -> R {
     assert_eq!(single.digest, sha(&reg.manifest_amd64));
     assert_eq!(single.manifest, single.digest);
 
-    let err = Registry::new(RegistryOptions { timeout: std::time::Duration::from_secs(2), ..Default::default() }, DockerConfig::default())
-        .resolve("127.0.0.1:9/x:1", &amd64)
-        .expect_err("nothing listens on port 9");
+    let err = Registry::new(
+        RegistryOptions { timeout: std::time::Duration::from_secs(2), ..Default::default() },
+        DockerConfig::default(),
+    )
+    .resolve("127.0.0.1:9/x:1", &amd64)
+    .expect_err("nothing listens on port 9");
     assert!(matches!(err, Error::Unreachable { .. }), "{err:?}");
     assert!(err.to_string().starts_with("registry 127.0.0.1:9 is unreachable"), "{err}");
     Ok(())

@@ -32,16 +32,24 @@ fn sample() -> Lock {
     };
     busybox.platforms.insert(
         "linux/arm64".into(),
-        LockedPlatform::new(D2, r#"{"architecture":"arm64","os":"linux","config":{"Cmd":["sh","-c","echo 'hi' \"there\""]}}"#),
+        LockedPlatform::new(
+            D2,
+            r#"{"architecture":"arm64","os":"linux","config":{"Cmd":["sh","-c","echo 'hi' \"there\""]}}"#,
+        ),
     );
     busybox.platforms.insert(
         "linux/amd64".into(),
         LockedPlatform::new(D3, "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Env\":[\"A=\\u00e9 tab\\t\"],\"User\":\"app\"}}\n"),
     );
     lock.images.insert("docker.io/library/busybox:1.36".into(), busybox);
-    let mut alpine =
-        LockedImage { digest: D2.into(), media_type: "application/vnd.docker.distribution.manifest.v2+json".into(), ..LockedImage::default() };
-    alpine.platforms.insert("linux/amd64".into(), LockedPlatform::new(D2, "{\"os\":\"linux\",\"architecture\":\"amd64\"}\r\n"));
+    let mut alpine = LockedImage {
+        digest: D2.into(),
+        media_type: "application/vnd.docker.distribution.manifest.v2+json".into(),
+        ..LockedImage::default()
+    };
+    alpine
+        .platforms
+        .insert("linux/amd64".into(), LockedPlatform::new(D2, "{\"os\":\"linux\",\"architecture\":\"amd64\"}\r\n"));
     lock.images.insert("docker.io/library/alpine:3.19".into(), alpine);
     lock
 }
@@ -91,10 +99,19 @@ fn unknown_versions_are_refused() {
 fn inconsistent_entries_are_refused() {
     let good = String::from_utf8(sample().to_bytes()).expect("UTF-8");
     let cases = [
-        (good.replace("\"docker.io/library/alpine:3.19\"", "\"alpine:3.19\""), "not normalized (expected 'docker.io/library/alpine:3.19')"),
+        (
+            good.replace("\"docker.io/library/alpine:3.19\"", "\"alpine:3.19\""),
+            "not normalized (expected 'docker.io/library/alpine:3.19')",
+        ),
         (good.replace(r#""User":"app""#, r#""User":"root""#), "does not match its config_digest"),
-        (good.replace("platform = \"linux/arm64\"", "platform = \"linux/amd64\""), "platform linux/amd64 appears twice"),
-        (good.replace("platform = \"linux/arm64\"", "platform = \"linux/aarch64\""), "is not normalized (expected 'linux/arm64')"),
+        (
+            good.replace("platform = \"linux/arm64\"", "platform = \"linux/amd64\""),
+            "platform linux/amd64 appears twice",
+        ),
+        (
+            good.replace("platform = \"linux/arm64\"", "platform = \"linux/aarch64\""),
+            "is not normalized (expected 'linux/arm64')",
+        ),
         (good.replacen(D1, "sha256:xyz", 1), "is not sha256:<64 hex>"),
         (good.replace("media_type =", "mediatype ="), "not a valid lock file"),
     ];
@@ -108,7 +125,8 @@ fn inconsistent_entries_are_refused() {
 }
 
 #[test]
-fn the_lock_resolver_returns_the_top_level_digest_and_exact_config() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+fn the_lock_resolver_returns_the_top_level_digest_and_exact_config()
+-> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let lock = Arc::new(sample());
     let resolver = LockResolver::new(lock.clone(), Missing::Fail);
     let amd64 = Platform::new("linux", "amd64", "");
