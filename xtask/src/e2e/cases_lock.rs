@@ -100,7 +100,7 @@ pub fn case_lock(c: &Ctx) -> Result<()> {
     ok(luakit(c, &dir, &args)?, "luakit build after the re-tag")?;
     ensure!(std::fs::read(&def)? == before, "before --update, the build keeps its bytes");
 
-    let out = ok(luakit(c, &dir, &["lock", "--update", "build.lua", "--platform", "linux/amd64"])?, "--update")?;
+    let out = ok(luakit(c, &dir, &["lock", "build.lua", "--platform", "linux/amd64", "--update"])?, "--update")?;
     ensure!(out.contains(&format!("{reference} ")) && out.contains(&format!("→ {moved}")), "--update printed {out:?}");
     ok(luakit(c, &dir, &args)?, "luakit build after --update")?;
     let after = std::fs::read(&def)?;
