@@ -6,17 +6,16 @@
 use std::io::{self, IsTerminal as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context as _;
-use luakit::{Build, BuildOptions, EvalOptions, ImageResolver, Platform, Script, StaticResolver, Unresolved, inspect};
+use luakit::{Build, BuildOptions, EvalOptions, Platform, Script, inspect};
 
 use crate::guard::{self, Phase};
 use crate::output::Binary;
 
 use crate::{
     BuildArgs, ConvertArgs, DagArgs, DagFormat, EvalArgs, FmtArgs, FrontendImageArgs, InitArgs, LintArgs, SolveArgs,
-    TestArgs, TypesArgs, UsageError, ValidateArgs, frontend_image, output,
+    TestArgs, TypesArgs, UsageError, ValidateArgs, frontend_image, lock_cmd, output,
 };
 
 /// The Lua of `luakit version` (luakit-lua embeds mlua's vendored Lua 5.4).
@@ -54,34 +53,28 @@ fn target_platforms(a: &EvalArgs) -> Vec<Platform> {
 }
 
 /// Builds `script` once per `--platform`, printing the warnings.
-fn build_script_platforms(script: &Path, a: &EvalArgs, source_map: bool) -> anyhow::Result<Vec<Build>> {
+fn build_script_platforms(script_path: &Path, a: &EvalArgs, source_map: bool) -> anyhow::Result<Vec<Build>> {
     guard::set_phase(Phase::Reading);
-    let script = Script::from_path_limited(script, a.memory_limit)?;
+    let script = Script::from_path_limited(script_path, a.memory_limit)?;
     guard::set_phase(Phase::Evaluating);
-    let builds = luakit::build_platforms(&script, &build_options(a, source_map), &target_platforms(a), resolver(a)?)?;
+    let builds = luakit::build_platforms(
+        &script,
+        &build_options(a, source_map),
+        &target_platforms(a),
+        lock_cmd::resolver(Some(script_path), a)?,
+    )?;
     for b in &builds {
         print_warnings(&b.warnings);
     }
     Ok(builds)
 }
 
-/// The image resolver: the images of `--resolved-images`, else none (no
-/// daemon to ask: images stay unresolved).
-fn resolver(a: &EvalArgs) -> anyhow::Result<Arc<dyn ImageResolver>> {
-    let Some(path) = &a.resolved_images else {
-        return Ok(Arc::new(Unresolved));
-    };
-    let json = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let images = StaticResolver::from_json(&json).with_context(|| format!("in {}", path.display()))?;
-    Ok(Arc::new(images))
-}
-
 /// Builds `script` with `luakit::build`, printing its warnings.
-fn build_script(script: &Path, a: &EvalArgs, source_map: bool) -> anyhow::Result<Build> {
+fn build_script(path: &Path, a: &EvalArgs, source_map: bool) -> anyhow::Result<Build> {
     guard::set_phase(Phase::Reading);
-    let script = Script::from_path_limited(script, a.memory_limit)?;
+    let script = Script::from_path_limited(path, a.memory_limit)?;
     guard::set_phase(Phase::Evaluating);
-    let build = luakit::build(&script, &build_options(a, source_map), resolver(a)?)?;
+    let build = luakit::build(&script, &build_options(a, source_map), lock_cmd::resolver(Some(path), a)?)?;
     print_warnings(&build.warnings);
     Ok(build)
 }
@@ -312,7 +305,7 @@ pub fn test(a: TestArgs) -> anyhow::Result<ExitCode> {
         eprintln!("warning: no *_test.lua files under {}", shown.join(", "));
     }
     let opts = build_options(&a.eval, true);
-    let resolver = resolver(&a.eval)?;
+    let resolver = lock_cmd::resolver(None, &a.eval)?;
     let mut out = Report::default();
     let (mut passed, mut failed) = (0usize, 0usize);
     for file in &files {

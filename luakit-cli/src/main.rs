@@ -6,6 +6,7 @@
 mod commands;
 mod frontend_image;
 mod guard;
+mod lock_cmd;
 mod output;
 mod sections;
 mod values;
@@ -181,6 +182,22 @@ enum Command {
             with a `-- luakit: allow RULE` comment on that line or the line above. Test files (*_test.lua) \
             and modules (no bk.export) are skipped. Exits 1 when anything is found.")]
     Lint(LintArgs),
+    /// Pin the script's base images in luakit.lock (digests and exact configs), or check the lock.
+    #[command(
+        long_about = "Work with luakit.lock, the file next to a build script that pins every base image \
+            (bk.image) to a digest and holds its exact image config, so that `luakit build`, `dag` and \
+            `validate` give the same Definition offline and on every route (see docs/user-guide.md, \
+            \"Reproducible builds\").\n\n\
+            Without options it evaluates the script for each --platform, resolves every image the \
+            lock lacks through its registry (credentials from Docker's config.json) and writes the \
+            lock. --update re-resolves the given references (all when none is given) and prints \
+            what moved. --verify checks the lock offline: it parses, every config matches its \
+            digest, and every image the script uses is locked; with --remote it also reports tags \
+            that now name another digest. Exits 1 naming what is missing or drifted.",
+        after_help = "Examples:\n  luakit lock build.lua --platform linux/amd64 --platform linux/arm64\n  \
+            luakit lock --update docker.io/library/alpine:3.19\n  luakit lock --verify --remote"
+    )]
+    Lock(LockArgs),
 }
 
 #[derive(Debug, Args)]
@@ -232,6 +249,38 @@ struct FmtArgs {
     /// Files or directories (default: .).
     #[arg(value_name = "PATH")]
     paths: Vec<PathBuf>,
+}
+
+/// `luakit lock`.
+#[derive(Debug, Args)]
+struct LockArgs {
+    /// The Lua build script (its luakit.lock is beside it).
+    #[arg(value_name = "SCRIPT", default_value = "build.lua")]
+    script: PathBuf,
+
+    /// A target platform to check (repeatable; default: linux/<host arch>).
+    #[arg(long = "platform", value_name = "PLATFORM[,PLATFORM…]", value_parser = values::platforms)]
+    platforms: Vec<values::Platforms>,
+
+    /// Build argument NAME=VALUE, returned by bk.arg("NAME") (repeatable).
+    #[arg(long = "arg", value_name = "NAME=VALUE", value_parser = values::key_value)]
+    args: Vec<(String, String)>,
+
+    /// Check the lock instead of writing it: offline, or against the registries with --remote.
+    #[arg(long)]
+    verify: bool,
+
+    /// With --verify: also ask the registries whether each locked tag still names the locked digest (exit 1 on drift).
+    #[arg(long, requires = "verify")]
+    remote: bool,
+
+    /// Re-resolve the given references (all when none is given) and print what moved.
+    #[arg(long, value_name = "REF", num_args = 0.., conflicts_with = "verify")]
+    update: Option<Vec<String>>,
+
+    /// Reach this registry (HOST[:PORT]) over plain HTTP (repeatable; registries on this machine always are).
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    insecure_registries: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -292,6 +341,18 @@ struct EvalArgs {
     /// For tests, until luakit reads a lock file; not a stable interface.
     #[arg(long, value_name = "FILE", hide = true)]
     resolved_images: Option<PathBuf>,
+
+    /// Resolve images that luakit.lock lacks (or all, without a lock) through their registries.
+    #[arg(long)]
+    resolve: bool,
+
+    /// Reach this registry (HOST[:PORT]) over plain HTTP (repeatable; registries on this machine always are).
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    insecure_registries: Vec<String>,
+
+    /// Fail when an image the script uses is not in luakit.lock (next to the script) instead of leaving it unresolved.
+    #[arg(long)]
+    locked: bool,
 }
 
 #[derive(Debug, Args)]
@@ -388,6 +449,7 @@ fn main() -> ExitCode {
         Command::Init(a) => commands::init(a),
         Command::Fmt(a) => commands::fmt(a),
         Command::Lint(a) => commands::lint(a),
+        Command::Lock(a) => lock_cmd::lock(a),
     };
     guard::set_phase(guard::Phase::Done);
     match result {

@@ -37,7 +37,7 @@ const CODE_UNKNOWN: i32 = 2;
 /// BuildKit answers at once; a peer silent that long is not BuildKit.
 pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-type Client = LlbBridgeClient<Channel>;
+pub(crate) type Client = LlbBridgeClient<Channel>;
 
 /// Runs `luakit frontend`: reads the options from the environment and serves
 /// one build over stdin/stdout. Build failures (script, marshal and solve
@@ -182,7 +182,7 @@ async fn build(client: &mut Client, opts: &BuildOpts, caps: &CapSet, ref_array: 
         opts,
         caps,
         DOCKERFILE_LOCAL,
-        vec![filename.clone(), "**/*.lua".to_string(), ignore_name.clone()],
+        vec![filename.clone(), "**/*.lua".to_string(), ignore_name.clone(), crate::lock::lock_path(&filename)],
     )
     .await
     .map_err(|s| format!("cannot read {filename}: {}", s.message()))?;
@@ -206,12 +206,14 @@ async fn build(client: &mut Client, opts: &BuildOpts, caps: &CapSet, ref_array: 
         eval.local_excludes.insert(CONTEXT_LOCAL.to_string(), excludes);
     }
     let build_opts = BuildOptions { eval, daemon_caps: Some(caps.clone()), name_ops: true };
-    let resolver = Arc::new(GatewayResolver {
+    let resolver: Arc<dyn luakit::ImageResolver> = Arc::new(GatewayResolver {
         client: client.clone(),
         handle: handle.clone(),
         session_id: opts.session_id.clone(),
         resolve_mode: opts.resolve_mode().to_string(),
     });
+    // A `luakit.lock` beside the script answers first.
+    let resolver = crate::lock::with_lock(client, &script_ref, &filename, resolver).await?;
     let loader = Arc::new(GatewayLoader { client: client.clone(), handle, script_ref: script_ref.clone() });
     let script = Script::new(filename.clone(), source).with_loader(loader);
     let multi = platforms.len() > 1;
@@ -358,7 +360,7 @@ fn solve_error(status: &tonic::Status, locations: &[(String, String)]) -> String
     }
 }
 
-async fn read_file(client: &mut Client, id: &str, path: &str) -> Result<Vec<u8>, tonic::Status> {
+pub(crate) async fn read_file(client: &mut Client, id: &str, path: &str) -> Result<Vec<u8>, tonic::Status> {
     let req = gw::ReadFileRequest { r#ref: id.to_string(), file_path: path.to_string(), range: None };
     Ok(client.read_file(req).await?.into_inner().data)
 }

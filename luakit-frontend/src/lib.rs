@@ -16,6 +16,7 @@ pub mod pb;
 mod dockerignore;
 mod error;
 mod gateway;
+mod lock;
 mod multi;
 mod opts;
 mod stdio;

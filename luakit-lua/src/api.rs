@@ -157,7 +157,7 @@ pub(crate) fn bk_image(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
             None if resolve_digest => {
                 let at = caller(lua).map(|(f, l)| format!("{f}:{l}: ")).unwrap_or_default();
                 let w = format!(
-                    "{at}bk.image: resolve_digest ignored for '{normalized}': no image resolver is available, so the image is not pinned and its config is not known"
+                    "{at}bk.image: resolve_digest ignored for '{normalized}': it was not resolved (lock it with `luakit lock`, or build with --resolve), so the image is not pinned and its config is not known"
                 );
                 with_ctx(lua, |c| c.warnings.push(w))?;
             }

@@ -39,6 +39,7 @@
 mod build;
 mod error;
 pub mod inspect;
+pub mod lock;
 mod multi;
 mod resolve;
 
@@ -49,6 +50,7 @@ pub use luakit_lua as lua;
 
 pub use build::{Build, BuildOptions, Script, build, run_test_file};
 pub use error::Error;
+pub use lock::{Lock, LockError, LockResolver};
 pub use multi::{build_platforms, parse_platforms};
 pub use resolve::{StaticResolver, Unresolved};
 

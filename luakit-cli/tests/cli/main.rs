@@ -10,11 +10,17 @@ mod conformance;
 mod dag;
 mod docs;
 mod examples;
+#[cfg(feature = "registry")]
+#[path = "../../../luakit-resolve/tests/resolve/fake.rs"]
+mod fake;
 mod frontend;
 mod frontend_handshake;
 mod help;
 mod inputs;
 mod limits;
+mod lock;
+#[cfg(feature = "registry")]
+mod lock_registry;
 mod outputs;
 mod routes;
 mod solve;

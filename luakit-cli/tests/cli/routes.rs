@@ -12,7 +12,7 @@ use prost::Message as _;
 use crate::bridge::{ALL_LLB_CAPS, Gateway};
 use crate::util::{R, luakit, text};
 
-const SCRIPT: &str = r#"local base = bk.image("alpine:3.19")
+pub(crate) const SCRIPT: &str = r#"local base = bk.image("alpine:3.19")
 local deps = base:run("apk add --no-cache make")
 local src = bk.scratch():mkfile("/src/main.c", "int main(void) { return 0; }\n")
 local built = deps:copy(src, "/src", "/build"):run({ "make", "-C", "/build", "app" }, {
@@ -29,10 +29,10 @@ bk.export(final, {
 })
 "#;
 
-const DIGEST: &str = "sha256:4ff3ca91275773af45cb4b0834e12b7eb47d1c18f770a0b151381cd227f4c253";
+pub(crate) const DIGEST: &str = "sha256:4ff3ca91275773af45cb4b0834e12b7eb47d1c18f770a0b151381cd227f4c253";
 
 /// A base image whose env, workdir and user the image must inherit.
-const ALPINE: &str = r#"{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","LANG=C.UTF-8"],"Cmd":["/bin/sh"],"WorkingDir":"/home/app","User":"app","Labels":{"base":"alpine"}},"created":"2024-01-27T00:30:48Z","history":[{"created_by":"ADD rootfs"}],"rootfs":{"type":"layers","diff_ids":["sha256:d4fc045c9e3a848011de66f34b81f052d4f2c15a17bb196d637e526349601820"]}}"#;
+pub(crate) const ALPINE: &str = r#"{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","LANG=C.UTF-8"],"Cmd":["/bin/sh"],"WorkingDir":"/home/app","User":"app","Labels":{"base":"alpine"}},"created":"2024-01-27T00:30:48Z","history":[{"created_by":"ADD rootfs"}],"rootfs":{"type":"layers","diff_ids":["sha256:d4fc045c9e3a848011de66f34b81f052d4f2c15a17bb196d637e526349601820"]}}"#;
 
 /// The CLI route: `luakit build`, with or without the resolved images.
 fn cli(resolved: bool) -> Result<(Vec<u8>, ImageConfig), Box<dyn std::error::Error>> {
@@ -53,7 +53,7 @@ fn cli(resolved: bool) -> Result<(Vec<u8>, ImageConfig), Box<dyn std::error::Err
 }
 
 /// The frontend route: what the gateway code solved and returned.
-fn frontend(caps: &[&str]) -> Result<(pb::Definition, ImageConfig), Box<dyn std::error::Error>> {
+pub(crate) fn frontend(caps: &[&str]) -> Result<(pb::Definition, ImageConfig), Box<dyn std::error::Error>> {
     let mut gateway = Gateway::new(caps, SCRIPT);
     gateway.images.insert("docker.io/library/alpine:3.19".into(), (DIGEST.into(), ALPINE.as_bytes().to_vec()));
     gateway.run_frontend(&[("platform", "linux/amd64")])?;

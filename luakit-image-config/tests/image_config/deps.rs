@@ -52,6 +52,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("luakit-frontend", 4),
     ("luakit-client", 4),
     ("luakit-tools", 4),
+    ("luakit-resolve", 4),
     ("luakit-cli", 5),
     ("xtask", 6),
 ];
@@ -121,8 +122,19 @@ fn the_cli_uses_only_the_library_face() -> Result<(), Box<dyn std::error::Error>
     let (_, on) = deps.iter().find(|(p, _)| p == "luakit-cli").ok_or("no luakit-cli")?;
     assert_eq!(
         on,
-        &["luakit", "luakit-client", "luakit-frontend", "luakit-tools"],
+        &["luakit", "luakit-client", "luakit-frontend", "luakit-resolve", "luakit-tools"],
         "luakit-cli's workspace dependencies"
     );
+    Ok(())
+}
+
+#[test]
+fn the_frontend_links_no_http_client() -> Result<(), Box<dyn std::error::Error>> {
+    // The registry resolver (and its HTTP/TLS stack) is the CLI's alone: the
+    // frontend resolves through BuildKit.
+    let deps = normal_deps("luakit-frontend")?;
+    let http: Vec<&String> =
+        deps.iter().filter(|d| ["luakit-resolve", "ureq", "rustls", "ring"].contains(&d.as_str())).collect();
+    assert!(http.is_empty(), "luakit-frontend's tree has {http:?}");
     Ok(())
 }

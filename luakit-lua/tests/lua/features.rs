@@ -144,7 +144,7 @@ fn resolve_digest_without_resolver_warns() {
     assert_eq!(
         ev.warnings,
         vec![
-            "build.lua:1: bk.image: resolve_digest ignored for 'docker.io/library/alpine:3.19': no image resolver is available, so the image is not pinned and its config is not known"
+            "build.lua:1: bk.image: resolve_digest ignored for 'docker.io/library/alpine:3.19': it was not resolved (lock it with `luakit lock`, or build with --resolve), so the image is not pinned and its config is not known"
                 .to_string()
         ]
     );

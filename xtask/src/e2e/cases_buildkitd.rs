@@ -62,6 +62,8 @@ pub fn cases<'a>() -> Vec<Case<Ctx<'a>>> {
         Case::new("targets", case_targets),
         Case::new("registry-auth", case_registry_auth),
         Case::new("registry-cache", case_registry_cache),
+        Case::new("lock", super::cases_lock::case_lock),
+        Case::new("lock-multi", super::cases_lock::case_lock_multi),
     ]
 }
 
@@ -95,7 +97,7 @@ impl Build {
         format!("buildctl output:\n{}\n--- buildkitd log:\n{}", tail(&self.output, 60), tail(&self.log, 30))
     }
 
-    fn ok(self) -> Result<Build> {
+    pub(super) fn ok(self) -> Result<Build> {
         if !self.ok {
             bail!("buildctl build failed\n{}", self.describe());
         }
@@ -261,7 +263,7 @@ fn file(root: &Path, path: &str) -> Result<String> {
     Ok(s.trim_end().to_string())
 }
 
-fn expect_file(root: &Path, path: &str, want: &str) -> Result<()> {
+pub(super) fn expect_file(root: &Path, path: &str, want: &str) -> Result<()> {
     expect_eq(path, &file(root, path)?, want)
 }
 

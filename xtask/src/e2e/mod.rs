@@ -34,6 +34,7 @@
 pub mod buildkitd;
 pub mod cases_buildkitd;
 pub mod cases_dockerd;
+pub mod cases_lock;
 pub mod dockerd;
 pub mod http;
 pub mod images;
