@@ -40,6 +40,7 @@ mod build;
 mod error;
 pub mod inspect;
 mod resolve;
+mod teardown;
 
 pub use luakit_graph as graph;
 pub use luakit_image_config as image_config;

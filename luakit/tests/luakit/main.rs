@@ -6,3 +6,4 @@
 mod compare;
 mod conformance;
 mod pipeline;
+mod scale;
