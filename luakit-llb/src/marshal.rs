@@ -6,7 +6,7 @@
 //! derived from op content; when the daemon's caps are known, features it
 //! lacks are dropped (where the meaning survives) or refused.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use luakit_graph::{
@@ -14,6 +14,7 @@ use luakit_graph::{
     UserRef,
 };
 use prost::Message;
+use rustc_hash::FxHashMap;
 
 use crate::caps::{self, CapSet, id};
 use crate::digest::Digest;
@@ -90,10 +91,10 @@ pub fn marshal(state: &State, opts: &MarshalOptions) -> Result<pb::Definition, M
 pub fn marshal_full(state: &State, opts: &MarshalOptions) -> Result<Marshalled, MarshalError> {
     let mut m = Marshaller {
         opts,
-        memo: HashMap::new(),
-        seen: HashMap::new(),
+        memo: FxHashMap::default(),
+        seen: FxHashMap::default(),
         def: pb::Definition::default(),
-        metadata: HashMap::new(),
+        metadata: FxHashMap::default(),
         sources: SourceCollector::default(),
         any_meta: MetaFlags::default(),
         names: StepNames::new(opts),
@@ -146,13 +147,15 @@ struct MetaFlags {
 
 struct Marshaller<'a> {
     opts: &'a MarshalOptions,
-    /// Node identity → digest, so each node is encoded once.
-    memo: HashMap<*const Node, Digest>,
+    /// Node identity → digest, so each node is encoded once. The internal
+    /// maps use a fast non-cryptographic hash (their keys are addresses and
+    /// digests made here, not outside input an attacker picks).
+    memo: FxHashMap<*const Node, Digest>,
     /// Digest → emitted already.
-    seen: HashMap<Digest, ()>,
+    seen: FxHashMap<Digest, ()>,
     def: pb::Definition,
     /// Op metadata by digest, merged over nodes with the same digest.
-    metadata: HashMap<String, pb::OpMetadata>,
+    metadata: FxHashMap<String, pb::OpMetadata>,
     sources: SourceCollector,
     any_meta: MetaFlags,
     names: StepNames,
@@ -162,7 +165,7 @@ struct Marshaller<'a> {
 #[derive(Default)]
 struct SourceCollector {
     files: Vec<Arc<SourceFile>>,
-    index: HashMap<*const SourceFile, usize>,
+    index: FxHashMap<*const SourceFile, usize>,
     /// (digest, location) in visit order; grouped by digest at the end
     /// (cheaper than keeping a map of 10,000 random keys sorted all along).
     locations: Vec<(Digest, pb::Location)>,

@@ -10,7 +10,7 @@
 //! terminal op record the `meta.description` cap; nothing is named when the
 //! daemon lacks that cap.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use luakit_graph::Node;
 
@@ -32,7 +32,7 @@ impl StepNames {
     /// show descriptions.
     pub(crate) fn new(opts: &MarshalOptions) -> Self {
         let enabled = opts.name_ops && opts.daemon_caps.as_ref().is_none_or(|d| d.supports(id::META_DESCRIPTION));
-        StepNames { enabled, names: HashMap::new() }
+        StepNames { enabled, names: HashMap::default() }
     }
 
     /// Records the name of `node`, encoded as `op` with digest `digest`: the

@@ -102,6 +102,11 @@ pub(crate) fn with_ctx<T>(lua: &Lua, f: impl FnOnce(&mut Ctx) -> T) -> R<T> {
 
 /// Op options for an op made now: its source location when source maps are on.
 pub(crate) fn op_options(lua: &Lua) -> R<OpOptions> {
+    // Walking the Lua stack costs more than the rest of a small op: only
+    // when the location is kept.
+    if !with_ctx(lua, |ctx| ctx.opts.source_map)? {
+        return Ok(OpOptions::default());
+    }
     let located = caller(lua);
     with_ctx(lua, |ctx| {
         let mut op = OpOptions::default();

@@ -308,7 +308,9 @@ impl Session {
     }
 
     /// What the script exported, as an [`Evaluation`].
-    pub(crate) fn finish(self, main: &str) -> Result<Evaluation, ScriptError> {
+    /// What the script exported. The VM stays with the session, so that the
+    /// caller decides when (and on which thread) it is torn down.
+    pub(crate) fn finish(&self, main: &str) -> Result<Evaluation, ScriptError> {
         let mut ctx = self
             .lua
             .remove_app_data::<Ctx>()

@@ -308,21 +308,28 @@ const EVAL_STACK: usize = 64 * 1024 * 1024;
 const GRACE: Duration = Duration::from_secs(2);
 
 /// The deadline of an evaluation: the VM's time limit fires at it, and
-/// [`isolated`] gives up on a stuck VM a grace period after it. Time spent
+/// [`isolated_then_drop`] gives up on a stuck VM a grace period after it. Time spent
 /// outside the script (resolving images, reading modules) moves it on.
 pub(crate) type Clock = Arc<Mutex<Instant>>;
 
 /// Runs `f` on a thread of its own; gives up (with a timeout error) when the
 /// thread is still running a grace period after the clock's deadline.
-fn isolated<T: Send + 'static>(
+/// What `f` returns beside its result is dropped on that thread after the
+/// result is sent (the Lua VM: freeing it then overlaps with the caller's
+/// next step instead of delaying the result).
+fn isolated_then_drop<T: Send + 'static, L: Send + 'static>(
     timeout: Duration,
     clock: Clock,
-    f: impl FnOnce() -> Result<T, ScriptError> + Send + 'static,
+    f: impl FnOnce() -> (Result<T, ScriptError>, Option<L>) + Send + 'static,
 ) -> Result<T, ScriptError> {
     let (tx, rx) = mpsc::channel();
     let spawned = std::thread::Builder::new().name("luakit-lua".to_string()).stack_size(EVAL_STACK).spawn(move || {
-        let r = std::panic::catch_unwind(AssertUnwindSafe(f));
+        let (r, leftover) = match std::panic::catch_unwind(AssertUnwindSafe(f)) {
+            Ok((r, leftover)) => (Ok(r), leftover),
+            Err(panic) => (Err(panic), None),
+        };
         let _ = tx.send(r);
+        drop(leftover);
     });
     if let Err(e) = spawned {
         return Err(ScriptError::Internal(format!("cannot start the evaluation thread: {e}")));
@@ -364,11 +371,16 @@ pub fn evaluate(script_name: &str, source: &[u8], opts: &EvalOptions) -> Result<
     let opts = opts.clone();
     let timeout = opts.timeout;
     let clock: Clock = Arc::new(Mutex::new(Instant::now() + timeout));
-    isolated(timeout, clock.clone(), move || {
-        let session = eval::Session::new(&opts, false, clock)?;
-        session.add_file(&name, &source)?;
-        session.run_file(&name, &source)?;
-        session.finish(&name)
+    isolated_then_drop(timeout, clock.clone(), move || {
+        let session = match eval::Session::new(&opts, false, clock) {
+            Ok(s) => s,
+            Err(e) => return (Err(e), None),
+        };
+        let r = session.add_file(&name, &source).and_then(|()| session.run_file(&name, &source));
+        let r = r.and_then(|_| session.finish(&name));
+        // The VM (every value the script made) is freed after the result
+        // is handed over, while the caller goes on marshalling.
+        (r, Some(session))
     })
 }
 

@@ -174,6 +174,8 @@ pub fn build(script: &Script, opts: &BuildOptions, resolver: Arc<dyn ImageResolv
         (platform.os.as_str(), platform.arch.as_str(), platform.variant.as_str()),
         &eval.export,
     )?;
+    // The graph is not needed any more; a large one is freed off the critical path.
+    crate::teardown::release(eval.state, marshalled.definition.def.len());
     Ok(Build {
         definition: marshalled.definition,
         terminal: marshalled.terminal,

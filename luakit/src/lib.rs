@@ -42,6 +42,7 @@ pub mod inspect;
 pub mod lock;
 mod multi;
 mod resolve;
+mod teardown;
 
 pub use luakit_graph as graph;
 pub use luakit_image_config as image_config;

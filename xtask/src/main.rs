@@ -1,7 +1,8 @@
 //! cargo xtask: project automation in Rust rather than shell scripts.
 //!
-//! - `cargo xtask bench` — run the criterion benchmarks (marshal, evaluate)
-//!   and the whole-binary startup bench, and print a summary.
+//! - `cargo xtask bench` — whole-process speed and peak memory of the
+//!   `luakit` binary on the speed workloads (`--compare`: against BuildKit's
+//!   Go peers; `--criterion`: the criterion benches first); see `bench.rs`.
 //! - `cargo xtask e2e` — end-to-end tests on two real BuildKit engines (a
 //!   private dockerd 20.10 and a buildkitd v0.11.6 with local registries,
 //!   started here; see `e2e/mod.rs`). `cargo xtask e2e serve` starts them
@@ -10,6 +11,7 @@
 //!   (also a test of this crate).
 //! - `cargo xtask ci` — what `.ci/run` calls: the workspace tests, then e2e.
 
+mod bench;
 mod e2e;
 mod refs;
 
@@ -21,13 +23,13 @@ use anyhow::{Context, Result, bail};
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("bench") => bench(&args[1..]),
+        Some("bench") => bench::run_bench(&args[1..]),
         Some("e2e") => e2e::run(&args[1..]),
         Some("refs") => refs::run(),
         Some("ci") => ci(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <bench|e2e|refs|ci>\n\n  bench   run benchmarks and print a summary\n  e2e     end-to-end tests on dockerd 20.10 and buildkitd v0.11.6 (e2e serve: start them only)\n  refs    check that no file refers outside the repository\n  ci      workspace tests, then e2e (what .ci/run calls)"
+                "usage: cargo xtask <bench|e2e|refs|ci>\n\n  bench   whole-process speed table (--compare: BuildKit peers, --baseline BIN, --criterion)\n  e2e     end-to-end tests on dockerd 20.10 and buildkitd v0.11.6 (e2e serve: start them only)\n  refs    check that no file refers outside the repository\n  ci      workspace tests, then e2e (what .ci/run calls)"
             );
             std::process::exit(2);
         }
@@ -55,49 +57,6 @@ fn run(mut c: Command) -> Result<()> {
     if !status.success() {
         bail!("{shown} failed with {status}");
     }
-    Ok(())
-}
-
-fn bench(extra: &[String]) -> Result<()> {
-    let mut c = cargo();
-    c.args(["bench", "--workspace"]).args(extra);
-    run(c)?;
-    startup()
-}
-
-/// Whole-binary startup: `luakit build` of a one-line script, run many
-/// times; prints the median and the 90th percentile.
-fn startup() -> Result<()> {
-    let mut c = cargo();
-    c.args(["build", "--release", "-p", "luakit-cli"]);
-    run(c)?;
-    let bin = root().join("target/release/luakit");
-    let script = root().join("fixtures/bench/one_line.lua");
-    let out = std::env::temp_dir().join("luakit-startup.pb");
-    let runs = 200;
-    let mut times = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let start = std::time::Instant::now();
-        let status = Command::new(&bin)
-            .args(["build", "--local-unique-id", "bench", "-o"])
-            .arg(&out)
-            .arg(&script)
-            .status()
-            .context("running luakit")?;
-        times.push(start.elapsed());
-        if !status.success() {
-            bail!("luakit build failed: {status}");
-        }
-    }
-    times.sort();
-    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
-    println!(
-        "startup: luakit build of a one-line script, {runs} runs: median {:.2} ms, p90 {:.2} ms, min {:.2} ms",
-        ms(times[runs / 2]),
-        ms(times[runs * 9 / 10]),
-        ms(times[0])
-    );
-    let _ = std::fs::remove_file(out);
     Ok(())
 }
 

@@ -7,3 +7,4 @@ mod compare;
 mod conformance;
 mod pipeline;
 mod platforms;
+mod scale;

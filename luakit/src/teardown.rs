@@ -1,0 +1,55 @@
+//! Freeing a large graph off the critical path.
+//!
+//! A graph of tens of thousands of nodes takes milliseconds to free, node
+//! by node. Once it is marshalled nothing needs it, so a large one is
+//! handed to a short-lived thread of its own: the build returns at once,
+//! and a process that exits right after (the CLI) never waits for it.
+
+/// Graphs of at least this many ops are freed in the background; smaller
+/// ones are freed in place (starting a thread would cost more).
+pub(crate) const BACKGROUND_FROM_OPS: usize = 2_000;
+
+/// Drops `value` on a thread of its own when `ops` says the graph is large,
+/// else here.
+pub(crate) fn release<T: Send + 'static>(value: T, ops: usize) {
+    if ops < BACKGROUND_FROM_OPS {
+        drop(value);
+        return;
+    }
+    // When no thread can be started, the closure (and the value with it)
+    // is dropped here by `spawn` itself.
+    let _ = std::thread::Builder::new().name("luakit-free".to_string()).spawn(move || drop(value));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+
+    struct Flag(Arc<AtomicBool>);
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn small_values_are_freed_in_place() {
+        let dropped = Arc::new(AtomicBool::new(false));
+        release(Flag(dropped.clone()), 1);
+        assert!(dropped.load(Ordering::SeqCst));
+    }
+
+    #[test]
+    fn large_values_are_freed_on_another_thread() {
+        let dropped = Arc::new(AtomicBool::new(false));
+        release(Flag(dropped.clone()), BACKGROUND_FROM_OPS);
+        let until = Instant::now() + Duration::from_secs(10);
+        while !dropped.load(Ordering::SeqCst) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(dropped.load(Ordering::SeqCst), "the value was never freed");
+    }
+}
