@@ -9,7 +9,8 @@
 //!   and prints their addresses.
 //! - `cargo xtask refs` — check that no file refers outside the repository
 //!   (also a test of this crate).
-//! - `cargo xtask ci` — what `.ci/run` calls: the workspace tests, then e2e.
+//! - `cargo xtask ci` — what `.ci/run` calls: the workspace tests,
+//!   `luakit fmt --check examples` and `luakit lint examples`, then e2e.
 
 mod bench;
 mod e2e;
@@ -29,7 +30,7 @@ fn main() {
         Some("ci") => ci(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <bench|e2e|refs|ci>\n\n  bench   whole-process speed table (--compare: BuildKit peers, --baseline BIN, --criterion)\n  e2e     end-to-end tests on dockerd 20.10 and buildkitd v0.11.6 (e2e serve: start them only)\n  refs    check that no file refers outside the repository\n  ci      workspace tests, then e2e (what .ci/run calls)"
+                "usage: cargo xtask <bench|e2e|refs|ci>\n\n  bench   whole-process speed table (--compare: BuildKit peers, --baseline BIN, --criterion)\n  e2e     end-to-end tests on dockerd 20.10 and buildkitd v0.11.6 (e2e serve: start them only)\n  refs    check that no file refers outside the repository\n  ci      workspace tests, fmt/lint of examples, then e2e (what .ci/run calls)"
             );
             std::process::exit(2);
         }
@@ -72,5 +73,24 @@ fn ci() -> Result<()> {
     let mut c = cargo();
     c.args(["test", "--workspace"]);
     run(c)?;
+    tool_checks(&root)?;
     e2e::run(&[])
+}
+
+/// `luakit fmt --check examples` and `luakit lint examples` with the debug
+/// binary the workspace tests built: the examples are formatted and have no
+/// lint findings.
+fn tool_checks(root: &Path) -> Result<()> {
+    let luakit = root.join("target/debug/luakit");
+    if !luakit.exists() {
+        bail!("{} is missing: `cargo test --workspace` should have built it", luakit.display());
+    }
+    for args in [&["fmt", "--check", "examples"][..], &["lint", "examples"][..]] {
+        let t0 = std::time::Instant::now();
+        let mut c = Command::new(&luakit);
+        c.current_dir(root).args(args);
+        run(c)?;
+        println!("ci: luakit {} ok ({:.1}s)", args.join(" "), t0.elapsed().as_secs_f64());
+    }
+    Ok(())
 }

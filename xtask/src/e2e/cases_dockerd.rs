@@ -19,6 +19,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::Value;
 
+use super::convert_equiv;
 use super::dockerd::Dockerd;
 use super::registry::Registry;
 use super::runner::Case;
@@ -48,6 +49,15 @@ pub fn cases<'a>() -> Vec<Case<Env<'a>>> {
         Case::new("registry-auth", case_registry_auth),
         Case::new("targets", case_targets),
         Case::new("multi-index", case_multi_index),
+        // `luakit convert` equivalence (see `convert_equiv`): one case per
+        // fixture of fixtures/convert/e2e.txt that dockerd 20.10 can build
+        // (`convert_equiv::NOT_ON_DOCKERD`: the others and why).
+        Case::new("convert-arg-before-from", |e| convert_equiv::check(e, "arg-before-from")),
+        Case::new("convert-env-workdir-user", |e| convert_equiv::check(e, "env-workdir-user")),
+        Case::new("convert-escape-labels", |e| convert_equiv::check(e, "escape-labels")),
+        Case::new("convert-healthcheck-inherit", |e| convert_equiv::check(e, "healthcheck-inherit")),
+        Case::new("convert-shell-forms", |e| convert_equiv::check(e, "shell-forms")),
+        Case::new("convert-stage-config", |e| convert_equiv::check(e, "stage-config")),
     ]
 }
 

@@ -36,7 +36,7 @@ use super::util;
 pub const BUSYBOX: &str = "/bin/busybox";
 /// Tags under which the busybox root filesystem is imported into dockerd
 /// (and pushed to the registry, as `library/<name>`).
-pub const BASE_IMAGE_TAGS: &[&str] = &["alpine:3.19", "busybox:latest", "debian:bookworm-slim"];
+pub const BASE_IMAGE_TAGS: &[&str] = &["alpine:3.19", "busybox:latest", "busybox:1.36", "debian:bookworm-slim"];
 /// `PATH` baked into the base images.
 pub const IMAGE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// A base image (Docker Hub name, pulled through the mirror) whose config

@@ -35,6 +35,7 @@ pub mod buildkitd;
 pub mod cases_buildkitd;
 pub mod cases_dockerd;
 pub mod cases_lock;
+pub mod convert_equiv;
 pub mod dockerd;
 pub mod http;
 pub mod images;
