@@ -19,5 +19,5 @@ mod opts;
 mod stdio;
 
 pub use error::FrontendError;
-pub use gateway::{llb_caps, run, run_with_opts, serve};
+pub use gateway::{BUILD_ID_HEADER, BuildId, ScriptInput, Served, llb_caps, run, run_with_opts, serve, serve_channel};
 pub use opts::BuildOpts;

@@ -59,6 +59,10 @@ pub fn cases<'a>() -> Vec<Case<Ctx<'a>>> {
         Case::new("multi-platform", case_multi_platform),
         Case::new("registry-auth", case_registry_auth),
         Case::new("registry-cache", case_registry_cache),
+        Case::new("solve", super::cases_solve::buildkitd_solve),
+        Case::new("solve-pb", super::cases_solve::buildkitd_solve_pb),
+        Case::new("solve-failing", super::cases_solve::buildkitd_solve_failing),
+        Case::new("solve-unreachable", super::cases_solve::buildkitd_solve_unreachable),
     ]
 }
 

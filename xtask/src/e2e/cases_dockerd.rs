@@ -46,6 +46,9 @@ pub fn cases<'a>() -> Vec<Case<Env<'a>>> {
         Case::new("readme", case_readme),
         Case::new("buildctl-path", case_buildctl_path),
         Case::new("registry-auth", case_registry_auth),
+        Case::new("solve", super::cases_solve::dockerd_solve),
+        Case::new("solve-pb", super::cases_solve::dockerd_solve_pb),
+        Case::new("solve-failing", super::cases_solve::dockerd_solve_failing),
     ]
 }
 
