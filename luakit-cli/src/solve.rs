@@ -293,14 +293,15 @@ pub fn run(a: SolveArgs) -> anyhow::Result<ExitCode> {
                 let channel = channel.clone();
                 let served = served.clone();
                 Some(Box::pin(async move {
-                    let s = luakit_frontend::serve_channel(channel, id, opts, ScriptInput::Given(script, base))
-                        .await
-                        .map_err(|e| match e {
-                        luakit_frontend::FrontendError::Handshake { reason } => {
-                            format!("BuildKit's gateway did not answer on the Control connection: {reason}")
-                        }
-                        e => e.to_string(),
-                    })?;
+                    let s =
+                        luakit_frontend::serve_channel(channel, id, opts, ScriptInput::Given(Box::new((script, base))))
+                            .await
+                            .map_err(|e| match e {
+                                luakit_frontend::FrontendError::Handshake { reason } => {
+                                    format!("BuildKit's gateway did not answer on the Control connection: {reason}")
+                                }
+                                e => e.to_string(),
+                            })?;
                     if let Ok(mut slot) = served.lock() {
                         *slot = s.error;
                     }

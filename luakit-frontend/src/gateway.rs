@@ -76,7 +76,7 @@ pub enum ScriptInput {
     /// Already read by the caller (`luakit solve` on the client, with its
     /// own module loader), with the evaluation's limits and `local.unique`
     /// id (platforms, build args and session come from the [`BuildOpts`]).
-    Given(Script, EvalOptions),
+    Given(Box<(Script, EvalOptions)>),
 }
 
 /// What [`serve_channel`] returned to BuildKit.
@@ -267,7 +267,7 @@ async fn build(
     let target = opts.target_platform().map_err(|e| e.to_string())?;
     let build_platform = opts.build_platform();
     let (script, base) = match input {
-        ScriptInput::Given(script, base) => (script, base),
+        ScriptInput::Given(given) => *given,
         ScriptInput::FromLocal => (read_script(client, opts, caps, &build_platform).await?, EvalOptions::default()),
     };
     let filename = script.name.clone();

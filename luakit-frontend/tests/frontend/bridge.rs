@@ -161,7 +161,7 @@ impl Gateway {
                 channel,
                 id,
                 o,
-                luakit_frontend::ScriptInput::Given(script, luakit::EvalOptions::default()),
+                luakit_frontend::ScriptInput::Given(Box::new((script, luakit::EvalOptions::default()))),
             )
             .await;
             server.abort();

@@ -63,6 +63,7 @@ pub fn cases<'a>() -> Vec<Case<Ctx<'a>>> {
         Case::new("solve-pb", super::cases_solve::buildkitd_solve_pb),
         Case::new("solve-failing", super::cases_solve::buildkitd_solve_failing),
         Case::new("solve-unreachable", super::cases_solve::buildkitd_solve_unreachable),
+        Case::new("solve-interrupt", super::cases_solve::buildkitd_solve_interrupt),
     ]
 }
 

@@ -283,3 +283,58 @@ pub fn buildkitd_solve_unreachable(c: &Ctx) -> Result<()> {
         .fails_with(&["invalid BuildKit address"])?;
     Ok(())
 }
+
+/// Ctrl-C during a step: luakit ends at once, killed by SIGINT (status 130
+/// in a shell), which closes its connection, and buildkitd cancels the
+/// build.
+pub fn buildkitd_solve_interrupt(c: &Ctx) -> Result<()> {
+    use std::os::unix::process::ExitStatusExt as _;
+    let work = c.dir("solve-interrupt")?;
+    let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
+    fs::write(
+        work.join("build.lua"),
+        format!("bk.export(bk.image(\"busybox:latest\"):run(\"echo {nonce}; sleep 120\"))\n"),
+    )?;
+    let err_path = work.join("solve.log");
+    let offset = c.bk.log_len();
+    let mut child = Command::new(&c.luakit)
+        .current_dir(&work)
+        .args(["solve", "--addr", &c.bk.addr(), "--progress", "plain", "build.lua"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(fs::File::create(&err_path)?))
+        .spawn()?;
+    let t0 = std::time::Instant::now();
+    // The step's output line (`#N 0.123 NONCE`; its name holds `echo NONCE;`).
+    while !fs::read_to_string(&err_path).unwrap_or_default().contains(&format!(" {nonce}\n")) {
+        if t0.elapsed() > Duration::from_secs(60) || child.try_wait()?.is_some() {
+            let _ = child.kill();
+            bail!("the step never started:\n{}", fs::read_to_string(&err_path).unwrap_or_default());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let marker = format!("echo {nonce}; sleep");
+    ensure!(
+        util::processes().iter().any(|(_, _, argv)| argv.contains(&marker)),
+        "the step's process is not found (by its command line) while it runs"
+    );
+    let pid = i32::try_from(child.id())?;
+    let o = Command::new("kill").args(["-INT", &pid.to_string()]).output()?;
+    util::check_output("kill -INT", &o)?;
+    let status = util::wait_timeout(&mut child, Duration::from_secs(10))?;
+    let Some(status) = status else {
+        let _ = child.kill();
+        bail!("luakit solve did not end within 10s of SIGINT");
+    };
+    ensure!(status.signal() == Some(2), "luakit solve did not die of SIGINT: {status}");
+    // The daemon cancels the build: the step's process (its command line
+    // holds the nonce) does not run on for its 120 s.
+    let t1 = std::time::Instant::now();
+    while util::processes().iter().any(|(_, _, argv)| argv.contains(&marker)) {
+        if t1.elapsed() > Duration::from_secs(30) {
+            bail!("the step still runs 30s after luakit solve was interrupted:\n{}", tail(&c.bk.log_since(offset), 30));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Ok(())
+}
