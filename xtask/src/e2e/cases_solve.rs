@@ -291,9 +291,12 @@ pub fn buildkitd_solve_interrupt(c: &Ctx) -> Result<()> {
     use std::os::unix::process::ExitStatusExt as _;
     let work = c.dir("solve-interrupt")?;
     let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
+    // A duration of its own, to find the step's `sleep` among processes (the
+    // shell execs it: its command line is `sleep SECS`).
+    let secs = 600 + nonce % 3000;
     fs::write(
         work.join("build.lua"),
-        format!("bk.export(bk.image(\"busybox:latest\"):run(\"echo {nonce}; sleep 120\"))\n"),
+        format!("bk.export(bk.image(\"busybox:latest\"):run(\"echo {nonce}; sleep {secs}\"))\n"),
     )?;
     let err_path = work.join("solve.log");
     let offset = c.bk.log_len();
@@ -313,11 +316,9 @@ pub fn buildkitd_solve_interrupt(c: &Ctx) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let marker = format!("echo {nonce}; sleep");
-    ensure!(
-        util::processes().iter().any(|(_, _, argv)| argv.contains(&marker)),
-        "the step's process is not found (by its command line) while it runs"
-    );
+    let marker = format!("sleep {secs}");
+    let running = || util::processes().iter().any(|(_, _, argv)| argv.trim_end().ends_with(&marker));
+    ensure!(running(), "the step's process is not found (by its command line) while it runs");
     let pid = i32::try_from(child.id())?;
     let o = Command::new("kill").args(["-INT", &pid.to_string()]).output()?;
     util::check_output("kill -INT", &o)?;
@@ -328,9 +329,9 @@ pub fn buildkitd_solve_interrupt(c: &Ctx) -> Result<()> {
     };
     ensure!(status.signal() == Some(2), "luakit solve did not die of SIGINT: {status}");
     // The daemon cancels the build: the step's process (its command line
-    // holds the nonce) does not run on for its 120 s.
+    // is `sleep SECS`) does not run on.
     let t1 = std::time::Instant::now();
-    while util::processes().iter().any(|(_, _, argv)| argv.contains(&marker)) {
+    while running() {
         if t1.elapsed() > Duration::from_secs(30) {
             bail!("the step still runs 30s after luakit solve was interrupted:\n{}", tail(&c.bk.log_since(offset), 30));
         }
