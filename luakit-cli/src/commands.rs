@@ -14,8 +14,8 @@ use crate::guard::{self, Phase};
 use crate::output::Binary;
 
 use crate::{
-    BuildArgs, ConvertArgs, DagArgs, DagFormat, EvalArgs, FmtArgs, FrontendImageArgs, InitArgs, LintArgs, SolveArgs,
-    TestArgs, TypesArgs, UsageError, ValidateArgs, frontend_image, lock_cmd, output,
+    BuildArgs, ConvertArgs, DagArgs, DagFormat, EvalArgs, FmtArgs, FrontendImageArgs, InitArgs, LintArgs, TestArgs,
+    TypesArgs, UsageError, ValidateArgs, frontend_image, lock_cmd, output,
 };
 
 /// The Lua of `luakit version` (luakit-lua embeds mlua's vendored Lua 5.4).
@@ -270,25 +270,9 @@ fn write_text(text: &str) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// `luakit solve`.
-pub fn solve(a: SolveArgs) -> anyhow::Result<ExitCode> {
-    use luakit_client::Progress;
-
-    output::check_stdout_open()?;
-    let def = read_definition(&a.definition, solve_read_limit(), Expected::Definition)?;
-    let mut report = |p: Progress| match p {
-        Progress::Started(name) => eprintln!("=> {name}"),
-        Progress::Done { name, cached: true } => eprintln!("=> CACHED {name}"),
-        Progress::Done { name, cached: false } => eprintln!("=> DONE {name}"),
-        Progress::Failed { name, error } => eprintln!("=> ERROR {name}: {error}"),
-        Progress::Log(bytes) => eprint!("{}", String::from_utf8_lossy(&bytes)),
-    };
-    let tag = a.tag.as_deref().unwrap_or_default();
-    let response = luakit_client::solve_on_docker(&a.docker_socket, def, tag, None, &mut report)?;
-    match response.get(luakit::DIGEST_RESPONSE_KEY) {
-        Some(digest) => write_text(&format!("{digest}\n")),
-        None => Ok(ExitCode::SUCCESS),
-    }
+/// Reads the Definition file `luakit solve` solves.
+pub(crate) fn read_solve_definition(path: &Path) -> anyhow::Result<luakit::pb::Definition> {
+    read_definition(path, solve_read_limit(), Expected::Definition)
 }
 
 /// `luakit validate`.

@@ -295,7 +295,7 @@ fn remove_temps() {
 
 /// On SIGINT, SIGTERM or SIGHUP: remove the temporary files, then die of
 /// the signal as if it had not been caught.
-fn install_signal_cleanup() {
+pub fn install_signal_cleanup() {
     static INSTALLED: OnceLock<()> = OnceLock::new();
     INSTALLED.get_or_init(|| {
         use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};

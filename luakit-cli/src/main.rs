@@ -9,6 +9,7 @@ mod guard;
 mod lock_cmd;
 mod output;
 mod sections;
+mod solve;
 mod values;
 
 use std::path::PathBuf;
@@ -54,7 +55,7 @@ impl std::error::Error for UsageError {}
         luakit dag --format dot build.lua | dot -Tsvg > graph.svg\n  \
         luakit test\n  \
         luakit frontend-image | docker load      # then: # syntax=luakit/frontend:dev\n  \
-        luakit solve app.pb --docker-socket /var/run/docker.sock --tag app\n\n\
+        luakit solve -t app:latest               # on buildkitd or Docker\n\n\
         Exit codes: 0 success, 1 script or build error, 2 usage error."
 )]
 struct Cli {
@@ -140,22 +141,29 @@ enum Command {
             luakit frontend-image --tag registry.example.com/luakit/frontend:1 -o frontend.tar"
     )]
     FrontendImage(FrontendImageArgs),
-    /// Solve a Definition on a Docker daemon's built-in BuildKit (the buildctl path for Docker users without buildctl).
+    /// Build a script (or solve a Definition) on BuildKit or a Docker daemon, with progress; export, push or load the image.
     #[command(
-        long_about = "Solve an LLB definition (as written by `luakit build -o`) on the BuildKit built into a \
-            Docker daemon, through BuildKit's Control API (the API `buildctl build` uses), and store the \
-            result in the daemon's image store with Docker's image exporter.\n\n\
-            The daemon is reached on its unix socket (`POST /grpc`, upgraded to HTTP/2). No client session \
-            is attached: the definition must not read local sources (bk.local_), secrets or SSH agents. \
-            Docker's built-in image exporter takes an image config only from a frontend's result, so the \
-            image gets the filesystem but no config (entrypoint, env, …): to build images with their \
-            config on Docker, use the frontend (`# syntax=luakit/frontend:dev`). Progress goes to standard \
-            error; the image digest is printed on standard output.",
-        after_help = "Example:\n  \
-            luakit build build.lua -o build.pb\n  \
-            luakit solve build.pb --docker-socket /var/run/docker.sock --tag app:latest"
+        long_about = "Build a Lua build script on any BuildKit (buildkitd, or the BuildKit built into a Docker \
+            daemon) and export the image: the one command from build.lua to a built image.\n\n\
+            A script is evaluated here and built as BuildKit's own clients build: BuildKit's Control API \
+            (what buildctl uses) with luakit's gateway build alongside on the same connection, exactly \
+            the code of the luakit frontend: every bk.image is resolved by the daemon, steps are named \
+            [build.lua:N], and the image gets its config (base image config, env, entrypoint, …) on \
+            both engines. Any other file is read as an LLB definition (from `luakit build -o`, or any \
+            frontend) and solved as it is.\n\n\
+            No client session yet: the script must not read local sources (bk.local_), secrets or SSH \
+            agents, and outputs that write to this machine (oci, docker, local, tar; --load on \
+            buildkitd) are refused.\n\n\
+            Progress goes to standard error; the image digest, when the exporter gives one, to \
+            standard output. On failure: the failing step's last output lines, the Lua line with the \
+            script around it, and BuildKit's message. Ctrl-C ends the build on the daemon too.",
+        after_help = "Examples:\n  \
+            luakit solve --addr docker:// -t app:latest                 # Docker: into its image store\n  \
+            luakit solve --addr unix:///run/buildkit/buildkitd.sock \\\n      \
+            --output type=image,name=registry.example.com/app:1,push=true build.lua\n  \
+            luakit build build.lua -o build.pb && luakit solve build.pb --progress rawjson"
     )]
-    Solve(SolveArgs),
+    Solve(solve::SolveArgs),
     /// Convert a Dockerfile into a luakit build script.
     #[command(long_about = "Convert a Dockerfile into an idiomatic, formatted build.lua: one local per stage, \
             bk.arg for ARGs, ENV/WORKDIR/USER as state defaults, the image config in bk.export, comments kept. \
@@ -281,21 +289,6 @@ struct LockArgs {
     /// Reach this registry (HOST[:PORT]) over plain HTTP (repeatable; registries on this machine always are).
     #[arg(long = "insecure-registry", value_name = "HOST")]
     insecure_registries: Vec<String>,
-}
-
-#[derive(Debug, Args)]
-struct SolveArgs {
-    /// The LLB definition file (a protobuf pb.Definition, as `luakit build -o` writes it).
-    #[arg(value_name = "DEF.pb")]
-    definition: PathBuf,
-
-    /// The Docker daemon's unix socket.
-    #[arg(long, value_name = "PATH")]
-    docker_socket: PathBuf,
-
-    /// The image's name (repository[:tag]; several comma-separated). Default: an untagged image.
-    #[arg(long, value_name = "NAME")]
-    tag: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -443,7 +436,7 @@ fn main() -> ExitCode {
         Command::Version => commands::version(),
         Command::Frontend => commands::frontend(),
         Command::FrontendImage(a) => commands::frontend_image(a),
-        Command::Solve(a) => commands::solve(a),
+        Command::Solve(a) => solve::run(a),
         Command::Convert(a) => commands::convert(a),
         Command::Types(a) => commands::types(a),
         Command::Init(a) => commands::init(a),

@@ -1,8 +1,10 @@
 //! luakit-client: talking to BuildKit from outside, as `buildctl` does.
 //!
-//! [`control::solve_on_docker`] solves a Definition through BuildKit's
-//! Control API on the BuildKit built into a Docker daemon (`luakit solve`),
-//! reporting progress events as the build runs. The message types of
+//! [`addr`] finds BuildKit (`--addr`, `BUILDKIT_HOST`, buildkitd's socket,
+//! a Docker daemon) and opens a gRPC channel to it; [`control::solve`]
+//! sends `Control.Solve` (with a Definition, or with a gateway build running
+//! alongside on the same connection) and follows its progress, which
+//! [`progress`] shows as buildctl does (`luakit solve`). The message types of
 //! BuildKit's `api/services/control/control.proto` are generated at build
 //! time (module [`pb`]); LLB types (`pb.*`) come from [`luakit_llb::pb`].
 //!
@@ -19,6 +21,9 @@
 #[allow(missing_docs, clippy::all)]
 pub mod pb;
 
+pub mod addr;
 pub mod control;
+pub mod progress;
 
-pub use control::{ControlError, Progress, solve_on_docker};
+pub use addr::{Address, AddressError};
+pub use control::{ControlError, Gateway, SolveRequest, new_ref, solve};

@@ -15,6 +15,9 @@ use luakit::llb::{MarshalOptions, pb_platform};
 use luakit::{BuildOptions, CapSet, EvalOptions, ImageConfig, Platform, ResolveError, ResolvedImage, Script, pb};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::runtime::Handle;
+use tonic::metadata::{AsciiMetadataValue, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint, Uri};
 
 use crate::error::FrontendError;
@@ -37,7 +40,55 @@ const CODE_UNKNOWN: i32 = 2;
 /// BuildKit answers at once; a peer silent that long is not BuildKit.
 pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-pub(crate) type Client = LlbBridgeClient<Channel>;
+/// The gRPC header naming the build a gateway call belongs to when the
+/// bridge is reached through BuildKit's Control connection (BuildKit's
+/// gateway forwarder routes the call to that build's frontend bridge).
+pub const BUILD_ID_HEADER: &str = "buildkit-controlapi-buildid";
+
+/// The gateway client: an `LLBBridge` client that adds the
+/// [`BUILD_ID_HEADER`] to every call when it has a build id (the Control
+/// route), and nothing otherwise (stdin/stdout).
+pub(crate) type Client = LlbBridgeClient<InterceptedService<Channel, BuildId>>;
+
+/// Adds `buildkit-controlapi-buildid` to every call, when set.
+#[derive(Clone, Default)]
+pub struct BuildId(Option<AsciiMetadataValue>);
+
+impl BuildId {
+    /// The header for the Control solve whose `Ref` is `build_ref`; `None`
+    /// when the ref is not a valid header value.
+    pub fn new(build_ref: &str) -> Option<Self> {
+        MetadataValue::try_from(build_ref).ok().map(|v| BuildId(Some(v)))
+    }
+}
+
+impl Interceptor for BuildId {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(v) = &self.0 {
+            req.metadata_mut().insert(BUILD_ID_HEADER, v.clone());
+        }
+        Ok(req)
+    }
+}
+
+/// Where the build script comes from.
+pub enum ScriptInput {
+    /// The `dockerfile` local of the client's session, named by the
+    /// `filename` option (the frontend inside BuildKit).
+    FromLocal,
+    /// Already read by the caller (`luakit solve` on the client, with its
+    /// own module loader), with the evaluation's limits and `local.unique`
+    /// id (platforms, build args and session come from the [`BuildOpts`]).
+    Given(Box<(Script, EvalOptions)>),
+}
+
+/// What [`serve_channel`] returned to BuildKit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Served {
+    /// The build's error as returned to BuildKit (`build.lua:N: …` when a
+    /// step of the script failed), `None` when a result was returned.
+    pub error: Option<String>,
+}
 
 /// Runs `luakit frontend`: reads the options from the environment and serves
 /// one build over stdin/stdout. Build failures (script, marshal and solve
@@ -70,7 +121,7 @@ pub fn llb_caps(pong: &gw::PongResponse) -> CapSet {
     caps
 }
 
-async fn connect<IO>(io: IO) -> Result<Client, FrontendError>
+async fn connect<IO>(io: IO) -> Result<Channel, FrontendError>
 where
     IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
@@ -90,24 +141,26 @@ where
             }
         }
     });
-    let channel = Endpoint::from_static("http://buildkit-gateway")
+    Endpoint::from_static("http://buildkit-gateway")
         .connect_with_connector(connector)
         .await
-        .map_err(FrontendError::Connect)?;
-    Ok(LlbBridgeClient::new(channel).max_decoding_message_size(usize::MAX).max_encoding_message_size(usize::MAX))
+        .map_err(FrontendError::Connect)
+}
+
+fn client(channel: Channel, build_id: BuildId) -> Client {
+    LlbBridgeClient::with_interceptor(channel, build_id)
+        .max_decoding_message_size(usize::MAX)
+        .max_encoding_message_size(usize::MAX)
 }
 
 fn call(name: &'static str) -> impl FnOnce(tonic::Status) -> FrontendError {
     move |status| FrontendError::Call { call: name, status }
 }
 
-/// Connects over `io` and pings, within [`HANDSHAKE_TIMEOUT`].
-async fn handshake<IO>(io: IO) -> Result<(Client, gw::PongResponse), FrontendError>
-where
-    IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
-{
+/// Pings over `channel`, within [`HANDSHAKE_TIMEOUT`].
+async fn handshake(channel: Channel, build_id: BuildId) -> Result<(Client, gw::PongResponse), FrontendError> {
     let attempt = async {
-        let mut client = connect(io).await?;
+        let mut client = client(channel, build_id);
         let pong = client.ping(gw::PingRequest {}).await.map_err(|status| FrontendError::Handshake {
             reason: format!("the first call (Ping) failed: {}", crate::error::status_cause(&status)),
         })?;
@@ -132,18 +185,59 @@ pub async fn serve<IO>(io: IO, opts: BuildOpts) -> Result<(), FrontendError>
 where
     IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    let (mut client, pong) = handshake(io).await?;
+    let channel = tokio::time::timeout(HANDSHAKE_TIMEOUT, connect(io)).await.map_err(|_| {
+        FrontendError::Handshake { reason: format!("nothing answered within {}s", HANDSHAKE_TIMEOUT.as_secs()) }
+    })??;
+    let served = serve_channel(channel, BuildId::default(), opts, ScriptInput::FromLocal).await?;
+    if let Some(message) = served.error {
+        eprintln!("luakit frontend: {message}");
+    }
+    Ok(())
+}
+
+/// The one gateway build, shared by the frontend ([`serve`], over
+/// stdin/stdout) and `luakit solve` (over the Control connection, with
+/// `build_id` set to the Control solve's ref, as BuildKit's Go
+/// `client.Build` does): `Ping` for the daemon's caps, the script evaluated
+/// by `luakit::build` with every `bk.image` resolved through
+/// `ResolveImageConfig`, `Solve`, then `Return` with the result and its
+/// `containerimage.config`, or with the build's error. A build failure is
+/// returned to BuildKit (and in [`Served::error`]), not an `Err`.
+///
+/// Needs a multi-threaded tokio runtime: the script is evaluated on a
+/// blocking thread that calls back into the gateway.
+pub async fn serve_channel(
+    channel: Channel,
+    build_id: BuildId,
+    opts: BuildOpts,
+    script: ScriptInput,
+) -> Result<Served, FrontendError> {
+    let (mut client, pong) = handshake(channel, build_id).await?;
+    let mut opts = opts;
+    if opts.worker_platforms.is_empty() {
+        // Not given by BuildKit's environment (the Control route): the
+        // platforms of the workers Ping reports.
+        opts.worker_platforms = pong
+            .workers
+            .iter()
+            .flat_map(|w| w.platforms.iter())
+            .map(|p| Platform::new(p.os.clone(), p.architecture.clone(), p.variant.clone()))
+            .collect();
+    }
     let caps = llb_caps(&pong);
     let ref_array = pong.frontend_api_caps.iter().any(|c| c.enabled && c.id == "proto.refarray");
-    let req = match build(&mut client, &opts, &caps, ref_array).await {
-        Ok(result) => gw::ReturnRequest { result: Some(result), error: None },
-        Err(message) => {
-            eprintln!("luakit frontend: {message}");
-            gw::ReturnRequest { result: None, error: Some(Status { code: CODE_UNKNOWN, message, details: Vec::new() }) }
-        }
+    let (req, error) = match build(&mut client, &opts, &caps, ref_array, script).await {
+        Ok(result) => (gw::ReturnRequest { result: Some(result), error: None }, None),
+        Err(message) => (
+            gw::ReturnRequest {
+                result: None,
+                error: Some(Status { code: CODE_UNKNOWN, message: message.clone(), details: Vec::new() }),
+            },
+            Some(message),
+        ),
     };
     client.r#return(req).await.map_err(call("Return"))?;
-    Ok(())
+    Ok(Served { error })
 }
 
 /// Solves `def` and returns the result's ref id.
@@ -166,56 +260,53 @@ async fn solve(client: &mut Client, def: pb::Definition) -> Result<String, tonic
 }
 
 /// Everything up to the result; `Err` is the message to return to BuildKit.
-async fn build(client: &mut Client, opts: &BuildOpts, caps: &CapSet, ref_array: bool) -> Result<gw::Result, String> {
-    let filename = opts.filename().to_string();
+async fn build(
+    client: &mut Client,
+    opts: &BuildOpts,
+    caps: &CapSet,
+    ref_array: bool,
+    input: ScriptInput,
+) -> Result<gw::Result, String> {
     let platforms = opts.target_platforms().map_err(|e| e.to_string())?;
     if let Some(message) = crate::multi::refusal(&opts.product, caps, &platforms) {
         return Err(message);
     }
     let build_platform = opts.build_platform();
-
-    // The script, its sibling modules and `<script>.dockerignore`, from the
-    // `dockerfile` local.
-    let ignore_name = format!("{filename}{}", crate::dockerignore::DOCKERIGNORE);
-    let script_ref = solve_local(
-        client,
-        opts,
-        caps,
-        DOCKERFILE_LOCAL,
-        vec![filename.clone(), "**/*.lua".to_string(), ignore_name.clone(), crate::lock::lock_path(&filename)],
-    )
-    .await
-    .map_err(|s| format!("cannot read {filename}: {}", s.message()))?;
-    let source = read_file(client, &script_ref, &filename)
-        .await
-        .map_err(|s| format!("cannot read {filename} from the build's dockerfile directory: {}", s.message()))?;
-    let excludes = read_dockerignore(client, opts, caps, &script_ref, &ignore_name).await;
+    let handle = Handle::current();
+    let gateway: Arc<dyn luakit::ImageResolver> = Arc::new(GatewayResolver {
+        client: client.clone(),
+        handle: handle.clone(),
+        session_id: opts.session_id.clone(),
+        resolve_mode: opts.resolve_mode().to_string(),
+    });
+    let (script, base, excludes, resolver) = match input {
+        ScriptInput::Given(given) => {
+            let (script, base) = *given;
+            (script, base, Vec::new(), gateway)
+        }
+        ScriptInput::FromLocal => {
+            let (script, script_ref, excludes) = read_script(client, opts, caps).await?;
+            // A `luakit.lock` beside the script answers first.
+            let resolver = crate::lock::with_lock(client, &script_ref, &script.name, gateway).await?;
+            (script, EvalOptions::default(), excludes, resolver)
+        }
+    };
+    let filename = script.name.clone();
 
     // Build on blocking threads (one evaluation per platform): the resolver
     // and loader call back into the gateway from there.
-    let handle = Handle::current();
     let mut eval = EvalOptions {
         build_platform,
         args: opts.build_args(),
         local_session_id: Some(opts.session_id.clone()),
         source_map: true,
         target: opts.target().map(str::to_string),
-        ..EvalOptions::default()
+        ..base
     };
     if !excludes.is_empty() {
         eval.local_excludes.insert(CONTEXT_LOCAL.to_string(), excludes);
     }
     let build_opts = BuildOptions { eval, daemon_caps: Some(caps.clone()), name_ops: true };
-    let resolver: Arc<dyn luakit::ImageResolver> = Arc::new(GatewayResolver {
-        client: client.clone(),
-        handle: handle.clone(),
-        session_id: opts.session_id.clone(),
-        resolve_mode: opts.resolve_mode().to_string(),
-    });
-    // A `luakit.lock` beside the script answers first.
-    let resolver = crate::lock::with_lock(client, &script_ref, &filename, resolver).await?;
-    let loader = Arc::new(GatewayLoader { client: client.clone(), handle, script_ref: script_ref.clone() });
-    let script = Script::new(filename.clone(), source).with_loader(loader);
     let multi = platforms.len() > 1;
     let eval_platforms = platforms.clone();
     let builds =
@@ -224,7 +315,7 @@ async fn build(client: &mut Client, opts: &BuildOpts, caps: &CapSet, ref_array: 
             .map_err(|e| format!("evaluation of {filename} did not finish: {e}"))?
             .map_err(|e| e.to_string())?;
     for w in builds.iter().flat_map(|b| &b.warnings) {
-        eprintln!("luakit frontend: {w}");
+        eprintln!("luakit: {w}");
     }
 
     if !multi {
@@ -267,6 +358,36 @@ async fn build(client: &mut Client, opts: &BuildOpts, caps: &CapSet, ref_array: 
         gw::result::Result::RefsDeprecated(gw::RefMapDeprecated { refs: ids })
     };
     Ok(gw::Result { metadata, attestations: BTreeMap::new(), result: Some(r) })
+}
+
+/// The script and its sibling modules (read from the `dockerfile` local),
+/// the ref of that local, and the patterns of `<script>.dockerignore` or the
+/// context's `.dockerignore`.
+async fn read_script(
+    client: &mut Client,
+    opts: &BuildOpts,
+    caps: &CapSet,
+) -> Result<(Script, String, Vec<String>), String> {
+    let filename = opts.filename().to_string();
+    // The script, its sibling modules, `<script>.dockerignore` and the lock,
+    // from the `dockerfile` local.
+    let ignore_name = format!("{filename}{}", crate::dockerignore::DOCKERIGNORE);
+    let script_ref = solve_local(
+        client,
+        opts,
+        caps,
+        DOCKERFILE_LOCAL,
+        vec![filename.clone(), "**/*.lua".to_string(), ignore_name.clone(), crate::lock::lock_path(&filename)],
+    )
+    .await
+    .map_err(|s| format!("cannot read {filename}: {}", s.message()))?;
+    let source = read_file(client, &script_ref, &filename)
+        .await
+        .map_err(|s| format!("cannot read {filename} from the build's dockerfile directory: {}", s.message()))?;
+    let excludes = read_dockerignore(client, opts, caps, &script_ref, &ignore_name).await;
+    let loader =
+        Arc::new(GatewayLoader { client: client.clone(), handle: Handle::current(), script_ref: script_ref.clone() });
+    Ok((Script::new(filename, source).with_loader(loader), script_ref, excludes))
 }
 
 /// Solves the local `name` filtered to `include` and returns its ref.

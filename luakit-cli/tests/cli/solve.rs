@@ -1,16 +1,38 @@
-//! `luakit solve`, as far as it runs without a Docker daemon (the real solve
-//! is covered by the `buildctl-path` end-to-end case): usage errors and
-//! failures before and at the connection.
+//! `luakit solve`, as far as it runs without a daemon (the real solves are
+//! the `solve*` end-to-end cases on both engines): usage errors, addresses,
+//! and failures before and at the connection.
 
 use predicates::prelude::*;
 
 use crate::util::{R, cli_fixture, luakit};
 
 #[test]
-fn solve_requires_a_definition_and_a_socket() {
-    luakit().arg("solve").assert().code(2).stderr(predicate::str::contains("DEF.pb"));
-    luakit().args(["solve", "x.pb"]).assert().code(2).stderr(predicate::str::contains("--docker-socket"));
-    luakit().args(["solve", "x.pb", "--docker-socket", "/nonexistent.sock", "--no-such-flag"]).assert().code(2);
+fn bad_flags_and_outputs_are_usage_errors() {
+    luakit().args(["solve", "x.pb", "--no-such-flag"]).assert().code(2);
+    luakit()
+        .args(["solve", "x.pb", "--addr", "unix:///x", "--docker-socket", "/y"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot be used with"));
+    luakit()
+        .args(["solve", "--addr", "unix:///nonexistent.sock", "--output", "type=tar,dest=x.tar", "x.lua"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("needs the client session"));
+    luakit()
+        .args(["solve", "--addr", "unix:///nonexistent.sock", "--output", "name=x", "x.lua"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no type="));
+}
+
+#[test]
+fn a_bad_address_is_named() {
+    luakit()
+        .args(["solve", "--addr", "ftp://host", "x.pb"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("invalid BuildKit address \"ftp://host\""));
 }
 
 #[test]
@@ -52,6 +74,14 @@ fn solve_without_a_daemon_fails_cleanly() -> R {
         .timeout(std::time::Duration::from_secs(60))
         .assert()
         .code(1)
-        .stderr(predicate::str::starts_with("error: cannot connect to the Docker daemon's BuildKit"));
+        .stderr(predicate::str::starts_with("error: cannot connect to BuildKit at docker://unix://"));
+    // A script too, and the address from BUILDKIT_HOST.
+    luakit()
+        .args(["solve", &cli_fixture("image_config")])
+        .env("BUILDKIT_HOST", format!("unix://{}", socket.display()))
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!("cannot connect to BuildKit at unix://{}", socket.display())));
     Ok(())
 }

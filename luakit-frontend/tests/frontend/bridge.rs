@@ -103,6 +103,8 @@ pub struct Record {
     pub resolved: Vec<gw::ResolveImageConfigRequest>,
     /// The `Return` request.
     pub returned: Option<gw::ReturnRequest>,
+    /// The `buildkit-controlapi-buildid` header of every call ("" when absent).
+    pub build_ids: Vec<String>,
 }
 
 impl Gateway {
@@ -117,6 +119,63 @@ impl Gateway {
 
     fn record(&self) -> std::sync::MutexGuard<'_, Record> {
         self.record.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn note<T>(&self, req: &Request<T>) {
+        let id = req.metadata().get(luakit_frontend::BUILD_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+        self.record().build_ids.push(id.to_string());
+    }
+
+    /// Every solved Definition.
+    pub fn solved(&self) -> Vec<pb::Definition> {
+        self.record().solved.clone()
+    }
+
+    /// The `buildkit-controlapi-buildid` header of every call.
+    pub fn build_ids(&self) -> Vec<String> {
+        self.record().build_ids.clone()
+    }
+
+    /// Runs the shared gateway build (`serve_channel`, the route of `luakit
+    /// solve`) with a script given by the caller, over a channel whose calls
+    /// carry `build_id`.
+    pub fn run_given(
+        &self,
+        script: luakit::Script,
+        build_id: &str,
+        opts: &[(&str, &str)],
+    ) -> Result<luakit_frontend::Served, Box<dyn std::error::Error>> {
+        let mut o = BuildOpts { session_id: "sess".to_string(), ..BuildOpts::default() };
+        for (k, v) in opts {
+            o.opts.insert(k.to_string(), v.to_string());
+        }
+        let id = luakit_frontend::BuildId::new(build_id).ok_or("bad build id")?;
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+        let bridge = LlbBridgeServer::new(self.clone());
+        let served = rt.block_on(async move {
+            let (client_end, gateway_end) = tokio::io::duplex(1 << 20);
+            let server = tokio::spawn(
+                tonic::transport::Server::builder()
+                    .serve_with_incoming(bridge, tokio_stream::once(Ok::<_, std::io::Error>(gateway_end))),
+            );
+            let slot = Arc::new(Mutex::new(Some(client_end)));
+            let connector = tower::service_fn(move |_: tonic::transport::Uri| {
+                let taken = slot.lock().ok().and_then(|mut s| s.take());
+                async move { taken.map(hyper_util::rt::TokioIo::new).ok_or_else(|| std::io::Error::other("used")) }
+            });
+            let channel =
+                tonic::transport::Endpoint::from_static("http://gateway").connect_with_connector(connector).await?;
+            let served = luakit_frontend::serve_channel(
+                channel,
+                id,
+                o,
+                luakit_frontend::ScriptInput::Given(Box::new((script, luakit::EvalOptions::default()))),
+            )
+            .await;
+            server.abort();
+            Ok::<_, Box<dyn std::error::Error>>(served?)
+        })?;
+        Ok(served)
     }
 
     /// The Definition of the build (the first solve that is not one of
@@ -196,7 +255,8 @@ fn cap(id: &str) -> ApiCap {
 
 #[tonic::async_trait]
 impl LlbBridge for Gateway {
-    async fn ping(&self, _: Request<gw::PingRequest>) -> Result<Response<gw::PongResponse>, Status> {
+    async fn ping(&self, req: Request<gw::PingRequest>) -> Result<Response<gw::PongResponse>, Status> {
+        self.note(&req);
         Ok(Response::new(gw::PongResponse {
             frontend_api_caps: ["solve.base", "readfile", "resolveimage", "return", "proto.refarray"]
                 .into_iter()
@@ -218,6 +278,7 @@ impl LlbBridge for Gateway {
     }
 
     async fn solve(&self, req: Request<gw::SolveRequest>) -> Result<Response<gw::SolveResponse>, Status> {
+        self.note(&req);
         let def = req.into_inner().definition.unwrap_or_default();
         let mut record = self.record();
         let id = match local_read(&def).as_deref() {
@@ -255,6 +316,7 @@ impl LlbBridge for Gateway {
         &self,
         req: Request<gw::ResolveImageConfigRequest>,
     ) -> Result<Response<gw::ResolveImageConfigResponse>, Status> {
+        self.note(&req);
         let req = req.into_inner();
         let answer = self.images.get(&req.r#ref).cloned();
         self.record().resolved.push(req.clone());
@@ -267,6 +329,7 @@ impl LlbBridge for Gateway {
     }
 
     async fn r#return(&self, req: Request<gw::ReturnRequest>) -> Result<Response<gw::ReturnResponse>, Status> {
+        self.note(&req);
         self.record().returned = Some(req.into_inner());
         Ok(Response::new(gw::ReturnResponse {}))
     }

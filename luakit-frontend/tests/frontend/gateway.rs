@@ -94,3 +94,52 @@ fn an_image_the_gateway_cannot_resolve_fails_at_its_line() -> R {
     );
     Ok(())
 }
+
+/// Modules of a script given on the client.
+struct Modules;
+
+impl luakit::ModuleLoader for Modules {
+    fn load(&self, relative_path: &str) -> Result<Option<Vec<u8>>, String> {
+        Ok((relative_path == "lib/base.lua").then(|| LIB.as_bytes().to_vec()))
+    }
+}
+
+/// `luakit solve`'s route: the same gateway build with the script given by
+/// the client, every call carrying the Control solve's ref; the same
+/// Definition and config as the frontend reading it from the local.
+#[test]
+fn the_control_route_is_the_frontend_route_with_a_given_script() -> R {
+    let fe = gateway(ALL_LLB_CAPS, SCRIPT);
+    fe.run_frontend(&[("platform", "linux/amd64")])?;
+    assert!(fe.build_ids().iter().all(String::is_empty), "{:?}", fe.build_ids());
+
+    let given = gateway(ALL_LLB_CAPS, SCRIPT);
+    let script = luakit::Script::new("build.lua", SCRIPT).with_loader(std::sync::Arc::new(Modules));
+    let served = given.run_given(script, "luakit-ref-1", &[("platform", "linux/amd64")])?;
+    assert_eq!(served.error, None);
+    let ids = given.build_ids();
+    assert!(ids.len() >= 4 && ids.iter().all(|i| i == "luakit-ref-1"), "{ids:?}");
+
+    // One solve (no script to read from a local): the build's.
+    let solved = given.solved();
+    assert_eq!(solved.len(), 1);
+    assert_eq!(Some(&solved[0]), fe.built().as_ref(), "the Definitions differ");
+    let meta = |g: &Gateway| g.returned().and_then(|r| r.result).map(|r| r.metadata);
+    assert_eq!(meta(&given), meta(&fe));
+    assert!(meta(&given).is_some_and(|m| m.contains_key(luakit::CONFIG_METADATA_KEY)));
+    Ok(())
+}
+
+/// A script error on the control route is returned to BuildKit and
+/// reported to the caller, with its line.
+#[test]
+fn the_control_route_reports_a_script_error() -> R {
+    let g = gateway(ALL_LLB_CAPS, SCRIPT);
+    let script = luakit::Script::new("build.lua", "local x = 1\nbk.export(bk.image(42))\n");
+    let served = g.run_given(script, "luakit-ref-2", &[])?;
+    let error = served.error.ok_or("no error")?;
+    assert!(error.starts_with("build.lua:2:"), "{error}");
+    let returned = g.returned().ok_or("no Return")?;
+    assert_eq!(returned.error.map(|e| e.message), Some(error));
+    Ok(())
+}

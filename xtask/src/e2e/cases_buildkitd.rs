@@ -64,6 +64,11 @@ pub fn cases<'a>() -> Vec<Case<Ctx<'a>>> {
         Case::new("registry-cache", case_registry_cache),
         Case::new("lock", super::cases_lock::case_lock),
         Case::new("lock-multi", super::cases_lock::case_lock_multi),
+        Case::new("solve", super::cases_solve::buildkitd_solve),
+        Case::new("solve-pb", super::cases_solve::buildkitd_solve_pb),
+        Case::new("solve-failing", super::cases_solve::buildkitd_solve_failing),
+        Case::new("solve-unreachable", super::cases_solve::buildkitd_solve_unreachable),
+        Case::new("solve-interrupt", super::cases_solve::buildkitd_solve_interrupt),
     ]
 }
 

@@ -58,6 +58,9 @@ pub fn cases<'a>() -> Vec<Case<Env<'a>>> {
         Case::new("convert-healthcheck-inherit", |e| convert_equiv::check(e, "healthcheck-inherit")),
         Case::new("convert-shell-forms", |e| convert_equiv::check(e, "shell-forms")),
         Case::new("convert-stage-config", |e| convert_equiv::check(e, "stage-config")),
+        Case::new("solve", super::cases_solve::dockerd_solve),
+        Case::new("solve-pb", super::cases_solve::dockerd_solve_pb),
+        Case::new("solve-failing", super::cases_solve::dockerd_solve_failing),
     ]
 }
 

@@ -11,6 +11,8 @@
 //!    made here from busybox ([`images`]) and the frontend image; cases go
 //!    through `buildctl build --frontend gateway.v0 --opt source=…` or a
 //!    pipe from `luakit build` ([`cases_buildkitd`]).
+//! 3. `luakit solve` on both engines ([`cases_solve`]): the gateway build
+//!    over the Control connection, `.pb` solves, outputs, failures.
 //!
 //! Nothing is pulled from outside: only loopback. Setup of the two engines
 //! runs in parallel, then the cases of both run on a pool of threads
@@ -35,6 +37,7 @@ pub mod buildkitd;
 pub mod cases_buildkitd;
 pub mod cases_dockerd;
 pub mod cases_lock;
+pub mod cases_solve;
 pub mod convert_equiv;
 pub mod dockerd;
 pub mod http;

@@ -1,0 +1,341 @@
+//! `luakit solve` on both engines: the script built by luakit's gateway
+//! build over the Control connection (no frontend image), a `.pb` solved
+//! directly, its progress, its outputs (the Docker daemon's image store;
+//! buildkitd's image pushed to the local registry and read back), the same
+//! image config as through the frontend, a failing step reported with its
+//! Lua line and the script around it, and an unreachable or wrong address.
+//!
+//! The cases are listed in [`super::cases_dockerd::cases`] and
+//! [`super::cases_buildkitd::cases`].
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail, ensure};
+use serde_json::Value;
+
+use super::cases_buildkitd::Ctx;
+use super::cases_dockerd::Env;
+use super::util::{self, tail};
+
+/// How long one `luakit solve` may take.
+const SOLVE_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// A finished `luakit solve`.
+struct Solved {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+impl Solved {
+    fn describe(&self) -> String {
+        format!("stdout:\n{}\n--- stderr:\n{}", tail(&self.stdout, 10), tail(&self.stderr, 60))
+    }
+
+    fn ok(self) -> Result<Solved> {
+        ensure!(self.ok, "luakit solve failed\n{}", self.describe());
+        Ok(self)
+    }
+
+    fn fails_with(self, needles: &[&str]) -> Result<Solved> {
+        ensure!(!self.ok, "luakit solve succeeded but must fail\n{}", self.describe());
+        for n in needles {
+            ensure!(self.stderr.contains(n), "the error does not mention {n:?}\n{}", self.describe());
+        }
+        Ok(self)
+    }
+
+    /// The digest printed on stdout.
+    fn digest(&self) -> Result<&str> {
+        let d = self.stdout.trim();
+        ensure!(d.starts_with("sha256:") && d.len() == 71, "luakit solve printed no digest\n{}", self.describe());
+        Ok(d)
+    }
+}
+
+/// `luakit solve ARGS…` in `dir`, stdout and stderr kept (and logged to `log`).
+fn solve(luakit: &Path, dir: &Path, args: &[&str], log: &Path) -> Result<Solved> {
+    let out_path = log.with_extension("stdout");
+    let err_path = log.with_extension("log");
+    let mut child = Command::new(luakit)
+        .current_dir(dir)
+        .arg("solve")
+        .args(args)
+        .env_remove("BUILDKIT_HOST")
+        .env_remove("DOCKER_HOST")
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(fs::File::create(&out_path)?))
+        .stderr(Stdio::from(fs::File::create(&err_path)?))
+        .spawn()
+        .with_context(|| format!("cannot run {}", luakit.display()))?;
+    let status = util::wait_timeout(&mut child, SOLVE_TIMEOUT)?;
+    Ok(Solved {
+        ok: status.is_some_and(|s| s.success()),
+        stdout: fs::read_to_string(&out_path).unwrap_or_default(),
+        stderr: fs::read_to_string(&err_path).unwrap_or_default(),
+    })
+}
+
+/// The failing step of `fixtures/e2e/failing` (line 4: `exit 3`): its
+/// output's tail, the Lua line with the script around it, BuildKit's error.
+const FAILING_NEEDLES: &[&str] = &["failing-step", "build.lua:4:", ">>>    4 |", "exit 3", "exit code: 3"];
+
+// ---------------------------------------------------------------------------
+// dockerd
+// ---------------------------------------------------------------------------
+
+fn docker_addr(env: &Env) -> String {
+    format!("docker://unix://{}", env.d.socket().display())
+}
+
+fn docker_config(env: &Env, image: &str) -> Result<Value> {
+    let out = env.d.docker_output(&["image", "inspect", image])?;
+    let v: Value = serde_json::from_str(&out).context("parsing docker image inspect")?;
+    v.get(0).cloned().context("docker image inspect returned no image")
+}
+
+/// `luakit solve build.lua` on the Docker daemon (its `moby` exporter):
+/// the image has the files and the config, the same config as the
+/// frontend's (`docker build` with `# syntax=`) of the same script; steps
+/// are named `[build.lua:N]`; the printed digest is the image's id.
+pub fn dockerd_solve(env: &Env) -> Result<()> {
+    let dir = env.fixtures.join("config");
+    let image = "luakit-e2e-solve";
+    let s = solve(
+        &env.luakit,
+        &dir,
+        &["--addr", &docker_addr(env), "-t", image, "--progress", "plain", "build.lua"],
+        &env.work.join("solve"),
+    )?
+    .ok()?;
+    let digest = s.digest()?;
+    ensure!(s.stderr.contains("[build.lua:2]"), "no step named [build.lua:2]\n{}", s.describe());
+    let v = docker_config(env, image)?;
+    ensure!(v["Id"].as_str() == Some(digest), "image id {} is not the printed digest {digest}", v["Id"]);
+    let c = &v["Config"];
+    ensure!(c["Entrypoint"] == serde_json::json!(["/bin/echo", "ep"]), "Entrypoint: {}", c["Entrypoint"]);
+    let envs = c["Env"].as_array().cloned().unwrap_or_default();
+    ensure!(envs.iter().any(|e| e == "BASE_MARKER=busybox"), "the base image's Env is not inherited: {envs:?}");
+    let out = env.d.docker_output(&["run", "--rm", image])?;
+    ensure!(out.trim_end() == "ep hello", "docker run output: {out:?}");
+
+    // The frontend route, the same script: the same config.
+    let frontend_tag = "luakit-e2e-solve-frontend";
+    let fe = env
+        .d
+        .docker()
+        .current_dir(&dir)
+        .args(["build", "--progress=plain", "-f", "build.lua", "-t", frontend_tag, "."])
+        .stdin(Stdio::null())
+        .output()?;
+    util::check_output("docker build (frontend route)", &fe)?;
+    let f = docker_config(env, frontend_tag)?;
+    ensure!(f["Config"] == v["Config"], "the configs differ:\nfrontend: {}\nsolve:    {}", f["Config"], v["Config"]);
+    Ok(())
+}
+
+/// A `.pb` (from `luakit build`) solved directly, with rawjson progress and
+/// the exporter's response written by `--metadata-file`.
+pub fn dockerd_solve_pb(env: &Env) -> Result<()> {
+    let dir = env.fixtures.join("buildctl-path");
+    let work = env.work.join("solve-pb");
+    let _ = fs::remove_dir_all(&work);
+    fs::create_dir_all(&work)?;
+    let def = work.join("def.pb");
+    let o = Command::new(&env.luakit).current_dir(&dir).args(["build", "build.lua", "-o"]).arg(&def).output()?;
+    util::check_output("luakit build", &o)?;
+    let meta = work.join("metadata.json");
+    let s = solve(
+        &env.luakit,
+        &dir,
+        &[
+            "--addr",
+            &docker_addr(env),
+            "-t",
+            "luakit-e2e-solve-pb",
+            "--progress",
+            "rawjson",
+            "--metadata-file",
+            &meta.to_string_lossy(),
+            &def.to_string_lossy(),
+        ],
+        &work.join("solve"),
+    )?
+    .ok()?;
+    let digest = s.digest()?;
+    let m: Value = serde_json::from_slice(&fs::read(&meta)?).context("the metadata file is not JSON")?;
+    ensure!(m["containerimage.digest"] == digest, "metadata: {m}");
+    let mut vertexes = 0;
+    for line in s.stderr.lines() {
+        let v: Value = serde_json::from_str(line).with_context(|| format!("a rawjson line is not JSON: {line:?}"))?;
+        vertexes += v["vertexes"].as_array().map_or(0, Vec::len);
+    }
+    ensure!(vertexes > 0, "rawjson progress has no vertexes\n{}", s.describe());
+    let out = env.d.docker_output(&["run", "--rm", "luakit-e2e-solve-pb", "cat", "/srv/artifact.txt"])?;
+    ensure!(out.trim_end() == "built-by-run", "file: {out:?}");
+    Ok(())
+}
+
+pub fn dockerd_solve_failing(env: &Env) -> Result<()> {
+    let dir = env.fixtures.join("failing");
+    solve(&env.luakit, &dir, &["--addr", &docker_addr(env), "build.lua"], &env.work.join("solve-failing"))?
+        .fails_with(FAILING_NEEDLES)?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// buildkitd
+// ---------------------------------------------------------------------------
+
+/// `luakit solve build.lua` on buildkitd, pushed to the registry and read
+/// back: the files' layer and the config, the same config as the
+/// frontend's (`buildctl --frontend gateway.v0`) of the same script.
+pub fn buildkitd_solve(c: &Ctx) -> Result<()> {
+    let case = "solve";
+    let work = c.dir(case)?;
+    let dir = c.fixtures.join("config");
+    let reg = c.registry.addr();
+    let name = format!("{reg}/luakit-e2e/solve:1");
+    let s = solve(
+        &c.luakit,
+        &dir,
+        &["--addr", &c.bk.addr(), "--output", &format!("type=image,name={name},push=true"), "build.lua"],
+        &work.join("solve"),
+    )?
+    .ok()?;
+    let digest = s.digest()?.to_string();
+    ensure!(s.stderr.contains("[build.lua:2]"), "no step named [build.lua:2]\n{}", s.describe());
+    let client = c.registry.client();
+    let fetched = client.get_manifest("luakit-e2e/solve", "1")?;
+    ensure!(fetched.digest == digest, "pushed manifest {} is not the printed digest {digest}", fetched.digest);
+    let (manifest, config) = client.image("luakit-e2e/solve", "1", "amd64")?;
+    ensure!(manifest["layers"].as_array().is_some_and(|l| !l.is_empty()), "no layers: {manifest}");
+    let cc = &config["config"];
+    ensure!(cc["Entrypoint"] == serde_json::json!(["/bin/echo", "ep"]), "Entrypoint: {}", cc["Entrypoint"]);
+    let envs = cc["Env"].as_array().cloned().unwrap_or_default();
+    ensure!(envs.iter().any(|e| e == "BASE_MARKER=busybox"), "the base image's Env is not inherited: {envs:?}");
+
+    let fe_name = format!("{reg}/luakit-e2e/solve-frontend:1");
+    c.frontend_build("config", "solve-frontend", &[&format!("--output=type=image,name={fe_name},push=true")])
+        .and_then(|b| if b.ok { Ok(()) } else { bail!("the frontend build failed:\n{}", tail(&b.output, 40)) })?;
+    let (_, fe_config) = client.image("luakit-e2e/solve-frontend", "1", "amd64")?;
+    ensure!(fe_config["config"] == *cc, "the configs differ:\nfrontend: {}\nsolve:    {cc}", fe_config["config"]);
+    Ok(())
+}
+
+/// A `.pb` solved directly on buildkitd, pushed, `--metadata-file` written.
+pub fn buildkitd_solve_pb(c: &Ctx) -> Result<()> {
+    let case = "solve-pb";
+    let work = c.dir(case)?;
+    let dir = c.fixtures.join("buildctl-path");
+    let def = work.join("def.pb");
+    let o = Command::new(&c.luakit).current_dir(&dir).args(["build", "build.lua", "-o"]).arg(&def).output()?;
+    util::check_output("luakit build", &o)?;
+    let meta = work.join("metadata.json");
+    let name = format!("{}/luakit-e2e/solve-pb:1", c.registry.addr());
+    let s = solve(
+        &c.luakit,
+        &dir,
+        &[
+            "--addr",
+            &c.bk.addr(),
+            "-t",
+            &name,
+            "--push",
+            "--metadata-file",
+            &meta.to_string_lossy(),
+            &def.to_string_lossy(),
+        ],
+        &work.join("solve"),
+    )?
+    .ok()?;
+    let digest = s.digest()?;
+    let m: Value = serde_json::from_slice(&fs::read(&meta)?).context("the metadata file is not JSON")?;
+    ensure!(m["containerimage.digest"] == digest, "metadata: {m}");
+    let fetched = c.registry.client().get_manifest("luakit-e2e/solve-pb", "1")?;
+    ensure!(fetched.digest == digest, "pushed manifest {} is not the printed digest {digest}", fetched.digest);
+    Ok(())
+}
+
+pub fn buildkitd_solve_failing(c: &Ctx) -> Result<()> {
+    let work = c.dir("solve-failing")?;
+    solve(&c.luakit, &c.fixtures.join("failing"), &["--addr", &c.bk.addr(), "build.lua"], &work.join("solve"))?
+        .fails_with(FAILING_NEEDLES)?;
+    Ok(())
+}
+
+/// No daemon at the address, and a daemon of the wrong kind (buildkitd
+/// addressed as a Docker daemon): clear errors, exit 1.
+pub fn buildkitd_solve_unreachable(c: &Ctx) -> Result<()> {
+    let work = c.dir("solve-unreachable")?;
+    let dir = c.fixtures.join("config");
+    let missing = work.join("no-daemon.sock");
+    let addr = format!("unix://{}", missing.display());
+    solve(&c.luakit, &dir, &["--addr", &addr, "build.lua"], &work.join("missing"))?
+        .fails_with(&[&format!("cannot connect to BuildKit at {addr}")])?;
+    let wrong = format!("docker://{}", c.bk.addr());
+    solve(&c.luakit, &dir, &["--addr", &wrong, "--connect-timeout", "10s", "build.lua"], &work.join("wrong"))?
+        .fails_with(&["cannot connect to BuildKit at docker://unix://", "h2c"])?;
+    solve(&c.luakit, &dir, &["--addr", "ftp://x", "build.lua"], &work.join("bad"))?
+        .fails_with(&["invalid BuildKit address"])?;
+    Ok(())
+}
+
+/// Ctrl-C during a step: luakit ends at once, killed by SIGINT (status 130
+/// in a shell), which closes its connection, and buildkitd cancels the
+/// build.
+pub fn buildkitd_solve_interrupt(c: &Ctx) -> Result<()> {
+    use std::os::unix::process::ExitStatusExt as _;
+    let work = c.dir("solve-interrupt")?;
+    let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
+    // A duration of its own, to find the step's `sleep` among processes (the
+    // shell execs it: its command line is `sleep SECS`).
+    let secs = 600 + nonce % 3000;
+    fs::write(
+        work.join("build.lua"),
+        format!("bk.export(bk.image(\"busybox:latest\"):run(\"echo {nonce}; sleep {secs}\"))\n"),
+    )?;
+    let err_path = work.join("solve.log");
+    let offset = c.bk.log_len();
+    let mut child = Command::new(&c.luakit)
+        .current_dir(&work)
+        .args(["solve", "--addr", &c.bk.addr(), "--progress", "plain", "build.lua"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(fs::File::create(&err_path)?))
+        .spawn()?;
+    let t0 = std::time::Instant::now();
+    // The step's output line (`#N 0.123 NONCE`; its name holds `echo NONCE;`).
+    while !fs::read_to_string(&err_path).unwrap_or_default().contains(&format!(" {nonce}\n")) {
+        if t0.elapsed() > Duration::from_secs(60) || child.try_wait()?.is_some() {
+            let _ = child.kill();
+            bail!("the step never started:\n{}", fs::read_to_string(&err_path).unwrap_or_default());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let marker = format!("sleep {secs}");
+    let running = || util::processes().iter().any(|(_, _, argv)| argv.trim_end().ends_with(&marker));
+    ensure!(running(), "the step's process is not found (by its command line) while it runs");
+    let pid = i32::try_from(child.id())?;
+    let o = Command::new("kill").args(["-INT", &pid.to_string()]).output()?;
+    util::check_output("kill -INT", &o)?;
+    let status = util::wait_timeout(&mut child, Duration::from_secs(10))?;
+    let Some(status) = status else {
+        let _ = child.kill();
+        bail!("luakit solve did not end within 10s of SIGINT");
+    };
+    ensure!(status.signal() == Some(2), "luakit solve did not die of SIGINT: {status}");
+    // The daemon cancels the build: the step's process (its command line
+    // is `sleep SECS`) does not run on.
+    let t1 = std::time::Instant::now();
+    while running() {
+        if t1.elapsed() > Duration::from_secs(30) {
+            bail!("the step still runs 30s after luakit solve was interrupted:\n{}", tail(&c.bk.log_since(offset), 30));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Ok(())
+}
