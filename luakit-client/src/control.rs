@@ -212,7 +212,7 @@ impl Tracker {
 
 /// A gRPC channel to the daemon's BuildKit: each (re)connection opens the
 /// unix socket and upgrades `POST /grpc` to h2c.
-async fn connect(socket: &Path) -> Result<Channel, ControlError> {
+pub async fn connect(socket: &Path) -> Result<Channel, ControlError> {
     let path = socket.to_path_buf();
     let connector = tower::service_fn(move |_: Uri| {
         let path = path.clone();

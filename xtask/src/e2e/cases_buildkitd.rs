@@ -59,6 +59,8 @@ pub fn cases<'a>() -> Vec<Case<Ctx<'a>>> {
         Case::new("multi-platform", case_multi_platform),
         Case::new("registry-auth", case_registry_auth),
         Case::new("registry-cache", case_registry_cache),
+        Case::new("session", case_session),
+        Case::exclusive("session-measure", case_session_measure),
     ]
 }
 
@@ -642,4 +644,20 @@ mod tests {
             r#""containerimage.config={""Env"":[""A=x, \""y\""""]}""#
         );
     }
+}
+
+/// A client session (locals, patterns, `.dockerignore`, a secret) through
+/// the Control API: [`super::session`].
+fn case_session(c: &Ctx) -> Result<()> {
+    let work = c.dir("session")?;
+    let socket = c.bk.addr().trim_start_matches("unix://").to_string();
+    super::session::run(super::session::Engine::Buildkitd(Path::new(&socket)), &c.luakit, &c.fixtures, &work)
+}
+
+/// The transfer of a 200 MiB context of 10,000 files, and of one changed
+/// file after it: [`super::session::measure`].
+fn case_session_measure(c: &Ctx) -> Result<()> {
+    let work = c.dir("session-measure")?;
+    let socket = c.bk.addr().trim_start_matches("unix://").to_string();
+    super::session::measure(super::session::Engine::Buildkitd(Path::new(&socket)), &c.luakit, &work)
 }

@@ -22,7 +22,7 @@ use serde_json::Value;
 use super::dockerd::Dockerd;
 use super::registry::Registry;
 use super::runner::Case;
-use super::util::tail;
+use super::util::{self, tail};
 
 /// How long one `docker build` may take.
 const BUILD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(180);
@@ -46,6 +46,7 @@ pub fn cases<'a>() -> Vec<Case<Env<'a>>> {
         Case::new("readme", case_readme),
         Case::new("buildctl-path", case_buildctl_path),
         Case::new("registry-auth", case_registry_auth),
+        Case::new("session", case_session),
     ]
 }
 
@@ -393,4 +394,13 @@ fn case_registry_auth(env: &Env) -> Result<()> {
     pulled.context("pulling after docker login")?;
     let out = env.d.docker_output(&["run", "--rm", &image, "grep", "^app:", "/etc/passwd"])?;
     expect_eq("user app in the pulled image", out.trim_end(), "app:x:1000:1000:app:/home/app:/bin/sh")
+}
+
+/// A client session (locals, patterns, `.dockerignore`, a secret) through
+/// the Control API at `POST /grpc`: [`super::session`].
+fn case_session(e: &Env) -> Result<()> {
+    let work = e.work.join("session");
+    util::remove_tree(&work)?;
+    fs::create_dir_all(&work)?;
+    super::session::run(super::session::Engine::Dockerd(e.d.socket()), &e.luakit, &e.fixtures, &work)
 }
