@@ -159,7 +159,7 @@ mod tests {
     #[tokio::test]
     async fn a_missing_helper_is_an_error() {
         let config = serde_json::json!({"credHelpers": {"r.example": "luakit-no-such-helper"}});
-        let err = credentials(&config, "r.example").await.unwrap_err();
+        let err = credentials(&config, "r.example").await.expect_err("an error");
         assert!(err.contains("docker-credential-luakit-no-such-helper"), "{err}");
     }
 }

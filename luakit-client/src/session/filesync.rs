@@ -261,12 +261,10 @@ impl Walker {
                 }
             }
             if !skip {
-                for i in 0..parents.len() {
-                    if !parents[i].sent {
-                        let stat = self.stat(&parents[i].path, &parents[i].rel, &parents[i].meta)?;
-                        self.out.push(Entry { stat, source: None });
-                        parents[i].sent = true;
-                    }
+                for parent in parents.iter_mut().filter(|p| !p.sent) {
+                    let stat = self.stat(&parent.path, &parent.rel, &parent.meta)?;
+                    self.out.push(Entry { stat, source: None });
+                    parent.sent = true;
                 }
                 let stat = self.stat(&path, &rel, &meta)?;
                 let source = (stat.mode & go_mode::TYPE == 0).then(|| path.clone());

@@ -11,11 +11,11 @@
 //! pumps those bytes through an in-memory pipe into a tonic server that
 //! routes by method path to the services of this module:
 //!
-//! - [`filesync`]: `moby.filesync.v1.FileSync/DiffCopy` (locals),
-//! - [`secrets`]: `moby.buildkit.secrets.v1.Secrets/GetSecret`,
-//! - [`ssh`]: `moby.sshforward.v1.SSH` (agent forwarding),
-//! - [`auth`]: `moby.filesync.v1.Auth/Credentials` (`config.json`),
-//! - `grpc.health.v1.Health/Check`, which BuildKit polls to keep the session.
+//! - [`filesync`] serves `moby.filesync.v1.FileSync/DiffCopy` (locals),
+//! - [`secrets`] serves `moby.buildkit.secrets.v1.Secrets/GetSecret`,
+//! - [`ssh`] serves `moby.sshforward.v1.SSH` (agent forwarding),
+//! - [`auth`] serves `moby.filesync.v1.Auth/Credentials` (`config.json`),
+//! - and `grpc.health.v1.Health/Check`, which BuildKit polls to keep the session.
 //!
 //! A solve names the session by [`Session::id`] in `SolveRequest.Session`.
 

@@ -211,7 +211,8 @@ async fn only_requested_files_are_sent_and_counted() {
 #[tokio::test]
 async fn patterns_from_the_daemon_filter_the_walk() {
     let dir = tree();
-    let cases: &[(&[(&str, &str)], &[&str])] = &[
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+    let cases: &[Case] = &[
         (
             &[("exclude-patterns", "*.txt"), ("exclude-patterns", "!b.txt")],
             &["a", "a/x", "b.txt", "big", "e", "hard", "link"],
@@ -360,9 +361,9 @@ fn cli_forms_parse() {
     assert_eq!(parse_secret("id=tok,src=/run/tok"), Ok(("tok".into(), SecretSource::File("/run/tok".into()))));
     assert_eq!(parse_secret("id=tok,env=TOKEN"), Ok(("tok".into(), SecretSource::Env("TOKEN".into()))));
     assert_eq!(parse_secret("id=tok,type=env,source=V"), Ok(("tok".into(), SecretSource::Env("V".into()))));
-    assert!(parse_secret("src=/x").unwrap_err().reason.contains("id= is required"));
-    assert!(parse_secret("id=a,src=x,env=Y").unwrap_err().reason.contains("not both"));
-    assert!(parse_secret("id=a,bogus=1").unwrap_err().reason.contains("bogus"));
+    assert!(parse_secret("src=/x").expect_err("an error").reason.contains("id= is required"));
+    assert!(parse_secret("id=a,src=x,env=Y").expect_err("an error").reason.contains("not both"));
+    assert!(parse_secret("id=a,bogus=1").expect_err("an error").reason.contains("bogus"));
     assert_eq!(parse_ssh("default"), Ok(SshSpec { id: "default".into(), paths: vec![] }));
     assert_eq!(
         parse_ssh("git=/a.sock,/b.sock"),

@@ -634,18 +634,6 @@ fn case_registry_cache(c: &Ctx) -> Result<()> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn config_output_field_is_one_csv_field() {
-        // What the README's `tr -d '\n' | sed 's/"/""/g'` makes of it.
-        assert_eq!(
-            super::config_output_field("{\"Env\":[\"A=x, \\\"y\\\"\"]}\n"),
-            r#""containerimage.config={""Env"":[""A=x, \""y\""""]}""#
-        );
-    }
-}
-
 /// A client session (locals, patterns, `.dockerignore`, a secret) through
 /// the Control API: [`super::session`].
 fn case_session(c: &Ctx) -> Result<()> {
@@ -660,4 +648,16 @@ fn case_session_measure(c: &Ctx) -> Result<()> {
     let work = c.dir("session-measure")?;
     let socket = c.bk.addr().trim_start_matches("unix://").to_string();
     super::session::measure(super::session::Engine::Buildkitd(Path::new(&socket)), &c.luakit, &work)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn config_output_field_is_one_csv_field() {
+        // What the README's `tr -d '\n' | sed 's/"/""/g'` makes of it.
+        assert_eq!(
+            super::config_output_field("{\"Env\":[\"A=x, \\\"y\\\"\"]}\n"),
+            r#""containerimage.config={""Env"":[""A=x, \""y\""""]}""#
+        );
+    }
 }
