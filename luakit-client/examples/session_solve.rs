@@ -9,7 +9,12 @@
 //! ```text
 //! session_solve (--buildkit SOCK | --docker SOCK) --def FILE [--local NAME=DIR]…
 //!     [--dockerignore NAME]… [--secret SPEC]… [--ssh SPEC]… [--shared-key KEY]
+//!     [--docker-config DIR] [--export TYPE,KEY=VALUE…]
 //! ```
+//!
+//! `--export` names BuildKit's exporter and its attributes (for example
+//! `image,name=REF,push=true`); registry credentials then come from the
+//! session's Auth service (`--docker-config`).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -46,6 +51,8 @@ fn run() -> Result<(), BoxError> {
     let mut opts = SessionOptions::default();
     let mut ignore = Vec::new();
     let mut shared_key = "luakit-e2e".to_string();
+    let mut exporter = String::new();
+    let mut exporter_attrs = std::collections::BTreeMap::new();
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -64,6 +71,17 @@ fn run() -> Result<(), BoxError> {
             }
             "--ssh" => opts.ssh.push(session::parse_ssh(&value()?)?),
             "--shared-key" => shared_key = value()?,
+            "--docker-config" => opts.docker_config = Some(value()?.into()),
+            "--export" => {
+                let spec = value()?;
+                let mut fields = spec.split(',');
+                exporter = fields.next().unwrap_or_default().to_string();
+                for field in fields {
+                    let (k, v) =
+                        field.split_once('=').ok_or_else(|| format!("--export {spec}: {field} is not KEY=VALUE"))?;
+                    exporter_attrs.insert(k.to_string(), v.to_string());
+                }
+            }
             other => return Err(format!("unknown argument {other:?}").into()),
         }
     }
@@ -91,6 +109,8 @@ fn run() -> Result<(), BoxError> {
             r#ref: format!("luakit-session-{}-{nanos:x}", std::process::id()),
             definition: Some(definition),
             session: session.id.clone(),
+            exporter,
+            exporter_attrs,
             ..Default::default()
         };
         let solved = client.solve(req).await;

@@ -61,6 +61,7 @@ pub fn cases<'a>() -> Vec<Case<Ctx<'a>>> {
         Case::new("registry-cache", case_registry_cache),
         Case::new("session", case_session),
         Case::exclusive("session-measure", case_session_measure),
+        Case::new("session-auth", case_session_auth),
     ]
 }
 
@@ -640,6 +641,14 @@ fn case_session(c: &Ctx) -> Result<()> {
     let work = c.dir("session")?;
     let socket = c.bk.addr().trim_start_matches("unix://").to_string();
     super::session::run(super::session::Engine::Buildkitd(Path::new(&socket)), &c.luakit, &c.fixtures, &work)
+}
+
+/// Registry credentials through the session's Auth service:
+/// [`super::session::push_with_credentials`].
+fn case_session_auth(c: &Ctx) -> Result<()> {
+    let work = c.dir("session-auth")?;
+    let socket = c.bk.addr().trim_start_matches("unix://").to_string();
+    super::session::push_with_credentials(Path::new(&socket), &c.luakit, &work, c.auth_registry)
 }
 
 /// The transfer of a 200 MiB context of 10,000 files, and of one changed

@@ -223,3 +223,47 @@ pub fn measure(engine: Engine, luakit: &Path, work: &Path) -> Result<()> {
     util::remove_tree(&ctx)?;
     Ok(())
 }
+
+/// Pushes an image to the registry that requires credentials (buildkitd's
+/// image exporter, `push=true`): without a Docker config the push is
+/// refused (401); with one the daemon gets the credentials from the
+/// session's Auth service and the manifest arrives.
+pub fn push_with_credentials(
+    socket: &Path,
+    luakit: &Path,
+    work: &Path,
+    registry: &super::registry::Registry,
+) -> Result<()> {
+    let driver = driver(luakit)?;
+    let script = work.join("push.lua");
+    fs::write(&script, "bk.export(bk.scratch():mkfile(\"/pushed.txt\", \"via-session\\n\"))\n")?;
+    let out = Command::new(luakit).arg("build").arg(&script).output().context("cannot run luakit build")?;
+    util::check_output("luakit build", &out)?;
+    let def = work.join("push.pb");
+    fs::write(&def, &out.stdout)?;
+    let config = work.join("docker-config");
+    registry.write_docker_config(&config)?;
+    let empty = work.join("empty-config");
+    fs::create_dir_all(&empty)?;
+    let export = format!("image,name={}/luakit-e2e/session-push:1,push=true", registry.addr());
+    let push = |config: &Path, log: &str| -> Result<(bool, String)> {
+        let mut cmd = Command::new(&driver);
+        cmd.arg("--buildkit").arg(socket).arg("--def").arg(&def).arg("--docker-config").arg(config);
+        cmd.args(["--export", &export]);
+        let (status, output) = util::run_logged(cmd, &work.join(log), SOLVE_TIMEOUT)?;
+        Ok((status.is_some_and(|s| s.success()), output))
+    };
+    let (ok, output) = push(&empty, "push-anon.log")?;
+    ensure!(
+        !ok && output.contains("401"),
+        "a push without credentials did not fail with 401:\n{}",
+        util::tail(&output, 20)
+    );
+    let (ok, output) = push(&config, "push.log")?;
+    ensure!(ok, "the push with the session's credentials failed:\n{}", util::tail(&output, 20));
+    registry
+        .client()
+        .get_manifest("luakit-e2e/session-push", "1")
+        .context("the pushed image is not in the registry")?;
+    Ok(())
+}
