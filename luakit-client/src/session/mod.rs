@@ -66,6 +66,9 @@ const HEADER_METHOD: &str = "x-docker-expose-session-grpc-method";
 /// How long the daemon may take to answer the Session call.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The most bytes one `BytesMessage` to the daemon carries.
+const UP_CHUNK: usize = 128 * 1024;
+
 /// The in-memory pipe's buffer between the stream and the HTTP/2 server.
 const PIPE_BUFFER: usize = 256 * 1024;
 
@@ -243,7 +246,7 @@ impl Session {
         let (ours, theirs) = tokio::io::duplex(PIPE_BUFFER);
         let (mut ours_read, mut ours_write) = tokio::io::split(ours);
         let up = tokio::spawn(async move {
-            let mut buf = vec![0u8; 32 * 1024];
+            let mut buf = vec![0u8; UP_CHUNK];
             loop {
                 match ours_read.read(&mut buf).await {
                     Ok(0) | Err(_) => break,
