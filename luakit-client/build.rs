@@ -1,4 +1,4 @@
-//! Generates the Control client and its message types from `proto/` with
+//! Generates the Control client, the client-session services and their message types from `proto/` with
 //! protox (no system protoc). ops.proto is read from luakit-llb's proto
 //! directory and its `pb` package is not generated again: `.pb` maps to
 //! `::luakit_llb::pb`, and `.google.protobuf` to `::prost_types` (prost's default).
@@ -6,7 +6,15 @@
 use std::error::Error;
 use std::path::PathBuf;
 
-const CONTROL_PROTO: &str = "github.com/moby/buildkit/api/services/control/control.proto";
+const PROTOS: &[&str] = &[
+    "github.com/moby/buildkit/api/services/control/control.proto",
+    // The services a client session serves to the daemon (module `session`).
+    "github.com/moby/buildkit/session/filesync/filesync.proto",
+    "github.com/moby/buildkit/session/secrets/secrets.proto",
+    "github.com/moby/buildkit/session/sshforward/ssh.proto",
+    "github.com/moby/buildkit/session/auth/auth.proto",
+    "grpc/health/v1/health.proto",
+];
 
 fn main() -> Result<(), Box<dyn Error>> {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
@@ -15,7 +23,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("cargo:rerun-if-changed={}", own.display());
     println!("cargo:rerun-if-changed={}", llb.display());
 
-    let files = protox::compile([CONTROL_PROTO], [&own, &llb])?;
+    let files = protox::compile(PROTOS, [&own, &llb])?;
     for file in &files.file {
         if let Some(name) = file.name.as_deref() {
             let path = if name.starts_with("google/protobuf/") {
@@ -31,7 +39,9 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     tonic_prost_build::configure()
         .build_client(true)
-        .build_server(false)
+        // Servers for the session services (the client serves them to the
+        // daemon); clients too, which the session's tests use as the daemon.
+        .build_server(true)
         // The client reaches the daemon through its own connector (a unix
         // socket upgraded to h2c), so it needs no `connect` on tonic's transport.
         .build_transport(false)

@@ -8,6 +8,10 @@
 //! BuildKit's `api/services/control/control.proto` are generated at build
 //! time (module [`pb`]); LLB types (`pb.*`) come from [`luakit_llb::pb`].
 //!
+//! [`session`] runs the client session a solve names: the services the
+//! daemon calls back for locals, secrets, SSH agents and registry
+//! credentials.
+//!
 //! This crate is the client side of BuildKit; the gateway side (a frontend
 //! that BuildKit runs) is luakit-frontend. Neither evaluates scripts: a
 //! Definition comes from `luakit::build`.
@@ -24,6 +28,7 @@ pub mod pb;
 pub mod addr;
 pub mod control;
 pub mod progress;
+pub mod session;
 
 pub use addr::{Address, AddressError};
 pub use control::{ControlError, Gateway, SolveRequest, new_ref, solve};

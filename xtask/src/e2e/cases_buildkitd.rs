@@ -69,6 +69,9 @@ pub fn cases<'a>() -> Vec<Case<Ctx<'a>>> {
         Case::new("solve-failing", super::cases_solve::buildkitd_solve_failing),
         Case::new("solve-unreachable", super::cases_solve::buildkitd_solve_unreachable),
         Case::new("solve-interrupt", super::cases_solve::buildkitd_solve_interrupt),
+        Case::new("session", case_session),
+        Case::exclusive("session-measure", case_session_measure),
+        Case::new("session-auth", case_session_auth),
     ]
 }
 
@@ -705,6 +708,30 @@ fn case_registry_cache(c: &Ctx) -> Result<()> {
     }
     ensure!(found, "no layer of the exported cache holds /rand.txt");
     Ok(())
+}
+
+/// A client session (locals, patterns, `.dockerignore`, a secret) through
+/// the Control API: [`super::session`].
+fn case_session(c: &Ctx) -> Result<()> {
+    let work = c.dir("session")?;
+    let socket = c.bk.addr().trim_start_matches("unix://").to_string();
+    super::session::run(super::session::Engine::Buildkitd(Path::new(&socket)), &c.luakit, &c.fixtures, &work)
+}
+
+/// Registry credentials through the session's Auth service:
+/// [`super::session::push_with_credentials`].
+fn case_session_auth(c: &Ctx) -> Result<()> {
+    let work = c.dir("session-auth")?;
+    let socket = c.bk.addr().trim_start_matches("unix://").to_string();
+    super::session::push_with_credentials(Path::new(&socket), &c.luakit, &work, c.auth_registry)
+}
+
+/// The transfer of a 200 MiB context of 10,000 files, and of one changed
+/// file after it: [`super::session::measure`].
+fn case_session_measure(c: &Ctx) -> Result<()> {
+    let work = c.dir("session-measure")?;
+    let socket = c.bk.addr().trim_start_matches("unix://").to_string();
+    super::session::measure(super::session::Engine::Buildkitd(Path::new(&socket)), &c.luakit, &work)
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ use super::convert_equiv;
 use super::dockerd::Dockerd;
 use super::registry::Registry;
 use super::runner::Case;
-use super::util::tail;
+use super::util::{self, tail};
 
 /// How long one `docker build` may take.
 const BUILD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(180);
@@ -61,6 +61,7 @@ pub fn cases<'a>() -> Vec<Case<Env<'a>>> {
         Case::new("solve", super::cases_solve::dockerd_solve),
         Case::new("solve-pb", super::cases_solve::dockerd_solve_pb),
         Case::new("solve-failing", super::cases_solve::dockerd_solve_failing),
+        Case::new("session", case_session),
     ]
 }
 
@@ -438,4 +439,13 @@ fn case_multi_index(env: &Env) -> Result<()> {
     let dockers = b.output.contains("\"linux/amd64,linux/arm64\"") && b.output.contains("invalid");
     ensure!(ours || dockers, "the refusal does not name the platforms\n{}", b.describe());
     Ok(())
+}
+
+/// A client session (locals, patterns, `.dockerignore`, a secret) through
+/// the Control API at `POST /grpc`: [`super::session`].
+fn case_session(e: &Env) -> Result<()> {
+    let work = e.work.join("session");
+    util::remove_tree(&work)?;
+    fs::create_dir_all(&work)?;
+    super::session::run(super::session::Engine::Dockerd(e.d.socket()), &e.luakit, &e.fixtures, &work)
 }

@@ -46,6 +46,7 @@ pub mod oci;
 pub mod packages;
 pub mod registry;
 pub mod runner;
+pub mod session;
 pub mod util;
 
 use std::fs;
