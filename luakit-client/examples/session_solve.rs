@@ -23,7 +23,6 @@ use luakit_client::pb::moby::buildkit::v1::SolveRequest;
 use luakit_client::pb::moby::buildkit::v1::control_client::ControlClient;
 use luakit_client::session::{self, Session, SessionOptions};
 use prost::Message as _;
-use tonic::transport::Channel;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
