@@ -5,14 +5,15 @@
 //! equal digests are emitted once with their metadata merged. Caps are
 //! derived from op content; when the daemon's caps are known, features it
 //! lacks are dropped (where the meaning survives) or refused.
+//!
+//! This module holds the walk, digests, de-duplication, metadata, the
+//! terminal op, caps recording and the source map; each op kind is encoded in
+//! its own file: `source.rs`, `exec.rs`, `file.rs`, `merge_diff.rs`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use luakit_graph::{
-    CacheSharing, Chown, FileAction, MountKind, NetMode, Node, Op, Output, Platform, SecurityMode, SourceFile, State,
-    UserRef,
-};
+use luakit_graph::{Node, Op, Output, Platform, SourceFile, State};
 use prost::Message;
 use rustc_hash::FxHashMap;
 
@@ -20,6 +21,11 @@ use crate::caps::{self, CapSet, id};
 use crate::digest::Digest;
 use crate::naming::StepNames;
 use crate::pb;
+
+mod exec;
+mod file;
+mod merge_diff;
+mod source;
 
 /// Settings of a marshal.
 #[derive(Debug, Clone)]
@@ -359,36 +365,14 @@ impl Marshaller<'_> {
                 op.platform = Some(pb_platform(&platform));
             }
             Op::Merge(merge) => {
-                caps.require(id::MERGE_OP, "bk.merge")?;
-                let mut inputs = Vec::new();
-                let mut mi = Vec::new();
-                for o in merge.inputs.iter().flatten() {
-                    mi.push(pb::MergeInput { input: inputs.len() as i64 });
-                    inputs.push(self.input_of(o)?);
-                }
+                let (inputs, m) = self.merge(merge, &mut caps)?;
                 op.inputs = inputs;
-                op.op = Some(pb::op::Op::Merge(pb::MergeOp { inputs: mi }));
+                op.op = Some(pb::op::Op::Merge(m));
             }
             Op::Diff(diff) => {
-                caps.require(id::DIFF_OP, "bk.diff")?;
-                let mut inputs = Vec::new();
-                let idx =
-                    |o: &Option<Output>, inputs: &mut Vec<pb::Input>, me: &mut Self| -> Result<i64, MarshalError> {
-                        match o {
-                            Some(o) => {
-                                inputs.push(me.input_of(o)?);
-                                Ok(inputs.len() as i64 - 1)
-                            }
-                            None => Ok(-1),
-                        }
-                    };
-                let lower = idx(&diff.lower, &mut inputs, self)?;
-                let upper = idx(&diff.upper, &mut inputs, self)?;
+                let (inputs, d) = self.diff(diff, &mut caps)?;
                 op.inputs = inputs;
-                op.op = Some(pb::op::Op::Diff(pb::DiffOp {
-                    lower: Some(pb::LowerDiffInput { input: lower }),
-                    upper: Some(pb::UpperDiffInput { input: upper }),
-                }));
+                op.op = Some(pb::op::Op::Diff(d));
             }
         }
         let bytes = op.encode_to_vec();
@@ -428,369 +412,6 @@ impl Marshaller<'_> {
         }
         Ok(dgst)
     }
-
-    fn source(
-        &mut self,
-        src: &luakit_graph::SourceOp,
-        caps: &mut CapRecorder<'_>,
-    ) -> Result<pb::SourceOp, MarshalError> {
-        let mut attrs = src.attrs.clone();
-        let ident = src.identifier.as_str();
-        let scheme = ident.split("://").next().unwrap_or_default();
-        match scheme {
-            "docker-image" => {
-                caps.require(id::SOURCE_IMAGE, "bk.image")?;
-                if attrs.get("image.resolvemode").map(String::as_str) == Some("pull") {
-                    caps.require(id::SOURCE_IMAGE_RESOLVE_MODE, "bk.image resolve = \"always\"")?;
-                }
-            }
-            "local" => {
-                caps.require(id::SOURCE_LOCAL, "bk.local_")?;
-                for (attr, cap, feature) in [
-                    ("local.unique", id::SOURCE_LOCAL_UNIQUE, "local unique id"),
-                    ("local.includepattern", id::SOURCE_LOCAL_INCLUDE_PATTERNS, "bk.local_ include"),
-                    ("local.excludepatterns", id::SOURCE_LOCAL_EXCLUDE_PATTERNS, "bk.local_ exclude"),
-                    ("local.followpaths", id::SOURCE_LOCAL_FOLLOW_PATHS, "bk.local_ follow_paths"),
-                    ("local.sharedkeyhint", id::SOURCE_LOCAL_SHARED_KEY_HINT, "bk.local_ shared_key_hint"),
-                    ("local.differ", id::SOURCE_LOCAL_DIFFER, "bk.local_ differ"),
-                ] {
-                    if attrs.contains_key(attr) && !caps.optional(cap, feature)? {
-                        attrs.remove(attr);
-                    }
-                }
-                if attrs.contains_key("local.session") {
-                    caps.soft(id::SOURCE_LOCAL_SESSION_ID);
-                }
-            }
-            "git" => {
-                caps.require(id::SOURCE_GIT, "bk.git")?;
-                if attrs.contains_key("git.keepgitdir") {
-                    caps.require(id::SOURCE_GIT_KEEP_DIR, "bk.git keep_git_dir")?;
-                }
-                if attrs.contains_key("git.fullurl") && !caps.optional(id::SOURCE_GIT_FULL_URL, "bk.git full URL")? {
-                    attrs.remove("git.fullurl");
-                }
-                // BuildKit's client never records this cap (a daemon without
-                // it would take "ref:subdir" for a ref); only refuse on
-                // daemons that lack it.
-                let subdir =
-                    ident.split_once('#').is_some_and(|(_, f)| f.split_once(':').is_some_and(|(_, s)| !s.is_empty()));
-                if subdir && caps.daemon.is_some() {
-                    caps.require(id::SOURCE_GIT_SUBDIR, "bk.git subdir")?;
-                    caps.caps.remove(id::SOURCE_GIT_SUBDIR);
-                }
-                for c in &src.extra_caps {
-                    let feature = format!("bk.git ({c})");
-                    caps.require(c, &feature)?;
-                }
-            }
-            "http" | "https" => {
-                caps.require(id::SOURCE_HTTP, "bk.http")?;
-                if attrs.contains_key("http.checksum") {
-                    caps.require(id::SOURCE_HTTP_CHECKSUM, "bk.http checksum")?;
-                }
-                if attrs.contains_key("http.perm") {
-                    caps.require(id::SOURCE_HTTP_PERM, "bk.http chmod")?;
-                }
-                if attrs.contains_key("http.uid") || attrs.contains_key("http.gid") {
-                    caps.require(id::SOURCE_HTTP_UIDGID, "bk.http uid/gid")?;
-                }
-            }
-            "oci-layout" => caps.require(id::SOURCE_OCI_LAYOUT, "OCI layout source")?,
-            _ => {
-                for c in &src.extra_caps {
-                    caps.require(c, c)?;
-                }
-            }
-        }
-        Ok(pb::SourceOp { identifier: src.identifier.clone(), attrs: attrs.into_iter().collect() })
-    }
-
-    fn exec(
-        &mut self,
-        exec: &luakit_graph::ExecOp,
-        caps: &mut CapRecorder<'_>,
-    ) -> Result<(Vec<pb::Input>, pb::ExecOp), MarshalError> {
-        let m = &exec.meta;
-        caps.require(id::EXEC_META_BASE, "run")?;
-        if exec.network != NetMode::Sandbox {
-            caps.require(id::EXEC_META_NETWORK, "run network")?;
-        }
-        if exec.security != SecurityMode::Sandbox {
-            caps.require(id::EXEC_META_SECURITY, "run security")?;
-        }
-        if m.proxy_env.is_some() {
-            caps.require(id::EXEC_META_PROXY, "run proxy env")?;
-        }
-        if !m.ulimits.is_empty() {
-            caps.require(id::EXEC_META_ULIMIT, "run ulimits")?;
-        }
-        if m.valid_exit_codes.is_some() {
-            caps.require(id::EXEC_VALID_EXIT_CODE, "run valid_exit_codes")?;
-        }
-        if !m.cgroup_parent.is_empty() {
-            caps.require(id::EXEC_META_CGROUP_PARENT, "run cgroup parent")?;
-        }
-        let mut inputs: Vec<pb::Input> = Vec::new();
-        let mut mounts = Vec::new();
-        let mut out_index = 0i64;
-        let mut has_secret = false;
-        let mut has_ssh = false;
-        for mt in &exec.mounts {
-            let mut pm = pb::Mount { dest: mt.dest.clone(), ..Default::default() };
-            match &mt.kind {
-                MountKind::Secret { id: sid, uid, gid, mode, optional } => {
-                    has_secret = true;
-                    pm.mount_type = pb::MountType::Secret as i32;
-                    pm.secret_opt =
-                        Some(pb::SecretOpt { id: sid.clone(), uid: *uid, gid: *gid, mode: *mode, optional: *optional });
-                    mounts.push(pm);
-                    continue;
-                }
-                MountKind::Ssh { id: sid, uid, gid, mode, optional } => {
-                    has_ssh = true;
-                    pm.mount_type = pb::MountType::Ssh as i32;
-                    pm.ssh_opt =
-                        Some(pb::SshOpt { id: sid.clone(), uid: *uid, gid: *gid, mode: *mode, optional: *optional });
-                    mounts.push(pm);
-                    continue;
-                }
-                _ => {}
-            }
-            pm.input = match mt.source() {
-                Some(o) => {
-                    let inp = self.input_of(o)?;
-                    match inputs.iter().position(|x| *x == inp) {
-                        Some(i) => i as i64,
-                        None => {
-                            inputs.push(inp);
-                            inputs.len() as i64 - 1
-                        }
-                    }
-                }
-                None => -1,
-            };
-            pm.output = if mt.has_output() {
-                out_index += 1;
-                out_index - 1
-            } else {
-                -1
-            };
-            match &mt.kind {
-                MountKind::Bind { selector, readonly, .. } => {
-                    pm.selector = selector.clone();
-                    pm.readonly = *readonly;
-                    if mt.source().is_some() {
-                        caps.require(id::EXEC_MOUNT_BIND, "bind mount")?;
-                    }
-                }
-                MountKind::Cache { id: cid, sharing, selector, readonly, .. } => {
-                    pm.selector = selector.clone();
-                    pm.readonly = *readonly;
-                    pm.mount_type = pb::MountType::Cache as i32;
-                    pm.cache_opt = Some(pb::CacheOpt {
-                        id: cid.clone(),
-                        sharing: match sharing {
-                            CacheSharing::Shared => pb::CacheSharingOpt::Shared,
-                            CacheSharing::Private => pb::CacheSharingOpt::Private,
-                            CacheSharing::Locked => pb::CacheSharingOpt::Locked,
-                        } as i32,
-                    });
-                    caps.require(id::EXEC_MOUNT_CACHE, "bk.cache")?;
-                    caps.require(id::EXEC_MOUNT_CACHE_SHARING, "bk.cache sharing")?;
-                }
-                MountKind::Tmpfs { size } => {
-                    pm.mount_type = pb::MountType::Tmpfs as i32;
-                    pm.tmpfs_opt = Some(pb::TmpfsOpt { size: *size });
-                    caps.require(id::EXEC_MOUNT_TMPFS, "bk.tmpfs")?;
-                    if *size > 0 {
-                        caps.require(id::EXEC_MOUNT_TMPFS_SIZE, "bk.tmpfs size")?;
-                    }
-                }
-                MountKind::Secret { .. } | MountKind::Ssh { .. } => {}
-            }
-            if !pm.selector.is_empty() {
-                caps.require(id::EXEC_MOUNT_SELECTOR, "bind mount selector")?;
-            }
-            mounts.push(pm);
-        }
-        if has_secret || !exec.secret_env.is_empty() {
-            caps.require(id::EXEC_MOUNT_SECRET, "bk.secret")?;
-        }
-        if !exec.secret_env.is_empty() {
-            caps.require(id::EXEC_SECRET_ENV, "run secret_env")?;
-        }
-        if has_ssh {
-            caps.require(id::EXEC_MOUNT_SSH, "bk.ssh")?;
-        }
-        let meta = pb::Meta {
-            args: m.args.clone(),
-            env: m.env.clone(),
-            cwd: m.cwd.clone(),
-            user: m.user.clone(),
-            proxy_env: m.proxy_env.as_ref().map(|p| pb::ProxyEnv {
-                http_proxy: p.http_proxy.clone(),
-                https_proxy: p.https_proxy.clone(),
-                ftp_proxy: p.ftp_proxy.clone(),
-                no_proxy: p.no_proxy.clone(),
-                all_proxy: p.all_proxy.clone(),
-            }),
-            extra_hosts: m.extra_hosts.iter().map(|h| pb::HostIp { host: h.host.clone(), ip: h.ip.clone() }).collect(),
-            hostname: m.hostname.clone(),
-            ulimit: m.ulimits.iter().map(|u| pb::Ulimit { name: u.name.clone(), soft: u.soft, hard: u.hard }).collect(),
-            cgroup_parent: m.cgroup_parent.clone(),
-            remove_mount_stubs_recursive: true,
-            valid_exit_codes: m.valid_exit_codes.clone().unwrap_or_default(),
-        };
-        let e = pb::ExecOp {
-            meta: Some(meta),
-            mounts,
-            network: match exec.network {
-                NetMode::Sandbox => pb::NetMode::Unset,
-                NetMode::Host => pb::NetMode::Host,
-                NetMode::None => pb::NetMode::None,
-            } as i32,
-            security: match exec.security {
-                SecurityMode::Sandbox => pb::SecurityMode::Sandbox,
-                SecurityMode::Insecure => pb::SecurityMode::Insecure,
-            } as i32,
-            secretenv: exec
-                .secret_env
-                .iter()
-                .map(|s| pb::SecretEnv { id: s.id.clone(), name: s.name.clone(), optional: s.optional })
-                .collect(),
-            ..Default::default()
-        };
-        Ok((inputs, e))
-    }
-
-    fn file(
-        &mut self,
-        file: &luakit_graph::FileOp,
-        caps: &mut CapRecorder<'_>,
-    ) -> Result<(Vec<pb::Input>, pb::FileOp), MarshalError> {
-        caps.require(id::FILE_BASE, "file operations")?;
-        let mut inputs: Vec<pb::Input> = Vec::new();
-        let add = |o: &Option<Output>, inputs: &mut Vec<pb::Input>, me: &mut Self| -> Result<i64, MarshalError> {
-            match o {
-                Some(o) => {
-                    let inp = me.input_of(o)?;
-                    Ok(match inputs.iter().position(|x| *x == inp) {
-                        Some(i) => i as i64,
-                        None => {
-                            inputs.push(inp);
-                            inputs.len() as i64 - 1
-                        }
-                    })
-                }
-                None => Ok(-1),
-            }
-        };
-        // First pass: collect inputs in BuildKit's order (base, then each
-        // action's secondary input).
-        let base = add(&file.base, &mut inputs, self)?;
-        let mut secondaries = Vec::new();
-        for a in &file.actions {
-            secondaries.push(match a {
-                FileAction::Copy { from, .. } => add(from, &mut inputs, self)?,
-                _ => -1,
-            });
-        }
-        let n = inputs.len() as i64;
-        let mut actions = Vec::new();
-        for (i, a) in file.actions.iter().enumerate() {
-            let input = if i == 0 { base } else { n + i as i64 - 1 };
-            let output = if i + 1 == file.actions.len() { 0 } else { -1 };
-            let action = match a {
-                FileAction::Copy { src, dest, opts, .. } => {
-                    if !opts.include_patterns.is_empty() || !opts.exclude_patterns.is_empty() {
-                        // BuildKit's client never recorded this cap; only refuse on daemons that lack it.
-                        if caps.daemon.is_some() {
-                            caps.require(id::FILE_COPY_INCLUDE_EXCLUDE, "copy include/exclude")?;
-                            caps.caps.remove(id::FILE_COPY_INCLUDE_EXCLUDE);
-                        }
-                    }
-                    pb::file_action::Action::Copy(pb::FileActionCopy {
-                        src: src.clone(),
-                        dest: dest.clone(),
-                        owner: chown(opts.owner.as_ref(), input),
-                        mode: opts.mode.map_or(-1, |m| m as i32),
-                        follow_symlink: opts.follow_symlink,
-                        dir_copy_contents: opts.copy_dir_contents,
-                        attempt_unpack_docker_compatibility: opts.attempt_unpack_docker_compatibility,
-                        create_dest_path: opts.create_dest_path,
-                        allow_wildcard: opts.allow_wildcard,
-                        allow_empty_wildcard: opts.allow_empty_wildcard,
-                        timestamp: opts.timestamp.unwrap_or(-1),
-                        include_patterns: opts.include_patterns.clone(),
-                        exclude_patterns: opts.exclude_patterns.clone(),
-                        always_replace_existing_dest_paths: opts.always_replace_existing_dest_paths,
-                        ..Default::default()
-                    })
-                }
-                FileAction::Mkfile { path, mode, data, owner, timestamp } => {
-                    pb::file_action::Action::Mkfile(pb::FileActionMkFile {
-                        path: path.clone(),
-                        mode: *mode as i32,
-                        data: data.clone(),
-                        owner: chown(owner.as_ref(), input),
-                        timestamp: timestamp.unwrap_or(-1),
-                    })
-                }
-                FileAction::Mkdir { path, mode, make_parents, owner, timestamp } => {
-                    pb::file_action::Action::Mkdir(pb::FileActionMkDir {
-                        path: path.clone(),
-                        mode: *mode as i32,
-                        make_parents: *make_parents,
-                        owner: chown(owner.as_ref(), input),
-                        timestamp: timestamp.unwrap_or(-1),
-                    })
-                }
-                FileAction::Rm { path, allow_not_found, allow_wildcard } => {
-                    if *allow_wildcard && caps.daemon.is_some() {
-                        caps.require(id::FILE_RM_WILDCARD, "rm allow_wildcard")?;
-                        caps.caps.remove(id::FILE_RM_WILDCARD);
-                    }
-                    pb::file_action::Action::Rm(pb::FileActionRm {
-                        path: path.clone(),
-                        allow_not_found: *allow_not_found,
-                        allow_wildcard: *allow_wildcard,
-                    })
-                }
-                FileAction::Symlink { oldpath, newpath, owner, timestamp } => {
-                    caps.require(id::FILE_SYMLINK_CREATE, "symlink")?;
-                    pb::file_action::Action::Symlink(pb::FileActionSymlink {
-                        oldpath: oldpath.clone(),
-                        newpath: newpath.clone(),
-                        owner: chown(owner.as_ref(), input),
-                        timestamp: timestamp.unwrap_or(-1),
-                    })
-                }
-            };
-            actions.push(pb::FileAction { input, secondary_input: secondaries[i], output, action: Some(action) });
-        }
-        Ok((inputs, pb::FileOp { actions }))
-    }
-}
-
-fn user_opt(u: &UserRef, input: i64) -> pb::UserOpt {
-    pb::UserOpt {
-        user: Some(match u {
-            UserRef::Id(id) => pb::user_opt::User::ById(*id),
-            UserRef::Name(name) => pb::user_opt::User::ByName(pb::NamedUserOpt { name: name.clone(), input }),
-        }),
-    }
-}
-
-fn chown(c: Option<&Chown>, input: i64) -> Option<pb::ChownOpt> {
-    let c = c?;
-    if c.user.is_none() && c.group.is_none() {
-        return None;
-    }
-    Some(pb::ChownOpt {
-        user: c.user.as_ref().map(|u| user_opt(u, input)),
-        group: c.group.as_ref().map(|g| user_opt(g, input)),
-    })
 }
 
 /// Encodes a Definition to bytes.
