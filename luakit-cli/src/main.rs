@@ -10,6 +10,7 @@ mod lock_cmd;
 mod output;
 mod sections;
 mod solve;
+mod solve_session;
 mod values;
 
 use std::path::PathBuf;
@@ -151,9 +152,11 @@ enum Command {
             [build.lua:N], and the image gets its config (base image config, env, entrypoint, …) on \
             both engines. Any other file is read as an LLB definition (from `luakit build -o`, or any \
             frontend) and solved as it is.\n\n\
-            No client session yet: the script must not read local sources (bk.local_), secrets or SSH \
-            agents, and outputs that write to this machine (oci, docker, local, tar; --load on \
-            buildkitd) are refused.\n\n\
+            A client session serves the script's local sources, secrets and SSH agents: \
+            bk.local_(\"context\") is the current directory unless --local context=DIR names another, \
+            filtered by <script>.dockerignore if it exists, else by the context's .dockerignore; \
+            --secret and --ssh as buildctl's. Outputs that write to this machine (oci, docker, local, \
+            tar; --load on buildkitd) are not supported yet.\n\n\
             Progress goes to standard error; the image digest, when the exporter gives one, to \
             standard output. On failure: the failing step's last output lines, the Lua line with the \
             script around it, and BuildKit's message. Ctrl-C ends the build on the daemon too.",
@@ -161,6 +164,7 @@ enum Command {
             luakit solve --addr docker:// -t app:latest                 # Docker: into its image store\n  \
             luakit solve --addr unix:///run/buildkit/buildkitd.sock \\\n      \
             --output type=image,name=registry.example.com/app:1,push=true build.lua\n  \
+            luakit solve --addr docker:// -t app --local context=src --secret id=token,env=TOKEN\n  \
             luakit build build.lua -o build.pb && luakit solve build.pb --progress rawjson"
     )]
     Solve(solve::SolveArgs),

@@ -41,7 +41,7 @@ pub struct SolveArgs {
     #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = values::duration)]
     connect_timeout: Duration,
 
-    /// Output, as buildctl's: type=image,name=REF[,push=true] (type=oci|docker|local|tar need the client session, not yet available).
+    /// Output, as buildctl's: type=image,name=REF[,push=true] (type=oci|docker|local|tar are not supported yet).
     #[arg(short, long, value_name = "SPEC")]
     output: Option<String>,
 
@@ -88,6 +88,18 @@ pub struct SolveArgs {
     /// The `local.unique` id of bk.local_ sources (default: a hash of this machine's id and the script's directory).
     #[arg(long, value_name = "ID")]
     local_unique_id: Option<String>,
+
+    /// A local directory NAME=DIR for bk.local_("NAME") (repeatable; default: context=.).
+    #[arg(long = "local", value_name = "NAME=DIR")]
+    locals: Vec<String>,
+
+    /// A secret for mounts: id=ID,src=PATH or id=ID,env=VAR (repeatable).
+    #[arg(long = "secret", value_name = "id=ID,src=PATH|env=VAR")]
+    secrets: Vec<String>,
+
+    /// An SSH agent to forward: default, ID or ID=SOCKET (repeatable; default socket: $SSH_AUTH_SOCK).
+    #[arg(long, value_name = "default|ID[=SOCKET]")]
+    ssh: Vec<String>,
 
     /// Maximum time of the script's evaluation, e.g. 500ms, 30s, 2m.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = values::duration)]
@@ -172,8 +184,8 @@ fn export(a: &SolveArgs, docker: bool) -> Result<Option<Export>, UsageError> {
         "image" | "moby" => {}
         "oci" | "docker" | "local" | "tar" => {
             return Err(UsageError(format!(
-                "--output type={kind} writes to this machine, which needs the client session \
-                 (FileSend), not yet in luakit solve; use type=image"
+                "--output type={kind} writes to this machine, which needs the session's \
+                 FileSend, not yet in luakit solve; use type=image"
             )));
         }
         other => return Err(UsageError(format!("--output: unknown type {other:?} (image, oci, docker, local, tar)"))),
@@ -198,8 +210,8 @@ fn export(a: &SolveArgs, docker: bool) -> Result<Option<Export>, UsageError> {
     }
     if a.load {
         return Err(UsageError(
-            "--load on buildkitd sends a docker archive to this machine, which needs the client session \
-             (not yet in luakit solve); use --addr docker:// to build on the Docker daemon"
+            "--load on buildkitd sends a docker archive to this machine, which needs the session's \
+             FileSend (not yet in luakit solve); use --addr docker:// to build on the Docker daemon"
                 .to_string(),
         ));
     }
@@ -253,6 +265,8 @@ pub fn run(a: SolveArgs) -> anyhow::Result<ExitCode> {
         (None, Some(crate::commands::read_solve_definition(&a.input)?))
     };
     let source = script.as_ref().map(|s| s.source.clone());
+    let session_opts = crate::solve_session::options(&a.locals, &a.secrets, &a.ssh, &a.input)?;
+    let shared_key = crate::solve_session::shared_key(&session_opts);
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -264,9 +278,13 @@ pub fn run(a: SolveArgs) -> anyhow::Result<ExitCode> {
     let result = rt.block_on(async {
         let channel = addr.connect(a.connect_timeout).await?;
         let build_ref = luakit_client::new_ref();
+        let session = luakit_client::session::Session::start(channel.clone(), session_opts, &shared_key)
+            .await
+            .context("cannot start the client session")?;
         let export = export.unwrap_or_default();
         let req = SolveRequest {
             r#ref: build_ref.clone(),
+            session: session.id.clone(),
             definition,
             exporter: export.exporter,
             exporter_attrs: export.attrs,
@@ -276,7 +294,7 @@ pub fn run(a: SolveArgs) -> anyhow::Result<ExitCode> {
         };
         let gateway: Option<luakit_client::Gateway> = match script {
             Some(script) => {
-                let mut opts = BuildOpts::default();
+                let mut opts = BuildOpts { session_id: session.id.clone(), ..BuildOpts::default() };
                 if let Some(p) = &a.platform {
                     let list: Vec<String> = p.0.iter().map(ToString::to_string).collect();
                     opts.opts.insert("platform".to_string(), list.join(","));
@@ -315,7 +333,9 @@ pub fn run(a: SolveArgs) -> anyhow::Result<ExitCode> {
             eprintln!("luakit: Solve request after {:.1} ms", begun.elapsed().as_secs_f64() * 1000.0);
         }
         let mut stderr = std::io::stderr();
-        luakit_client::solve(channel, req, gateway, &mut |m| printer.show(m, &mut stderr)).await.map_err(|e| match e {
+        let solved = luakit_client::solve(channel, req, gateway, &mut |m| printer.show(m, &mut stderr)).await;
+        session.close().await;
+        solved.map_err(|e| match e {
             // BuildKit's message alone (the status adds its code and the message again).
             luakit_client::ControlError::Solve(status) => anyhow::anyhow!("{}", status.message()),
             e => anyhow::Error::from(e),
@@ -417,7 +437,7 @@ mod tests {
         assert!(export(&args(&["--push", "-t", "a"]), true).is_err(), "push on docker");
         assert!(export(&args(&["--load"]), false).is_err(), "load on buildkitd");
         let e = export(&args(&["--output", "type=tar,dest=x"]), false).expect_err("tar").to_string();
-        assert!(e.contains("client session"), "{e}");
+        assert!(e.contains("FileSend"), "{e}");
         assert!(export(&args(&["--output", "name=x"]), false).is_err(), "no type");
     }
 

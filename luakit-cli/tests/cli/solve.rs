@@ -18,7 +18,7 @@ fn bad_flags_and_outputs_are_usage_errors() {
         .args(["solve", "--addr", "unix:///nonexistent.sock", "--output", "type=tar,dest=x.tar", "x.lua"])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("needs the client session"));
+        .stderr(predicate::str::contains("needs the session's FileSend"));
     luakit()
         .args(["solve", "--addr", "unix:///nonexistent.sock", "--output", "name=x", "x.lua"])
         .assert()

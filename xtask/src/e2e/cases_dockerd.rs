@@ -61,6 +61,7 @@ pub fn cases<'a>() -> Vec<Case<Env<'a>>> {
         Case::new("solve", super::cases_solve::dockerd_solve),
         Case::new("solve-pb", super::cases_solve::dockerd_solve_pb),
         Case::new("solve-failing", super::cases_solve::dockerd_solve_failing),
+        Case::new("solve-context", super::cases_solve::dockerd_solve_context),
         Case::new("session", case_session),
     ]
 }

@@ -339,3 +339,100 @@ pub fn buildkitd_solve_interrupt(c: &Ctx) -> Result<()> {
     }
     Ok(())
 }
+
+// ---------------------------------------------------------------------------
+// the client session, both engines
+// ---------------------------------------------------------------------------
+
+/// The script of the `solve-context` cases: copies the `context` local
+/// (its `.dockerignore` keeps `ignored.txt` out) and reads the secret `tok`
+/// in a run step, writing what it saw to `/out/result`.
+const CONTEXT_SCRIPT: &str = r#"local ctx = bk.local_("context")
+local st = bk.image("alpine:3.19")
+  :copy(ctx, ".", "/ctx")
+  :run('mkdir -p /out && echo "$(cat /ctx/keep.txt) $(cat /run/secrets/tok) $(test -e /ctx/ignored.txt && echo present || echo absent)" > /out/result',
+    { mounts = { bk.secret("/run/secrets/tok") } })
+bk.export(st)
+"#;
+
+/// What `/out/result` must hold.
+const CONTEXT_RESULT: &str = "kept s3cret absent";
+
+/// A context directory `ctx` (the script, `keep.txt`, `ignored.txt` and a
+/// `.dockerignore` naming it) and the secret file `secret.txt` beside it.
+fn context_fixture(work: &Path) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
+    let ctx = work.join("ctx");
+    let _ = fs::remove_dir_all(&ctx);
+    fs::create_dir_all(&ctx)?;
+    fs::write(ctx.join("build.lua"), CONTEXT_SCRIPT)?;
+    fs::write(ctx.join("keep.txt"), "kept\n")?;
+    fs::write(ctx.join("ignored.txt"), "must not be sent\n")?;
+    fs::write(ctx.join(".dockerignore"), "# the e2e case\nignored.txt\n")?;
+    let secret = work.join("secret.txt");
+    fs::write(&secret, "s3cret")?;
+    Ok((ctx, secret))
+}
+
+/// `luakit solve` with the client session on the Docker daemon: the
+/// default `context=.` local filtered by its `.dockerignore`, and
+/// `--secret`; the image is run to read what the build step saw.
+pub fn dockerd_solve_context(env: &Env) -> Result<()> {
+    let work = env.work.join("solve-context");
+    fs::create_dir_all(&work)?;
+    let (ctx, secret) = context_fixture(&work)?;
+    let image = "luakit-e2e-solve-context";
+    let secret_arg = format!("id=tok,src={}", secret.display());
+    solve(
+        &env.luakit,
+        &ctx,
+        &["--addr", &docker_addr(env), "--load", "-t", image, "--secret", &secret_arg, "build.lua"],
+        &work.join("solve"),
+    )?
+    .ok()?;
+    let out = env.d.docker_output(&["run", "--rm", image, "cat", "/out/result"])?;
+    ensure!(out.trim_end() == CONTEXT_RESULT, "/out/result: {out:?}");
+    Ok(())
+}
+
+/// The same on buildkitd, with `--local context=DIR` from another
+/// directory: pushed to the registry, `/out/result` read from the last layer.
+pub fn buildkitd_solve_context(c: &Ctx) -> Result<()> {
+    let case = "solve-context";
+    let work = c.dir(case)?;
+    let (ctx, secret) = context_fixture(&work)?;
+    let name = format!("{}/luakit-e2e/solve-context:1", c.registry.addr());
+    let local_arg = format!("context={}", ctx.display());
+    let secret_arg = format!("id=tok,src={}", secret.display());
+    let script = ctx.join("build.lua");
+    solve(
+        &c.luakit,
+        &work,
+        &[
+            "--addr",
+            &c.bk.addr(),
+            "--output",
+            &format!("type=image,name={name},push=true"),
+            "--local",
+            &local_arg,
+            "--secret",
+            &secret_arg,
+            &script.to_string_lossy(),
+        ],
+        &work.join("solve"),
+    )?
+    .ok()?;
+    let client = c.registry.client();
+    let (manifest, _) = client.image("luakit-e2e/solve-context", "1", "amd64")?;
+    let last = manifest["layers"]
+        .as_array()
+        .and_then(|l| l.last())
+        .and_then(|d| d["digest"].as_str())
+        .with_context(|| format!("no layers: {manifest}"))?;
+    let blob = work.join("last-layer.tar.gz");
+    fs::write(&blob, client.get_blob("luakit-e2e/solve-context", last)?)?;
+    let out = Command::new("tar").arg("-xzOf").arg(&blob).arg("out/result").output()?;
+    util::check_output("tar (the last layer)", &out)?;
+    let got = String::from_utf8_lossy(&out.stdout);
+    ensure!(got.trim_end() == CONTEXT_RESULT, "/out/result: {got:?}");
+    Ok(())
+}
