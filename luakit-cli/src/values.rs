@@ -87,21 +87,8 @@ pub fn format_duration(d: Duration) -> String {
     }
 }
 
-/// `512 MiB`, `64 KiB`, `1000 bytes`.
-pub fn format_bytes(n: usize) -> String {
-    const KIB: usize = 1024;
-    const MIB: usize = 1024 * KIB;
-    const GIB: usize = 1024 * MIB;
-    if n >= GIB && n % GIB == 0 {
-        format!("{} GiB", n / GIB)
-    } else if n >= MIB && n % MIB == 0 {
-        format!("{} MiB", n / MIB)
-    } else if n >= KIB && n % KIB == 0 {
-        format!("{} KiB", n / KIB)
-    } else {
-        format!("{n} bytes")
-    }
-}
+/// `512 MiB`, `64 KiB`, `1000 bytes` (as the evaluator shows its limit).
+pub use luakit::lua::format_bytes;
 
 /// `NAME=VALUE` (the value may be empty and may contain `=`).
 pub fn key_value(s: &str) -> Result<(String, String), String> {

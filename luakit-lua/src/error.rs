@@ -140,8 +140,8 @@ pub(crate) fn format_duration(d: Duration) -> String {
     }
 }
 
-/// `512 MiB`, `64 KiB`, `1000 bytes`.
-pub(crate) fn format_bytes(n: usize) -> String {
+/// A byte count as limits are shown: `512 MiB`, `64 KiB`, `1000 bytes`.
+pub fn format_bytes(n: usize) -> String {
     const KIB: usize = 1024;
     const MIB: usize = 1024 * KIB;
     const GIB: usize = 1024 * MIB;

@@ -37,7 +37,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub use error::ScriptError;
+pub use error::{ScriptError, format_bytes};
 pub use fsread::read_regular_file;
 use luakit_graph::Platform;
 use luakit_image_config::{ExportOptions, ImageConfig};

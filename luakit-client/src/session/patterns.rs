@@ -154,30 +154,8 @@ impl Matcher {
     }
 }
 
-/// Go's `path.Clean` on a slash-separated path.
-pub(crate) fn clean(p: &str) -> String {
-    let rooted = p.starts_with('/');
-    let mut parts: Vec<&str> = Vec::new();
-    for part in p.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                if parts.last().is_some_and(|l| *l != "..") {
-                    parts.pop();
-                } else if !rooted {
-                    parts.push("..");
-                }
-            }
-            other => parts.push(other),
-        }
-    }
-    let joined = parts.join("/");
-    match (rooted, joined.is_empty()) {
-        (true, _) => format!("/{joined}"),
-        (false, true) => ".".to_string(),
-        (false, false) => joined,
-    }
-}
+/// Go's `path.Clean` on a slash-separated path (the graph's own).
+pub(crate) use luakit_graph::state::clean_path as clean;
 
 fn compile(p: &str) -> Result<Vec<Tok>, &'static str> {
     let chars: Vec<char> = p.chars().collect();
