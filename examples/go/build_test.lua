@@ -7,7 +7,7 @@
 
 require("build") -- runs build.lua, which calls bk.export
 
-local image = bk.exported()
+local image = assert(bk.exported(), "build.lua exports an image")
 
 function test_the_server_is_the_entrypoint()
     assert(

@@ -70,11 +70,47 @@ fn ci() -> Result<()> {
     // The second engine's binaries: fail now, not after the workspace tests.
     let root = root();
     e2e::buildkitd::install_binaries(&root, &e2e::target_dir(&root))?;
+    // The stubs are proven by a real analyzer in the workspace tests; with
+    // EMMYLUA_CHECK set, that test fails rather than skips without it.
+    let analyzer = ensure_emmylua_check()?;
     let mut c = cargo();
-    c.args(["test", "--workspace"]);
+    c.args(["test", "--workspace"]).env("EMMYLUA_CHECK", &analyzer);
     run(c)?;
     tool_checks(&root)?;
     e2e::run(&[])
+}
+
+/// The pinned version of the LuaLS/EmmyLua analyzer the stubs are checked with.
+const EMMYLUA_CHECK_VERSION: &str = "0.25.1";
+
+/// `emmylua_check`: on `PATH` or in cargo's bin directory, else installed
+/// there once with `cargo install` (a debug build: about 6 minutes on two
+/// cores; later runs on the same machine reuse it).
+fn ensure_emmylua_check() -> Result<PathBuf> {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .context("neither CARGO_HOME nor HOME is set")?;
+    let mut dirs: Vec<PathBuf> =
+        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
+    dirs.push(cargo_home.join("bin"));
+    let installed = |dirs: &[PathBuf]| dirs.iter().map(|d| d.join("emmylua_check")).find(|p| p.is_file());
+    if let Some(p) = installed(&dirs) {
+        let version =
+            Command::new(&p).arg("--version").output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+        if version.as_deref().is_ok_and(|v| v.contains(EMMYLUA_CHECK_VERSION)) {
+            return Ok(p);
+        }
+    }
+    let t0 = std::time::Instant::now();
+    println!("ci: installing emmylua_check {EMMYLUA_CHECK_VERSION} into {}", cargo_home.display());
+    let mut c = cargo();
+    c.args(["install", &format!("emmylua_check@{EMMYLUA_CHECK_VERSION}"), "--locked", "--debug", "--root"])
+        .arg(&cargo_home)
+        .env("CARGO_TARGET_DIR", root().join("target/tools-build"));
+    run(c)?;
+    println!("ci: emmylua_check installed ({:.0}s)", t0.elapsed().as_secs_f64());
+    installed(&[cargo_home.join("bin")]).context("cargo install did not leave emmylua_check in its bin directory")
 }
 
 /// `luakit fmt --check examples` and `luakit lint examples` with the debug

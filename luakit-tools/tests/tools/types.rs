@@ -123,17 +123,24 @@ fn the_runtime_knows_every_option_of_the_stubs() {
     }
 }
 
-/// The analyzer, when installed.
-fn emmylua_check() -> Option<PathBuf> {
+/// The analyzer: `EMMYLUA_CHECK` (which must then exist: CI sets it),
+/// else `target/tools/bin/emmylua_check`, else `emmylua_check` on `PATH`.
+fn emmylua_check() -> Result<Option<PathBuf>, String> {
     if let Some(p) = std::env::var_os("EMMYLUA_CHECK") {
-        return Some(PathBuf::from(p));
+        let p = PathBuf::from(p);
+        return if p.is_file() { Ok(Some(p)) } else { Err(format!("EMMYLUA_CHECK={} does not exist", p.display())) };
     }
     let p = root().join("target/tools/bin/emmylua_check");
-    p.is_file().then_some(p)
+    if p.is_file() {
+        return Ok(Some(p));
+    }
+    Ok(std::env::var_os("PATH")
+        .and_then(|path| std::env::split_paths(&path).map(|d| d.join("emmylua_check")).find(|p| p.is_file())))
 }
 
-/// Runs the analyzer on `scripts` (name, text) next to the stubs; returns
-/// its output and whether it found nothing.
+/// Runs the analyzer on `scripts` (relative path, text) laid out in one
+/// directory next to the stubs, as `luakit init` writes them; returns its
+/// output and whether it found nothing.
 fn analyze(tool: &Path, scripts: &[(String, String)]) -> Result<(String, bool), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     luakit_tools::init::init(dir.path())?;
@@ -154,21 +161,43 @@ fn analyze(tool: &Path, scripts: &[(String, String)]) -> Result<(String, bool), 
     Ok((text, out.status.success()))
 }
 
+/// The Lua files of `dir` (not recursive), as (file name, text).
+fn scripts_of(dir: &Path) -> Result<Vec<(String, String)>, Box<dyn std::error::Error>> {
+    let mut out = Vec::new();
+    for f in luakit_tools::files::lua_files(&[dir.to_path_buf()])? {
+        if f.parent() == Some(dir) {
+            let name = f.file_name().ok_or("a file name")?.to_string_lossy().into_owned();
+            out.push((name, std::fs::read_to_string(&f)?));
+        }
+    }
+    Ok(out)
+}
+
 #[test]
 fn a_real_analyzer_accepts_the_examples_and_catches_wrong_options() -> TestResult {
-    let Some(tool) = emmylua_check() else {
+    let Some(tool) = emmylua_check()? else {
         eprintln!("emmylua_check not installed (cargo install emmylua_check --root target/tools): skipped");
         return Ok(());
     };
-    let mut scripts = Vec::new();
-    for dir in ["examples", "fixtures/guide"] {
-        for f in luakit_tools::files::lua_files(&[root().join(dir)])? {
-            let name = f.strip_prefix(root())?.to_string_lossy().replace('/', "_");
-            scripts.push((name, std::fs::read_to_string(&f)?));
+    // Each example directory as a project of its own (its test file
+    // requires "build" from beside it), then the guide's scripts together.
+    let mut projects = Vec::new();
+    for entry in std::fs::read_dir(root().join("examples"))? {
+        let dir = entry?.path();
+        if dir.is_dir() {
+            projects.push(dir);
         }
     }
-    let (out, ok) = analyze(&tool, &scripts)?;
-    assert!(ok, "diagnostics on the examples:\n{out}");
+    projects.sort();
+    projects.push(root().join("fixtures/guide"));
+    let mut checked = 0;
+    for dir in &projects {
+        let scripts = scripts_of(dir)?;
+        checked += scripts.len();
+        let (out, ok) = analyze(&tool, &scripts)?;
+        assert!(ok, "diagnostics on {}:\n{out}", dir.display());
+    }
+    assert!(checked >= 10, "only {checked} scripts were checked");
     // Wrong types, names of functions and methods, missing required fields
     // and values outside a fixed set are caught. (A misspelt key in an
     // option table is not: EmmyLua does not check table literals for extra
