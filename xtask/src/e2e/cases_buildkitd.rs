@@ -73,6 +73,10 @@ pub fn cases<'a>() -> Vec<Case<Ctx<'a>>> {
         Case::new("session", case_session),
         Case::exclusive("session-measure", case_session_measure),
         Case::new("session-auth", case_session_auth),
+        // `luakit convert` equivalence for the fixtures dockerd 20.10's
+        // Dockerfile frontend cannot build (`convert_equiv::NOT_ON_DOCKERD`).
+        Case::new("convert-heredocs", |c| super::convert_equiv::check_buildkitd(c, "heredocs")),
+        Case::new("convert-mounts", |c| super::convert_equiv::check_buildkitd(c, "mounts")),
     ]
 }
 
@@ -135,7 +139,7 @@ impl Ctx<'_> {
         Ok(d)
     }
 
-    fn run_buildctl(&self, mut cmd: Command, log_name: &str) -> Result<Build> {
+    pub(super) fn run_buildctl(&self, mut cmd: Command, log_name: &str) -> Result<Build> {
         let offset = self.bk.log_len();
         cmd.stdin(Stdio::null());
         let (status, output) = util::run_logged(cmd, &self.work.join(format!("{log_name}.log")), BUILD_TIMEOUT)?;

@@ -53,6 +53,7 @@ pub fn cases<'a>() -> Vec<Case<Env<'a>>> {
         // fixture of fixtures/convert/e2e.txt that dockerd 20.10 can build
         // (`convert_equiv::NOT_ON_DOCKERD`: the others and why).
         Case::new("convert-arg-before-from", |e| convert_equiv::check(e, "arg-before-from")),
+        Case::new("convert-busybox-multistage", |e| convert_equiv::check(e, "busybox-multistage")),
         Case::new("convert-env-workdir-user", |e| convert_equiv::check(e, "env-workdir-user")),
         Case::new("convert-escape-labels", |e| convert_equiv::check(e, "escape-labels")),
         Case::new("convert-healthcheck-inherit", |e| convert_equiv::check(e, "healthcheck-inherit")),

@@ -11,7 +11,11 @@
 //!
 //! The fixtures are the ones `fixtures/convert/e2e.txt` lists, except those
 //! of [`NOT_ON_DOCKERD`] (dockerd 20.10's built-in Dockerfile frontend
-//! rejects the Dockerfile itself). No Dockerfile under
+//! rejects the Dockerfile itself). Those are compared on buildkitd v0.11.6
+//! instead ([`check_buildkitd`]): its Dockerfile frontend (`dockerfile.v0`)
+//! builds the Dockerfile, the luakit frontend image (`gateway.v0`) the
+//! converted script, both exported as OCI images whose configs and unpacked
+//! root filesystems are compared the same way. No Dockerfile under
 //! `examples/` builds offline (each pulls a language image or a
 //! `# syntax=docker/dockerfile:1` frontend and installs packages over the
 //! network), so none is a case; [`tests::examples_need_the_network`] keeps
@@ -33,11 +37,10 @@ use super::util::{run_logged, tail};
 
 /// The fixtures of `fixtures/convert/e2e.txt` that are no dockerd case, and
 /// why: dockerd 20.10's built-in Dockerfile frontend (BuildKit v0.8) fails on
-/// the Dockerfile itself, before any comparison. They remain for a newer
-/// Docker.
+/// the Dockerfile itself, before any comparison. They are compared on
+/// buildkitd v0.11.6 instead ([`check_buildkitd`]).
 pub const NOT_ON_DOCKERD: &[(&str, &str)] = &[
     ("heredocs", "Dockerfile heredocs need the Dockerfile frontend 1.4 (Docker 23+)"),
-    ("busybox-multistage", "`CMD --verbose`: the old parser reads `--verbose` as a flag (\"Unknown flag: verbose\")"),
     ("mounts", "`--mount=type=tmpfs,…,size=` is not known to the v0.8 frontend (\"unexpected key 'size'\")"),
 ];
 
@@ -58,43 +61,138 @@ const CONFIG_FIELDS: &[&str] = &[
     "StopSignal",
 ];
 
-/// Builds `fixtures/convert/<fixture>/Dockerfile` both ways and compares.
-pub fn check(env: &Env, fixture: &str) -> Result<()> {
-    if let Some((_, why)) = NOT_ON_DOCKERD.iter().find(|(n, _)| *n == fixture) {
-        bail!("{fixture} cannot be built by dockerd 20.10: {why}");
-    }
+/// The fixture's files (not its expected config) copied to a fresh `ctx`.
+fn copy_fixture(fixture: &str, ctx: &Path) -> Result<()> {
     let src = crate::root().join("fixtures/convert").join(fixture);
-    let ctx = env.work.join(format!("convert-{fixture}"));
     if ctx.exists() {
-        fs::remove_dir_all(&ctx)?;
+        fs::remove_dir_all(ctx)?;
     }
-    copy_dir(&src, &ctx)?;
-    // The context is the fixture's files (not its expected config) and build.lua.
+    copy_dir(&src, ctx)?;
     let _ = fs::remove_file(ctx.join("expect.json"));
+    Ok(())
+}
 
-    let docker_tag = format!("luakit-e2e-convert-{fixture}-docker");
-    let luakit_tag = format!("luakit-e2e-convert-{fixture}-luakit");
-    build(env, &ctx, "Dockerfile", &docker_tag, &format!("convert-{fixture}-docker"))?;
-
-    let out = Command::new(&env.luakit)
-        .current_dir(&ctx)
-        .args(["convert", "Dockerfile", "--syntax", FRONTEND_TAG, "-o", "build.lua"])
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("cannot run {}", env.luakit.display()))?;
+/// `luakit convert Dockerfile -o build.lua` in `ctx`.
+fn convert(luakit: &Path, ctx: &Path, syntax: Option<&str>) -> Result<()> {
+    let mut cmd = Command::new(luakit);
+    cmd.current_dir(ctx).args(["convert", "Dockerfile", "-o", "build.lua"]).stdin(Stdio::null());
+    if let Some(image) = syntax {
+        cmd.args(["--syntax", image]);
+    }
+    let out = cmd.output().with_context(|| format!("cannot run {}", luakit.display()))?;
     if !out.status.success() {
         bail!("`luakit convert Dockerfile` failed ({}):\n{}", out.status, String::from_utf8_lossy(&out.stderr));
     }
-    build(env, &ctx, "build.lua", &luakit_tag, &format!("convert-{fixture}-luakit"))?;
+    Ok(())
+}
 
+/// The differences of two image configs, over [`CONFIG_FIELDS`].
+fn diff_configs(a: &Value, b: &Value) -> Vec<String> {
     let mut diffs = Vec::new();
-    let (a, b) = (config(env, &docker_tag)?, config(env, &luakit_tag)?);
     for field in CONFIG_FIELDS {
         let (x, y) = (normalize(a.get(*field)), normalize(b.get(*field)));
         if x != y {
             diffs.push(format!("config {field}:\n    docker build: {x}\n    luakit:       {y}"));
         }
     }
+    diffs
+}
+
+/// Fails listing `diffs` (and the script) unless there are none.
+fn no_differences(mut diffs: Vec<String>, ctx: &Path, reference: &str) -> Result<()> {
+    if diffs.is_empty() {
+        return Ok(());
+    }
+    let script = fs::read_to_string(ctx.join("build.lua")).unwrap_or_default();
+    let n = diffs.len();
+    diffs.truncate(40);
+    bail!(
+        "{n} difference(s) between {reference} and the converted build.lua:\n  {}\n--- build.lua:\n{script}",
+        diffs.join("\n  ")
+    )
+}
+
+/// Builds `fixtures/convert/<fixture>/Dockerfile` on buildkitd with its
+/// Dockerfile frontend and the converted `build.lua` with the luakit
+/// frontend image, both exported as OCI images, and compares their configs
+/// and root filesystems.
+pub fn check_buildkitd(c: &super::cases_buildkitd::Ctx, fixture: &str) -> Result<()> {
+    let work = c.dir(&format!("convert-{fixture}"))?;
+    let ctx = work.join("ctx");
+    copy_fixture(fixture, &ctx)?;
+    convert(&c.luakit, &ctx, None)?;
+    let mut images = Vec::new();
+    for (who, frontend) in [("dockerfile", None), ("luakit", Some(&c.frontend))] {
+        let tar = work.join(format!("{who}.tar"));
+        let mut cmd = c.bk.buildctl();
+        cmd.args(["build", "--progress=plain"]);
+        match frontend {
+            None => cmd.args(["--frontend", "dockerfile.v0"]),
+            Some(image) => cmd
+                .args(["--frontend", "gateway.v0"])
+                .arg(format!("--opt=source={image}"))
+                .arg("--opt=filename=build.lua"),
+        };
+        cmd.arg(format!("--local=context={}", ctx.display()))
+            .arg(format!("--local=dockerfile={}", ctx.display()))
+            .arg(format!("--output=type=oci,dest={}", tar.display()));
+        c.run_buildctl(cmd, &format!("convert-{fixture}-{who}"))?.ok().with_context(|| format!("the {who} build"))?;
+        let img = super::oci::OciImage::open(&tar, &work.join(format!("{who}-layout")))?;
+        let rootfs = work.join(format!("{who}-rootfs"));
+        img.unpack_rootfs(&rootfs)?;
+        ensure!(rootfs.join("bin/sh").exists(), "the {who} image has no /bin/sh");
+        images.push((img.settings().clone(), tree_entries(&rootfs)?));
+    }
+    let (a, b) = (&images[0], &images[1]);
+    let mut diffs = diff_configs(&a.0, &b.0);
+    diffs.extend(diff_files(&a.1, &b.1));
+    no_differences(diffs, &ctx, "the Dockerfile frontend")
+}
+
+/// Path → description of every entry under `root` (type, mode, owner,
+/// size, content digest, link target), as [`tar_entries`] describes a
+/// `docker export`.
+fn tree_entries(root: &Path) -> Result<BTreeMap<String, String>> {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut out = BTreeMap::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for e in fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+            let path = e?.path();
+            let m = path.symlink_metadata()?;
+            let rel = path.strip_prefix(root)?.to_string_lossy().into_owned();
+            let owner = format!("{}:{}", m.uid(), m.gid());
+            let mode = m.mode() & 0o7777;
+            let desc = if m.file_type().is_symlink() {
+                format!("symlink -> {}", fs::read_link(&path)?.display())
+            } else if m.is_dir() {
+                dirs.push(path.clone());
+                format!("dir {mode:o} {owner}")
+            } else {
+                let digest = crate::e2e::util::sha256_file(&path)?;
+                format!("file {mode:o} {owner} {} {digest}", m.len())
+            };
+            out.insert(rel, desc);
+        }
+    }
+    Ok(out)
+}
+
+/// Builds `fixtures/convert/<fixture>/Dockerfile` both ways and compares.
+pub fn check(env: &Env, fixture: &str) -> Result<()> {
+    if let Some((_, why)) = NOT_ON_DOCKERD.iter().find(|(n, _)| *n == fixture) {
+        bail!("{fixture} cannot be built by dockerd 20.10: {why}");
+    }
+    let ctx = env.work.join(format!("convert-{fixture}"));
+    // The Dockerfile is built first, in the fixture's files alone.
+    copy_fixture(fixture, &ctx)?;
+    let docker_tag = format!("luakit-e2e-convert-{fixture}-docker");
+    let luakit_tag = format!("luakit-e2e-convert-{fixture}-luakit");
+    build(env, &ctx, "Dockerfile", &docker_tag, &format!("convert-{fixture}-docker"))?;
+    convert(&env.luakit, &ctx, Some(FRONTEND_TAG))?;
+    build(env, &ctx, "build.lua", &luakit_tag, &format!("convert-{fixture}-luakit"))?;
+
+    let mut diffs = diff_configs(&config(env, &docker_tag)?, &config(env, &luakit_tag)?);
     let (fa, fb) = (files(env, &docker_tag)?, files(env, &luakit_tag)?);
     for (who, listing) in [("docker build", &fa), ("luakit", &fb)] {
         ensure!(
@@ -104,16 +202,7 @@ pub fn check(env: &Env, fixture: &str) -> Result<()> {
         );
     }
     diffs.extend(diff_files(&fa, &fb));
-    if !diffs.is_empty() {
-        let script = fs::read_to_string(ctx.join("build.lua")).unwrap_or_default();
-        let n = diffs.len();
-        diffs.truncate(40);
-        bail!(
-            "{n} difference(s) between `docker build` and the converted build.lua:\n  {}\n--- build.lua:\n{script}",
-            diffs.join("\n  ")
-        );
-    }
-    Ok(())
+    no_differences(diffs, &ctx, "`docker build`")
 }
 
 /// `docker build -f <file> -t <tag> .` in `ctx`; fails with the build output.
@@ -354,10 +443,14 @@ mod tests {
     fn every_e2e_fixture_is_a_case() -> Result<()> {
         let list = fs::read_to_string(crate::root().join("fixtures/convert/e2e.txt"))?;
         let cases: Vec<&str> = super::super::cases_dockerd::cases().iter().map(|c| c.name).collect();
+        let on_buildkitd: Vec<&str> = super::super::cases_buildkitd::cases().iter().map(|c| c.name).collect();
         for f in list.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
             let is_case = cases.contains(&format!("convert-{f}").as_str());
             let excluded = NOT_ON_DOCKERD.iter().any(|(n, _)| *n == f);
             assert!(is_case != excluded, "{f}: a dockerd case ({is_case}) or excluded ({excluded}), exactly one");
+            if excluded {
+                assert!(on_buildkitd.contains(&format!("convert-{f}").as_str()), "{f} is compared on neither engine");
+            }
         }
         Ok(())
     }

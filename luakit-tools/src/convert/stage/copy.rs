@@ -132,7 +132,9 @@ impl Converter<'_> {
         Ok(())
     }
 
-    /// A `COPY <<EOF dest` file: a local holding the file, copied in.
+    /// A `COPY <<EOF dest` file: a local holding the file, copied in. The
+    /// file is made with mode 0664, as BuildKit's Dockerfile frontend makes
+    /// heredoc files (a `--chmod` of the COPY still applies to the copy).
     fn heredoc_file(&mut self, ins: &Instruction, name: &str, body: &Word, dest: &Word, opts: &[String]) -> R<String> {
         let base = match dest.as_lit() {
             Some(d) if !d.ends_with('/') => d.rsplit('/').next().unwrap_or(name).to_string(),
@@ -140,7 +142,8 @@ impl Converter<'_> {
         };
         let local = self.unique(&base);
         let file = if dest.as_lit().is_some_and(|d| d.ends_with('/')) { name.to_string() } else { base.clone() };
-        let code = format!("local {local} = bk.scratch():mkfile({}, {})", quote(&file), body.lua());
+        let code =
+            format!("local {local} = bk.scratch():mkfile({}, {}, {{ mode = \"0664\" }})", quote(&file), body.lua());
         if body.is_dynamic() {
             self.stage().stmt(code);
         } else {
