@@ -190,9 +190,11 @@ enum Command {
     /// Check build scripts for build mistakes (unused runs, cache busting, untagged images, …).
     #[command(long_about = "Evaluate build scripts and check the exported graph for build mistakes, each \
             reported as file:line: rule: message (fix: …): unused-run, apt-no-cache, context-before-deps, \
-            untagged-image, secret-in-env, network-host, no-user, decimal-mode. Silence a rule on a line \
-            with a `-- luakit: allow RULE` comment on that line or the line above. Test files (*_test.lua) \
-            and modules (no bk.export) are skipped. Exits 1 when anything is found.")]
+            untagged-image, unlocked-image (with a luakit.lock), secret-in-env, network-host, no-user, \
+            decimal-mode; test files (*_test.lua) and modules (no bk.export) are not evaluated. Every Lua \
+            file also gets general Lua checks from selene's library (unused_variable, undefined_variable, \
+            shadowing, …). Silence a rule on a line with a `-- luakit: allow RULE` comment on that line or \
+            the line above. Exits 1 when anything is found.")]
     Lint(LintArgs),
     /// Pin the script's base images in luakit.lock (digests and exact configs), or check the lock.
     #[command(

@@ -6,6 +6,9 @@
 //! images, secrets in environment variables, `network = "host"`, no user in
 //! the final image, integer (decimal) modes.
 //!
+//! Every Lua file (scripts, modules and tests) also gets the general Lua
+//! checks of [`lua`] (selene-lib).
+//!
 //! A finding is silenced by `-- luakit: allow RULE` on its line or the line
 //! above it (several rules separated by commas or spaces).
 
@@ -17,12 +20,15 @@ use luakit_graph::{FileAction, MountKind, NetMode, Node, Op};
 
 use crate::ToolError;
 
+mod lua;
+
 /// The rules, with what they look for.
 pub const RULES: &[(&str, &str)] = &[
     ("unused-run", "a run whose result never reaches bk.export"),
     ("apt-no-cache", "apt-get install without a cache mount or removal of /var/lib/apt/lists"),
     ("context-before-deps", "the whole build context copied before a dependency install"),
     ("untagged-image", "an image without a version tag, or tagged latest"),
+    ("unlocked-image", "an image not pinned in the script's luakit.lock, when there is one"),
     ("secret-in-env", "a secret-looking value passed in an environment variable"),
     ("network-host", "a run with network = \"host\""),
     ("no-user", "the exported image runs as root (no user set)"),
@@ -53,7 +59,7 @@ impl std::fmt::Display for Finding {
 /// What [`lint_paths`] found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct LintReport {
-    /// Scripts linted.
+    /// Lua files checked (build scripts are also evaluated).
     pub checked: Vec<PathBuf>,
     /// Findings, sorted by file and line.
     pub findings: Vec<Finding>,
@@ -61,20 +67,19 @@ pub struct LintReport {
     pub errors: Vec<String>,
 }
 
-/// Lints the build scripts at `paths` (files, or directories searched for
-/// `*.lua`). Test files (`*_test.lua`) and modules (files without a
-/// `bk.export` call) are skipped.
+/// Lints the Lua files at `paths` (files, or directories searched for
+/// `*.lua`): each gets the general Lua checks; build scripts are also
+/// evaluated and their graphs checked (test files, `*_test.lua`, and
+/// modules, files without a `bk.export` call, are not evaluated).
 pub fn lint_paths(paths: &[PathBuf]) -> Result<LintReport, ToolError> {
     let mut report = LintReport::default();
     for file in crate::files::lua_files(paths)? {
-        if file.to_string_lossy().ends_with("_test.lua") {
-            continue;
-        }
         let source = std::fs::read_to_string(&file).map_err(|source| ToolError::Io { path: file.clone(), source })?;
-        if !source.contains("bk.export") {
+        report.checked.push(file.clone());
+        report.findings.extend(lua::check(&file, &source));
+        if file.to_string_lossy().ends_with("_test.lua") || !source.contains("bk.export") {
             continue;
         }
-        report.checked.push(file.clone());
         match lint_script(&file, &source) {
             Ok(f) => report.findings.extend(f),
             Err(e) => report.errors.push(format!("{}: {e}", file.display())),
@@ -101,6 +106,9 @@ pub fn lint_script(path: &Path, source: &str) -> Result<Vec<Finding>, luakit_lua
         Some((file, line))
     };
     let mut run_lines: HashSet<usize> = HashSet::new();
+    // The script's lock, when it has one (a lock that does not parse is
+    // `luakit build`'s error to report, not a lint finding).
+    let lock = luakit::lock::Lock::read(&luakit::lock::Lock::path_for_script(path)).ok().flatten();
     for node in &nodes {
         let Some((file, line)) = at(node) else { continue };
         let mut push = |rule: &'static str, message: String, hint: &str| {
@@ -167,6 +175,18 @@ pub fn lint_script(path: &Path, source: &str) -> Result<Vec<Finding>, luakit_lua
                             format!("{reference} has no version tag: builds change when the image is updated"),
                             "name a version tag (alpine:3.19) or pin a digest (@sha256:…)",
                         );
+                    }
+                    if let Some(lock) = &lock {
+                        if !reference.contains('@') && !lock.images.contains_key(reference) {
+                            push(
+                                "unlocked-image",
+                                format!(
+                                    "{reference} is not pinned in {}: each build resolves it afresh",
+                                    luakit::lock::LOCK_FILE
+                                ),
+                                "run `luakit lock` to pin it",
+                            );
+                        }
                     }
                 }
             }

@@ -29,7 +29,8 @@ fn report(path: &str) -> Result<String, Box<dyn std::error::Error>> {
 #[test]
 fn every_rule_fires_with_file_line_and_hint() -> TestResult {
     let text = report("fixtures/lint/bad.lua")?;
-    for (rule, _) in RULES {
+    // unlocked-image needs a lock beside the script: its own test.
+    for (rule, _) in RULES.iter().filter(|(r, _)| *r != "unlocked-image") {
         assert!(text.contains(&format!(": {rule}: ")), "{rule} did not fire:\n{text}");
     }
     assert!(text.contains("fixtures/lint/libs/helper.lua:4: network-host"), "{text}");
@@ -57,8 +58,51 @@ fn scripts_that_fail_are_errors_and_modules_are_skipped() -> TestResult {
     std::fs::write(dir.path().join("module.lua"), "return {}\n")?;
     std::fs::write(dir.path().join("thing_test.lua"), "function test_x() end\n")?;
     let r = lint_paths(&[dir.path().to_path_buf()])?;
-    assert_eq!(r.checked.len(), 1);
+    // All three get the Lua checks; only broken.lua is evaluated.
+    assert_eq!(r.checked.len(), 3);
     assert_eq!(r.errors.len(), 1);
     assert!(r.errors[0].contains("broken.lua:1: bk.run: unknown option 'cdw'"), "{:?}", r.errors);
+    Ok(())
+}
+
+#[test]
+fn images_missing_from_the_lock_are_found_when_there_is_a_lock() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let script = dir.path().join("build.lua");
+    std::fs::write(
+        &script,
+        "local a = bk.image(\"alpine:3.19\")\nlocal b = bk.image(\"busybox:1.36\")\nbk.export(bk.merge({ a, b }), { user = \"1000\" })\n",
+    )?;
+    let lint = || -> Result<Vec<String>, Box<dyn std::error::Error>> {
+        Ok(lint_paths(std::slice::from_ref(&script))?
+            .findings
+            .iter()
+            .map(|f| format!("{}: {}", f.line, f.rule))
+            .collect())
+    };
+    // No lock: nothing to compare with.
+    assert_eq!(lint()?, Vec::<String>::new());
+    let mut lock = luakit::lock::Lock::default();
+    lock.images.insert(
+        "docker.io/library/alpine:3.19".to_string(),
+        luakit::lock::LockedImage { digest: format!("sha256:{}", "a".repeat(64)), ..Default::default() },
+    );
+    lock.write(&dir.path().join("luakit.lock"))?;
+    assert_eq!(lint()?, ["2: unlocked-image"]);
+    Ok(())
+}
+
+#[test]
+fn general_lua_checks_run_on_every_file() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    std::fs::write(dir.path().join("build.lua"), "local unused = 1\nbk.export(bk.scratch(), { user = \"1000\" })\n")?;
+    std::fs::write(dir.path().join("helper.lua"), "return { x = undefined_name }\n")?;
+    let r = lint_paths(&[dir.path().to_path_buf()])?;
+    let found: Vec<String> = r
+        .findings
+        .iter()
+        .map(|f| format!("{}:{}: {}", f.file.file_name().unwrap_or_default().to_string_lossy(), f.line, f.rule))
+        .collect();
+    assert_eq!(found, ["build.lua:1: unused_variable", "helper.lua:1: undefined_variable"]);
     Ok(())
 }
