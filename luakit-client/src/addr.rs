@@ -26,7 +26,7 @@ pub const DEFAULT_BUILDKIT_SOCKET: &str = "/run/buildkit/buildkitd.sock";
 pub const DEFAULT_DOCKER_SOCKET: &str = "/var/run/docker.sock";
 
 /// The largest gRPC message sent or received (as buildctl: 16 MiB).
-pub const MAX_MESSAGE: usize = 16 << 20;
+pub(crate) const MAX_MESSAGE: usize = 16 << 20;
 
 /// How long connecting (and the h2c upgrade) may take by default.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
