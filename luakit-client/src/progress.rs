@@ -23,7 +23,8 @@ pub enum Mode {
     Plain,
     /// Every status message as a JSON line.
     RawJson,
-    /// Nothing.
+    /// No progress output; failed steps are still collected for the
+    /// failure report.
     Quiet,
 }
 

@@ -102,7 +102,7 @@ impl CapSet {
         self.caps.contains(cap)
     }
 
-    /// The ids.
+    /// The cap ids in the set, in sorted order.
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         self.caps.iter().map(String::as_str)
     }
