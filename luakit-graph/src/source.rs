@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use crate::GraphError;
 use crate::op::{DiffOp, MergeOp, Op, SourceOp};
-use crate::platform::Platform;
 use crate::state::{DEFAULT_PATH, Node, OpOptions, Output, State};
 
 /// How BuildKit resolves an image reference.
@@ -456,11 +455,6 @@ pub fn diff(lower: &State, upper: &State, op: OpOptions) -> State {
     node.locations = op.locations;
     node.constraints.platform = op.platform;
     upper.with_output(Some(Output { node: Arc::new(node), index: 0 }))
-}
-
-/// Parses a platform string (re-exported for convenience).
-pub fn platform(s: &str) -> Result<Platform, GraphError> {
-    Platform::parse(s)
 }
 
 #[cfg(test)]
