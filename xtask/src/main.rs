@@ -12,6 +12,8 @@
 //! - `cargo xtask crates` — check that every published crate has its
 //!   package metadata, README, `#![deny(missing_docs)]` and a doc-test
 //!   (also a test of this crate); see `crates.rs`.
+//! - `cargo xtask package` — `cargo doc` with warnings denied, then `cargo
+//!   package` of the library crates (part of `ci`).
 //! - `cargo xtask ci` — what `.ci/run` calls: the workspace tests,
 //!   `luakit fmt --check examples` and `luakit lint examples`, the docs
 //!   with warnings denied, `cargo package` of the library crates, then e2e.
@@ -33,10 +35,11 @@ fn main() {
         Some("e2e") => e2e::run(&args[1..]),
         Some("refs") => refs::run(),
         Some("crates") => crates::run(),
+        Some("package") => publish_checks(),
         Some("ci") => ci(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <bench|e2e|refs|crates|ci>\n\n  bench   whole-process speed table (--compare: BuildKit peers, --baseline BIN, --criterion)\n  e2e     end-to-end tests on dockerd 20.10 and buildkitd v0.11.6 (e2e serve: start them only)\n  refs    check that no file refers outside the repository\n  crates  check that every published crate has metadata, README, deny(missing_docs), a doc-test\n  ci      workspace tests, fmt/lint of examples, docs, cargo package, then e2e (what .ci/run calls)"
+                "usage: cargo xtask <bench|e2e|refs|crates|package|ci>\n\n  bench   whole-process speed table (--compare: BuildKit peers, --baseline BIN, --criterion)\n  e2e     end-to-end tests on dockerd 20.10 and buildkitd v0.11.6 (e2e serve: start them only)\n  refs    check that no file refers outside the repository\n  crates  check that every published crate has metadata, README, deny(missing_docs), a doc-test\n  package cargo doc with warnings denied, then cargo package of the library crates\n  ci      workspace tests, fmt/lint of examples, docs, cargo package, then e2e (what .ci/run calls)"
             );
             std::process::exit(2);
         }
@@ -100,7 +103,9 @@ fn publish_checks() -> Result<()> {
     println!("ci: cargo doc (warnings denied) ok ({:.1}s)", t0.elapsed().as_secs_f64());
     let t0 = std::time::Instant::now();
     let mut c = cargo();
-    c.args(["package", "--workspace", "--exclude", "xtask", "--exclude", "luakit-cli"]);
+    // Offline: the tests just fetched every dependency, and the packages
+    // resolve to the versions of the workspace's Cargo.lock.
+    c.args(["package", "--offline", "--workspace", "--exclude", "xtask", "--exclude", "luakit-cli"]);
     run(c)?;
     println!("ci: cargo package of the library crates ok ({:.1}s)", t0.elapsed().as_secs_f64());
     Ok(())
