@@ -338,7 +338,7 @@ pub struct Evaluation {
 /// What [`run_test_file`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TestReport {
-    /// Tests that passed.
+    /// How many tests passed (a file without `test_` functions counts as one test).
     pub passed: usize,
     /// Tests that failed: (test name or file, message with file:line).
     pub failed: Vec<(String, String)>,
