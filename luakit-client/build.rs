@@ -1,6 +1,6 @@
 //! Generates the Control client, the client-session services and their message types from `proto/` with
-//! protox (no system protoc). ops.proto is read from luakit-llb's proto
-//! directory and its `pb` package is not generated again: `.pb` maps to
+//! protox (no system protoc). ops.proto is luakit-llb's (`proto/…/solver/pb/ops.proto` is a
+//! symbolic link to it, which `cargo package` stores as a file) and its `pb` package is not generated again: `.pb` maps to
 //! `::luakit_llb::pb`, and `.google.protobuf` to `::prost_types` (prost's default).
 
 use std::error::Error;
@@ -19,21 +19,14 @@ const PROTOS: &[&str] = &[
 fn main() -> Result<(), Box<dyn Error>> {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
     let own = manifest_dir.join("proto");
-    let llb = manifest_dir.join("../luakit-llb/proto");
     println!("cargo:rerun-if-changed={}", own.display());
-    println!("cargo:rerun-if-changed={}", llb.display());
 
-    let files = protox::compile(PROTOS, [&own, &llb])?;
+    let files = protox::compile(PROTOS, [&own])?;
     for file in &files.file {
         if let Some(name) = file.name.as_deref() {
-            let path = if name.starts_with("google/protobuf/") {
-                continue;
-            } else if own.join(name).exists() {
-                own.join(name)
-            } else {
-                llb.join(name)
-            };
-            println!("cargo:rerun-if-changed={}", path.display());
+            if !name.starts_with("google/protobuf/") {
+                println!("cargo:rerun-if-changed={}", own.join(name).display());
+            }
         }
     }
 

@@ -26,7 +26,7 @@ pub const DEFAULT_BUILDKIT_SOCKET: &str = "/run/buildkit/buildkitd.sock";
 pub const DEFAULT_DOCKER_SOCKET: &str = "/var/run/docker.sock";
 
 /// The largest gRPC message sent or received (as buildctl: 16 MiB).
-pub const MAX_MESSAGE: usize = 16 << 20;
+pub(crate) const MAX_MESSAGE: usize = 16 << 20;
 
 /// How long connecting (and the h2c upgrade) may take by default.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -34,7 +34,8 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 /// The largest HTTP response head accepted in Docker's h2c handshake.
 const MAX_HANDSHAKE_RESPONSE: usize = 64 * 1024;
 
-/// A BuildKit address.
+/// Where BuildKit is, in one of the forms `--addr` and `BUILDKIT_HOST`
+/// take ([`Address::parse`]); [`Address::connect`] opens a gRPC channel to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Address {
     /// buildkitd on a unix socket.

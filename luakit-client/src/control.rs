@@ -36,7 +36,9 @@ const STATUS_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// to BuildKit (the solve is then abandoned).
 pub type Gateway = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 
-/// Failures of [`solve`].
+/// Why a [`solve`] failed: BuildKit answered `Control.Solve` with an error
+/// status (the build failed, or the request was refused), or the gateway
+/// build running alongside could not talk to BuildKit.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ControlError {

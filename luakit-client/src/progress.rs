@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::pb::moby::buildkit::v1 as control;
 
 /// How many lines of a step's output are kept for its failure report.
-pub const LOG_TAIL: usize = 10;
+pub(crate) const LOG_TAIL: usize = 10;
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,7 +23,8 @@ pub enum Mode {
     Plain,
     /// Every status message as a JSON line.
     RawJson,
-    /// Nothing.
+    /// No progress output; failed steps are still collected for the
+    /// failure report.
     Quiet,
 }
 
@@ -47,7 +48,7 @@ pub struct FailedStep {
     pub name: String,
     /// BuildKit's error for the step.
     pub error: String,
-    /// Its last lines of output (at most [`LOG_TAIL`]).
+    /// Its last lines of output (at most ten).
     pub tail: Vec<String>,
 }
 
@@ -177,7 +178,7 @@ impl Printer {
 }
 
 /// One status message in buildctl's `rawjson` layout.
-pub fn raw_json(msg: &control::StatusResponse) -> Value {
+pub(crate) fn raw_json(msg: &control::StatusResponse) -> Value {
     let vertexes: Vec<Value> = msg
         .vertexes
         .iter()

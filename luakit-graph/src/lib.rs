@@ -1,12 +1,57 @@
 //! luakit-graph: the pure model of a BuildKit build graph.
 //!
-//! A [`State`] is an immutable, cheaply cloned handle on a filesystem state:
-//! an output of an op [`Node`] (or scratch) plus the process defaults (env,
-//! working directory, user, platform) later ops inherit. Building on a state
-//! returns a new one; nothing is mutated and identity comes from content.
+//! This is layer 0 of luakit (ARCHITECTURE.md in the repository): every
+//! other crate builds on it, and it depends on none of them. It is to
+//! luakit what BuildKit's Go `client/llb` package is to Go programs: a way
+//! to describe, in memory, the graph of sources, commands and file
+//! operations a build is made of.
 //!
-//! This crate does no I/O and knows nothing of protobuf or Lua: luakit-llb
-//! turns a graph into LLB, luakit-lua builds graphs from scripts.
+//! # Design
+//!
+//! A [`State`] is an immutable, cheaply cloned handle on a filesystem state:
+//! an [`Output`] of an op [`Node`] (or scratch) plus the process defaults
+//! ([`StateMeta`]: env, working directory, user, platform, hostname,
+//! network, security) that later ops inherit. Building on a state returns a
+//! new one; nothing is mutated, nodes are shared through `Arc`, and a node's
+//! identity comes from its content (luakit-llb digests it).
+//!
+//! - Sources start a graph: [`image`], [`local`], [`git`], [`http`],
+//!   [`oci_layout`], and [`State::scratch`].
+//! - [`State::run`] adds an exec op (the result is an [`ExecState`], whose
+//!   writable mounts are states too); [`State::copy`], [`State::mkdir`],
+//!   [`State::mkfile`], [`State::rm`] and [`State::symlink`] add file ops;
+//!   [`merge`] and [`diff`] combine states.
+//! - [`Op`] and the types of [`op`] are the nodes' payloads, close to
+//!   BuildKit's protobuf messages but in plain Rust.
+//!
+//! # Invariants
+//!
+//! - No I/O, no protobuf, no Lua: luakit-llb turns a graph into LLB and
+//!   luakit-lua builds graphs from scripts (a test of luakit-image-config
+//!   fails if `mlua` or `prost` enters this crate's dependency tree).
+//! - Path resolution (Go's `path.Clean`, relative paths against the state's
+//!   working directory, trailing-slash rules), image reference
+//!   normalisation and git URL parsing happen here, once, the way
+//!   `client/llb` does them, so that every consumer sees the same graph.
+//! - Invalid input is a [`GraphError`] that names what was wrong, never a
+//!   panic.
+//!
+//! # Example
+//!
+//! ```
+//! use luakit_graph::{image, ImageOptions, RunOptions, State};
+//!
+//! let base = image("alpine:3.19", ImageOptions::default())?.with_dir("/src");
+//! let built = base.run(RunOptions { args: vec!["make".into()], ..Default::default() })?;
+//! // The exec inherits the working directory; the base state is unchanged.
+//! assert_eq!(built.root().meta().dir, "/src");
+//! assert_ne!(built.root(), &base);
+//! // References are normalised as Docker does.
+//! assert_eq!(luakit_graph::normalize_image_ref("alpine:3.19")?, "docker.io/library/alpine:3.19");
+//! // An exec needs a command: an error, not a panic.
+//! assert!(State::scratch().run(RunOptions::default()).is_err());
+//! # Ok::<(), luakit_graph::GraphError>(())
+//! ```
 #![deny(missing_docs)]
 
 mod error;

@@ -84,7 +84,7 @@ pub enum SecurityMode {
 /// A `host:ip` entry added to `/etc/hosts`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostIp {
-    /// Host name.
+    /// The name that resolves to `ip` inside the container.
     pub host: String,
     /// IP address, as text.
     pub ip: String,
@@ -95,18 +95,18 @@ pub struct HostIp {
 pub struct Ulimit {
     /// Name such as `nofile`.
     pub name: String,
-    /// Soft limit.
+    /// The soft limit (what the process starts with; it may raise it up to `hard`).
     pub soft: i64,
-    /// Hard limit.
+    /// The hard limit (the ceiling the soft limit cannot pass).
     pub hard: i64,
 }
 
 /// A secret exposed as an environment variable.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecretEnv {
-    /// Secret id.
+    /// The id of the secret in the client session (`--secret id=…`).
     pub id: String,
-    /// Environment variable name.
+    /// The environment variable the secret's value is put in.
     pub name: String,
     /// Whether a missing secret is tolerated.
     pub optional: bool,
@@ -115,40 +115,41 @@ pub struct SecretEnv {
 /// Proxy settings passed to an exec.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ProxyEnv {
-    /// HTTP_PROXY
+    /// The `HTTP_PROXY` value the process sees; empty for none.
     pub http_proxy: String,
-    /// HTTPS_PROXY
+    /// The `HTTPS_PROXY` value the process sees; empty for none.
     pub https_proxy: String,
-    /// FTP_PROXY
+    /// The `FTP_PROXY` value the process sees; empty for none.
     pub ftp_proxy: String,
-    /// NO_PROXY
+    /// The `NO_PROXY` value the process sees; empty for none.
     pub no_proxy: String,
-    /// ALL_PROXY
+    /// The `ALL_PROXY` value the process sees; empty for none.
     pub all_proxy: String,
 }
 
 /// Everything about the process of an exec except its mounts.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Meta {
-    /// argv.
+    /// The command line, program first (`argv`); never empty in a valid op.
     pub args: Vec<String>,
     /// Environment, `KEY=value`, in order.
     pub env: Vec<String>,
-    /// Working directory (absolute).
+    /// The working directory of the process, an absolute path.
     pub cwd: String,
     /// User, as `user[:group]`; empty for the image default.
     pub user: String,
     /// Hostname; empty for the default.
     pub hostname: String,
-    /// Extra `/etc/hosts` entries.
+    /// Entries added to the container's `/etc/hosts`, in order.
     pub extra_hosts: Vec<HostIp>,
-    /// Resource limits.
+    /// Resource limits (`ulimit`) set on the process, in order.
     pub ulimits: Vec<Ulimit>,
     /// Cgroup parent; empty for the default.
     pub cgroup_parent: String,
     /// Exit codes that count as success; `None` means only 0.
     pub valid_exit_codes: Option<Vec<i32>>,
-    /// Proxy settings.
+    /// Proxy variables given to the process without being part of the
+    /// op's cache key; `None` for none.
     pub proxy_env: Option<ProxyEnv>,
 }
 
@@ -191,14 +192,16 @@ pub enum MountKind {
         /// Read-only cache.
         readonly: bool,
     },
-    /// An in-memory filesystem.
+    /// An in-memory filesystem (tmpfs), empty at the start of the exec and
+    /// gone after it.
     Tmpfs {
         /// Size limit in bytes; 0 for the default.
         size: i64,
     },
-    /// A secret file.
+    /// A secret from the client session, mounted as a file that is not
+    /// part of any output or cache.
     Secret {
-        /// Secret id.
+        /// The id of the secret in the client session (`--secret id=…`).
         id: String,
         /// Owner uid.
         uid: u32,
@@ -227,9 +230,9 @@ pub enum MountKind {
 /// One mount of an exec.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mount {
-    /// Absolute mount point.
+    /// Where it is mounted in the container, an absolute path.
     pub dest: String,
-    /// What is mounted.
+    /// What is mounted there (a state, a cache, a tmpfs, a secret, an SSH socket).
     pub kind: MountKind,
 }
 
@@ -263,10 +266,11 @@ impl Mount {
     }
 }
 
-/// An exec op.
+/// An exec op: a process run in a container whose root and other
+/// mounts are states; each writable bind mount is an output.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExecOp {
-    /// The process.
+    /// The process: command line, environment, working directory, user, limits.
     pub meta: Meta,
     /// Mounts; the root mount is the one with dest `/`. Kept in canonical
     /// order, the order in which BuildKit's `client/llb` lists them: first
@@ -274,9 +278,9 @@ pub struct ExecOp {
     /// every secret file in the order added, then every SSH socket in the
     /// order added, whatever the order in which the kinds were mixed.
     pub mounts: Vec<Mount>,
-    /// Network mode.
+    /// The network the process has (sandboxed, host's, or none).
     pub network: NetMode,
-    /// Security mode.
+    /// Whether the process runs sandboxed or with full privileges.
     pub security: SecurityMode,
     /// Secrets exposed as environment variables.
     pub secret_env: Vec<SecretEnv>,
@@ -309,7 +313,7 @@ impl ExecOp {
 /// A user or group in a chown: by id or by name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UserRef {
-    /// Numeric id.
+    /// A numeric uid or gid, used as is.
     Id(u32),
     /// Name, looked up in the `/etc/passwd` or `/etc/group` of the target.
     Name(String),
@@ -318,9 +322,9 @@ pub enum UserRef {
 /// Ownership of created files.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Chown {
-    /// Owner user.
+    /// The owning user; `None` keeps the default (root, or the source's owner for a copy).
     pub user: Option<UserRef>,
-    /// Owner group.
+    /// The owning group; `None` uses the user's primary group (or the default).
     pub group: Option<UserRef>,
 }
 
@@ -373,7 +377,8 @@ impl Default for CopyOptions {
     }
 }
 
-/// One file action.
+/// One action of a [`FileOp`]: copy, create a file, a directory or a
+/// symbolic link, or remove a path.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FileAction {
     /// Copy `src` from another state to `dest`.
@@ -387,7 +392,7 @@ pub enum FileAction {
         /// Options.
         opts: CopyOptions,
     },
-    /// Create a file.
+    /// Create (or overwrite) a regular file with the given bytes.
     Mkfile {
         /// Absolute path.
         path: String,
@@ -400,7 +405,7 @@ pub enum FileAction {
         /// Modification time; `None` for now.
         timestamp: Option<i64>,
     },
-    /// Create a directory.
+    /// Create a directory (and, with `make_parents`, its missing parents).
     Mkdir {
         /// Absolute path.
         path: String,
@@ -413,7 +418,7 @@ pub enum FileAction {
         /// Modification time; `None` for now.
         timestamp: Option<i64>,
     },
-    /// Remove a path.
+    /// Remove a file or directory (recursively).
     Rm {
         /// Absolute path.
         path: String,
@@ -477,9 +482,9 @@ pub struct DiffOp {
 /// A progress group: ops shown together by BuildKit's progress UI.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ProgressGroup {
-    /// Group id.
+    /// The identifier ops of one group share.
     pub id: String,
-    /// Display name.
+    /// The name the progress UI shows for the group.
     pub name: String,
     /// Weak groups are merged with strong ones of the same id.
     pub weak: bool,
@@ -492,7 +497,7 @@ pub struct OpMetadata {
     pub ignore_cache: bool,
     /// Free-form description; `llb.customname` is the name shown in progress.
     pub description: BTreeMap<String, String>,
-    /// Progress group.
+    /// The progress group the op is shown in; `None` for its own line.
     pub progress_group: Option<ProgressGroup>,
 }
 
@@ -501,7 +506,8 @@ pub struct OpMetadata {
 pub struct SourceFile {
     /// File name (relative to the main script's directory).
     pub filename: String,
-    /// The file's bytes.
+    /// The whole text of the file, so that BuildKit can show the lines an
+    /// error points at.
     pub data: Vec<u8>,
     /// Language name (e.g. `Lua`); empty when unknown.
     pub language: String,
@@ -510,22 +516,22 @@ pub struct SourceFile {
 /// A position range in a source file (1-based lines; 0 for unknown characters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SourceRange {
-    /// First line.
+    /// The line the range starts on (1-based).
     pub start_line: i32,
-    /// First character.
+    /// The character of `start_line` the range starts at (0 when unknown).
     pub start_char: i32,
-    /// Last line.
+    /// The line the range ends on (1-based, inclusive).
     pub end_line: i32,
-    /// Last character.
+    /// The character of `end_line` the range ends at (0 when unknown).
     pub end_char: i32,
 }
 
 /// Where in the script an op was created.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceLocation {
-    /// The file.
+    /// The script file the op was created in (shared by all its locations).
     pub file: std::sync::Arc<SourceFile>,
-    /// The ranges.
+    /// The ranges of that file that created it (usually one: the call's line).
     pub ranges: Vec<SourceRange>,
 }
 
@@ -534,6 +540,6 @@ pub struct SourceLocation {
 pub struct Constraints {
     /// Platform; `None` means the target platform given at marshal time.
     pub platform: Option<Platform>,
-    /// Worker label filters.
+    /// Filters on worker labels (`key==value`) that a worker must match to run the op.
     pub worker_constraints: Vec<String>,
 }

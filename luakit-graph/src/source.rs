@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use crate::GraphError;
 use crate::op::{DiffOp, MergeOp, Op, SourceOp};
-use crate::platform::Platform;
 use crate::state::{DEFAULT_PATH, Node, OpOptions, Output, State};
 
 /// How BuildKit resolves an image reference.
@@ -15,7 +14,7 @@ pub enum ResolveMode {
     /// Use a local copy if there is one, else pull.
     #[default]
     Default,
-    /// Always pull.
+    /// Always ask the registry, even when a local copy exists (`pull`).
     Always,
     /// Only use a local copy.
     Never,
@@ -35,7 +34,7 @@ impl ResolveMode {
 /// Options of [`image`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ImageOptions {
-    /// Resolve mode.
+    /// How BuildKit finds the image: local copy first, always pull, or local only.
     pub resolve_mode: ResolveMode,
     /// Start the state with `PATH` set to [`DEFAULT_PATH`] (as the Dockerfile
     /// frontend does when the image config is unknown).
@@ -214,13 +213,13 @@ impl Default for GitOptions {
 /// tells them apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GitProtocol {
-    /// `http://`
+    /// Plain HTTP (`http://`).
     Http,
-    /// `https://`
+    /// HTTPS (`https://`).
     Https,
     /// `ssh://`, or an scp-like `user@host:path`.
     Ssh,
-    /// `git://`
+    /// Git's own protocol (`git://`).
     Git,
     /// Anything else (fetched as `https://`).
     Unknown,
@@ -359,15 +358,16 @@ pub fn git(url: &str, opts: GitOptions) -> Result<State, GraphError> {
 /// Options of [`http`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HttpOptions {
-    /// Expected digest (`sha256:…`).
+    /// The digest the download must have (`sha256:…`); BuildKit fails
+    /// the op when it differs. `None` accepts any content.
     pub checksum: Option<String>,
     /// File name in the resulting state.
     pub filename: Option<String>,
-    /// File mode.
+    /// The permission bits of the downloaded file; `None` for BuildKit's default (0600).
     pub chmod: Option<u32>,
-    /// Owner uid.
+    /// The numeric owner of the downloaded file; `None` for root.
     pub uid: Option<u32>,
-    /// Owner gid.
+    /// The numeric group of the downloaded file; `None` for root.
     pub gid: Option<u32>,
     /// Extra request headers, name → value.
     pub headers: BTreeMap<String, String>,
@@ -455,11 +455,6 @@ pub fn diff(lower: &State, upper: &State, op: OpOptions) -> State {
     node.locations = op.locations;
     node.constraints.platform = op.platform;
     upper.with_output(Some(Output { node: Arc::new(node), index: 0 }))
-}
-
-/// Parses a platform string (re-exported for convenience).
-pub fn platform(s: &str) -> Result<Platform, GraphError> {
-    Platform::parse(s)
 }
 
 #[cfg(test)]

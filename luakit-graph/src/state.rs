@@ -113,7 +113,7 @@ fn take_children(op: &mut Op, out: &mut Vec<Arc<Node>>) {
 /// One output of a node.
 #[derive(Debug, Clone)]
 pub struct Output {
-    /// The node.
+    /// The op node that produces this output (shared, never mutated).
     pub node: Arc<Node>,
     /// Which of its outputs (0 for all but multi-output execs).
     pub index: u32,
@@ -190,15 +190,15 @@ pub struct State {
 /// The inherited process defaults of a state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StateMeta {
-    /// Environment.
+    /// The environment later execs start with (`bk` `with_env`, an image's `Env`).
     pub env: Env,
-    /// Working directory (absolute).
+    /// The working directory relative paths resolve against, an absolute path.
     pub dir: String,
-    /// User.
+    /// The user later execs run as (`user[:group]`); empty for the image's default.
     pub user: String,
     /// Platform; `None` for the target platform.
     pub platform: Option<Platform>,
-    /// Hostname for execs.
+    /// The hostname later execs see; empty for BuildKit's default.
     pub hostname: String,
     /// Network mode for execs.
     pub network: NetMode,
@@ -237,7 +237,7 @@ pub struct OpOptions {
 /// Options of [`State::run`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunOptions {
-    /// argv (required).
+    /// The command line, program first (`argv`); must not be empty.
     pub args: Vec<String>,
     /// Environment changes applied after the state's, in order.
     pub env: Vec<(String, String)>,
@@ -253,13 +253,13 @@ pub struct RunOptions {
     pub security: Option<SecurityMode>,
     /// Extra hosts (after the state's).
     pub extra_hosts: Vec<HostIp>,
-    /// Resource limits.
+    /// Resource limits (`ulimit`) set on the process.
     pub ulimits: Vec<Ulimit>,
-    /// Cgroup parent.
+    /// The cgroup the process's cgroup is created under; empty for the daemon's default.
     pub cgroup_parent: String,
     /// Exit codes that count as success.
     pub valid_exit_codes: Option<Vec<i32>>,
-    /// Proxy settings.
+    /// Proxy variables given to the process without entering the cache key.
     pub proxy_env: Option<ProxyEnv>,
     /// Extra mounts (the root mount is added for you).
     pub mounts: Vec<Mount>,
@@ -285,7 +285,7 @@ impl ExecState {
         &self.root
     }
 
-    /// The exec node.
+    /// The exec op's node, shared by the root and every mount output.
     pub fn node(&self) -> &Arc<Node> {
         &self.node
     }
@@ -504,7 +504,8 @@ impl State {
         self.file(action, op)
     }
 
-    /// Creates a directory.
+    /// Creates the directory `path` (resolved against this state's working
+    /// directory) with `mode`; with `make_parents`, missing parents too.
     pub fn mkdir(&self, path: &str, mode: u32, make_parents: bool, owner: Option<Chown>, op: OpOptions) -> State {
         let action = FileAction::Mkdir {
             path: normalize_path(&self.meta.dir, path, false),
@@ -528,7 +529,9 @@ impl State {
         self.file(action, op)
     }
 
-    /// Removes a path.
+    /// Removes `path` (resolved against this state's working directory),
+    /// recursively; `allow_not_found` makes a missing path no error, and
+    /// `allow_wildcard` treats the path as a glob.
     pub fn rm(&self, path: &str, allow_not_found: bool, allow_wildcard: bool, op: OpOptions) -> State {
         let action =
             FileAction::Rm { path: normalize_path(&self.meta.dir, path, false), allow_not_found, allow_wildcard };

@@ -27,7 +27,7 @@ pub struct ImageConfig {
     /// CPU architecture in GOARCH spelling (`amd64`, `arm64`, …).
     #[serde(default)]
     pub architecture: String,
-    /// Operating system (`linux`).
+    /// Operating system in GOOS spelling (`linux`, `windows`).
     #[serde(default)]
     pub os: String,
     /// Architecture variant (`v7`); omitted when empty.
@@ -68,7 +68,8 @@ pub struct ContainerConfig {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub entrypoint: Vec<String>,
-    /// `CMD`.
+    /// The default arguments (`CMD`): the command when there is no
+    /// entrypoint, else the entrypoint's arguments; empty for none.
     #[serde(rename = "Cmd", default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
     pub cmd: Vec<String>,
     /// `VOLUME`: mount points; a JSON map to `{}`.
@@ -98,10 +99,13 @@ pub struct ContainerConfig {
         skip_serializing_if = "String::is_empty"
     )]
     pub stop_signal: String,
-    /// `HEALTHCHECK`.
+    /// The container health check (`HEALTHCHECK`); `None` when the image
+    /// has none.
     #[serde(rename = "Healthcheck", default, skip_serializing_if = "Option::is_none")]
     pub healthcheck: Option<HealthcheckConfig>,
-    /// `ONBUILD` triggers.
+    /// `ONBUILD` triggers: instructions a Dockerfile build that starts
+    /// `FROM` this image runs first. luakit cannot run them, so
+    /// [`build_config`](crate::build_config) drops a base's triggers.
     #[serde(rename = "OnBuild", default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
     pub on_build: Vec<String>,
     /// `SHELL`: the shell of shell-form commands.
@@ -145,7 +149,7 @@ pub struct HealthcheckConfig {
 /// the layers it exports.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RootFs {
-    /// Always `layers`.
+    /// The rootfs type; `layers` is the only one OCI defines.
     #[serde(rename = "type", default = "layers", deserialize_with = "null_as_layers")]
     pub kind: String,
     /// `sha256:…` digests of the uncompressed layers, bottom first.

@@ -107,7 +107,8 @@ pub struct Healthcheck {
     /// `["CMD", arg…]` (run directly), `["CMD-SHELL", command]` (run with the
     /// shell) or `["NONE"]` (disable the base image's healthcheck).
     pub test: Vec<String>,
-    /// Time between checks.
+    /// How long the daemon waits between two checks; `None` leaves its
+    /// default (30 s).
     pub interval: Option<Duration>,
     /// Time after which a check counts as failed.
     pub timeout: Option<Duration>,

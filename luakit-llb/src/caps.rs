@@ -60,7 +60,7 @@ pub mod id {
 }
 
 /// The first BuildKit release that knows a cap, for error messages.
-pub fn introduced_in(cap: &str) -> &'static str {
+pub(crate) fn introduced_in(cap: &str) -> &'static str {
     match cap {
         id::MERGE_OP | id::DIFF_OP => "v0.10",
         id::EXEC_MOUNT_TMPFS_SIZE | id::EXEC_SECRET_ENV | id::EXEC_META_ULIMIT | id::FILE_COPY_INCLUDE_EXCLUDE => {
@@ -76,7 +76,7 @@ pub fn introduced_in(cap: &str) -> &'static str {
 
 /// Caps whose feature can be left out on an older daemon without changing
 /// what the build means (the daemon then behaves as BuildKit always did).
-pub fn droppable(cap: &str) -> bool {
+pub(crate) fn droppable(cap: &str) -> bool {
     matches!(
         cap,
         id::SOURCE_GIT_FULL_URL | id::SOURCE_LOCAL_SHARED_KEY_HINT | id::SOURCE_LOCAL_DIFFER | id::META_DESCRIPTION
@@ -102,7 +102,7 @@ impl CapSet {
         self.caps.contains(cap)
     }
 
-    /// The ids.
+    /// The cap ids in the set, in sorted order.
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         self.caps.iter().map(String::as_str)
     }

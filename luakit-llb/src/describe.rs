@@ -58,7 +58,7 @@ pub fn summary(op: &pb::Op) -> String {
 /// (what it reads, runs or changes says it all), `kind summary` for the
 /// others (`merge 2 inputs`, `diff lower -> upper`). `None` for an op
 /// without a body.
-pub fn step_name(op: &pb::Op) -> Option<String> {
+pub(crate) fn step_name(op: &pb::Op) -> Option<String> {
     match &op.op {
         None => None,
         Some(pb::op::Op::Source(_) | pb::op::Op::Exec(_) | pb::op::Op::File(_)) => Some(summary(op)),

@@ -4,7 +4,8 @@ use std::fmt;
 
 use sha2::{Digest as _, Sha256};
 
-/// A `sha256:<hex>` digest.
+/// A content digest in BuildKit's form, `sha256:` and 64 lower-case hex
+/// digits: how an op is named in a Definition and its inputs.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Digest(String);
 

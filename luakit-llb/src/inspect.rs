@@ -41,12 +41,12 @@ pub struct TerminalOp {
     pub input: pb::Input,
 }
 
-/// One decoded op.
+/// One op of a decoded Definition, with the digest BuildKit knows it by.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecodedOp {
     /// `sha256:…` of its bytes.
     pub digest: String,
-    /// The op.
+    /// The op itself, decoded from its bytes (inputs refer to other ops by digest).
     pub op: pb::Op,
 }
 

@@ -3,6 +3,34 @@
 //! marshaller that turns a [`luakit_graph`] graph into a `pb::Definition`
 //! exactly as BuildKit's Go client (`client/llb`) would.
 //!
+//! This is layer 1 of luakit (ARCHITECTURE.md in the repository): it
+//! depends only on luakit-graph, and the `luakit` crate (the library face)
+//! and luakit-client use it.
+//!
+//! # Design
+//!
+//! - [`marshal()`] walks a graph inputs-first with an explicit stack, encodes
+//!   each node once, de-duplicates ops by digest, adds the terminal op, the
+//!   caps each op needs and the source map (naming steps after their
+//!   script line when [`MarshalOptions`] asks for it); [`marshal_full`]
+//!   also returns the terminal digest, and [`encode`] writes the bytes.
+//! - [`CapSet`] is what a daemon supports: given one, only caps it knows
+//!   are recorded and features it lacks are refused ([`MarshalError`]).
+//! - [`decode`] and [`inspect()`] read any Definition (luakit's or another
+//!   frontend's) back into its ops in a deterministic order; [`describe`]
+//!   says what an op does, for step names and `luakit dag`.
+//! - [`pb`] holds the protobuf types; the five messages with maps are
+//!   written by hand so that map entries encode exactly as Go's do.
+//!
+//! # Invariants
+//!
+//! For every graph, the bytes are what `client/llb` v0.11.6 would produce
+//! (the conformance vectors under `fixtures/conformance` in the repository
+//! check it); output is deterministic; an op's digest is the sha256 of its
+//! encoding ([`Digest`]).
+//!
+//! # Example
+//!
 //! ```
 //! use luakit_graph::{image, ImageOptions, Platform, RunOptions};
 //! use luakit_llb::{encode, marshal, MarshalOptions, pb};

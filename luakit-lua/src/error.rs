@@ -62,7 +62,8 @@ pub enum ScriptError {
         /// The names the script's exports have, in call order.
         known: Vec<String>,
     },
-    /// Recursion too deep.
+    /// The script recursed deeper than the Lua stack allows (runaway
+    /// recursion); reported instead of crashing the process.
     #[error("{}stack overflow (runaway recursion?)", location_prefix(file, line))]
     StackOverflow {
         /// File, when known.

@@ -1,10 +1,31 @@
 //! luakit-lua: the `bk` API on a sandboxed Lua 5.4 (mlua).
 //!
+//! This is layer 2 of luakit (ARCHITECTURE.md in the repository): it
+//! depends on luakit-graph and luakit-image-config, and the `luakit` crate
+//! (the library face) runs it as the first step of its one pipeline,
+//! before luakit-llb marshals the graph. The `bk` functions themselves are
+//! described in docs/api.md.
+//!
+//! # Design
+//!
 //! This crate is an adapter: it runs a build script, checks every value the
 //! script hands to `bk` (option names, types, modes, owners, platforms) and
 //! turns it into luakit-graph calls. It holds no graph logic of its own.
 //!
-//! Invariants:
+//! - [`evaluate`] and [`evaluate_file`] run a script with [`EvalOptions`]
+//!   and return an [`Evaluation`]: the exported state, the `bk.export`
+//!   options and what is known of the base image's config;
+//!   [`run_test_file`] runs a file's `test_*` functions (`luakit test`).
+//! - [`ModuleLoader`] is how `require` reads modules ([`FsLoader`] from a
+//!   directory, [`NoModules`] for none); [`ImageResolver`] is the seam
+//!   through which `bk.image` references are pinned and their configs
+//!   learnt. This crate defines both traits and calls them; other crates
+//!   implement the resolvers.
+//! - [`reference`](mod@reference) is the machine-readable table of the `bk` options that
+//!   the editor stubs and the docs are generated from.
+//!
+//! # Invariants
+//!
 //! - the VM only has the globals docs/api.md lists ("12.1 Globals"); removed ones are stubs
 //!   that raise `… is not available in build scripts (sandboxed)`;
 //! - evaluation is bounded in time and memory and never panics or aborts:
@@ -13,6 +34,27 @@
 //! - every error carries the script file and line, the `bk` function and
 //!   what was wrong ([`ScriptError`]);
 //! - the same script, options and files give the same graph, always.
+//!
+//! # Example
+//!
+//! ```
+//! use luakit_lua::{evaluate, EvalOptions};
+//!
+//! let script = br#"
+//!     local st = bk.image("alpine:3.19"):run("echo hi > /hi", { cwd = "/work" })
+//!     bk.export(st, { cmd = { "cat", "/hi" } })
+//! "#;
+//! let eval = evaluate("build.lua", script, &EvalOptions::default())?;
+//! assert_eq!(eval.export.cmd.as_deref(), Some(&["cat".to_string(), "/hi".to_string()][..]));
+//! assert!(!eval.state.is_scratch());
+//!
+//! // A mistake names the file, the line and what was wrong.
+//! let err = evaluate("build.lua", b"bk.image(42)", &EvalOptions::default()).unwrap_err();
+//! assert!(err.to_string().contains("build.lua:1"), "{err}");
+//! # Ok::<(), luakit_lua::ScriptError>(())
+//! ```
+
+#![deny(missing_docs)]
 
 mod api;
 mod builtins;
@@ -296,7 +338,7 @@ pub struct Evaluation {
 /// What [`run_test_file`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TestReport {
-    /// Tests that passed.
+    /// How many tests passed (a file without `test_` functions counts as one test).
     pub passed: usize,
     /// Tests that failed: (test name or file, message with file:line).
     pub failed: Vec<(String, String)>,

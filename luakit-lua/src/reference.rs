@@ -10,11 +10,11 @@
 /// One option of an option table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OptionDoc {
-    /// The key (`cwd`).
+    /// The key as the script writes it (`cwd`).
     pub name: &'static str,
     /// Its type in LuaLS notation (`string`, `string|string[]`).
     pub ty: &'static str,
-    /// What it does.
+    /// One sentence on what the option does, shown in the editor stubs.
     pub doc: &'static str,
     /// It must be given (a table without it is an error).
     pub required: bool,
@@ -31,7 +31,7 @@ pub struct OptionTable {
     pub options: &'static [OptionDoc],
 }
 
-/// A positional parameter.
+/// A positional parameter of a [`FunctionDoc`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Param {
     /// Its name (`...` for a variadic one).
@@ -52,7 +52,7 @@ pub struct FunctionDoc {
     pub params: &'static [Param],
     /// The type returned, if any.
     pub returns: Option<&'static str>,
-    /// What it does.
+    /// One sentence on what the function does, shown in the editor stubs.
     pub doc: &'static str,
 }
 

@@ -1,17 +1,54 @@
 //! Resolves luakit's base images through a registry (the OCI distribution
 //! API v2), for `luakit lock` and `luakit build --resolve`.
 //!
-//! [`Registry`] is the protocol client: token auth challenges, manifests
-//! (OCI index and manifest, Docker manifest list and schema 2; schema 1 is
-//! refused), platform selection (variants; attestation manifests skipped),
-//! config blobs verified against their sha256, credentials from Docker's
-//! `config.json` ([`DockerConfig`]). Registries on this machine are spoken
-//! to over plain HTTP, others over HTTPS unless listed as insecure.
+//! This is layer 4 of luakit (ARCHITECTURE.md in the repository): it
+//! depends on the `luakit` crate and implements its resolver seam
+//! ([`luakit::ImageResolver`]); only the CLI uses it. It lives in its own
+//! crate so that the gateway frontend, which resolves through BuildKit,
+//! does not link an HTTP/TLS stack.
 //!
-//! [`RegistryResolver`] plugs it into luakit's resolver seam and keeps what
-//! it resolved as [`luakit::lock::Lock`] entries, so `luakit lock` can write
-//! them. It lives in its own crate so that the gateway frontend, which
-//! resolves through BuildKit, does not link an HTTP/TLS stack.
+//! # Design
+//!
+//! - [`Registry`] is the protocol client: token auth challenges, manifests
+//!   (OCI index and manifest, Docker manifest list and schema 2; schema 1
+//!   is refused), platform selection (variants; attestation manifests
+//!   skipped), config blobs verified against their sha256.
+//! - [`Target`] splits a reference into the registry host, repository and
+//!   tag or digest the API asks for.
+//! - [`DockerConfig`] reads credentials from Docker's `config.json` (inline
+//!   `auths` entries and credential helpers), as `docker login` wrote them.
+//! - [`RegistryResolver`] plugs the client into luakit's resolver seam and
+//!   keeps what it resolved as [`luakit::lock::Lock`] entries, so `luakit
+//!   lock` can write them.
+//!
+//! # Invariants
+//!
+//! Registries on this machine are spoken to over plain HTTP, others over
+//! HTTPS unless listed as insecure ([`RegistryOptions`]); content that does
+//! not match its digest is refused; every failure is an [`Error`] naming
+//! the registry or reference and what went wrong; credentials are never
+//! printed (`Credential`'s `Debug` hides the secret).
+//!
+//! # Example
+//!
+//! ```
+//! use luakit_resolve::{DockerConfig, Target};
+//!
+//! let target = Target::parse("alpine:3.19")?;
+//! assert_eq!(target.reference, "docker.io/library/alpine:3.19");
+//! assert_eq!(target.host, "registry-1.docker.io"); // Docker Hub's API host
+//! assert_eq!((target.repository.as_str(), target.object.as_str()), ("library/alpine", "3.19"));
+//! assert!(Target::parse("127.0.0.1:5000/app@sha256:0123456789012345678901234567890123456789012345678901234567890123")?.is_loopback());
+//!
+//! // Credentials as `docker login` writes them (`auth` is base64 of `user:password`).
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("config.json");
+//! std::fs::write(&path, r#"{"auths":{"127.0.0.1:5000":{"auth":"dXNlcjpwYXNz"}}}"#)?;
+//! let credential = DockerConfig::load(&path)?.credential("127.0.0.1:5000")?.expect("an entry");
+//! assert_eq!((credential.username.as_str(), credential.secret.as_str()), ("user", "pass"));
+//! assert!(!format!("{credential:?}").contains("pass"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![deny(missing_docs)]
 
 mod credentials;

@@ -1,6 +1,10 @@
 //! luakit as a library: Lua build scripts to BuildKit LLB and OCI image
 //! configs, through one pipeline that every front door uses.
 //!
+//! This is layer 3 of luakit (ARCHITECTURE.md in the repository), the
+//! library face: the CLI, the gateway frontend, the registry resolver and
+//! embedders depend on it rather than on the plumbing below it.
+//!
 //! This crate is the porcelain over luakit's plumbing crates (as gitoxide's
 //! `gix` is over its `gix-*` crates): luakit-graph (the pure build graph),
 //! luakit-image-config (the OCI image config), luakit-llb (BuildKit's wire
@@ -17,7 +21,13 @@
 //!   resolved: the gateway, a daemon, a registry or a lock file implement
 //!   it; [`Unresolved`] and [`StaticResolver`] come with this crate.
 //! - [`inspect`] reads any Definition and renders it (text, JSON, DOT), as
-//!   `luakit dag` shows it.
+//!   `luakit dag` shows it; [`lock`] reads and writes `luakit.lock`
+//!   (pinned image digests and configs) and resolves from it.
+//!
+//! Invariants: one pipeline (no other function evaluates and then
+//! marshals); the same script, options and resolved images give the same
+//! bytes on every route; every failure is an [`Error`] that says which
+//! step failed and why, with the script's file and line when it has one.
 //!
 //! ```
 //! use std::sync::Arc;

@@ -9,10 +9,17 @@
 //!   and prints their addresses.
 //! - `cargo xtask refs` — check that no file refers outside the repository
 //!   (also a test of this crate).
+//! - `cargo xtask crates` — check that every published crate has its
+//!   package metadata, README, `#![deny(missing_docs)]` and a doc-test
+//!   (also a test of this crate); see `crates.rs`.
+//! - `cargo xtask package` — `cargo doc` with warnings denied, then `cargo
+//!   package` of the library crates (part of `ci`).
 //! - `cargo xtask ci` — what `.ci/run` calls: the workspace tests,
-//!   `luakit fmt --check examples` and `luakit lint examples`, then e2e.
+//!   `luakit fmt --check examples` and `luakit lint examples`, the docs
+//!   with warnings denied, `cargo package` of the library crates, then e2e.
 
 mod bench;
+mod crates;
 mod e2e;
 mod refs;
 
@@ -27,10 +34,12 @@ fn main() {
         Some("bench") => bench::run_bench(&args[1..]),
         Some("e2e") => e2e::run(&args[1..]),
         Some("refs") => refs::run(),
+        Some("crates") => crates::run(),
+        Some("package") => publish_checks(),
         Some("ci") => ci(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <bench|e2e|refs|ci>\n\n  bench   whole-process speed table (--compare: BuildKit peers, --baseline BIN, --criterion)\n  e2e     end-to-end tests on dockerd 20.10 and buildkitd v0.11.6 (e2e serve: start them only)\n  refs    check that no file refers outside the repository\n  ci      workspace tests, fmt/lint of examples, then e2e (what .ci/run calls)"
+                "usage: cargo xtask <bench|e2e|refs|crates|package|ci>\n\n  bench   whole-process speed table (--compare: BuildKit peers, --baseline BIN, --criterion)\n  e2e     end-to-end tests on dockerd 20.10 and buildkitd v0.11.6 (e2e serve: start them only)\n  refs    check that no file refers outside the repository\n  crates  check that every published crate has metadata, README, deny(missing_docs), a doc-test\n  package cargo doc with warnings denied, then cargo package of the library crates\n  ci      workspace tests, fmt/lint of examples, docs, cargo package, then e2e (what .ci/run calls)"
             );
             std::process::exit(2);
         }
@@ -77,6 +86,7 @@ fn ci() -> Result<()> {
     c.args(["test", "--workspace"]).env("EMMYLUA_CHECK", &analyzer);
     run(c)?;
     tool_checks(&root)?;
+    publish_checks()?;
     e2e::run(&[])
 }
 
@@ -111,6 +121,30 @@ fn ensure_emmylua_check() -> Result<PathBuf> {
     run(c)?;
     println!("ci: emmylua_check installed ({:.0}s)", t0.elapsed().as_secs_f64());
     installed(&[cargo_home.join("bin")]).context("cargo install did not leave emmylua_check in its bin directory")
+}
+
+/// The library face is publishable: the docs build with warnings denied
+/// (broken links, private links, bad code blocks), and `cargo package`
+/// packs and builds each library crate from its package alone (against
+/// the other workspace crates' packages), so a missing file, a path
+/// outside the package or a dependency without a version fails here, not
+/// at publishing. Both share `target/` with the tests; `cargo package`'s
+/// verify builds still compile each crate's dependencies with the features
+/// that crate alone asks for, which takes some minutes on a cold target.
+fn publish_checks() -> Result<()> {
+    let t0 = std::time::Instant::now();
+    let mut c = cargo();
+    c.args(["doc", "--no-deps", "--workspace"]).env("RUSTDOCFLAGS", "-D warnings");
+    run(c)?;
+    println!("ci: cargo doc (warnings denied) ok ({:.1}s)", t0.elapsed().as_secs_f64());
+    let t0 = std::time::Instant::now();
+    let mut c = cargo();
+    // Offline: the tests just fetched every dependency, and the packages
+    // resolve to the versions of the workspace's Cargo.lock.
+    c.args(["package", "--offline", "--workspace", "--exclude", "xtask", "--exclude", "luakit-cli"]);
+    run(c)?;
+    println!("ci: cargo package of the library crates ok ({:.1}s)", t0.elapsed().as_secs_f64());
+    Ok(())
 }
 
 /// `luakit fmt --check examples` and `luakit lint examples` with the debug

@@ -11,19 +11,19 @@
 //! pumps those bytes through an in-memory pipe into a tonic server that
 //! routes by method path to the services of this module:
 //!
-//! - [`filesync`] serves `moby.filesync.v1.FileSync/DiffCopy` (locals),
-//! - [`secrets`] serves `moby.buildkit.secrets.v1.Secrets/GetSecret`,
-//! - [`ssh`] serves `moby.sshforward.v1.SSH` (agent forwarding),
-//! - [`auth`] serves `moby.filesync.v1.Auth/Credentials` (`config.json`),
+//! - `filesync` serves `moby.filesync.v1.FileSync/DiffCopy` (locals),
+//! - `secrets` serves `moby.buildkit.secrets.v1.Secrets/GetSecret`,
+//! - `ssh` serves `moby.sshforward.v1.SSH` (agent forwarding),
+//! - `auth` serves `moby.filesync.v1.Auth/Credentials` (`config.json`),
 //! - and `grpc.health.v1.Health/Check`, which BuildKit polls to keep the session.
 //!
 //! A solve names the session by [`Session::id`] in `SolveRequest.Session`.
 
-pub mod auth;
-pub mod filesync;
-pub mod patterns;
-pub mod secrets;
-pub mod ssh;
+pub(crate) mod auth;
+pub(crate) mod filesync;
+pub(crate) mod patterns;
+pub(crate) mod secrets;
+pub(crate) mod ssh;
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;

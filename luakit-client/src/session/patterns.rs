@@ -48,11 +48,6 @@ impl Pattern {
         self.exclusion
     }
 
-    /// The cleaned pattern without its `!`.
-    pub fn as_str(&self) -> &str {
-        &self.cleaned
-    }
-
     /// Whether the pattern matches `path` itself (no parents).
     pub fn matches_exactly(&self, path: &str) -> bool {
         let chars: Vec<char> = path.chars().collect();
@@ -115,7 +110,9 @@ impl Matcher {
     }
 
     /// Whether `path` (slash-separated, relative) is matched, looking at its
-    /// parent directories too.
+    /// parent directories too (the tests' short form of
+    /// [`Matcher::matches_using_parent`]).
+    #[cfg(test)]
     pub fn matches(&self, path: &str) -> bool {
         self.matches_using_parent(path, &[]).0
     }

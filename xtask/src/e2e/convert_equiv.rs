@@ -18,7 +18,7 @@
 //! root filesystems are compared the same way. No Dockerfile under
 //! `examples/` builds offline (each pulls a language image or a
 //! `# syntax=docker/dockerfile:1` frontend and installs packages over the
-//! network), so none is a case; [`tests::examples_need_the_network`] keeps
+//! network), so none is a case; the test `examples_need_the_network` keeps
 //! that claim true.
 
 use std::collections::BTreeMap;
