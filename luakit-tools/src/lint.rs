@@ -7,7 +7,7 @@
 //! the final image, integer (decimal) modes.
 //!
 //! Every Lua file (scripts, modules and tests) also gets the general Lua
-//! checks of [`lua`] (selene-lib).
+//! checks of selene-lib (the `lint/lua.rs` module).
 //!
 //! A finding is silenced by `-- luakit: allow RULE` on its line or the line
 //! above it (several rules separated by commas or spaces).
