@@ -5,10 +5,15 @@
 //! working directory, user, platform) later ops inherit. Building on a state
 //! returns a new one; nothing is mutated and identity comes from content.
 //!
+//! [`builder`] writes graphs in Rust with typed builders (`Image`, `Run`,
+//! `Copy`, `Mkdir`, mounts, [`Mode`]), as Go's `client/llb` does with
+//! functional options.
+//!
 //! This crate does no I/O and knows nothing of protobuf or Lua: luakit-llb
 //! turns a graph into LLB, luakit-lua builds graphs from scripts.
 #![deny(missing_docs)]
 
+pub mod builder;
 mod error;
 pub mod op;
 mod platform;
@@ -16,6 +21,7 @@ pub mod reference;
 pub mod source;
 pub mod state;
 
+pub use builder::Mode;
 pub use error::GraphError;
 pub use op::*;
 pub use platform::Platform;
