@@ -218,6 +218,10 @@ pub fn snapshot(def: &pb::Definition) -> Result<String, DagError> {
                     }
                     let _ = writeln!(out, "  platform: {line}");
                 }
+                // Where the script made the op: `file:line`.
+                ("locations", Value::Array(locs)) if !locs.is_empty() => {
+                    let _ = writeln!(out, "  at: {}", locations(locs).join(", "));
+                }
                 // The op body's fields sit directly under the op.
                 ("op", Value::Object(body)) => {
                     for (k, v) in body {
@@ -232,6 +236,20 @@ pub fn snapshot(def: &pb::Definition) -> Result<String, DagError> {
         field(&mut out, 0, "source", source);
     }
     Ok(out)
+}
+
+/// `file:line` (or `file:first-last`) for each range of each location.
+fn locations(locs: &[Value]) -> Vec<String> {
+    let mut out = Vec::new();
+    for loc in locs {
+        let file = loc.get("file").and_then(Value::as_str).unwrap_or("?");
+        for range in loc.get("ranges").and_then(Value::as_array).into_iter().flatten() {
+            let line = |end: &str| range.get(end).and_then(|p| p.get("line")).and_then(Value::as_i64).unwrap_or(0);
+            let (first, last) = (line("start"), line("end"));
+            out.push(if first == last { format!("{file}:{first}") } else { format!("{file}:{first}-{last}") });
+        }
+    }
+    out
 }
 
 /// Whether a value says nothing (left out of the text form).
@@ -328,10 +346,12 @@ fn field(out: &mut String, depth: usize, key: &str, v: &Value) {
 /// ```
 #[macro_export]
 macro_rules! assert_definition_snapshot {
-    ($def:expr $(,)?) => {
-        ::insta::assert_snapshot!($crate::inspect::snapshot(&$def).expect("a Definition luakit can read"))
-    };
-    ($name:expr, $def:expr $(,)?) => {
-        ::insta::assert_snapshot!($name, $crate::inspect::snapshot(&$def).expect("a Definition luakit can read"))
-    };
+    ($def:expr $(,)?) => {{
+        let definition_snapshot = $crate::inspect::snapshot(&$def).expect("a Definition luakit can read");
+        ::insta::assert_snapshot!(definition_snapshot)
+    }};
+    ($name:expr, $def:expr $(,)?) => {{
+        let definition_snapshot = $crate::inspect::snapshot(&$def).expect("a Definition luakit can read");
+        ::insta::assert_snapshot!($name, definition_snapshot)
+    }};
 }
