@@ -51,6 +51,11 @@ mod multi;
 mod resolve;
 mod teardown;
 
+/// The Rust examples of docs/library.md, run as doc-tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/library.md")]
+mod library_md {}
+
 pub use luakit_graph as graph;
 pub use luakit_graph::builder;
 pub use luakit_image_config as image_config;

@@ -311,3 +311,14 @@ fn snapshots_name_ops_by_place_and_do_not_churn() -> R {
     assert_eq!(json["ops"][4]["op"]["mounts"][0]["input"], "#4");
     Ok(())
 }
+
+/// The snapshot docs/library.md shows is the real one.
+#[test]
+fn the_snapshot_in_the_library_docs_is_real() -> R {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/library.md"))?;
+    let shown = doc.split("```text\n").nth(1).and_then(|rest| rest.split("```").next()).ok_or("no text block")?;
+    let st = Image::new("alpine:3.19").build()?.run(Run::shell("make"))?;
+    let build = Export::new(st.root()).target_platform(amd64()).build()?;
+    assert_eq!(shown, luakit::inspect::snapshot(&build.definition)?);
+    Ok(())
+}
