@@ -6,7 +6,7 @@
 //! Sources are made by [`Image`], [`Local`], [`Git`] and [`Http`]; a
 //! process by [`Run`] (with mounts from [`Mount::cache`], [`Mount::bind`],
 //! [`Mount::tmpfs`], [`Mount::secret`] and [`Mount::ssh`]) given to
-//! [`State::run`]; file operations by [`Copy`], [`Mkdir`], [`Mkfile`],
+//! [`State::run`]; file operations by [`Copy`](struct@Copy), [`Mkdir`], [`Mkfile`],
 //! [`Rm`] and [`Symlink`] given to [`State::file`]. Defaults are those of
 //! the Lua API (`bk.*`), so that the same build written either way gives
 //! the same graph.
@@ -881,7 +881,7 @@ impl From<SshMount> for RunMount {
 
 // ---------------------------------------------------------------- file ops
 
-/// A file operation for [`State::file`]: [`Copy`], [`Mkdir`], [`Mkfile`],
+/// A file operation for [`State::file`]: [`Copy`](struct@Copy), [`Mkdir`], [`Mkfile`],
 /// [`Rm`] or [`Symlink`]. Relative paths resolve against the working
 /// directory of the state the step is applied to (a copy's source against
 /// the source state's).

@@ -48,7 +48,7 @@ pub enum EmbedError {
         service: String,
         /// Why.
         #[source]
-        source: luakit::Error,
+        source: Box<luakit::Error>,
     },
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
@@ -199,7 +199,7 @@ impl Config {
     /// Builds one service.
     pub fn build(&self, service: &Service) -> Result<Build, EmbedError> {
         let name = &service.name;
-        let wrap = |source: luakit::Error| EmbedError::Build { service: name.clone(), source };
+        let wrap = |source: luakit::Error| EmbedError::Build { service: name.clone(), source: Box::new(source) };
         if let Some(script) = &service.script {
             return self.build_lua(service, script).map_err(wrap);
         }

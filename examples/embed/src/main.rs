@@ -3,7 +3,7 @@
 //! image config) for every service of the config file; `--snapshot` also
 //! prints each graph in luakit's snapshot form.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use luakit_example_embed::{Config, write};
@@ -25,7 +25,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(config: &PathBuf, out: &PathBuf, snapshot: bool) -> Result<(), Box<dyn std::error::Error>> {
+fn run(config: &Path, out: &Path, snapshot: bool) -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::load(config)?;
     for (name, build) in config.build_all()? {
         let [llb, json] = write(out, &name, &build)?;
