@@ -787,8 +787,8 @@ pub struct TmpfsMount {
 
 impl TmpfsMount {
     /// The size limit in bytes (default: the daemon's).
-    pub fn size(mut self, bytes: u32) -> Self {
-        self.size = i64::from(bytes);
+    pub fn size(mut self, bytes: u64) -> Self {
+        self.size = i64::try_from(bytes).unwrap_or(i64::MAX);
         self
     }
 }
