@@ -355,3 +355,113 @@ macro_rules! assert_definition_snapshot {
         ::insta::assert_snapshot!($name, definition_snapshot)
     }};
 }
+
+#[cfg(test)]
+mod tests {
+    use luakit_llb::Digest;
+    use prost::Message as _;
+
+    use super::*;
+
+    type R = Result<(), Box<dyn std::error::Error>>;
+
+    fn input(op: &pb::Op, index: i64) -> pb::Input {
+        pb::Input { digest: Digest::of(&op.encode_to_vec()).to_string(), index }
+    }
+
+    fn source(id: &str) -> pb::Op {
+        pb::Op {
+            op: Some(pb::op::Op::Source(pb::SourceOp { identifier: id.to_string(), attrs: Default::default() })),
+            ..Default::default()
+        }
+    }
+
+    fn definition(ops: &[&pb::Op], result: Option<pb::Input>) -> pb::Definition {
+        let mut def = pb::Definition::default();
+        def.def.extend(ops.iter().map(|op| op.encode_to_vec()));
+        if let Some(r) = result {
+            def.def.push(pb::Op { inputs: vec![r], ..Default::default() }.encode_to_vec());
+        }
+        def
+    }
+
+    fn mkdir(path: &str, input: i64) -> pb::FileAction {
+        pb::FileAction {
+            input,
+            secondary_input: -1,
+            output: -1,
+            action: Some(pb::file_action::Action::Mkdir(pb::FileActionMkDir {
+                path: path.to_string(),
+                mode: 0o755,
+                ..Default::default()
+            })),
+        }
+    }
+
+    #[test]
+    fn actions_reading_earlier_actions_and_definitions_without_a_result() -> R {
+        let base = source("docker-image://docker.io/library/alpine:3.19");
+        // Two actions: the second works on the first's result (index 1 =
+        // past the one input: action 0).
+        let file = pb::Op {
+            inputs: vec![input(&base, 0)],
+            op: Some(pb::op::Op::File(pb::FileOp { actions: vec![mkdir("/a", 0), mkdir("/a/b", 1)] })),
+            ..Default::default()
+        };
+        let text = snapshot(&definition(&[&base, &file], Some(input(&file, 0))))?;
+        assert!(text.starts_with("result: #2\n"), "{text}");
+        assert!(text.contains("    - action: mkdir\n      input: #1\n"), "{text}");
+        assert!(text.contains("    - action: mkdir\n      input: action 0\n"), "{text}");
+
+        // No terminal: every op is still named, sources first.
+        let other = source("local://context");
+        let text = snapshot(&definition(&[&base, &other], None))?;
+        assert!(text.starts_with("result: none\n#1 source\n"), "{text}");
+        assert!(text.contains("#2 source\n"), "{text}");
+        let json: Value = serde_json::from_str(&snapshot_json(&definition(&[&base, &other], None))?)?;
+        assert_eq!(json["result"], Value::Null);
+        assert_eq!(json["ops"].as_array().map(Vec::len), Some(2));
+        Ok(())
+    }
+
+    #[test]
+    fn deep_chains_render_without_recursion() -> R {
+        let t = std::thread::Builder::new().stack_size(256 * 1024).spawn(|| -> Result<usize, String> {
+            let mut ops = vec![source("docker-image://docker.io/library/alpine:3.19")];
+            for i in 0..10_000 {
+                let prev = ops.last().ok_or("an op")?;
+                ops.push(pb::Op {
+                    inputs: vec![input(prev, 0)],
+                    op: Some(pb::op::Op::File(pb::FileOp { actions: vec![mkdir(&format!("/d{i}"), 0)] })),
+                    ..Default::default()
+                });
+            }
+            let last = input(ops.last().ok_or("an op")?, 0);
+            let refs: Vec<&pb::Op> = ops.iter().collect();
+            let text = snapshot(&definition(&refs, Some(last))).map_err(|e| e.to_string())?;
+            Ok(text.lines().filter(|l| l.starts_with('#')).count())
+        })?;
+        let headers = t.join().map_err(|_| "the render overflowed its stack")??;
+        assert_eq!(headers, 10_001);
+        Ok(())
+    }
+
+    #[test]
+    fn the_conformance_definitions_snapshot_with_every_op_named() -> R {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/conformance");
+        let mut cases = 0;
+        for entry in std::fs::read_dir(dir)? {
+            let Ok(bytes) = std::fs::read(entry?.path().join("expected.pb")) else { continue };
+            let def = pb::Definition::decode(bytes.as_slice())?;
+            let text = snapshot(&def)?;
+            let json: Value = serde_json::from_str(&snapshot_json(&def)?)?;
+            let ops = def.def.len() - 1;
+            assert_eq!(text.lines().filter(|l| l.starts_with('#')).count(), ops, "{text}");
+            assert_eq!(json["ops"].as_array().map(Vec::len), Some(ops));
+            assert!(!text.contains("not in this definition"), "{text}");
+            cases += 1;
+        }
+        assert!(cases >= 20, "only {cases} conformance cases");
+        Ok(())
+    }
+}
