@@ -736,18 +736,6 @@ fn case_session_measure(c: &Ctx) -> Result<()> {
     super::session::measure(super::session::Engine::Buildkitd(Path::new(&socket)), &c.luakit, &work)
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn config_output_field_is_one_csv_field() {
-        // What the README's `tr -d '\n' | sed 's/"/""/g'` makes of it.
-        assert_eq!(
-            super::config_output_field("{\"Env\":[\"A=x, \\\"y\\\"\"]}\n"),
-            r#""containerimage.config={""Env"":[""A=x, \""y\""""]}""#
-        );
-    }
-}
-
 /// The services file of the `embed` case: one service built in alpine and
 /// shipped on busybox, both offline base images of the mirror.
 const EMBED_SERVICES: &str = r#"[defaults]
@@ -830,4 +818,16 @@ fn case_embed(c: &Ctx) -> Result<()> {
     ensure!(s["ExposedPorts"].get("8080/tcp").is_some(), "ExposedPorts: {}", s["ExposedPorts"]);
     ensure!(strings(&s["Env"]).iter().any(|e| e == "E2E=from-the-env"), "Env: {}", s["Env"]);
     expect_eq("title label", s["Labels"]["org.opencontainers.image.title"].as_str().unwrap_or(""), "hello")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn config_output_field_is_one_csv_field() {
+        // What the README's `tr -d '\n' | sed 's/"/""/g'` makes of it.
+        assert_eq!(
+            super::config_output_field("{\"Env\":[\"A=x, \\\"y\\\"\"]}\n"),
+            r#""containerimage.config={""Env"":[""A=x, \""y\""""]}""#
+        );
+    }
 }
