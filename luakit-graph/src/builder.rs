@@ -11,6 +11,12 @@
 //! the Lua API (`bk.*`), so that the same build written either way gives
 //! the same graph.
 //!
+//! The types such a build also needs (`State`, `Mount`, `Chown`,
+//! `CacheSharing`, `NetMode`, `Platform`, `merge`, `diff`, …) are
+//! re-exported here, so that one `use` line names everything; import by
+//! name rather than with a glob, as [`Copy`](struct@Copy) would shadow the
+//! prelude's `Copy`.
+//!
 //! ```
 //! use luakit_graph::builder::{Copy, Image, Local, Mkdir, Mode, Run};
 //! use luakit_graph::{CacheSharing, Mount};
@@ -35,14 +41,16 @@ use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
-use crate::GraphError;
-use crate::op::{
-    CacheSharing, Chown, CopyOptions, FileAction, HostIp, Mount, MountKind, NetMode, OpMetadata, SecretEnv,
-    SecurityMode, Ulimit, UserRef,
-};
-use crate::platform::Platform;
-use crate::source::{GitOptions, HttpOptions, ImageOptions, LocalOptions, ResolveMode};
-use crate::state::{OpOptions, RunOptions, State};
+use crate::op::{CopyOptions, FileAction, HostIp, MountKind, OpMetadata, SecretEnv, Ulimit};
+use crate::source::{GitOptions, HttpOptions, ImageOptions, LocalOptions};
+use crate::state::RunOptions;
+
+// What a build written with the builders also needs, in one place.
+pub use crate::GraphError;
+pub use crate::op::{CacheSharing, Chown, Mount, NetMode, SecurityMode, UserRef};
+pub use crate::platform::Platform;
+pub use crate::source::{ResolveMode, diff, merge};
+pub use crate::state::{ExecState, OpOptions, State};
 
 /// The description key BuildKit shows as an op's name in progress output.
 const CUSTOM_NAME: &str = "llb.customname";

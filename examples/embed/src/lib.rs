@@ -25,8 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use luakit::builder::{Copy, Image, Local, Mode, Run};
-use luakit::graph::{Chown, Mount, State, UserRef};
+use luakit::builder::{Chown, Copy, Image, Local, Mode, Mount, Run, State, UserRef};
 use luakit::{Build, BuildOptions, EvalOptions, Export, Platform, Script, Unresolved};
 use serde::Deserialize;
 
