@@ -108,7 +108,8 @@ fn run_options_and_argv() -> R {
             .extra_host("db", "10.0.0.2".parse()?)
             .ulimit("nofile", 1024, 2048)
             .valid_exit_codes([0, 1])
-            .secret_env("TOKEN", "api-token"),
+            .secret_env("TOKEN", "api-token")
+            .custom_name("say hi"),
     )?;
     let rust = Export::new(st.root()).target_platform(amd64()).build()?;
     let lua = lua(
@@ -117,7 +118,7 @@ fn run_options_and_argv() -> R {
             cwd = "work", user = "root", hostname = "builder", security = "insecure",
             extra_hosts = { db = "10.0.0.2" }, ulimits = { nofile = { soft = 1024, hard = 2048 } },
             valid_exit_codes = { 0, 1 }, secret_env = { TOKEN = "api-token" },
-        })
+        }):with_metadata({ description = "say hi" })
         bk.export(st)
         "#,
         Arc::new(Unresolved),
@@ -138,7 +139,9 @@ fn copy_and_file_ops() -> R {
                 .mode(Mode(0o644))
                 .include(["*.html"])
                 .exclude(["drafts"])
-                .follow_symlink(false),
+                .follow_symlink(false)
+                .custom_name("copy the site")
+                .ignore_cache(),
         )
         .file(Mkdir::new("cache").mode(Mode(0o700)).parents(false).chown(Chown::new("nginx")))
         .file(Mkfile::new("/etc/motd", "hello\n").mode(Mode(0o600)))
@@ -151,6 +154,7 @@ fn copy_and_file_ops() -> R {
         local st = bk.image("nginx:1.27"):with_workdir("/usr/share/nginx")
             :copy(ctx, "site/", "html/", { owner = "101:nginx", mode = "0644", include = { "*.html" },
                                           exclude = { "drafts" }, follow_symlink = false })
+            :with_metadata({ description = "copy the site", ignore_cache = true })
             :mkdir("cache", { mode = "0700", make_parents = false, owner = "nginx" })
             :mkfile("/etc/motd", "hello\n", { mode = "0600" })
             :rm("/etc/nginx/conf.d/*", { allow_wildcard = true, allow_not_found = true })
@@ -160,6 +164,12 @@ fn copy_and_file_ops() -> R {
         Arc::new(Unresolved),
     )?;
     assert_same(&rust, &lua);
+    let named = rust
+        .definition
+        .metadata
+        .values()
+        .find(|m| m.description.get("llb.customname").map(String::as_str) == Some("copy the site"));
+    assert!(named.is_some_and(|m| m.ignore_cache), "the copy's metadata: {:?}", rust.definition.metadata);
     Ok(())
 }
 
