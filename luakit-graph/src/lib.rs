@@ -52,8 +52,15 @@
 //! assert!(State::scratch().run(RunOptions::default()).is_err());
 //! # Ok::<(), luakit_graph::GraphError>(())
 //! ```
+//!
+//! # Building in Rust
+//!
+//! [`builder`] writes graphs in Rust with typed builders (`Image`, `Run`,
+//! `Copy`, `Mkdir`, mounts, [`Mode`]), as Go's `client/llb` does with
+//! functional options.
 #![deny(missing_docs)]
 
+pub mod builder;
 mod error;
 pub mod op;
 mod platform;
@@ -61,6 +68,7 @@ pub mod reference;
 pub mod source;
 pub mod state;
 
+pub use builder::Mode;
 pub use error::GraphError;
 pub use op::*;
 pub use platform::Platform;

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::GraphError;
+use crate::builder::{FileStep, Run};
 use crate::op::{
     Chown, Constraints, CopyOptions, ExecOp, FileAction, FileOp, HostIp, Meta, Mount, MountKind, NetMode, Op,
     OpMetadata, ProxyEnv, SecretEnv, SecurityMode, SourceLocation, Ulimit,
@@ -413,9 +414,11 @@ impl State {
         }
     }
 
-    /// Runs a process on this state.
-    pub fn run(&self, opts: RunOptions) -> Result<ExecState, GraphError> {
-        if opts.args.is_empty() {
+    /// Runs a process on this state: a [`Run`] (built as
+    /// `Run::shell("make").cwd("/src")…`) or the plain [`RunOptions`].
+    pub fn run(&self, run: impl Into<Run>) -> Result<ExecState, GraphError> {
+        let Run { opts, binds, blank } = run.into();
+        if opts.args.is_empty() || blank {
             return Err(GraphError::EmptyArgs);
         }
         let mut env = self.meta.env.clone();
@@ -458,6 +461,7 @@ impl State {
         }
         let mut extra_hosts = self.meta.extra_hosts.clone();
         extra_hosts.extend(opts.extra_hosts.iter().cloned());
+        let exec_cwd = cwd.clone();
         let mut exec = ExecOp {
             meta: Meta {
                 args: opts.args.clone(),
@@ -483,70 +487,94 @@ impl State {
             output: root_index.map(|index| Output { node: node.clone(), index }).or_else(|| self.output.clone()),
             meta: self.meta.clone(),
         };
-        Ok(ExecState { root, node, mount_meta: Vec::new() })
+        let mut exec = ExecState { root, node, mount_meta: Vec::new() };
+        // A writable bind's output keeps the process defaults of the state
+        // it mounts (its dest resolved as the mount's was).
+        for (dest, src) in &binds {
+            let dest = resolve_dir(&exec_cwd, dest);
+            exec = exec.with_mount_meta(&dest, src);
+        }
+        Ok(exec)
     }
 
-    fn file(&self, action: FileAction, opts: OpOptions) -> State {
+    fn file_op(&self, action: FileAction, opts: OpOptions) -> State {
         let op = Op::File(FileOp { base: self.output.clone(), actions: vec![action] });
         let node = self.new_node(op, opts);
         self.with_output(Some(Output { node: Arc::new(node), index: 0 }))
     }
 
-    /// Copies `src` (resolved against `from`'s working dir) to `dest` (resolved
-    /// against this state's), Dockerfile `COPY` style by default.
-    pub fn copy(&self, from: &State, src: &str, dest: &str, opts: CopyOptions, op: OpOptions) -> State {
-        let action = FileAction::Copy {
+    /// Applies a file operation ([`crate::builder::Copy`],
+    /// [`crate::builder::Mkdir`], [`crate::builder::Mkfile`],
+    /// [`crate::builder::Rm`], [`crate::builder::Symlink`]), as Go's
+    /// `st.File(…)` does: one file op with one action.
+    pub fn file(&self, step: impl FileStep) -> State {
+        let (action, op) = step.action(self);
+        self.file_op(action, op)
+    }
+
+    pub(crate) fn copy_action(&self, from: &State, src: &str, dest: &str, opts: CopyOptions) -> FileAction {
+        FileAction::Copy {
             from: from.output.clone(),
             src: normalize_path(&from.meta.dir, src, false),
             dest: normalize_path(&self.meta.dir, dest, true),
             opts,
-        };
-        self.file(action, op)
+        }
     }
 
-    /// Creates the directory `path` (resolved against this state's working
-    /// directory) with `mode`; with `make_parents`, missing parents too.
-    pub fn mkdir(&self, path: &str, mode: u32, make_parents: bool, owner: Option<Chown>, op: OpOptions) -> State {
-        let action = FileAction::Mkdir {
+    pub(crate) fn mkdir_action(&self, path: &str, mode: u32, make_parents: bool, owner: Option<Chown>) -> FileAction {
+        FileAction::Mkdir {
             path: normalize_path(&self.meta.dir, path, false),
             mode,
             make_parents,
             owner,
             timestamp: None,
-        };
-        self.file(action, op)
+        }
+    }
+
+    pub(crate) fn mkfile_action(&self, path: &str, mode: u32, data: Vec<u8>, owner: Option<Chown>) -> FileAction {
+        FileAction::Mkfile { path: normalize_path(&self.meta.dir, path, false), mode, data, owner, timestamp: None }
+    }
+
+    pub(crate) fn rm_action(&self, path: &str, allow_not_found: bool, allow_wildcard: bool) -> FileAction {
+        FileAction::Rm { path: normalize_path(&self.meta.dir, path, false), allow_not_found, allow_wildcard }
+    }
+
+    pub(crate) fn symlink_action(&self, oldpath: &str, newpath: &str, owner: Option<Chown>) -> FileAction {
+        FileAction::Symlink {
+            oldpath: oldpath.to_string(),
+            newpath: normalize_path(&self.meta.dir, newpath, false),
+            owner,
+            timestamp: None,
+        }
+    }
+
+    /// Copies `src` (resolved against `from`'s working dir) to `dest` (resolved
+    /// against this state's), Dockerfile `COPY` style by default.
+    pub fn copy(&self, from: &State, src: &str, dest: &str, opts: CopyOptions, op: OpOptions) -> State {
+        self.file_op(self.copy_action(from, src, dest, opts), op)
+    }
+
+    /// Creates the directory `path` (resolved against this state's working
+    /// directory) with `mode`; with `make_parents`, missing parents too.
+    pub fn mkdir(&self, path: &str, mode: u32, make_parents: bool, owner: Option<Chown>, op: OpOptions) -> State {
+        self.file_op(self.mkdir_action(path, mode, make_parents, owner), op)
     }
 
     /// Creates a file with `data`.
     pub fn mkfile(&self, path: &str, mode: u32, data: Vec<u8>, owner: Option<Chown>, op: OpOptions) -> State {
-        let action = FileAction::Mkfile {
-            path: normalize_path(&self.meta.dir, path, false),
-            mode,
-            data,
-            owner,
-            timestamp: None,
-        };
-        self.file(action, op)
+        self.file_op(self.mkfile_action(path, mode, data, owner), op)
     }
 
     /// Removes `path` (resolved against this state's working directory),
     /// recursively; `allow_not_found` makes a missing path no error, and
     /// `allow_wildcard` treats the path as a glob.
     pub fn rm(&self, path: &str, allow_not_found: bool, allow_wildcard: bool, op: OpOptions) -> State {
-        let action =
-            FileAction::Rm { path: normalize_path(&self.meta.dir, path, false), allow_not_found, allow_wildcard };
-        self.file(action, op)
+        self.file_op(self.rm_action(path, allow_not_found, allow_wildcard), op)
     }
 
     /// Creates a symlink at `newpath` pointing to `oldpath` (kept as written).
     pub fn symlink(&self, oldpath: &str, newpath: &str, owner: Option<Chown>, op: OpOptions) -> State {
-        let action = FileAction::Symlink {
-            oldpath: oldpath.to_string(),
-            newpath: normalize_path(&self.meta.dir, newpath, false),
-            owner,
-            timestamp: None,
-        };
-        self.file(action, op)
+        self.file_op(self.symlink_action(oldpath, newpath, owner), op)
     }
 }
 

@@ -22,6 +22,21 @@ pub enum Error {
     /// The graph could not be marshalled (for the daemon's caps).
     #[error(transparent)]
     Marshal(#[from] MarshalError),
+    /// A graph built from Rust was refused (an image reference that does
+    /// not parse, an empty command, …).
+    #[error(transparent)]
+    Graph(#[from] luakit_graph::GraphError),
+    /// An image could not be resolved ([`crate::resolve_image`]).
+    #[error("cannot resolve '{reference}' for {platform}: {source}")]
+    Resolve {
+        /// The normalized reference.
+        reference: String,
+        /// The platform it was resolved for.
+        platform: String,
+        /// What the resolver said.
+        #[source]
+        source: luakit_lua::ResolveError,
+    },
     /// The image config could not be built.
     #[error(transparent)]
     Config(#[from] ConfigError),

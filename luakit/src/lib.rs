@@ -44,23 +44,37 @@
 //! assert_eq!(build.image_config.config.cmd, ["cat", "/hi"]);
 //! # Ok::<(), luakit::Error>(())
 //! ```
+//!
+//! Builds can also be written in Rust, no Lua involved: [`builder`] has
+//! the graph builders (`Image`, `Run`, `Copy`, mounts, `Mode`), [`Export`]
+//! turns a state into the same [`Build`] a script gives, and
+//! [`inspect::snapshot`] renders a Definition for snapshot tests
+//! (docs/library.md).
 #![deny(missing_docs)]
 
 mod build;
 mod error;
+mod export;
 pub mod inspect;
 pub mod lock;
 mod multi;
 mod resolve;
 mod teardown;
 
+/// The Rust examples of docs/library.md, run as doc-tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/library.md")]
+mod library_md {}
+
 pub use luakit_graph as graph;
+pub use luakit_graph::builder;
 pub use luakit_image_config as image_config;
 pub use luakit_llb as llb;
 pub use luakit_lua as lua;
 
 pub use build::{Build, BuildOptions, Script, build, run_test_file};
 pub use error::Error;
+pub use export::{Export, Port, Protocol, ResolvedBase, resolve_image};
 pub use lock::{Lock, LockError, LockResolver};
 pub use multi::{build_platforms, parse_platforms};
 pub use resolve::{StaticResolver, Unresolved};

@@ -54,6 +54,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("luakit-tools", 4),
     ("luakit-resolve", 4),
     ("luakit-cli", 5),
+    ("luakit-example-embed", 5),
     ("xtask", 6),
 ];
 

@@ -7,6 +7,10 @@
 //! share in `summary`. Ops are described by the one describer,
 //! [`luakit_llb::describe`], which also names build steps.
 //!
+//! [`snapshot`] and [`snapshot_json`] are the forms for snapshot tests:
+//! ops named by their place in the graph (`#1`, `#2`, …) rather than by
+//! digest, so that a snapshot changes only where the graph did.
+//!
 //! Rendering is pure: a Definition in, a `String` out. No Lua.
 //!
 //! Invariants:
@@ -19,6 +23,7 @@
 
 mod dot;
 mod json;
+mod snapshot;
 mod summary;
 mod text;
 
@@ -29,6 +34,7 @@ use luakit_llb::{DecodedOp as OpNode, Inspection, TerminalOp, inspect};
 use prost::Message as _;
 
 pub use json::JSON_VERSION;
+pub use snapshot::{SNAPSHOT_VERSION, snapshot, snapshot_json};
 
 use crate::{Error, pb};
 

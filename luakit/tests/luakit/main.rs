@@ -7,4 +7,5 @@ mod compare;
 mod conformance;
 mod pipeline;
 mod platforms;
+mod rust_api;
 mod scale;

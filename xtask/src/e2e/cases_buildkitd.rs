@@ -73,6 +73,7 @@ pub fn cases<'a>() -> Vec<Case<Ctx<'a>>> {
         Case::new("session", case_session),
         Case::exclusive("session-measure", case_session_measure),
         Case::new("session-auth", case_session_auth),
+        Case::new("embed", case_embed),
         // `luakit convert` equivalence for the fixtures dockerd 20.10's
         // Dockerfile frontend cannot build (`convert_equiv::NOT_ON_DOCKERD`).
         Case::new("convert-heredocs", |c| super::convert_equiv::check_buildkitd(c, "heredocs")),
@@ -737,6 +738,90 @@ fn case_session_measure(c: &Ctx) -> Result<()> {
     let work = c.dir("session-measure")?;
     let socket = c.bk.addr().trim_start_matches("unix://").to_string();
     super::session::measure(super::session::Engine::Buildkitd(Path::new(&socket)), &c.luakit, &work)
+}
+
+/// The services file of the `embed` case: one service built in alpine and
+/// shipped on busybox, both offline base images of the mirror.
+const EMBED_SERVICES: &str = r#"[defaults]
+platform = "linux/amd64"
+context_id = "e2e-embed"
+
+[[service]]
+name = "hello"
+builder = "alpine:3.19"
+runtime = "busybox:latest"
+source = "services/hello"
+build = ["cat greeting.txt > /out/greeting.txt", "echo \"$E2E\" > /out/env.txt", "ls /var/cache/e2e > /dev/null"]
+caches = ["/var/cache/e2e"]
+env = { E2E = "from-the-env" }
+mode = 0o640
+owner = "1000:1000"
+cmd = ["cat", "/app/greeting.txt"]
+ports = [8080]
+"#;
+
+/// examples/embed end to end: the example tool writes the Definition and
+/// image config of a service built with luakit's Rust API (no Lua), and
+/// buildctl solves that Definition with the context, exporting an OCI image
+/// carrying the generated config. The image has what the build step wrote
+/// to its `/out` mount, with the mode and owner asked for.
+fn case_embed(c: &Ctx) -> Result<()> {
+    let case = "embed";
+    let dir = c.dir(case)?;
+    let context = dir.join("context");
+    fs::create_dir_all(context.join("services/hello"))?;
+    fs::write(context.join("services/hello/greeting.txt"), "hello from the context\n")?;
+    let services = dir.join("services.toml");
+    fs::write(&services, EMBED_SERVICES)?;
+    let embed = c.luakit.with_file_name("embed");
+    ensure!(embed.exists(), "{} is missing: `cargo test --workspace --no-run` builds it", embed.display());
+    let out = dir.join("out");
+    let o = Command::new(&embed).arg(&services).arg(&out).output()?;
+    util::check_output("embed", &o)?;
+    let config = fs::read_to_string(out.join("hello.json"))?;
+
+    let tar = dir.join("image.tar");
+    let mut cmd = c.bk.buildctl();
+    cmd.args(["build", "--progress=plain"]).arg(format!("--local=context={}", context.display())).arg(format!(
+        "--output=type=oci,dest={},{}",
+        tar.display(),
+        config_output_field(&config)
+    ));
+    let offset = c.bk.log_len();
+    let log = c.work.join(format!("{case}.log"));
+    let f = fs::File::create(&log)?;
+    let mut child = cmd
+        .stdin(Stdio::from(fs::File::open(out.join("hello.llb"))?))
+        .stdout(Stdio::from(f.try_clone()?))
+        .stderr(Stdio::from(f))
+        .spawn()
+        .context("cannot run buildctl")?;
+    let status = util::wait_timeout(&mut child, BUILD_TIMEOUT)?;
+    let build = Build {
+        ok: status.is_some_and(|s| s.success()),
+        output: fs::read_to_string(&log).unwrap_or_default(),
+        log: c.bk.log_since(offset),
+    };
+    build.ok()?;
+
+    let img = OciImage::open(&tar, &dir.join("layout"))?;
+    let root = dir.join("rootfs");
+    img.unpack_rootfs(&root)?;
+    expect_file(&root, "/app/greeting.txt", "hello from the context")?;
+    expect_file(&root, "/app/env.txt", "from-the-env")?;
+    ensure!(
+        mode(&root, "/app/greeting.txt")? == 0o640,
+        "mode of /app/greeting.txt: {:o}",
+        mode(&root, "/app/greeting.txt")?
+    );
+    let uid = fs::symlink_metadata(root.join("app/greeting.txt"))?.uid();
+    ensure!(uid == 1000, "owner of /app/greeting.txt: {uid}");
+    ensure!(root.join("bin/busybox").exists(), "the runtime image's own files are missing");
+    let s = img.settings();
+    ensure!(strings(&s["Cmd"]) == ["cat", "/app/greeting.txt"], "Cmd: {}", s["Cmd"]);
+    ensure!(s["ExposedPorts"].get("8080/tcp").is_some(), "ExposedPorts: {}", s["ExposedPorts"]);
+    ensure!(strings(&s["Env"]).iter().any(|e| e == "E2E=from-the-env"), "Env: {}", s["Env"]);
+    expect_eq("title label", s["Labels"]["org.opencontainers.image.title"].as_str().unwrap_or(""), "hello")
 }
 
 #[cfg(test)]
