@@ -12,11 +12,17 @@
 //! daemon calls back for locals, secrets, SSH agents and registry
 //! credentials.
 //!
-//! This crate is the client side of BuildKit; the gateway side (a frontend
-//! that BuildKit runs) is luakit-frontend. Neither evaluates scripts: a
-//! Definition comes from `luakit::build`.
+//! [`build`] is the whole of `luakit solve` as a library: a [`Build`]
+//! (a script, built by luakit-frontend's gateway build running on the
+//! client, or a Definition) with its outputs, locals, secrets and cache
+//! options, solved with progress to a callback; [`docker::load`] puts a
+//! `docker` tarball into a Docker daemon.
 //!
-//! Invariants: no Lua and no build logic; a failed solve is an `Err` with
+//! This crate is the client side of BuildKit; the gateway side (a frontend
+//! that BuildKit runs) is luakit-frontend, which [`build`] runs in-process
+//! for scripts. This crate evaluates no scripts itself.
+//!
+//! Invariants: no Lua and no build logic of its own; a failed solve is an `Err` with
 //! BuildKit's status as its source; progress is best effort and never fails
 //! a build.
 #![deny(missing_docs)]
@@ -26,9 +32,12 @@
 pub mod pb;
 
 pub mod addr;
+pub mod build;
 pub mod control;
+pub mod docker;
 pub mod progress;
 pub mod session;
 
 pub use addr::{Address, AddressError};
+pub use build::{Build, BuildError, Built, Dest, Output};
 pub use control::{ControlError, Gateway, SolveRequest, new_ref, solve};
