@@ -195,11 +195,7 @@ fn export(a: &SolveArgs, docker: bool, load_file: Option<&Path>) -> Result<Optio
         _ => Err(UsageError(format!("--output type={kind} needs dest=FILE (or dest=- for standard output)"))),
     };
     let no_push = |kind: &str| {
-        if push {
-            Err(UsageError(format!("push=true is for type=image, not type={kind}")))
-        } else {
-            Ok(())
-        }
+        if push { Err(UsageError(format!("push=true is for type=image, not type={kind}"))) } else { Ok(()) }
     };
     let output = match kind.as_str() {
         "image" | "moby" if docker => {
@@ -304,7 +300,11 @@ pub fn run(a: SolveArgs) -> anyhow::Result<ExitCode> {
     let export = export(&a, docker, load_file.as_deref())?;
     let to_stdout = matches!(
         export.as_ref().map(|e| &e.output),
-        Some(Output::Oci { dest: Dest::Stdout, .. } | Output::Docker { dest: Dest::Stdout, .. } | Output::Tar { dest: Dest::Stdout })
+        Some(
+            Output::Oci { dest: Dest::Stdout, .. }
+                | Output::Docker { dest: Dest::Stdout, .. }
+                | Output::Tar { dest: Dest::Stdout }
+        )
     );
     if to_stdout {
         output::check_binary_stdout(std::io::stdout().is_terminal(), output::Binary::Tarball)?;
@@ -380,7 +380,9 @@ pub fn run(a: SolveArgs) -> anyhow::Result<ExitCode> {
         let built = build.solve_on(channel, docker, &mut |m| printer.show(m, &mut stderr)).await;
         let built = match built {
             Ok(b) => b,
-            Err(BuildError::Solve { message, script_error, .. }) => return Err((anyhow::anyhow!("{message}"), script_error)),
+            Err(BuildError::Solve { message, script_error, .. }) => {
+                return Err((anyhow::anyhow!("{message}"), script_error));
+            }
             Err(e) => return Err((anyhow::Error::from(e), None)),
         };
         if let (Some(host), Some(file)) = (&docker_host, &load_file) {

@@ -343,9 +343,8 @@ impl Build {
         };
         attrs.extend(std::mem::take(&mut self.exporter_attrs));
 
-        let session = Session::start(channel.clone(), self.session, &self.shared_key)
-            .await
-            .map_err(BuildError::Session)?;
+        let session =
+            Session::start(channel.clone(), self.session, &self.shared_key).await.map_err(BuildError::Session)?;
         let build_ref = control::new_ref();
         let (definition, script) = match self.input {
             Input::Definition(d) => (Some(d), None),
@@ -364,7 +363,8 @@ impl Build {
         let served: Arc<Mutex<Option<String>>> = Arc::default();
         let gateway: Option<control::Gateway> = match script {
             Some(script) => {
-                let opts = BuildOpts { session_id: session.id.clone(), opts: self.frontend_opts, ..BuildOpts::default() };
+                let opts =
+                    BuildOpts { session_id: session.id.clone(), opts: self.frontend_opts, ..BuildOpts::default() };
                 let id = BuildId::new(&build_ref).ok_or(BuildError::Ref)?;
                 let channel = channel.clone();
                 let served = served.clone();
@@ -411,7 +411,8 @@ fn open_dest(dest: &Dest) -> Result<(crate::session::OpenWriter, Option<Commit>)
     match dest {
         Dest::Writer(open) => Ok((open.clone(), None)),
         Dest::Stdout => {
-            let open: crate::session::OpenWriter = Arc::new(|_| Ok(Box::new(io::stdout()) as Box<dyn io::Write + Send>));
+            let open: crate::session::OpenWriter =
+                Arc::new(|_| Ok(Box::new(io::stdout()) as Box<dyn io::Write + Send>));
             Ok((open, None))
         }
         Dest::File(path) => {

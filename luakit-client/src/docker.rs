@@ -70,11 +70,15 @@ pub async fn load(host: &DockerHost, archive: &Path) -> Result<String, LoadError
     match host {
         DockerHost::Unix(p) => {
             let mut s = tokio::net::UnixStream::connect(p).await.map_err(connect)?;
-            exchange(&mut s, head.as_bytes(), &mut file, &mut response).await.map_err(|e| err("POST /images/load", e))?;
+            exchange(&mut s, head.as_bytes(), &mut file, &mut response)
+                .await
+                .map_err(|e| err("POST /images/load", e))?;
         }
         DockerHost::Tcp(h) => {
             let mut s = tokio::net::TcpStream::connect(h.as_str()).await.map_err(connect)?;
-            exchange(&mut s, head.as_bytes(), &mut file, &mut response).await.map_err(|e| err("POST /images/load", e))?;
+            exchange(&mut s, head.as_bytes(), &mut file, &mut response)
+                .await
+                .map_err(|e| err("POST /images/load", e))?;
         }
     }
     parse_response(&response)
@@ -161,10 +165,8 @@ mod tests {
         let plain = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{\"stream\":\"Loaded image: a:1\\n\"}\n";
         assert_eq!(parse_response(plain).expect("ok"), "Loaded image: a:1");
         let body = "{\"stream\":\"Loaded image ID: sha256:ab\\n\"}\r\n";
-        let chunked = format!(
-            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
-            body.len()
-        );
+        let chunked =
+            format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n", body.len());
         assert_eq!(parse_response(chunked.as_bytes()).expect("ok"), "Loaded image ID: sha256:ab");
         let failed = b"HTTP/1.1 200 OK\r\n\r\n{\"errorDetail\":{\"message\":\"bad\"},\"error\":\"unexpected EOF\"}\n";
         let e = parse_response(failed).expect_err("error line").0;

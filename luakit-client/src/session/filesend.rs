@@ -230,9 +230,8 @@ pub(crate) fn receive_tree(
 ) -> Result<TreeCounts, Status> {
     let io_err = |what: &str, path: &Path, e: io::Error| Status::internal(format!("{what} {}: {e}", path.display()));
     std::fs::create_dir_all(dest).map_err(|e| io_err("cannot create", dest, e))?;
-    let send = |p: Packet| {
-        out.blocking_send(Ok(p.encode_to_vec())).map_err(|_| Status::cancelled("the daemon went away"))
-    };
+    let send =
+        |p: Packet| out.blocking_send(Ok(p.encode_to_vec())).map_err(|_| Status::cancelled("the daemon went away"));
     let mut counts = TreeCounts::default();
     let mut next_id: u32 = 0;
     let mut open: HashMap<u32, Incoming> = HashMap::new();

@@ -67,7 +67,13 @@ async fn send_tree(channel: tonic::transport::Channel, root: &Path, stats: Vec<S
                         for (id, data) in &datas {
                             if at < data.len() {
                                 let chunk = data[at..(at + 3).min(data.len())].to_vec();
-                                send(Packet { r#type: PacketType::PacketData as i32, id: *id, data: chunk, ..Default::default() }).await?;
+                                send(Packet {
+                                    r#type: PacketType::PacketData as i32,
+                                    id: *id,
+                                    data: chunk,
+                                    ..Default::default()
+                                })
+                                .await?;
                             }
                         }
                     }
@@ -146,7 +152,12 @@ async fn a_local_export_refuses_paths_that_leave_the_directory() {
         (vec![file("/abs")], "not clean and relative"),
         (
             vec![
-                Stat { path: "l".into(), mode: super::go_mode::SYMLINK | 0o777, linkname: outside.display().to_string(), ..Default::default() },
+                Stat {
+                    path: "l".into(),
+                    mode: super::go_mode::SYMLINK | 0o777,
+                    linkname: outside.display().to_string(),
+                    ..Default::default()
+                },
                 file("l/f"),
             ],
             "through a symlink",
@@ -191,11 +202,8 @@ async fn a_file_export_streams_bytes_to_the_writer_with_the_exporters_metadata()
     let mut request = Request::new(ReceiverStream::new(rx));
     request.metadata_mut().insert("exporter-md-image.name", MetadataValue::from_static("a:1"));
     request.metadata_mut().insert("unrelated", MetadataValue::from_static("x"));
-    let mut stream = grpc
-        .streaming(request, PathAndQuery::from_static(METHOD), RawCodec)
-        .await
-        .expect("call")
-        .into_inner();
+    let mut stream =
+        grpc.streaming(request, PathAndQuery::from_static(METHOD), RawCodec).await.expect("call").into_inner();
     for part in [&b"first "[..], b"second ", b"third"] {
         tx.send(BytesMessage { data: part.to_vec() }.encode_to_vec()).await.expect("send");
     }

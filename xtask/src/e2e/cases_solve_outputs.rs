@@ -25,13 +25,14 @@ use super::cases_solve::{Solved, docker_addr, solve_env};
 use super::oci::OciImage;
 use super::util;
 
-/// A small scratch image: a directory with its own mode, an executable, a
-/// text file and a symlink; Env and Cmd in its config.
-const SCRIPT: &str = r##"local st = bk.scratch()
-  :mkdir("/app/bin", { mode = "0750" })
-  :mkfile("/app/bin/run.sh", "#!/bin/sh\necho hi\n", { mode = "0755" })
-  :mkfile("/app/readme.txt", "outputs e2e\n", { mode = "0640" })
-  :symlink("readme.txt", "/app/link")
+/// A small image: a directory with its own mode, an executable, a text
+/// file and a symlink (made by a run step: BuildKit v0.11 has no symlink
+/// file op) copied onto scratch; Env and Cmd in its config.
+const SCRIPT: &str = r##"local made = bk.image("busybox:latest"):run(
+  "mkdir -p /app/bin && printf '#!/bin/sh\\necho hi\\n' > /app/bin/run.sh && chmod 0755 /app/bin/run.sh " ..
+  "&& chmod 0750 /app/bin && echo 'outputs e2e' > /app/readme.txt && chmod 0640 /app/readme.txt " ..
+  "&& ln -s readme.txt /app/link")
+local st = bk.scratch():copy(made, "/app", "/app")
 bk.export(st, { env = { OUT_CASE = "outputs" }, cmd = { "/app/bin/run.sh" } })
 "##;
 
@@ -63,7 +64,7 @@ fn tar_listing(tar: &Path) -> Result<String> {
 fn tar_line<'a>(listing: &'a str, path: &str) -> Result<&'a str> {
     listing
         .lines()
-        .find(|l| l.split_whitespace().nth(5).is_some_and(|n| n.trim_start_matches("./") == path))
+        .find(|l| l.split_whitespace().nth(5).is_some_and(|n| n.trim_start_matches("./").trim_end_matches('/') == path))
         .with_context(|| format!("{path} is not in the tarball:\n{listing}"))
 }
 
