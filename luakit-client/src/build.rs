@@ -411,8 +411,9 @@ fn open_dest(dest: &Dest) -> Result<(crate::session::OpenWriter, Option<Commit>)
     match dest {
         Dest::Writer(open) => Ok((open.clone(), None)),
         Dest::Stdout => {
-            let open: crate::session::OpenWriter =
-                Arc::new(|_| Ok(Box::new(io::stdout()) as Box<dyn io::Write + Send>));
+            let open: crate::session::OpenWriter = Arc::new(|_| {
+                Ok(Box::new(io::BufWriter::with_capacity(1 << 20, io::stdout())) as Box<dyn io::Write + Send>)
+            });
             Ok((open, None))
         }
         Dest::File(path) => {
