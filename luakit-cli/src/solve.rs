@@ -291,12 +291,8 @@ pub fn run(a: SolveArgs) -> anyhow::Result<ExitCode> {
     let docker = addr.is_docker();
     // `--load` on buildkitd: the docker tarball goes to a temporary file,
     // then to the Docker daemon.
-    let load_dir = if a.load && !docker {
-        Some(tempfile::Builder::new().prefix("luakit-load-").tempdir().context("cannot create a temporary directory")?)
-    } else {
-        None
-    };
-    let load_file = load_dir.as_ref().map(|d| d.path().join("image.tar"));
+    let load_file =
+        (a.load && !docker).then(|| std::env::temp_dir().join(format!("luakit-load-{}.tar", std::process::id())));
     let export = export(&a, docker, load_file.as_deref())?;
     let to_stdout = matches!(
         export.as_ref().map(|e| &e.output),
@@ -308,6 +304,19 @@ pub fn run(a: SolveArgs) -> anyhow::Result<ExitCode> {
     );
     if to_stdout {
         output::check_binary_stdout(std::io::stdout().is_terminal(), output::Binary::Tarball)?;
+    }
+    // Temporary files are removed if a signal ends the command.
+    let mut temps = Vec::new();
+    let file_dest = match export.as_ref().map(|e| &e.output) {
+        Some(
+            Output::Oci { dest: Dest::File(p), .. }
+            | Output::Docker { dest: Dest::File(p), .. }
+            | Output::Tar { dest: Dest::File(p) },
+        ) => Some(p.clone()),
+        _ => None,
+    };
+    for path in file_dest.iter().map(|p| luakit_client::build::temp_path(p)).chain(load_file.clone()) {
+        temps.push(guard::register_temp(path).map_err(|e| anyhow::anyhow!(e))?);
     }
     let docker_host = if export.as_ref().is_some_and(|e| e.load) {
         Some(luakit_client::docker::DockerHost::from_env().map_err(|e| UsageError(e.to_string()))?)
@@ -395,7 +404,10 @@ pub fn run(a: SolveArgs) -> anyhow::Result<ExitCode> {
         }
         Ok::<_, (anyhow::Error, Option<String>)>(built)
     });
-    drop(load_dir);
+    if let Some(f) = &load_file {
+        let _ = std::fs::remove_file(f);
+    }
+    drop(temps);
     let response = match result {
         Ok(r) => r.exporter_response,
         Err((e, script_error)) => {

@@ -417,13 +417,12 @@ fn open_dest(dest: &Dest) -> Result<(crate::session::OpenWriter, Option<Commit>)
             Ok((open, None))
         }
         Dest::File(path) => {
-            let dir = match path.parent() {
-                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-                _ => PathBuf::from("."),
-            };
+            let temp_path = temp_path(path);
+            let dir = temp_path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+            let name = temp_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let temp = tempfile::Builder::new()
-                .prefix(&format!(".{}.", file_name(path)))
-                .suffix(".tmp")
+                .prefix(&name)
+                .rand_bytes(0)
                 .tempfile_in(&dir)
                 .map_err(|e| BuildError::Output(format!("cannot create a file in {}: {e}", dir.display())))?;
             let file = temp
@@ -450,6 +449,17 @@ fn open_dest(dest: &Dest) -> Result<(crate::session::OpenWriter, Option<Commit>)
             Ok((open, Some(commit)))
         }
     }
+}
+
+/// The temporary file a [`Dest::File`] output is written to before it is
+/// renamed to `dest`: `.NAME.luakit-PID.tmp` beside it. A caller that may
+/// be killed by a signal can register it for removal.
+pub fn temp_path(dest: &Path) -> PathBuf {
+    let dir = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    dir.join(format!(".{}.luakit-{}.tmp", file_name(dest), std::process::id()))
 }
 
 fn file_name(path: &Path) -> String {
