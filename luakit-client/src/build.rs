@@ -465,3 +465,52 @@ pub fn temp_path(dest: &Path) -> PathBuf {
 fn file_name(path: &Path) -> String {
     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "output".to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_output_appears_only_when_committed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dest = dir.path().join("out.tar");
+        let temp = temp_path(&dest);
+        assert_eq!(temp.parent(), Some(dir.path()));
+
+        let (open, commit) = open_dest(&Dest::File(dest.clone())).expect("open");
+        let mut w = open(&BTreeMap::new()).expect("writer");
+        w.write_all(b"tarball").expect("write");
+        w.flush().expect("flush");
+        drop(w);
+        assert!(temp.exists() && !dest.exists(), "written to the temporary file first");
+        assert!(open(&BTreeMap::new()).is_err(), "a second stream is refused");
+        commit.expect("a file has a commit")().expect("commit");
+        assert_eq!(std::fs::read(&dest).expect("read"), b"tarball");
+        assert!(!temp.exists());
+
+        // Not committed (the build failed): nothing at the destination, no temporary file.
+        let failed = dir.path().join("failed.tar");
+        let (open, commit) = open_dest(&Dest::File(failed.clone())).expect("open");
+        open(&BTreeMap::new()).expect("writer").write_all(b"half").expect("write");
+        drop((open, commit));
+        assert!(!failed.exists() && !temp_path(&failed).exists());
+
+        let e = open_dest(&Dest::File(dir.path().join("missing/x.tar"))).err().expect("no such directory");
+        assert!(e.to_string().starts_with("cannot create a file in"), "{e}");
+    }
+
+    #[test]
+    fn outputs_name_their_exporters_and_attributes() {
+        let o = Output::Image { names: vec!["a:1".into(), "b:2".into()], push: true };
+        assert_eq!(o.exporter(), "image");
+        assert_eq!(
+            o.attrs(),
+            BTreeMap::from([("name".to_string(), "a:1,b:2".to_string()), ("push".to_string(), "true".to_string())])
+        );
+        let o = Output::Oci { dest: Dest::Stdout, names: vec![] };
+        assert_eq!((o.exporter(), o.attrs().len(), o.on_docker()), ("oci", 0, false));
+        assert!(Output::Local { dir: "x".into() }.on_docker());
+        assert!(Output::Tar { dest: Dest::Stdout }.on_docker());
+        assert_eq!(Output::Docker { dest: Dest::Stdout, names: vec!["n".into()] }.attrs()["name"], "n");
+    }
+}
