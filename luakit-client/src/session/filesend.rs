@@ -342,10 +342,9 @@ pub(crate) fn receive_tree(
                     if !fin_sent || !open.is_empty() {
                         return Err(Status::invalid_argument("the sender ended before every file was sent"));
                     }
-                    // Drain until the sender closes its side.
-                    while let Some(msg) = incoming.blocking_recv() {
-                        msg?;
-                    }
+                    // Drain until the sender closes its side; everything is
+                    // written, so an abrupt end now changes nothing.
+                    while let Some(Ok(_)) = incoming.blocking_recv() {}
                     return Ok(());
                 }
                 Ok(PacketType::PacketErr) => {
