@@ -270,6 +270,13 @@ impl Build {
         self
     }
 
+    /// Any option of the gateway build (`no-cache`, `image-resolve-mode`,
+    /// …), as a frontend receives it from buildctl's `--opt`.
+    pub fn frontend_opt(mut self, key: impl Into<String>, value: impl Into<String>) -> Build {
+        self.frontend_opts.insert(key.into(), value.into());
+        self
+    }
+
     /// A build argument, returned by `bk.arg(NAME)`.
     pub fn build_arg(mut self, name: &str, value: impl Into<String>) -> Build {
         self.frontend_opts.insert(format!("build-arg:{name}"), value.into());
@@ -512,5 +519,16 @@ mod tests {
         assert!(Output::Local { dir: "x".into() }.on_docker());
         assert!(Output::Tar { dest: Dest::Stdout }.on_docker());
         assert_eq!(Output::Docker { dest: Dest::Stdout, names: vec!["n".into()] }.attrs()["name"], "n");
+    }
+
+    #[test]
+    fn builder_options_reach_the_frontend_options() {
+        let b = Build::definition(luakit::pb::Definition::default())
+            .build_arg("V", "1")
+            .platforms(&["linux/amd64", "linux/arm64"])
+            .frontend_opt("no-cache", "");
+        assert_eq!(b.frontend_opts["build-arg:V"], "1");
+        assert_eq!(b.frontend_opts["platform"], "linux/amd64,linux/arm64");
+        assert!(b.frontend_opts.contains_key("no-cache"));
     }
 }
