@@ -155,16 +155,24 @@ enum Command {
             A client session serves the script's local sources, secrets and SSH agents: \
             bk.local_(\"context\") is the current directory unless --local context=DIR names another, \
             filtered by <script>.dockerignore if it exists, else by the context's .dockerignore; \
-            --secret and --ssh as buildctl's. Outputs that write to this machine (oci, docker, local, \
-            tar; --load on buildkitd) are not supported yet.\n\n\
+            --secret and --ssh as buildctl's.\n\n\
+            Outputs written to this machine come through the session as well: type=local,dest=DIR \
+            (the result's files, with their modes, symlinks and times, over what DIR holds), \
+            type=tar|oci|docker,dest=FILE (written to a temporary file, renamed once the build \
+            succeeded) or dest=- (standard output, never a terminal). --load on buildkitd posts a \
+            docker tarball to the Docker daemon's /images/load. A Docker daemon's BuildKit has the \
+            moby, local and tar exporters only.\n\n\
             Progress goes to standard error; the image digest, when the exporter gives one, to \
-            standard output. On failure: the failing step's last output lines, the Lua line with the \
+            standard output (not when a tarball goes there). On failure: the failing step's last output lines, the Lua line with the \
             script around it, and BuildKit's message. Ctrl-C ends the build on the daemon too.",
         after_help = "Examples:\n  \
             luakit solve --addr docker:// -t app:latest                 # Docker: into its image store\n  \
             luakit solve --addr unix:///run/buildkit/buildkitd.sock \\\n      \
             --output type=image,name=registry.example.com/app:1,push=true build.lua\n  \
             luakit solve --addr docker:// -t app --local context=src --secret id=token,env=TOKEN\n  \
+            luakit solve --output type=local,dest=out build.lua          # the result's files into ./out\n  \
+            luakit solve --output type=oci,dest=app.tar,name=app:1 build.lua\n  \
+            luakit solve --load -t app:1 build.lua                       # buildkitd, then docker load\n  \
             luakit build build.lua -o build.pb && luakit solve build.pb --progress rawjson"
     )]
     Solve(solve::SolveArgs),

@@ -304,6 +304,8 @@ pub enum Binary {
     ImageArchive,
     /// The gateway protocol (`luakit frontend`), which BuildKit reads from a pipe.
     Gateway,
+    /// An exporter's tarball (`luakit solve --output type=tar|oci|docker,dest=-`).
+    Tarball,
 }
 
 /// Decides whether binary output may go to stdout: never to a terminal.
@@ -317,6 +319,9 @@ pub fn check_binary_stdout(stdout_is_terminal: bool, what: Binary) -> Result<(),
             .to_string(),
         Binary::ImageArchive => "refusing to write an image archive to a terminal\n\
              hint: use -o FILE or pipe into docker load, e.g. `luakit frontend-image | docker load`"
+            .to_string(),
+        Binary::Tarball => "refusing to write a tarball to a terminal\n\
+             hint: use dest=FILE or pipe it, e.g. `luakit solve --output type=tar,dest=- | tar -t`"
             .to_string(),
         Binary::Gateway => "refusing to speak the BuildKit gateway protocol on a terminal\n\
              hint: BuildKit runs `luakit frontend` from the frontend image; see `luakit frontend-image --help`"

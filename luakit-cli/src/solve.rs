@@ -3,22 +3,22 @@
 //! builds: a `Control.Solve` with neither a Definition nor a frontend, and
 //! alongside it, on the same connection, luakit's gateway build
 //! (`luakit_frontend::serve_channel`, exactly the frontend's code) whose
-//! calls carry the solve's ref. A `.pb` file is solved directly.
+//! calls carry the solve's ref. A `.pb` file is solved directly. The
+//! orchestration is `luakit_client::Build`; this module parses the flags,
+//! prints and chooses the exit code.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use luakit::{EvalOptions, Script};
-use luakit_client::control::{CacheOptions, CacheOptionsEntry, DOCKER_EXPORTER, IMAGE_EXPORTER};
+use luakit_client::control::CacheOptionsEntry;
 use luakit_client::progress::{Mode, Printer};
-use luakit_client::{Address, SolveRequest};
-use luakit_frontend::{BuildId, BuildOpts, ScriptInput};
+use luakit_client::{Address, Build, BuildError, Dest, Output};
 
 use crate::{UsageError, guard, output, values};
 
@@ -41,11 +41,11 @@ pub struct SolveArgs {
     #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = values::duration)]
     connect_timeout: Duration,
 
-    /// Output, as buildctl's: type=image,name=REF[,push=true] (type=oci|docker|local|tar are not supported yet).
+    /// Output, as buildctl's: type=image,name=REF[,push=true]; type=oci,dest=FILE|-[,name=REF]; type=docker,dest=FILE|-[,name=REF]; type=tar,dest=FILE|-; type=local,dest=DIR (on a Docker daemon: moby, local, tar). Files are written whole or not at all.
     #[arg(short, long, value_name = "SPEC")]
     output: Option<String>,
 
-    /// Name of the image (repeatable): the image exporter's name (on a Docker daemon, tags in its image store).
+    /// Name of the image (repeatable): the image, oci and docker exporters' name (on a Docker daemon, tags in its image store).
     #[arg(short, long = "tag", value_name = "REF")]
     tags: Vec<String>,
 
@@ -53,7 +53,7 @@ pub struct SolveArgs {
     #[arg(long)]
     push: bool,
 
-    /// Load the image into the Docker daemon (on a Docker daemon: its `moby` exporter, the default there).
+    /// Load the image into the Docker daemon: on buildkitd a docker tarball sent to $DOCKER_HOST (else /var/run/docker.sock) by POST /images/load; on a Docker daemon its `moby` exporter, the default there.
     #[arg(long)]
     load: bool,
 
@@ -125,11 +125,13 @@ pub enum ProgressArg {
     Quiet,
 }
 
-/// The exporter and its attributes.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// What to export: the typed output, the extra exporter attributes, and
+/// whether the docker tarball is then loaded into the Docker daemon.
+#[derive(Debug)]
 struct Export {
-    exporter: String,
+    output: Output,
     attrs: BTreeMap<String, String>,
+    load: bool,
 }
 
 /// Splits buildctl's `key=value,key=value` (a `"…"` field may hold commas;
@@ -170,8 +172,8 @@ fn spec_map(flag: &str, spec: &str) -> Result<BTreeMap<String, String>, UsageErr
 }
 
 /// What to export, from `--output`, `--tag`, `--push`, `--load` and the
-/// engine.
-fn export(a: &SolveArgs, docker: bool) -> Result<Option<Export>, UsageError> {
+/// engine. `load_file` is where `--load` on buildkitd puts the tarball.
+fn export(a: &SolveArgs, docker: bool, load_file: Option<&Path>) -> Result<Option<Export>, UsageError> {
     let mut attrs = match &a.output {
         Some(spec) => spec_map("--output", spec)?,
         None if docker || a.load || a.push || !a.tags.is_empty() => {
@@ -180,45 +182,79 @@ fn export(a: &SolveArgs, docker: bool) -> Result<Option<Export>, UsageError> {
         None => return Ok(None),
     };
     let kind = attrs.remove("type").unwrap_or_default();
-    match kind.as_str() {
-        "image" | "moby" => {}
-        "oci" | "docker" | "local" | "tar" => {
-            return Err(UsageError(format!(
-                "--output type={kind} writes to this machine, which needs the session's \
-                 FileSend, not yet in luakit solve; use type=image"
-            )));
-        }
-        other => return Err(UsageError(format!("--output: unknown type {other:?} (image, oci, docker, local, tar)"))),
-    }
     let mut names: Vec<String> = attrs.remove("name").into_iter().filter(|n| !n.is_empty()).collect();
     names.extend(a.tags.iter().cloned());
-    if !names.is_empty() {
-        attrs.insert("name".to_string(), names.join(","));
+    let push = a.push || attrs.remove("push").is_some_and(|p| p == "true");
+    let dest = attrs.remove("dest");
+    if a.load && a.output.is_some() && !docker {
+        return Err(UsageError("--load exports a docker tarball itself; give it without --output".to_string()));
     }
-    if a.push {
-        attrs.insert("push".to_string(), "true".to_string());
-    }
-    let pushing = attrs.get("push").is_some_and(|p| p == "true");
-    if docker {
-        if pushing {
-            return Err(UsageError(
-                "push=true needs buildkitd: a Docker daemon's exporter stores the image; push it with docker push"
-                    .to_string(),
-            ));
+    let file_dest = |kind: &str| match dest.as_deref() {
+        Some("-") => Ok(Dest::Stdout),
+        Some(d) if !d.is_empty() => Ok(Dest::File(PathBuf::from(d))),
+        _ => Err(UsageError(format!("--output type={kind} needs dest=FILE (or dest=- for standard output)"))),
+    };
+    let no_push = |kind: &str| {
+        if push { Err(UsageError(format!("push=true is for type=image, not type={kind}"))) } else { Ok(()) }
+    };
+    let output = match kind.as_str() {
+        "image" | "moby" if docker => {
+            if push {
+                return Err(UsageError(
+                    "push=true needs buildkitd: a Docker daemon's exporter stores the image; push it with docker push"
+                        .to_string(),
+                ));
+            }
+            Output::Moby { names }
         }
-        return Ok(Some(Export { exporter: DOCKER_EXPORTER.to_string(), attrs }));
+        "image" | "moby" if a.load => {
+            let Some(file) = load_file else {
+                return Err(UsageError("--load needs a temporary file".to_string()));
+            };
+            no_push("docker (--load)")?;
+            return Ok(Some(Export {
+                output: Output::Docker { dest: Dest::File(file.to_path_buf()), names },
+                attrs,
+                load: true,
+            }));
+        }
+        "image" | "moby" => {
+            if push && names.is_empty() {
+                return Err(UsageError("push=true needs an image name (--tag or name=)".to_string()));
+            }
+            Output::Image { names, push }
+        }
+        "oci" => {
+            no_push("oci")?;
+            Output::Oci { dest: file_dest("oci")?, names }
+        }
+        "docker" => {
+            no_push("docker")?;
+            Output::Docker { dest: file_dest("docker")?, names }
+        }
+        "tar" | "local" => {
+            no_push(&kind)?;
+            if !names.is_empty() {
+                return Err(UsageError(format!("--output type={kind} takes no image name (name=, --tag)")));
+            }
+            if kind == "tar" {
+                Output::Tar { dest: file_dest("tar")? }
+            } else {
+                match dest.as_deref() {
+                    Some(d) if !d.is_empty() && d != "-" => Output::Local { dir: PathBuf::from(d) },
+                    _ => return Err(UsageError("--output type=local needs dest=DIR".to_string())),
+                }
+            }
+        }
+        other => return Err(UsageError(format!("--output: unknown type {other:?} (image, oci, docker, local, tar)"))),
+    };
+    if docker && !output.on_docker() {
+        return Err(UsageError(format!(
+            "--output type={kind}: a Docker daemon's BuildKit has no {kind} exporter (it has moby, local and tar); \
+             build on buildkitd (--addr unix:///run/buildkit/buildkitd.sock) for oci and docker tarballs"
+        )));
     }
-    if a.load {
-        return Err(UsageError(
-            "--load on buildkitd sends a docker archive to this machine, which needs the session's \
-             FileSend (not yet in luakit solve); use --addr docker:// to build on the Docker daemon"
-                .to_string(),
-        ));
-    }
-    if pushing && !attrs.contains_key("name") {
-        return Err(UsageError("push=true needs an image name (--tag or name=)".to_string()));
-    }
-    Ok(Some(Export { exporter: IMAGE_EXPORTER.to_string(), attrs }))
+    Ok(Some(Export { output, attrs, load: false }))
 }
 
 /// `--cache-to`/`--cache-from` entries.
@@ -252,21 +288,91 @@ pub fn run(a: SolveArgs) -> anyhow::Result<ExitCode> {
         (None, Some(p)) => Address::DockerUnix(p.clone()),
         (None, None) => Address::resolve(None)?,
     };
-    let export = export(&a, addr.is_docker())?;
-    let cache = CacheOptions {
-        exports: cache_entries("--cache-to", &a.cache_to)?,
-        imports: cache_entries("--cache-from", &a.cache_from)?,
-        ..CacheOptions::default()
+    let docker = addr.is_docker();
+    // `--load` on buildkitd: the docker tarball goes to a temporary file,
+    // then to the Docker daemon.
+    let load_file =
+        (a.load && !docker).then(|| std::env::temp_dir().join(format!("luakit-load-{}.tar", std::process::id())));
+    let export = export(&a, docker, load_file.as_deref())?;
+    let to_stdout = matches!(
+        export.as_ref().map(|e| &e.output),
+        Some(
+            Output::Oci { dest: Dest::Stdout, .. }
+                | Output::Docker { dest: Dest::Stdout, .. }
+                | Output::Tar { dest: Dest::Stdout }
+        )
+    );
+    if to_stdout {
+        output::check_binary_stdout(std::io::stdout().is_terminal(), output::Binary::Tarball)?;
+    }
+    // Temporary files are removed if a signal ends the command.
+    let mut temps = Vec::new();
+    let file_dest = match export.as_ref().map(|e| &e.output) {
+        Some(
+            Output::Oci { dest: Dest::File(p), .. }
+            | Output::Docker { dest: Dest::File(p), .. }
+            | Output::Tar { dest: Dest::File(p) },
+        ) => Some(p.clone()),
+        _ => None,
     };
-    let is_script = a.input.extension().is_some_and(|e| e.eq_ignore_ascii_case("lua"));
-    let (script, definition) = if is_script {
-        (Some(Script::from_path_limited(&a.input, a.memory_limit)?), None)
+    for path in file_dest.iter().map(|p| luakit_client::build::temp_path(p)).chain(load_file.clone()) {
+        temps.push(guard::register_temp(path).map_err(|e| anyhow::anyhow!(e))?);
+    }
+    let docker_host = if export.as_ref().is_some_and(|e| e.load) {
+        Some(luakit_client::docker::DockerHost::from_env().map_err(|e| UsageError(e.to_string()))?)
     } else {
-        (None, Some(crate::commands::read_solve_definition(&a.input)?))
+        None
     };
-    let source = script.as_ref().map(|s| s.source.clone());
+    let cache_to = cache_entries("--cache-to", &a.cache_to)?;
+    let cache_from = cache_entries("--cache-from", &a.cache_from)?;
+    let is_script = a.input.extension().is_some_and(|e| e.eq_ignore_ascii_case("lua"));
+    let (script, source, definition) = if is_script {
+        let script = Script::from_path_limited(&a.input, a.memory_limit)?;
+        let source = script.source.clone();
+        (Some(script), Some(source), None)
+    } else {
+        (None, None, Some(crate::commands::read_solve_definition(&a.input)?))
+    };
     let session_opts = crate::solve_session::options(&a.locals, &a.secrets, &a.ssh, &a.input)?;
     let shared_key = crate::solve_session::shared_key(&session_opts);
+
+    let mut build = match (script, definition) {
+        (Some(script), _) => {
+            let base = EvalOptions {
+                local_unique_id: a.local_unique_id.clone().unwrap_or_default(),
+                timeout: a.timeout,
+                memory_limit: a.memory_limit,
+                ..EvalOptions::default()
+            };
+            Build::script(script, base)
+        }
+        (None, Some(def)) => Build::definition(def),
+        (None, None) => anyhow::bail!("nothing to build"),
+    };
+    build = build.session_options(session_opts).shared_key(shared_key);
+    if let Some(p) = &a.platform {
+        let list: Vec<String> = p.0.iter().map(ToString::to_string).collect();
+        build = build.platforms(&list);
+    }
+    for (k, v) in &a.args {
+        build = build.build_arg(k, v.clone());
+    }
+    for e in cache_to {
+        build = build.cache_export(e);
+    }
+    for e in cache_from {
+        build = build.cache_import(e);
+    }
+    for e in &a.allow {
+        build = build.entitlement(e.clone());
+    }
+    let load = export.as_ref().is_some_and(|e| e.load);
+    if let Some(export) = export {
+        build = build.output(export.output);
+        for (k, v) in export.attrs {
+            build = build.exporter_attr(k, v);
+        }
+    }
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -274,77 +380,37 @@ pub fn run(a: SolveArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     let mut printer = Printer::new(progress_mode(a.progress));
-    let served: Arc<Mutex<Option<String>>> = Arc::default();
     let result = rt.block_on(async {
-        let channel = addr.connect(a.connect_timeout).await?;
-        let build_ref = luakit_client::new_ref();
-        let session = luakit_client::session::Session::start(channel.clone(), session_opts, &shared_key)
-            .await
-            .context("cannot start the client session")?;
-        let export = export.unwrap_or_default();
-        let req = SolveRequest {
-            r#ref: build_ref.clone(),
-            session: session.id.clone(),
-            definition,
-            exporter: export.exporter,
-            exporter_attrs: export.attrs,
-            cache: Some(cache),
-            entitlements: a.allow.clone(),
-            ..SolveRequest::default()
-        };
-        let gateway: Option<luakit_client::Gateway> = match script {
-            Some(script) => {
-                let mut opts = BuildOpts { session_id: session.id.clone(), ..BuildOpts::default() };
-                if let Some(p) = &a.platform {
-                    let list: Vec<String> = p.0.iter().map(ToString::to_string).collect();
-                    opts.opts.insert("platform".to_string(), list.join(","));
-                }
-                for (k, v) in &a.args {
-                    opts.opts.insert(format!("build-arg:{k}"), v.clone());
-                }
-                let base = EvalOptions {
-                    local_unique_id: a.local_unique_id.clone().unwrap_or_default(),
-                    timeout: a.timeout,
-                    memory_limit: a.memory_limit,
-                    ..EvalOptions::default()
-                };
-                let id = BuildId::new(&build_ref).context("the build ref is not a valid gRPC header")?;
-                let channel = channel.clone();
-                let served = served.clone();
-                Some(Box::pin(async move {
-                    let s =
-                        luakit_frontend::serve_channel(channel, id, opts, ScriptInput::Given(Box::new((script, base))))
-                            .await
-                            .map_err(|e| match e {
-                                luakit_frontend::FrontendError::Handshake { reason } => {
-                                    format!("BuildKit's gateway did not answer on the Control connection: {reason}")
-                                }
-                                e => e.to_string(),
-                            })?;
-                    if let Ok(mut slot) = served.lock() {
-                        *slot = s.error;
-                    }
-                    Ok(())
-                }))
-            }
-            None => None,
-        };
+        let channel = addr.connect(a.connect_timeout).await.map_err(|e| (anyhow::Error::from(e), None))?;
         if std::env::var_os("LUAKIT_SOLVE_TIMING").is_some() {
             eprintln!("luakit: Solve request after {:.1} ms", begun.elapsed().as_secs_f64() * 1000.0);
         }
         let mut stderr = std::io::stderr();
-        let solved = luakit_client::solve(channel, req, gateway, &mut |m| printer.show(m, &mut stderr)).await;
-        session.close().await;
-        solved.map_err(|e| match e {
-            // BuildKit's message alone (the status adds its code and the message again).
-            luakit_client::ControlError::Solve(status) => anyhow::anyhow!("{}", status.message()),
-            e => anyhow::Error::from(e),
-        })
+        let built = build.solve_on(channel, docker, &mut |m| printer.show(m, &mut stderr)).await;
+        let built = match built {
+            Ok(b) => b,
+            Err(BuildError::Solve { message, script_error, .. }) => {
+                return Err((anyhow::anyhow!("{message}"), script_error));
+            }
+            Err(e) => return Err((anyhow::Error::from(e), None)),
+        };
+        if let (Some(host), Some(file)) = (&docker_host, &load_file) {
+            let said = luakit_client::docker::load(host, file).await.map_err(|e| (anyhow::Error::from(e), None))?;
+            if a.progress != ProgressArg::Quiet {
+                for line in said.lines() {
+                    eprintln!("luakit: {line}");
+                }
+            }
+        }
+        Ok::<_, (anyhow::Error, Option<String>)>(built)
     });
+    if let Some(f) = &load_file {
+        let _ = std::fs::remove_file(f);
+    }
+    drop(temps);
     let response = match result {
-        Ok(r) => r,
-        Err(e) => {
-            let script_error = served.lock().ok().and_then(|s| s.clone());
+        Ok(r) => r.exporter_response,
+        Err((e, script_error)) => {
             report_failure(&printer, script_error.as_deref(), source.as_deref(), &a.input);
             return Err(e);
         }
@@ -354,10 +420,12 @@ pub fn run(a: SolveArgs) -> anyhow::Result<ExitCode> {
         output::commit(vec![output::prepare(path, &json)?])?;
     }
     match response.get(luakit::DIGEST_RESPONSE_KEY) {
+        // The tarball is on standard output: the digest is in --metadata-file.
+        Some(_) if to_stdout => {}
         Some(digest) => {
             output::write_stdout(format!("{digest}\n").as_bytes())?;
         }
-        None if std::io::stderr().is_terminal() => eprintln!("luakit: built (nothing exported)"),
+        None if std::io::stderr().is_terminal() && !load => eprintln!("luakit: built (nothing exported)"),
         None => {}
     }
     Ok(ExitCode::SUCCESS)
@@ -424,21 +492,54 @@ mod tests {
         T::parse_from(v).a
     }
 
+    fn out(extra: &[&str], docker: bool) -> Result<Option<Export>, UsageError> {
+        export(&args(extra), docker, Some(Path::new("/tmp/load.tar")))
+    }
+
+    fn err(extra: &[&str], docker: bool) -> String {
+        out(extra, docker).expect_err("a usage error").0
+    }
+
     #[test]
     fn outputs_as_buildctl() {
-        let e = export(&args(&["--output", "type=image,name=r/a:1,push=true"]), false).expect("ok").expect("some");
-        assert_eq!(e.exporter, "image");
-        assert_eq!(e.attrs.get("name").map(String::as_str), Some("r/a:1"));
-        assert_eq!(e.attrs.get("push").map(String::as_str), Some("true"));
-        let e = export(&args(&["-t", "a", "-t", "b"]), true).expect("ok").expect("some");
-        assert_eq!((e.exporter.as_str(), e.attrs.get("name").map(String::as_str)), ("moby", Some("a,b")));
-        assert_eq!(export(&args(&[]), false).expect("ok"), None);
-        assert!(export(&args(&["--push"]), false).is_err(), "push without a name");
-        assert!(export(&args(&["--push", "-t", "a"]), true).is_err(), "push on docker");
-        assert!(export(&args(&["--load"]), false).is_err(), "load on buildkitd");
-        let e = export(&args(&["--output", "type=tar,dest=x"]), false).expect_err("tar").to_string();
-        assert!(e.contains("FileSend"), "{e}");
-        assert!(export(&args(&["--output", "name=x"]), false).is_err(), "no type");
+        let e = out(&["--output", "type=image,name=r/a:1,push=true"], false).expect("ok").expect("some");
+        assert!(matches!(&e.output, Output::Image { names, push: true } if names == &["r/a:1"]), "{e:?}");
+        let e = out(&["-t", "a", "-t", "b"], true).expect("ok").expect("some");
+        assert!(matches!(&e.output, Output::Moby { names } if names == &["a", "b"]), "{e:?}");
+        assert!(out(&[], false).expect("ok").is_none());
+        assert!(err(&["--push"], false).contains("needs an image name"));
+        assert!(err(&["--push", "-t", "a"], true).contains("needs buildkitd"));
+        assert!(err(&["--output", "name=x"], false).contains("no type="));
+    }
+
+    #[test]
+    fn file_outputs_and_load() {
+        let e = out(&["--output", "type=tar,dest=out.tar"], false).expect("ok").expect("some");
+        assert!(matches!(&e.output, Output::Tar { dest: Dest::File(p) } if p == Path::new("out.tar")), "{e:?}");
+        let e = out(&["--output", "type=oci,dest=-,name=a:1", "-t", "b:2"], false).expect("ok").expect("some");
+        assert!(matches!(&e.output, Output::Oci { dest: Dest::Stdout, names } if names == &["a:1", "b:2"]), "{e:?}");
+        let e = out(&["--output", "type=docker,dest=d.tar,compression=gzip"], false).expect("ok").expect("some");
+        assert!(matches!(&e.output, Output::Docker { dest: Dest::File(_), .. }), "{e:?}");
+        assert_eq!(e.attrs.get("compression").map(String::as_str), Some("gzip"), "extra attributes pass through");
+        let e = out(&["--output", "type=local,dest=outdir"], true).expect("ok").expect("some");
+        assert!(matches!(&e.output, Output::Local { dir } if dir == Path::new("outdir")), "{e:?}");
+        let e = out(&["--load", "-t", "a:1"], false).expect("ok").expect("some");
+        assert!(e.load);
+        assert!(
+            matches!(&e.output, Output::Docker { dest: Dest::File(p), names } if p == Path::new("/tmp/load.tar") && names == &["a:1"]),
+            "{e:?}"
+        );
+        let e = out(&["--load", "-t", "a:1"], true).expect("ok").expect("some");
+        assert!(!e.load && matches!(e.output, Output::Moby { .. }), "on dockerd --load is the moby exporter");
+
+        assert!(err(&["--output", "type=tar"], false).contains("needs dest=FILE"));
+        assert!(err(&["--output", "type=local,dest=-"], false).contains("needs dest=DIR"));
+        assert!(err(&["--output", "type=tar,dest=x,name=a"], false).contains("takes no image name"));
+        assert!(err(&["--output", "type=oci,dest=x,push=true"], false).contains("push=true is for type=image"));
+        assert!(err(&["--output", "type=oci,dest=x"], true).contains("has no oci exporter"));
+        assert!(err(&["--output", "type=docker,dest=x"], true).contains("has no docker exporter"));
+        assert!(err(&["--output", "type=tar,dest=x", "--load"], false).contains("without --output"));
+        assert!(err(&["--output", "type=zip,dest=x"], false).contains("unknown type"));
     }
 
     #[test]

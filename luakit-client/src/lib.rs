@@ -1,14 +1,19 @@
 //! luakit-client: talking to BuildKit from outside, as `buildctl` does.
 //!
-//! This is layer 4 of luakit (ARCHITECTURE.md in the repository): it
-//! depends on luakit-graph and luakit-llb (for the LLB types) and on no
-//! Lua, and the `luakit solve` command uses it. It is the client side of
-//! BuildKit; the gateway side (a frontend that BuildKit runs) is
-//! luakit-frontend. Neither evaluates scripts: a Definition comes from
-//! `luakit::build`.
+//! This is layer 5 of luakit (ARCHITECTURE.md in the repository): it
+//! depends on luakit-llb (for the LLB types), on luakit and on
+//! luakit-frontend, whose gateway build it runs in-process for scripts, and
+//! the `luakit solve` command uses it. It is the client side of BuildKit;
+//! the gateway side (a frontend that BuildKit runs) is luakit-frontend.
+//! This crate evaluates no scripts itself.
 //!
 //! # Design
 //!
+//! - [`build`] is the whole of `luakit solve` as a library: a [`Build`]
+//!   (a script, built by luakit-frontend's gateway build running on the
+//!   client, or a Definition) with its outputs, locals, secrets and cache
+//!   options, solved with progress to a callback; [`docker::load`] puts a
+//!   `docker` tarball into a Docker daemon.
 //! - [`addr`] finds BuildKit ([`Address`]: `--addr`, `BUILDKIT_HOST`,
 //!   buildkitd's socket, a Docker daemon, a buildkitd in a container) and
 //!   opens a gRPC channel to it.
@@ -26,7 +31,7 @@
 //!
 //! # Invariants
 //!
-//! No Lua and no build logic; a failed solve is an `Err` with BuildKit's
+//! No Lua and no build logic of its own; a failed solve is an `Err` with BuildKit's
 //! status as its source ([`ControlError`]); progress is best effort and
 //! never fails a build; the session serves only the locals, secrets and
 //! agents it was given.
@@ -58,9 +63,12 @@
 pub mod pb;
 
 pub mod addr;
+pub mod build;
 pub mod control;
+pub mod docker;
 pub mod progress;
 pub mod session;
 
 pub use addr::{Address, AddressError};
+pub use build::{Build, BuildError, Built, Dest, Output};
 pub use control::{ControlError, Gateway, SolveRequest, new_ref, solve};

@@ -15,10 +15,15 @@ fn bad_flags_and_outputs_are_usage_errors() {
         .code(2)
         .stderr(predicate::str::contains("cannot be used with"));
     luakit()
-        .args(["solve", "--addr", "unix:///nonexistent.sock", "--output", "type=tar,dest=x.tar", "x.lua"])
+        .args(["solve", "--addr", "unix:///nonexistent.sock", "--output", "type=tar", "x.lua"])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("needs the session's FileSend"));
+        .stderr(predicate::str::contains("type=tar needs dest=FILE"));
+    luakit()
+        .args(["solve", "--addr", "docker://unix:///nonexistent.sock", "--output", "type=oci,dest=x.tar", "x.lua"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("has no oci exporter"));
     luakit()
         .args(["solve", "--addr", "unix:///nonexistent.sock", "--output", "name=x", "x.lua"])
         .assert()

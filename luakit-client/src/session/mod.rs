@@ -12,6 +12,8 @@
 //! routes by method path to the services of this module:
 //!
 //! - `filesync` serves `moby.filesync.v1.FileSync/DiffCopy` (locals),
+//! - `filesend` serves `moby.filesync.v1.FileSend/DiffCopy` (the
+//!   exporter output of `local`, `tar`, `oci`, `docker` written here),
 //! - `secrets` serves `moby.buildkit.secrets.v1.Secrets/GetSecret`,
 //! - `ssh` serves `moby.sshforward.v1.SSH` (agent forwarding),
 //! - `auth` serves `moby.filesync.v1.Auth/Credentials` (`config.json`),
@@ -20,6 +22,7 @@
 //! A solve names the session by [`Session::id`] in `SolveRequest.Session`.
 
 pub(crate) mod auth;
+pub(crate) mod filesend;
 pub(crate) mod filesync;
 pub(crate) mod patterns;
 pub(crate) mod secrets;
@@ -55,6 +58,7 @@ use crate::pb::moby::filesync::v1::auth_server::AuthServer;
 use crate::pb::moby::filesync::v1::file_sync_server::FileSyncServer;
 use crate::pb::moby::sshforward::v1::ssh_server::SshServer;
 
+pub use filesend::{OpenWriter, OutputTarget};
 pub use filesync::TransferCounters;
 
 /// The session headers (gRPC metadata keys are lower case).
@@ -106,6 +110,10 @@ pub struct SessionOptions {
     /// Exclude patterns per local (a `.dockerignore`'s lines); they replace
     /// the patterns the daemon sends unless it overrides them.
     pub local_excludes: BTreeMap<String, Vec<String>>,
+    /// Where the exporter's output goes when the daemon sends it here
+    /// (the `local`, `tar`, `oci` and `docker` exporters); `None`: the
+    /// session does not offer FileSend.
+    pub output: Option<OutputTarget>,
 }
 
 /// Failures to set up or start a session.
@@ -349,6 +357,7 @@ struct Router {
     secrets: Option<SecretsServer<secrets::SecretsService>>,
     ssh: Option<SshServer<ssh::SshService>>,
     auth: AuthServer<auth::AuthService>,
+    filesend: Option<filesend::FileSendService>,
 }
 
 impl Router {
@@ -413,6 +422,7 @@ impl Router {
             secrets: (!opts.secrets.is_empty()).then(|| SecretsServer::new(secrets::SecretsService::new(opts.secrets))),
             ssh: (!sockets.is_empty()).then(|| SshServer::new(ssh::SshService::new(sockets))),
             auth: AuthServer::new(auth::AuthService::new(config_dir.join("config.json"))),
+            filesend: opts.output.map(filesend::FileSendService::new),
         })
     }
 
@@ -428,6 +438,9 @@ impl Router {
         if self.ssh.is_some() {
             methods.push("/moby.sshforward.v1.SSH/CheckAgent".into());
             methods.push("/moby.sshforward.v1.SSH/ForwardAgent".into());
+        }
+        if self.filesend.is_some() {
+            methods.push(filesend::METHOD.into());
         }
         for m in ["Credentials", "FetchToken", "GetTokenAuthority", "VerifyTokenAuthority"] {
             methods.push(format!("/moby.filesync.v1.Auth/{m}"));
@@ -461,6 +474,15 @@ impl tower::Service<http::Request<Body>> for Router {
             "moby.buildkit.secrets.v1.Secrets" => {
                 if let Some(s) = self.secrets.as_mut() {
                     return Box::pin(s.call(req));
+                }
+            }
+            "moby.filesync.v1.FileSend" if path == filesend::METHOD => {
+                if let Some(s) = self.filesend.clone() {
+                    return Box::pin(async move {
+                        let mut grpc = tonic::server::Grpc::new(filesend::RawCodec)
+                            .apply_max_message_size_config(Some(usize::MAX), Some(usize::MAX));
+                        Ok(grpc.streaming(filesend::DiffCopy(s), req).await)
+                    });
                 }
             }
             "moby.sshforward.v1.SSH" => {

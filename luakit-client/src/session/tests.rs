@@ -502,3 +502,6 @@ async fn a_session_serves_the_daemon_over_control_session() {
     .expect("a closed session's connection ends");
     assert!(after.is_err(), "a closed session serves nothing");
 }
+
+#[path = "filesend_tests.rs"]
+mod filesend_tests;

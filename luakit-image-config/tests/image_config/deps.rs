@@ -50,12 +50,13 @@ const LAYERS: &[(&str, u32)] = &[
     ("luakit-lua", 2),
     ("luakit", 3),
     ("luakit-frontend", 4),
-    ("luakit-client", 4),
     ("luakit-tools", 4),
     ("luakit-resolve", 4),
-    ("luakit-cli", 5),
-    ("luakit-example-embed", 5),
-    ("xtask", 6),
+    // Above the frontend: `luakit_client::Build` runs its gateway build.
+    ("luakit-client", 5),
+    ("luakit-cli", 6),
+    ("luakit-example-embed", 6),
+    ("xtask", 7),
 ];
 
 /// A workspace package and the workspace packages it depends on.

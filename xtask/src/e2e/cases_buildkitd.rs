@@ -70,6 +70,11 @@ pub fn cases<'a>() -> Vec<Case<Ctx<'a>>> {
         Case::new("solve-unreachable", super::cases_solve::buildkitd_solve_unreachable),
         Case::new("solve-interrupt", super::cases_solve::buildkitd_solve_interrupt),
         Case::new("solve-context", super::cases_solve::buildkitd_solve_context),
+        Case::new("solve-tar", super::cases_solve_outputs::buildkitd_tar),
+        Case::new("solve-oci", super::cases_solve_outputs::buildkitd_oci),
+        Case::new("solve-docker", super::cases_solve_outputs::buildkitd_docker),
+        Case::new("solve-local", super::cases_solve_outputs::buildkitd_local),
+        Case::new("solve-load", super::cases_solve_outputs::buildkitd_load),
         Case::new("session", case_session),
         Case::exclusive("session-measure", case_session_measure),
         Case::new("session-auth", case_session_auth),
@@ -80,6 +85,10 @@ pub fn cases<'a>() -> Vec<Case<Ctx<'a>>> {
         Case::new("convert-mounts", |c| super::convert_equiv::check_buildkitd(c, "mounts")),
     ]
 }
+
+/// The buildkitd cases that need the e2e Docker daemon as well (it is
+/// started when one of them is selected).
+pub const NEEDS_DOCKERD: &[&str] = &["solve-load"];
 
 /// What the buildkitd cases share.
 pub struct Ctx<'a> {
@@ -95,6 +104,8 @@ pub struct Ctx<'a> {
     pub work: PathBuf,
     /// The frontend image: `<registry>/luakit/frontend:dev`.
     pub frontend: String,
+    /// The e2e Docker daemon, when it runs (see [`NEEDS_DOCKERD`]).
+    pub dockerd: Option<&'a super::dockerd::Dockerd>,
 }
 
 /// A finished `buildctl build`.

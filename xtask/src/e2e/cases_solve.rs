@@ -24,23 +24,23 @@ use super::util::{self, tail};
 const SOLVE_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// A finished `luakit solve`.
-struct Solved {
-    ok: bool,
-    stdout: String,
-    stderr: String,
+pub(super) struct Solved {
+    pub(super) ok: bool,
+    pub(super) stdout: String,
+    pub(super) stderr: String,
 }
 
 impl Solved {
-    fn describe(&self) -> String {
+    pub(super) fn describe(&self) -> String {
         format!("stdout:\n{}\n--- stderr:\n{}", tail(&self.stdout, 10), tail(&self.stderr, 60))
     }
 
-    fn ok(self) -> Result<Solved> {
+    pub(super) fn ok(self) -> Result<Solved> {
         ensure!(self.ok, "luakit solve failed\n{}", self.describe());
         Ok(self)
     }
 
-    fn fails_with(self, needles: &[&str]) -> Result<Solved> {
+    pub(super) fn fails_with(self, needles: &[&str]) -> Result<Solved> {
         ensure!(!self.ok, "luakit solve succeeded but must fail\n{}", self.describe());
         for n in needles {
             ensure!(self.stderr.contains(n), "the error does not mention {n:?}\n{}", self.describe());
@@ -49,7 +49,7 @@ impl Solved {
     }
 
     /// The digest printed on stdout.
-    fn digest(&self) -> Result<&str> {
+    pub(super) fn digest(&self) -> Result<&str> {
         let d = self.stdout.trim();
         ensure!(d.starts_with("sha256:") && d.len() == 71, "luakit solve printed no digest\n{}", self.describe());
         Ok(d)
@@ -58,14 +58,23 @@ impl Solved {
 
 /// `luakit solve ARGS…` in `dir`, stdout and stderr kept (and logged to `log`).
 fn solve(luakit: &Path, dir: &Path, args: &[&str], log: &Path) -> Result<Solved> {
+    solve_env(luakit, dir, args, log, &[])
+}
+
+/// [`solve`] with environment variables; stdout's bytes stay in
+/// `log.stdout`.
+pub(super) fn solve_env(luakit: &Path, dir: &Path, args: &[&str], log: &Path, env: &[(&str, &str)]) -> Result<Solved> {
     let out_path = log.with_extension("stdout");
     let err_path = log.with_extension("log");
-    let mut child = Command::new(luakit)
+    let mut cmd = Command::new(luakit);
+    cmd.env_remove("BUILDKIT_HOST").env_remove("DOCKER_HOST");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
         .current_dir(dir)
         .arg("solve")
         .args(args)
-        .env_remove("BUILDKIT_HOST")
-        .env_remove("DOCKER_HOST")
         .stdin(Stdio::null())
         .stdout(Stdio::from(fs::File::create(&out_path)?))
         .stderr(Stdio::from(fs::File::create(&err_path)?))
@@ -74,7 +83,7 @@ fn solve(luakit: &Path, dir: &Path, args: &[&str], log: &Path) -> Result<Solved>
     let status = util::wait_timeout(&mut child, SOLVE_TIMEOUT)?;
     Ok(Solved {
         ok: status.is_some_and(|s| s.success()),
-        stdout: fs::read_to_string(&out_path).unwrap_or_default(),
+        stdout: String::from_utf8_lossy(&fs::read(&out_path).unwrap_or_default()).into_owned(),
         stderr: fs::read_to_string(&err_path).unwrap_or_default(),
     })
 }
@@ -87,7 +96,7 @@ const FAILING_NEEDLES: &[&str] = &["failing-step", "build.lua:4:", ">>>    4 |",
 // dockerd
 // ---------------------------------------------------------------------------
 
-fn docker_addr(env: &Env) -> String {
+pub(super) fn docker_addr(env: &Env) -> String {
     format!("docker://unix://{}", env.d.socket().display())
 }
 

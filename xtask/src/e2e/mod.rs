@@ -38,6 +38,7 @@ pub mod cases_buildkitd;
 pub mod cases_dockerd;
 pub mod cases_lock;
 pub mod cases_solve;
+pub mod cases_solve_outputs;
 pub mod convert_equiv;
 pub mod dockerd;
 pub mod http;
@@ -139,7 +140,12 @@ impl Selection {
     }
 
     fn wants_engine(&self, e: Engine) -> bool {
-        self.all() || self.serve || self.picks.iter().any(|(x, _)| *x == e)
+        self.all()
+            || self.serve
+            || self.picks.iter().any(|(x, _)| *x == e)
+            // buildkitd's cases that need the Docker daemon too.
+            || (e == Engine::Dockerd
+                && cases_buildkitd::NEEDS_DOCKERD.iter().any(|c| self.wants(Engine::Buildkitd, c)))
     }
 
     fn wants(&self, e: Engine, case: &str) -> bool {
@@ -249,6 +255,7 @@ pub fn run(args: &[String]) -> Result<()> {
                 fixtures: fixtures.clone(),
                 work: w,
                 frontend: services.frontend_ref.clone(),
+                dockerd: services.dockerd.as_ref(),
             })
         }
         None => None,
