@@ -572,8 +572,22 @@ impl ExecState {
     }
 }
 
+/// Whether `p` is already what [`clean_path`] makes of it: `/`, or
+/// segments that are neither empty, `.` nor `..` (no doubled, leading
+/// relative or trailing slash).
+fn is_clean(p: &str) -> bool {
+    if p == "/" {
+        return true;
+    }
+    let body = p.strip_prefix('/').unwrap_or(p);
+    !body.is_empty() && body.split('/').all(|s| !s.is_empty() && s != "." && s != "..")
+}
+
 /// `path.Clean` as Go has it: lexical, `/`-separated.
 pub fn clean_path(p: &str) -> String {
+    if is_clean(p) {
+        return p.to_string();
+    }
     if p.is_empty() {
         return ".".to_string();
     }
@@ -602,7 +616,20 @@ pub fn clean_path(p: &str) -> String {
 
 /// `path.Join("/", parent, p)` for relative `p`, `p` cleaned otherwise.
 pub fn resolve_dir(parent: &str, p: &str) -> String {
-    if p.starts_with('/') { clean_path(p) } else { clean_path(&format!("/{parent}/{p}")) }
+    if p.starts_with('/') {
+        return clean_path(p);
+    }
+    // Both parts already clean (the common case): joining them is cleaning them.
+    if parent.starts_with('/') && is_clean(parent) && is_clean(p) {
+        let mut out = String::with_capacity(parent.len() + 1 + p.len());
+        out.push_str(parent);
+        if parent != "/" {
+            out.push('/');
+        }
+        out.push_str(p);
+        return out;
+    }
+    clean_path(&format!("/{parent}/{p}"))
 }
 
 /// BuildKit's path normalisation for file actions: relative paths resolve
@@ -637,6 +664,45 @@ mod tests {
         assert_eq!(normalize_path("/app", "x/", true), "/app/x/");
         assert_eq!(normalize_path("/app", "x/.", true), "/app/x/.");
         assert_eq!(normalize_path("/", "/.", true), "/.");
+    }
+
+    #[test]
+    fn fast_paths_agree_with_the_general_cleaning() {
+        // The general algorithm, without the shortcut for clean input.
+        fn slow(p: &str) -> String {
+            let rooted = p.starts_with('/');
+            let mut parts: Vec<&str> = Vec::new();
+            for seg in p.split('/') {
+                match seg {
+                    "" | "." => {}
+                    ".." => {
+                        if parts.last().is_some_and(|l| *l != "..") {
+                            parts.pop();
+                        } else if !rooted {
+                            parts.push("..");
+                        }
+                    }
+                    s => parts.push(s),
+                }
+            }
+            let joined = parts.join("/");
+            match (rooted, joined.is_empty()) {
+                (true, _) => format!("/{joined}"),
+                (false, true) => ".".to_string(),
+                (false, false) => joined,
+            }
+        }
+        let samples = [
+            "", ".", "..", "/", "//", "a", "a/", "/a", "/a/", "a/b", "/a/b", "./a", "a/.", "a/..", "../a", "/..", "/a//b",
+            "a/./b", "/a/b/..", ".a", "..a", "a..", "/.a/b.", "x y/z",
+        ];
+        for p in samples {
+            assert_eq!(clean_path(p), slow(p), "clean({p:?})");
+            for parent in ["/", "/w", "/a/b", "/a/../b", "//x/", "rel", "/x/."] {
+                let expected = if p.starts_with('/') { slow(p) } else { slow(&format!("/{parent}/{p}")) };
+                assert_eq!(resolve_dir(parent, p), expected, "resolve({parent:?}, {p:?})");
+            }
+        }
     }
 
     #[test]
