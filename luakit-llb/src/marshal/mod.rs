@@ -340,7 +340,8 @@ impl Marshaller<'_> {
     fn encode_node(&mut self, node: &Arc<Node>) -> Result<Digest, MarshalError> {
         let key = Arc::as_ptr(node);
         let mut caps = CapRecorder { caps: BTreeMap::new(), daemon: self.opts.daemon_caps.as_ref(), node };
-        let platform = node.constraints.platform.clone().unwrap_or_else(|| self.opts.platform.clone());
+        let opts: &MarshalOptions = self.opts;
+        let platform = node.constraints.platform.as_ref().unwrap_or(&opts.platform);
         let mut op = pb::Op {
             constraints: Some(pb::WorkerConstraints { filter: node.constraints.worker_constraints.clone() }),
             ..Default::default()
@@ -349,20 +350,20 @@ impl Marshaller<'_> {
             Op::Source(src) => {
                 op.op = Some(pb::op::Op::Source(self.source(src, &mut caps)?));
                 if src.is_platform_specific() {
-                    op.platform = Some(pb_platform(&platform));
+                    op.platform = Some(pb_platform(platform));
                 }
             }
             Op::Exec(exec) => {
                 let (inputs, e) = self.exec(exec, &mut caps)?;
                 op.inputs = inputs;
                 op.op = Some(pb::op::Op::Exec(e));
-                op.platform = Some(pb_platform(&platform));
+                op.platform = Some(pb_platform(platform));
             }
             Op::File(file) => {
                 let (inputs, f) = self.file(file, &mut caps)?;
                 op.inputs = inputs;
                 op.op = Some(pb::op::Op::File(f));
-                op.platform = Some(pb_platform(&platform));
+                op.platform = Some(pb_platform(platform));
             }
             Op::Merge(merge) => {
                 let (inputs, m) = self.merge(merge, &mut caps)?;
