@@ -138,11 +138,22 @@ pub fn marshal_full(state: &State, opts: &MarshalOptions) -> Result<Marshalled, 
     }
     // Built unordered, sorted once (a sorted map of random keys grown one
     // insert at a time costs cache misses on every op).
-    m.def.metadata = m.metadata.drain().collect();
+    m.def.metadata = sorted_by_key(m.metadata.drain().collect()).into_iter().collect();
     if opts.source_map {
         m.def.source = m.sources.finish();
     }
     Ok(Marshalled { definition: m.def, terminal: Some(tdgst) })
+}
+
+/// `entries` in key order, keys all distinct. A map collected from the
+/// result sorts nothing more (the sort of `BTreeMap`'s `FromIterator` finds
+/// one ascending run), and the large entries are moved once, not at every
+/// step of a sort.
+fn sorted_by_key<V>(entries: Vec<(String, V)>) -> Vec<(String, V)> {
+    let mut order: Vec<u32> = (0..entries.len() as u32).collect();
+    order.sort_unstable_by(|&a, &b| entries[a as usize].0.cmp(&entries[b as usize].0));
+    let mut slots: Vec<Option<(String, V)>> = entries.into_iter().map(Some).collect();
+    order.iter().filter_map(|&i| slots[i as usize].take()).collect()
 }
 
 #[derive(Default)]
@@ -207,14 +218,17 @@ impl SourceCollector {
         }
     }
 
-    fn finish(mut self) -> Option<pb::Source> {
+    fn finish(self) -> Option<pb::Source> {
         if self.files.is_empty() {
             return None;
         }
-        // Stable: locations of one digest keep their visit order.
-        self.locations.sort_by(|a, b| a.0.cmp(&b.0));
+        // Stable: locations of one digest keep their visit order. The
+        // positions are sorted, not the (large) entries themselves.
+        let mut order: Vec<u32> = (0..self.locations.len() as u32).collect();
+        order.sort_by(|&a, &b| self.locations[a as usize].0.cmp(&self.locations[b as usize].0));
+        let mut slots: Vec<Option<(Digest, pb::Location)>> = self.locations.into_iter().map(Some).collect();
         let mut grouped: Vec<(String, pb::Locations)> = Vec::new();
-        for (d, loc) in self.locations {
+        for (d, loc) in order.iter().filter_map(|&i| slots[i as usize].take()) {
             match grouped.last_mut() {
                 Some((k, l)) if k.as_str() == d.as_str() => l.locations.push(loc),
                 _ => grouped.push((d.as_str().to_owned(), pb::Locations { locations: vec![loc] })),
