@@ -164,7 +164,16 @@ impl Env {
 
     /// `KEY=value` strings in order.
     pub fn to_vec(&self) -> Vec<String> {
-        self.0.iter().map(|(k, v)| format!("{k}={v}")).collect()
+        self.0
+            .iter()
+            .map(|(k, v)| {
+                let mut s = String::with_capacity(k.len() + 1 + v.len());
+                s.push_str(k);
+                s.push('=');
+                s.push_str(v);
+                s
+            })
+            .collect()
     }
 
     /// Parses `KEY=value` entries (a missing `=` gives an empty value).
@@ -436,8 +445,7 @@ impl State {
             },
         }];
         let mut ssh_target = None;
-        for m in &opts.mounts {
-            let mut m = m.clone();
+        for mut m in opts.mounts {
             m.dest = resolve_dir(&cwd, &m.dest);
             if m.dest == "/" {
                 return Err(GraphError::MountOverRoot);
@@ -457,24 +465,24 @@ impl State {
             env.set_default("SSH_AUTH_SOCK", &t);
         }
         let mut extra_hosts = self.meta.extra_hosts.clone();
-        extra_hosts.extend(opts.extra_hosts.iter().cloned());
+        extra_hosts.extend(opts.extra_hosts);
         let mut exec = ExecOp {
             meta: Meta {
-                args: opts.args.clone(),
+                args: opts.args,
                 env: env.to_vec(),
                 cwd,
-                user: opts.user.clone().unwrap_or_else(|| self.meta.user.clone()),
-                hostname: opts.hostname.clone().unwrap_or_else(|| self.meta.hostname.clone()),
+                user: opts.user.unwrap_or_else(|| self.meta.user.clone()),
+                hostname: opts.hostname.unwrap_or_else(|| self.meta.hostname.clone()),
                 extra_hosts,
-                ulimits: opts.ulimits.clone(),
-                cgroup_parent: opts.cgroup_parent.clone(),
-                valid_exit_codes: opts.valid_exit_codes.clone(),
-                proxy_env: opts.proxy_env.clone(),
+                ulimits: opts.ulimits,
+                cgroup_parent: opts.cgroup_parent,
+                valid_exit_codes: opts.valid_exit_codes,
+                proxy_env: opts.proxy_env,
             },
             mounts,
             network: opts.network.unwrap_or(self.meta.network),
             security: opts.security.unwrap_or(self.meta.security),
-            secret_env: opts.secret_env.clone(),
+            secret_env: opts.secret_env,
         };
         exec.sort_mounts();
         let root_index = exec.output_index("/");
@@ -693,8 +701,8 @@ mod tests {
             }
         }
         let samples = [
-            "", ".", "..", "/", "//", "a", "a/", "/a", "/a/", "a/b", "/a/b", "./a", "a/.", "a/..", "../a", "/..", "/a//b",
-            "a/./b", "/a/b/..", ".a", "..a", "a..", "/.a/b.", "x y/z",
+            "", ".", "..", "/", "//", "a", "a/", "/a", "/a/", "a/b", "/a/b", "./a", "a/.", "a/..", "../a", "/..",
+            "/a//b", "a/./b", "/a/b/..", ".a", "..a", "a..", "/.a/b.", "x y/z",
         ];
         for p in samples {
             assert_eq!(clean_path(p), slow(p), "clean({p:?})");
