@@ -116,8 +116,6 @@ pub fn build(a: BuildArgs) -> anyhow::Result<ExitCode> {
         .into());
     }
     guard::enforce(a.eval.timeout, a.eval.memory_limit);
-    // The process ends after the write: the graph is never freed.
-    luakit::leave_graphs_to_exit();
 
     let build = build_script(&a.script, &a.eval, !a.no_source_map)?;
     let config = a.image_config.as_ref().map(|_| build.image_config_json());
@@ -280,7 +278,6 @@ pub(crate) fn read_solve_definition(path: &Path) -> anyhow::Result<luakit::pb::D
 /// `luakit validate`.
 pub fn validate(a: ValidateArgs) -> anyhow::Result<ExitCode> {
     guard::enforce(a.eval.timeout, a.eval.memory_limit);
-    luakit::leave_graphs_to_exit();
     // Only what can fail is done: evaluation, marshalling (its checks: caps,
     // mounts, inputs) and the image config, for each platform. The source
     // map cannot make a build fail, so it is not collected.

@@ -54,7 +54,6 @@ pub use error::Error;
 pub use lock::{Lock, LockError, LockResolver};
 pub use multi::{build_platforms, parse_platforms};
 pub use resolve::{StaticResolver, Unresolved};
-pub use teardown::leave_graphs_to_exit;
 
 pub use luakit_graph::{Platform, ResolveMode};
 pub use luakit_image_config::{

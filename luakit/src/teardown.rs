@@ -5,30 +5,13 @@
 //! handed to a short-lived thread of its own: the build returns at once,
 //! and a process that exits right after (the CLI) never waits for it.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 /// Graphs of at least this many ops are freed in the background; smaller
 /// ones are freed in place (starting a thread would cost more).
 pub(crate) const BACKGROUND_FROM_OPS: usize = 2_000;
 
-/// Set by [`leave_graphs_to_exit`]: graphs are not freed at all.
-static LEAVE_TO_EXIT: AtomicBool = AtomicBool::new(false);
-
-/// Tells the builds of this process not to free their graphs: a command
-/// that exits once its build is written (the `luakit` CLI) lets the
-/// operating system take the memory back at once, instead of spending CPU
-/// time on tens of thousands of small frees. Not for long-lived processes.
-pub fn leave_graphs_to_exit() {
-    LEAVE_TO_EXIT.store(true, Ordering::Relaxed);
-}
-
 /// Drops `value` on a thread of its own when `ops` says the graph is large,
-/// else here; never, after [`leave_graphs_to_exit`].
+/// else here.
 pub(crate) fn release<T: Send + 'static>(value: T, ops: usize) {
-    if LEAVE_TO_EXIT.load(Ordering::Relaxed) {
-        std::mem::forget(value);
-        return;
-    }
     if ops < BACKGROUND_FROM_OPS {
         drop(value);
         return;
