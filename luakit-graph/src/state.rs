@@ -165,7 +165,16 @@ impl Env {
 
     /// `KEY=value` strings in order.
     pub fn to_vec(&self) -> Vec<String> {
-        self.0.iter().map(|(k, v)| format!("{k}={v}")).collect()
+        self.0
+            .iter()
+            .map(|(k, v)| {
+                let mut s = String::with_capacity(k.len() + 1 + v.len());
+                s.push_str(k);
+                s.push('=');
+                s.push_str(v);
+                s
+            })
+            .collect()
     }
 
     /// Parses `KEY=value` entries (a missing `=` gives an empty value).
@@ -439,8 +448,7 @@ impl State {
             },
         }];
         let mut ssh_target = None;
-        for m in &opts.mounts {
-            let mut m = m.clone();
+        for mut m in opts.mounts {
             m.dest = resolve_dir(&cwd, &m.dest);
             if m.dest == "/" {
                 return Err(GraphError::MountOverRoot);
@@ -460,25 +468,25 @@ impl State {
             env.set_default("SSH_AUTH_SOCK", &t);
         }
         let mut extra_hosts = self.meta.extra_hosts.clone();
-        extra_hosts.extend(opts.extra_hosts.iter().cloned());
+        extra_hosts.extend(opts.extra_hosts);
         let exec_cwd = cwd.clone();
         let mut exec = ExecOp {
             meta: Meta {
-                args: opts.args.clone(),
+                args: opts.args,
                 env: env.to_vec(),
                 cwd,
-                user: opts.user.clone().unwrap_or_else(|| self.meta.user.clone()),
-                hostname: opts.hostname.clone().unwrap_or_else(|| self.meta.hostname.clone()),
+                user: opts.user.unwrap_or_else(|| self.meta.user.clone()),
+                hostname: opts.hostname.unwrap_or_else(|| self.meta.hostname.clone()),
                 extra_hosts,
-                ulimits: opts.ulimits.clone(),
-                cgroup_parent: opts.cgroup_parent.clone(),
-                valid_exit_codes: opts.valid_exit_codes.clone(),
-                proxy_env: opts.proxy_env.clone(),
+                ulimits: opts.ulimits,
+                cgroup_parent: opts.cgroup_parent,
+                valid_exit_codes: opts.valid_exit_codes,
+                proxy_env: opts.proxy_env,
             },
             mounts,
             network: opts.network.unwrap_or(self.meta.network),
             security: opts.security.unwrap_or(self.meta.security),
-            secret_env: opts.secret_env.clone(),
+            secret_env: opts.secret_env,
         };
         exec.sort_mounts();
         let root_index = exec.output_index("/");
@@ -603,8 +611,22 @@ impl ExecState {
     }
 }
 
+/// Whether `p` is already what [`clean_path`] makes of it: `/`, or
+/// segments that are neither empty, `.` nor `..` (no doubled, leading
+/// relative or trailing slash).
+fn is_clean(p: &str) -> bool {
+    if p == "/" {
+        return true;
+    }
+    let body = p.strip_prefix('/').unwrap_or(p);
+    !body.is_empty() && body.split('/').all(|s| !s.is_empty() && s != "." && s != "..")
+}
+
 /// `path.Clean` as Go has it: lexical, `/`-separated.
 pub fn clean_path(p: &str) -> String {
+    if is_clean(p) {
+        return p.to_string();
+    }
     if p.is_empty() {
         return ".".to_string();
     }
@@ -633,7 +655,20 @@ pub fn clean_path(p: &str) -> String {
 
 /// `path.Join("/", parent, p)` for relative `p`, `p` cleaned otherwise.
 pub fn resolve_dir(parent: &str, p: &str) -> String {
-    if p.starts_with('/') { clean_path(p) } else { clean_path(&format!("/{parent}/{p}")) }
+    if p.starts_with('/') {
+        return clean_path(p);
+    }
+    // Both parts already clean (the common case): joining them is cleaning them.
+    if parent.starts_with('/') && is_clean(parent) && is_clean(p) {
+        let mut out = String::with_capacity(parent.len() + 1 + p.len());
+        out.push_str(parent);
+        if parent != "/" {
+            out.push('/');
+        }
+        out.push_str(p);
+        return out;
+    }
+    clean_path(&format!("/{parent}/{p}"))
 }
 
 /// BuildKit's path normalisation for file actions: relative paths resolve
@@ -668,6 +703,45 @@ mod tests {
         assert_eq!(normalize_path("/app", "x/", true), "/app/x/");
         assert_eq!(normalize_path("/app", "x/.", true), "/app/x/.");
         assert_eq!(normalize_path("/", "/.", true), "/.");
+    }
+
+    #[test]
+    fn fast_paths_agree_with_the_general_cleaning() {
+        // The general algorithm, without the shortcut for clean input.
+        fn slow(p: &str) -> String {
+            let rooted = p.starts_with('/');
+            let mut parts: Vec<&str> = Vec::new();
+            for seg in p.split('/') {
+                match seg {
+                    "" | "." => {}
+                    ".." => {
+                        if parts.last().is_some_and(|l| *l != "..") {
+                            parts.pop();
+                        } else if !rooted {
+                            parts.push("..");
+                        }
+                    }
+                    s => parts.push(s),
+                }
+            }
+            let joined = parts.join("/");
+            match (rooted, joined.is_empty()) {
+                (true, _) => format!("/{joined}"),
+                (false, true) => ".".to_string(),
+                (false, false) => joined,
+            }
+        }
+        let samples = [
+            "", ".", "..", "/", "//", "a", "a/", "/a", "/a/", "a/b", "/a/b", "./a", "a/.", "a/..", "../a", "/..",
+            "/a//b", "a/./b", "/a/b/..", ".a", "..a", "a..", "/.a/b.", "x y/z",
+        ];
+        for p in samples {
+            assert_eq!(clean_path(p), slow(p), "clean({p:?})");
+            for parent in ["/", "/w", "/a/b", "/a/../b", "//x/", "rel", "/x/."] {
+                let expected = if p.starts_with('/') { slow(p) } else { slow(&format!("/{parent}/{p}")) };
+                assert_eq!(resolve_dir(parent, p), expected, "resolve({parent:?}, {p:?})");
+            }
+        }
     }
 
     #[test]

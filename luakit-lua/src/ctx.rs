@@ -107,22 +107,33 @@ pub(crate) fn op_options(lua: &Lua) -> R<OpOptions> {
     if !with_ctx(lua, |ctx| ctx.opts.source_map)? {
         return Ok(OpOptions::default());
     }
-    let located = caller(lua);
-    with_ctx(lua, |ctx| {
-        let mut op = OpOptions::default();
-        if ctx.opts.source_map {
-            if let Some((file, line)) = located {
-                if let Some(sf) = ctx.files.get(&file) {
+    // As `caller`, without copying the file name out of Lua: the nearest
+    // script frame is looked up among the files as it is.
+    let mut op = OpOptions::default();
+    for level in 1..200 {
+        let found = lua.inspect_stack(level, |d| {
+            let source = d.source();
+            let file = source.source.as_deref().and_then(|s| s.strip_prefix('@'))?;
+            let line = d.current_line()?;
+            let sf = lua.app_data_ref::<Ctx>().and_then(|ctx| ctx.files.get(file).cloned());
+            Some((sf, u32::try_from(line).unwrap_or(u32::MAX)))
+        });
+        match found {
+            None => return Ok(op),
+            Some(None) => continue,
+            Some(Some((sf, line))) => {
+                if let Some(sf) = sf {
                     let line = i32::try_from(line).unwrap_or(i32::MAX);
                     op.locations.push(SourceLocation {
-                        file: sf.clone(),
+                        file: sf,
                         ranges: vec![SourceRange { start_line: line, start_char: 0, end_line: line, end_char: 0 }],
                     });
                 }
+                return Ok(op);
             }
         }
-        op
-    })
+    }
+    Ok(op)
 }
 
 /// Counts `bytes` of new graph against the memory limit.

@@ -178,26 +178,38 @@ fn key_text(k: &Value) -> String {
 }
 
 /// A checked option table: every key is known; getters check types.
+///
+/// The values are taken in the one pass over the table that checks the
+/// keys, so a getter is a scan of a few entries rather than a Lua call
+/// (which would also make a Lua string of the key every time).
 pub(crate) struct Opts {
     table: Option<Table>,
+    known: &'static [&'static str],
+    /// (index into `known`, value) of the options the table sets.
+    present: Vec<(usize, Value)>,
 }
 
 impl Opts {
     /// Checks `value` (nil or a table) against the known option names.
-    pub(crate) fn new(value: &Value, known: &[&str]) -> R<Opts> {
+    pub(crate) fn new(value: &Value, known: &'static [&'static str]) -> R<Opts> {
         let table = match value {
-            Value::Nil => return Ok(Opts { table: None }),
+            Value::Nil => return Ok(Opts { table: None, known, present: Vec::new() }),
             Value::Table(t) => t.clone(),
             other => return Err(format!("options must be a table, got {}", type_name(other)).into()),
         };
         let mut unknown: Vec<String> = Vec::new();
+        let mut present = Vec::new();
         for pair in table.pairs::<Value, Value>() {
-            let (k, _) = pair?;
+            let (k, v) = pair?;
             match &k {
                 Value::String(s) => {
-                    let name = shown(s);
-                    if !known.contains(&name.as_str()) {
-                        unknown.push(name);
+                    let at = {
+                        let bytes = s.as_bytes();
+                        known.iter().position(|n| n.as_bytes() == &bytes[..])
+                    };
+                    match at {
+                        Some(i) => present.push((i, v)),
+                        None => unknown.push(shown(s)),
                     }
                 }
                 other => {
@@ -213,14 +225,18 @@ impl Opts {
         if let Some(name) = unknown.first() {
             return Err(Fail::option(name, format!("unknown option '{name}'{}", option_hint(name, known))));
         }
-        Ok(Opts { table: Some(table) })
+        Ok(Opts { table: Some(table), known, present })
     }
 
     /// The raw value of an option (nil when absent).
     pub(crate) fn raw(&self, key: &str) -> R<Value> {
-        match &self.table {
-            Some(t) => Ok(t.raw_get(key)?),
-            None => Ok(Value::Nil),
+        let Some(t) = &self.table else {
+            return Ok(Value::Nil);
+        };
+        match self.known.iter().position(|n| *n == key) {
+            Some(i) => Ok(self.present.iter().find(|(j, _)| *j == i).map_or(Value::Nil, |(_, v)| v.clone())),
+            // Not an option of this table: read it as it is.
+            None => Ok(t.raw_get(key)?),
         }
     }
 
@@ -362,17 +378,18 @@ pub(crate) fn as_integer(v: &Value) -> Option<i64> {
 }
 
 /// The elements of a sequence table, checking that it has no other keys.
+/// One pass over the table: each key is either a position of the sequence
+/// (its value goes there) or a reason to refuse it.
 pub(crate) fn sequence(t: &Table) -> R<Vec<Value>> {
     let len = t.raw_len();
-    let mut out = Vec::with_capacity(len);
-    for i in 1..=len {
-        out.push(t.raw_get::<Value>(i)?);
-    }
+    let mut out = vec![Value::Nil; len];
     for pair in t.pairs::<Value, Value>() {
-        let (k, _) = pair?;
-        let ok = matches!(as_integer(&k), Some(i) if i >= 1 && (i as usize) <= len);
-        if !ok {
-            return Err(Fail::Msg(format!("has an unexpected key {} (a list was expected)", key_text(&k))));
+        let (k, v) = pair?;
+        match as_integer(&k) {
+            Some(i) if i >= 1 && (i as usize) <= len => out[i as usize - 1] = v,
+            _ => {
+                return Err(Fail::Msg(format!("has an unexpected key {} (a list was expected)", key_text(&k))));
+            }
         }
     }
     Ok(out)

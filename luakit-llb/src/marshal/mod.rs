@@ -138,11 +138,22 @@ pub fn marshal_full(state: &State, opts: &MarshalOptions) -> Result<Marshalled, 
     }
     // Built unordered, sorted once (a sorted map of random keys grown one
     // insert at a time costs cache misses on every op).
-    m.def.metadata = m.metadata.drain().collect();
+    m.def.metadata = sorted_by_key(m.metadata.drain().collect()).into_iter().collect();
     if opts.source_map {
         m.def.source = m.sources.finish();
     }
     Ok(Marshalled { definition: m.def, terminal: Some(tdgst) })
+}
+
+/// `entries` in key order, keys all distinct. A map collected from the
+/// result sorts nothing more (the sort of `BTreeMap`'s `FromIterator` finds
+/// one ascending run), and the large entries are moved once, not at every
+/// step of a sort.
+fn sorted_by_key<V>(entries: Vec<(String, V)>) -> Vec<(String, V)> {
+    let mut order: Vec<u32> = (0..entries.len() as u32).collect();
+    order.sort_unstable_by(|&a, &b| entries[a as usize].0.cmp(&entries[b as usize].0));
+    let mut slots: Vec<Option<(String, V)>> = entries.into_iter().map(Some).collect();
+    order.iter().filter_map(|&i| slots[i as usize].take()).collect()
 }
 
 #[derive(Default)]
@@ -207,14 +218,17 @@ impl SourceCollector {
         }
     }
 
-    fn finish(mut self) -> Option<pb::Source> {
+    fn finish(self) -> Option<pb::Source> {
         if self.files.is_empty() {
             return None;
         }
-        // Stable: locations of one digest keep their visit order.
-        self.locations.sort_by(|a, b| a.0.cmp(&b.0));
+        // Stable: locations of one digest keep their visit order. The
+        // positions are sorted, not the (large) entries themselves.
+        let mut order: Vec<u32> = (0..self.locations.len() as u32).collect();
+        order.sort_by(|&a, &b| self.locations[a as usize].0.cmp(&self.locations[b as usize].0));
+        let mut slots: Vec<Option<(Digest, pb::Location)>> = self.locations.into_iter().map(Some).collect();
         let mut grouped: Vec<(String, pb::Locations)> = Vec::new();
-        for (d, loc) in self.locations {
+        for (d, loc) in order.iter().filter_map(|&i| slots[i as usize].take()) {
             match grouped.last_mut() {
                 Some((k, l)) if k.as_str() == d.as_str() => l.locations.push(loc),
                 _ => grouped.push((d.as_str().to_owned(), pb::Locations { locations: vec![loc] })),
@@ -340,7 +354,8 @@ impl Marshaller<'_> {
     fn encode_node(&mut self, node: &Arc<Node>) -> Result<Digest, MarshalError> {
         let key = Arc::as_ptr(node);
         let mut caps = CapRecorder { caps: BTreeMap::new(), daemon: self.opts.daemon_caps.as_ref(), node };
-        let platform = node.constraints.platform.clone().unwrap_or_else(|| self.opts.platform.clone());
+        let opts: &MarshalOptions = self.opts;
+        let platform = node.constraints.platform.as_ref().unwrap_or(&opts.platform);
         let mut op = pb::Op {
             constraints: Some(pb::WorkerConstraints { filter: node.constraints.worker_constraints.clone() }),
             ..Default::default()
@@ -349,20 +364,20 @@ impl Marshaller<'_> {
             Op::Source(src) => {
                 op.op = Some(pb::op::Op::Source(self.source(src, &mut caps)?));
                 if src.is_platform_specific() {
-                    op.platform = Some(pb_platform(&platform));
+                    op.platform = Some(pb_platform(platform));
                 }
             }
             Op::Exec(exec) => {
                 let (inputs, e) = self.exec(exec, &mut caps)?;
                 op.inputs = inputs;
                 op.op = Some(pb::op::Op::Exec(e));
-                op.platform = Some(pb_platform(&platform));
+                op.platform = Some(pb_platform(platform));
             }
             Op::File(file) => {
                 let (inputs, f) = self.file(file, &mut caps)?;
                 op.inputs = inputs;
                 op.op = Some(pb::op::Op::File(f));
-                op.platform = Some(pb_platform(&platform));
+                op.platform = Some(pb_platform(platform));
             }
             Op::Merge(merge) => {
                 let (inputs, m) = self.merge(merge, &mut caps)?;
