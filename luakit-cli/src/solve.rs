@@ -115,7 +115,7 @@ pub struct SolveArgs {
 pub enum ProgressArg {
     /// tty on a terminal, else plain.
     Auto,
-    /// A live view (for now the same as plain).
+    /// A live view of the running steps, redrawn in place (plain when not a terminal).
     Tty,
     /// One line per event, as buildx prints.
     Plain,
@@ -235,8 +235,9 @@ fn cache_entries(flag: &str, specs: &[String]) -> Result<Vec<CacheOptionsEntry>,
 
 fn progress_mode(p: ProgressArg) -> Mode {
     match p {
-        // The live view falls back to plain lines.
-        ProgressArg::Auto | ProgressArg::Tty | ProgressArg::Plain => Mode::Plain,
+        // The live view falls back to plain lines when stderr is not a terminal.
+        ProgressArg::Auto | ProgressArg::Tty => Mode::Tty,
+        ProgressArg::Plain => Mode::Plain,
         ProgressArg::Rawjson => Mode::RawJson,
         ProgressArg::Quiet => Mode::Quiet,
     }
@@ -341,6 +342,7 @@ pub fn run(a: SolveArgs) -> anyhow::Result<ExitCode> {
             e => anyhow::Error::from(e),
         })
     });
+    printer.finish();
     let response = match result {
         Ok(r) => r,
         Err(e) => {
