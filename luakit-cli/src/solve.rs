@@ -73,6 +73,10 @@ pub struct SolveArgs {
     #[arg(long, value_name = "SPEC")]
     cache_from: Vec<String>,
 
+    /// Run every step again, ignoring BuildKit's cache (as buildctl's --no-cache).
+    #[arg(long)]
+    no_cache: bool,
+
     /// Allow an entitlement: network.host, security.insecure (repeatable; the daemon must allow it too).
     #[arg(long, value_name = "ENTITLEMENT")]
     allow: Vec<String>,
@@ -263,7 +267,11 @@ pub fn run(a: SolveArgs) -> anyhow::Result<ExitCode> {
     let (script, definition) = if is_script {
         (Some(Script::from_path_limited(&a.input, a.memory_limit)?), None)
     } else {
-        (None, Some(crate::commands::read_solve_definition(&a.input)?))
+        let mut def = crate::commands::read_solve_definition(&a.input)?;
+        if a.no_cache {
+            luakit::llb::ignore_cache_all(&mut def);
+        }
+        (None, Some(def))
     };
     let source = script.as_ref().map(|s| s.source.clone());
     let session_opts = crate::solve_session::options(&a.locals, &a.secrets, &a.ssh, &a.input)?;
@@ -302,6 +310,10 @@ pub fn run(a: SolveArgs) -> anyhow::Result<ExitCode> {
                 }
                 for (k, v) in &a.args {
                     opts.opts.insert(format!("build-arg:{k}"), v.clone());
+                }
+                if a.no_cache {
+                    // The frontend option buildctl and docker build send.
+                    opts.opts.insert("no-cache".to_string(), String::new());
                 }
                 let base = EvalOptions {
                     local_unique_id: a.local_unique_id.clone().unwrap_or_default(),

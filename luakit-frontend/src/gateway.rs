@@ -268,6 +268,7 @@ async fn build(
     input: ScriptInput,
 ) -> Result<gw::Result, String> {
     let platforms = opts.target_platforms().map_err(|e| e.to_string())?;
+    let no_cache = opts.no_cache().map_err(|e| e.to_string())?;
     if let Some(message) = crate::multi::refusal(&opts.product, caps, &platforms) {
         return Err(message);
     }
@@ -309,11 +310,18 @@ async fn build(
     let build_opts = BuildOptions { eval, daemon_caps: Some(caps.clone()), name_ops: true };
     let multi = platforms.len() > 1;
     let eval_platforms = platforms.clone();
-    let builds =
+    let mut builds =
         tokio::task::spawn_blocking(move || luakit::build_platforms(&script, &build_opts, &eval_platforms, resolver))
             .await
             .map_err(|e| format!("evaluation of {filename} did not finish: {e}"))?
             .map_err(|e| e.to_string())?;
+    if no_cache {
+        // As the Dockerfile frontend does: every op ignores the cache (the
+        // ops, and so the steps' digests, are the same as without).
+        for b in &mut builds {
+            luakit::llb::ignore_cache_all(&mut b.definition);
+        }
+    }
     for w in builds.iter().flat_map(|b| &b.warnings) {
         eprintln!("luakit: {w}");
     }

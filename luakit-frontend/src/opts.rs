@@ -97,6 +97,24 @@ impl BuildOpts {
         self.opts.get("target").map(String::as_str).filter(|t| !t.is_empty())
     }
 
+    /// `no-cache` (`docker build --no-cache`, `buildctl build --no-cache`):
+    /// present and empty, every step runs again. The Dockerfile frontend
+    /// takes a list of stage names there too (`--no-cache-filter`); a
+    /// script has no stages, so a value is refused.
+    pub fn no_cache(&self) -> Result<bool, FrontendError> {
+        match self.opts.get("no-cache").map(String::as_str) {
+            None => Ok(false),
+            Some("") => Ok(true),
+            Some(v) => Err(FrontendError::Option {
+                key: "no-cache".into(),
+                message: format!(
+                    "{v:?} names stages (--no-cache-filter), which a luakit script has not; \
+                     use --no-cache alone to run every step again"
+                ),
+            }),
+        }
+    }
+
     /// `image-resolve-mode` (`default`, `pull`, `local`), default `default`.
     pub fn resolve_mode(&self) -> &str {
         match self.opts.get("image-resolve-mode") {
@@ -131,4 +149,21 @@ fn parse_workers(json: &str) -> Result<Vec<Platform>, FrontendError> {
                 .collect()
         })
         .unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(key: &str, value: &str) -> BuildOpts {
+        BuildOpts { opts: BTreeMap::from([(key.to_string(), value.to_string())]), ..BuildOpts::default() }
+    }
+
+    #[test]
+    fn no_cache_as_the_dockerfile_frontend_reads_it() {
+        assert!(!BuildOpts::default().no_cache().expect("absent"));
+        assert!(with("no-cache", "").no_cache().expect("empty"));
+        let e = with("no-cache", "build,test").no_cache().expect_err("stage names").to_string();
+        assert!(e.contains("no-cache") && e.contains("build,test"), "{e}");
+    }
 }

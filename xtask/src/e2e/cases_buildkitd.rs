@@ -70,6 +70,7 @@ pub fn cases<'a>() -> Vec<Case<Ctx<'a>>> {
         Case::new("solve-unreachable", super::cases_solve::buildkitd_solve_unreachable),
         Case::new("solve-interrupt", super::cases_solve::buildkitd_solve_interrupt),
         Case::new("solve-context", super::cases_solve::buildkitd_solve_context),
+        Case::new("solve-no-cache", super::cases_solve_opts::buildkitd_no_cache),
         Case::new("session", case_session),
         Case::exclusive("session-measure", case_session_measure),
         Case::new("session-auth", case_session_auth),
