@@ -1,0 +1,60 @@
+//! `luakit solve`'s TLS options, as buildctl's (for a `tcp://` buildkitd,
+//! from `--addr` or `BUILDKIT_HOST`).
+
+use std::path::PathBuf;
+
+use clap::Args;
+use luakit_client::Address;
+use luakit_client::tls::{Tls, TlsOptions};
+
+/// `--tlscacert`, `--tlscert`, `--tlskey`, `--tlsservername`.
+#[derive(Debug, Args, Default)]
+pub struct TlsArgs {
+    /// CA certificate (PEM) that signed buildkitd's certificate: TLS to a tcp:// address.
+    #[arg(long, value_name = "FILE")]
+    tlscacert: Option<PathBuf>,
+
+    /// Client certificate (PEM), for a buildkitd that requires one (with --tlskey).
+    #[arg(long, value_name = "FILE", requires = "tlskey")]
+    tlscert: Option<PathBuf>,
+
+    /// Client private key (PEM), with --tlscert.
+    #[arg(long, value_name = "FILE", requires = "tlscert")]
+    tlskey: Option<PathBuf>,
+
+    /// The name buildkitd's certificate must have (default: the address's host).
+    #[arg(long, value_name = "NAME")]
+    tlsservername: Option<String>,
+}
+
+impl TlsArgs {
+    /// The TLS client for `addr`, when any option is given.
+    pub fn load(&self, addr: &Address) -> anyhow::Result<Option<Tls>> {
+        let opts = TlsOptions {
+            ca_cert: self.tlscacert.clone(),
+            cert: self.tlscert.clone(),
+            key: self.tlskey.clone(),
+            server_name: self.tlsservername.clone(),
+        };
+        if !opts.wanted() {
+            return Ok(None);
+        }
+        let Address::Tcp(host_port) = addr else {
+            anyhow::bail!("--tlscacert, --tlscert, --tlskey and --tlsservername need a tcp:// address, not {addr}");
+        };
+        Ok(Some(luakit_client::tls::load(&opts, luakit_client::tls::host_of(host_port))?))
+    }
+}
+
+/// A failed solve over TLS: when buildkitd refused the client (its alert
+/// arrives after the handshake, on the first request), says so.
+pub fn annotate(e: anyhow::Error, tls: bool) -> anyhow::Error {
+    if !tls {
+        return e;
+    }
+    let text = format!("{e:#}");
+    match luakit_client::tls::refusal_hint(&text) {
+        Some(hint) => e.context(hint),
+        None => e,
+    }
+}
