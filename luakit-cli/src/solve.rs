@@ -37,6 +37,9 @@ pub struct SolveArgs {
     #[arg(long, value_name = "PATH", conflicts_with = "addr")]
     docker_socket: Option<PathBuf>,
 
+    #[command(flatten)]
+    tls: crate::tls_args::TlsArgs,
+
     /// How long connecting to BuildKit may take, e.g. 5s.
     #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = values::duration)]
     connect_timeout: Duration,
@@ -257,12 +260,15 @@ pub fn run(a: SolveArgs) -> anyhow::Result<ExitCode> {
         (None, Some(p)) => Address::DockerUnix(p.clone()),
         (None, None) => Address::resolve(None)?,
     };
+    let tls = a.tls.load(&addr)?;
     let export = export(&a, addr.is_docker())?;
     let cache = CacheOptions {
         exports: cache_entries("--cache-to", &a.cache_to)?,
         imports: cache_entries("--cache-from", &a.cache_from)?,
         ..CacheOptions::default()
     };
+    luakit_client::cache::check(&cache).map_err(UsageError)?;
+    let cache_imports = luakit_client::cache::imports_opt(&cache.imports);
     let is_script = a.input.extension().is_some_and(|e| e.eq_ignore_ascii_case("lua"));
     let (script, definition) = if is_script {
         (Some(Script::from_path_limited(&a.input, a.memory_limit)?), None)
@@ -285,7 +291,7 @@ pub fn run(a: SolveArgs) -> anyhow::Result<ExitCode> {
     let mut printer = Printer::new(progress_mode(a.progress));
     let served: Arc<Mutex<Option<String>>> = Arc::default();
     let result = rt.block_on(async {
-        let channel = addr.connect(a.connect_timeout).await?;
+        let channel = addr.connect_with(a.connect_timeout, tls.as_ref()).await?;
         let build_ref = luakit_client::new_ref();
         let session = luakit_client::session::Session::start(channel.clone(), session_opts, &shared_key)
             .await
@@ -310,6 +316,10 @@ pub fn run(a: SolveArgs) -> anyhow::Result<ExitCode> {
                 }
                 for (k, v) in &a.args {
                     opts.opts.insert(format!("build-arg:{k}"), v.clone());
+                }
+                if let Some(v) = &cache_imports {
+                    // As Go's client gives a gateway build its cache imports.
+                    opts.opts.insert(luakit_client::cache::CACHE_IMPORTS_OPT.to_string(), v.clone());
                 }
                 if a.no_cache {
                     // The frontend option buildctl and docker build send.
@@ -355,6 +365,7 @@ pub fn run(a: SolveArgs) -> anyhow::Result<ExitCode> {
         })
     });
     printer.finish();
+    let result = result.map_err(|e| crate::tls_args::annotate(e, tls.is_some()));
     let response = match result {
         Ok(r) => r,
         Err(e) => {

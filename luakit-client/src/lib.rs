@@ -26,9 +26,11 @@
 pub mod pb;
 
 pub mod addr;
+pub mod cache;
 pub mod control;
 pub mod progress;
 pub mod session;
+pub mod tls;
 
 pub use addr::{Address, AddressError};
 pub use control::{ControlError, Gateway, SolveRequest, new_ref, solve};

@@ -170,3 +170,24 @@ fn no_cache_marks_every_op_and_changes_nothing_else() -> R {
     assert!(error.message.contains("no-cache"), "{}", error.message);
     Ok(())
 }
+
+#[test]
+fn cache_imports_reach_every_build_solve() -> R {
+    let g = gateway(ALL_LLB_CAPS, SCRIPT);
+    g.run_frontend(&[
+        ("platform", "linux/amd64,linux/arm64"),
+        ("cache-imports", r#"[{"Type":"registry","Attrs":{"ref":"reg:5000/cache:x"}}]"#),
+    ])?;
+    let imports = g.build_cache_imports();
+    assert_eq!(imports.len(), 2, "one solve per platform");
+    for i in &imports {
+        assert_eq!(i.len(), 1);
+        assert_eq!(i[0].r#type, "registry");
+        assert_eq!(i[0].attrs.get("ref").map(String::as_str), Some("reg:5000/cache:x"));
+    }
+    // Without the option: none.
+    let g = gateway(ALL_LLB_CAPS, SCRIPT);
+    g.run_frontend(&[])?;
+    assert_eq!(g.build_cache_imports(), vec![Vec::new()]);
+    Ok(())
+}
