@@ -365,7 +365,7 @@ pub fn run(a: SolveArgs) -> anyhow::Result<ExitCode> {
         })
     });
     printer.finish();
-    let result = result.map_err(|e| crate::tls_args::annotate(e, tls.is_some()));
+    let result = result.map_err(|e| crate::tls_args::annotate(e, &addr, tls.is_some()));
     let response = match result {
         Ok(r) => r,
         Err(e) => {

@@ -46,15 +46,27 @@ impl TlsArgs {
     }
 }
 
-/// A failed solve over TLS: when buildkitd refused the client (its alert
-/// arrives after the handshake, on the first request), says so.
-pub fn annotate(e: anyhow::Error, tls: bool) -> anyhow::Error {
-    if !tls {
+/// A failed solve on `tcp://`: over TLS, when buildkitd refused the
+/// client (its alert arrives after the handshake, on the first request);
+/// without TLS, when the daemon closed the connection (as a TLS port does
+/// to plain HTTP/2), says so.
+pub fn annotate(e: anyhow::Error, addr: &Address, tls: bool) -> anyhow::Error {
+    if !matches!(addr, Address::Tcp(_)) {
         return e;
     }
     let text = format!("{e:#}");
-    match luakit_client::tls::refusal_hint(&text) {
-        Some(hint) => e.context(hint),
-        None => e,
+    if tls {
+        return match luakit_client::tls::refusal_hint(&text) {
+            Some(hint) => e.context(hint),
+            None => e,
+        };
     }
+    if text.contains("connection closed") || text.contains("connection reset") {
+        let hint = format!(
+            "{addr} closed the connection: if buildkitd serves TLS there, give --tlscacert \
+             (and --tlscert/--tlskey)"
+        );
+        return e.context(hint);
+    }
+    e
 }

@@ -302,7 +302,60 @@ pub fn buildkitd_tls(c: &Ctx) -> Result<()> {
         .fails_with(&["buildkitd refused this client's certificate", "BadCertificate"])?;
     // Plain TCP to the TLS port.
     let args = ["--addr", addr.as_str(), "--connect-timeout", "10s"];
-    solve(&c.luakit, &work, &args, &work.join("plain"))?.fails_with(&[&format!("at {addr}")])?;
+    solve(&c.luakit, &work, &args, &work.join("plain"))?
+        .fails_with(&[&format!("{addr} closed the connection: if buildkitd serves TLS there")])?;
     drop(daemon);
+    Ok(())
+}
+
+/// Build-cache export and import through `luakit solve` (the script's
+/// gateway route): `--cache-to type=registry,mode=max` on the suite's
+/// daemon, then `--cache-from` on a fresh daemon (an empty cache) shows the
+/// step CACHED; the same with `--cache-to type=inline` in a pushed image.
+/// `type=local` is refused with a clear error (no session content store).
+pub fn buildkitd_cache(c: &Ctx) -> Result<()> {
+    let work = c.dir("solve-cache")?;
+    let (max_dir, inline_dir) = (work.join("max"), work.join("inline"));
+    fs::create_dir_all(&max_dir)?;
+    fs::create_dir_all(&inline_dir)?;
+    let max_marker = nonce_script(&max_dir)?;
+    let inline_marker = nonce_script(&inline_dir)?;
+    let reg = c.registry.addr();
+    let cache_ref = format!("{reg}/luakit-e2e/solve-cache:max");
+    let image = format!("{reg}/luakit-e2e/solve-inline:1");
+    let addr = c.bk.addr();
+
+    let to = format!("type=registry,ref={cache_ref},mode=max");
+    solve(&c.luakit, &max_dir, &["--addr", &addr, "--cache-to", &to], &work.join("export-max"))?.ok()?;
+    let out = format!("type=image,name={image},push=true");
+    solve(
+        &c.luakit,
+        &inline_dir,
+        &["--addr", &addr, "--output", &out, "--cache-to", "type=inline"],
+        &work.join("export-inline"),
+    )?
+    .ok()?;
+
+    // A daemon with nothing cached.
+    let bin_dir = c.bk.buildctl_path().parent().context("buildctl has no directory")?.to_path_buf();
+    let registries = [super::buildkitd::RegistryHost { addr: reg, docker_io_mirror: true }];
+    let fresh = super::buildkitd::Buildkitd::start(&work, &bin_dir, &registries)?;
+    let fresh_addr = fresh.addr();
+    for (dir, marker, from, name) in [
+        (&max_dir, &max_marker, format!("type=registry,ref={cache_ref}"), "import-max"),
+        (&inline_dir, &inline_marker, format!("type=registry,ref={image}"), "import-inline"),
+    ] {
+        let args = ["--addr", fresh_addr.as_str(), "--progress", "plain", "--cache-from", from.as_str()];
+        let r = solve(&c.luakit, dir, &args, &work.join(name))?.ok()?;
+        ensure!(
+            r.cached(&format!("echo {marker}"))?,
+            "{name}: the step is not CACHED from the imported cache\n{}",
+            r.describe()
+        );
+    }
+    drop(fresh);
+
+    solve(&c.luakit, &max_dir, &["--addr", &addr, "--cache-from", "type=local,src=/nonexistent"], &work.join("local"))?
+        .fails_with(&["--cache-from type=local", "content store"])?;
     Ok(())
 }
