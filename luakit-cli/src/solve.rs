@@ -357,6 +357,11 @@ pub fn run(a: SolveArgs) -> anyhow::Result<ExitCode> {
         }
         let mut stderr = std::io::stderr();
         let solved = luakit_client::solve(channel, req, gateway, &mut |m| printer.show(m, &mut stderr)).await;
+        if std::env::var_os("LUAKIT_SOLVE_TIMING").is_some() {
+            let c = session.counters();
+            let load = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
+            eprintln!("luakit: session sent {} bytes of {} files", load(&c.bytes), load(&c.files));
+        }
         session.close().await;
         solved.map_err(|e| match e {
             // BuildKit's message alone (the status adds its code and the message again).
