@@ -359,3 +359,33 @@ pub fn buildkitd_cache(c: &Ctx) -> Result<()> {
         .fails_with(&["--cache-from type=local", "content store"])?;
     Ok(())
 }
+
+/// The names of the steps reported CACHED in plain progress output
+/// (`#N name` … `#N CACHED`, as buildctl, buildx and luakit print it).
+pub(super) fn cached_steps(output: &str) -> Vec<String> {
+    let mut names = std::collections::BTreeMap::new();
+    let mut cached = Vec::new();
+    for line in output.lines() {
+        let Some((n, rest)) = line.strip_prefix('#').and_then(|l| l.split_once(' ')) else { continue };
+        if !n.chars().all(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        if rest == "CACHED" {
+            if let Some(name) = names.get(n) {
+                cached.push(String::clone(name));
+            }
+        } else {
+            names.entry(n.to_string()).or_insert_with(|| rest.to_string());
+        }
+    }
+    cached
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cached_steps_of_plain_progress() {
+        let out = "#1 [internal] load\n#1 DONE 0.1s\n#2 [build.lua:3] run a\n#2 CACHED\n#3 [build.lua:4] run b\n#3 0.1 out\n#3 DONE 1.0s\n";
+        assert_eq!(super::cached_steps(out), ["[build.lua:3] run a"]);
+    }
+}
