@@ -49,6 +49,8 @@ struct Step {
     error: String,
     tail: VecDeque<String>,
     partial: String,
+    /// Sub-progress (transfers, extractions) by id, in arrival order.
+    statuses: Vec<(String, i64, i64, bool)>,
 }
 
 impl Step {
@@ -91,6 +93,14 @@ impl View {
             if step.order == 0 && (step.started.is_some() || step.done()) {
                 step.order = self.next;
                 self.next += 1;
+            }
+        }
+        for st in &msg.statuses {
+            let Some(step) = self.steps.get_mut(&st.vertex) else { continue };
+            let done = st.completed.is_some();
+            match step.statuses.iter_mut().find(|(id, ..)| *id == st.id) {
+                Some(s) => *s = (st.id.clone(), st.current, st.total, done),
+                None => step.statuses.push((st.id.clone(), st.current, st.total, done)),
             }
         }
         for log in &msg.logs {
@@ -140,6 +150,14 @@ impl View {
             let left = format!(" => {mark}{}", s.name.replace(['\n', '\r'], " "));
             body.push((!running, fit(&left, &format!("{elapsed:.1}s"), width)));
             if running && !last {
+                for (id, current, total, done) in &s.statuses {
+                    let amount = match (*total > 0, *done) {
+                        (true, false) => format!("{} / {}", human(*current), human(*total)),
+                        _ => human(*current),
+                    };
+                    let mark = if *done { " done" } else { "" };
+                    body.push((false, clip(&format!(" => => {id} {amount}{mark}"), width)));
+                }
                 let mut tail: Vec<&str> = s.tail.iter().map(String::as_str).collect();
                 if !s.partial.is_empty() {
                     tail.push(&s.partial);
@@ -165,6 +183,17 @@ impl View {
         let mut out = vec![clip(&header, width)];
         out.extend(body.into_iter().map(|(_, l)| l));
         out
+    }
+}
+
+/// A byte count as buildx shows it (`12.34MB`, decimal units).
+fn human(n: i64) -> String {
+    let n = n.max(0) as f64;
+    match n {
+        n if n >= 1e9 => format!("{:.2}GB", n / 1e9),
+        n if n >= 1e6 => format!("{:.2}MB", n / 1e6),
+        n if n >= 1e3 => format!("{:.2}kB", n / 1e3),
+        n => format!("{n}B"),
     }
 }
 
@@ -377,6 +406,32 @@ mod tests {
         let f = view.frame(101.0, 24, 20, false);
         assert_eq!(f[2], " => [build.lua:2] … 0.5s");
         assert!(f.iter().all(|l| console::measure_text_width(l) <= 24), "{f:?}");
+    }
+
+    #[test]
+    fn transfers_show_under_their_step() {
+        let mut view = View::new(0.0);
+        view.update(&msg(vec![v("ctx", "[build.lua:1] local://context", Some(0.0), None)]));
+        let status = |current: i64, done: bool| control::StatusResponse {
+            statuses: vec![control::VertexStatus {
+                id: "transferring context:".into(),
+                vertex: "ctx".into(),
+                current,
+                total: if done { 0 } else { 200_000_000 },
+                completed: if done { ts(2.0) } else { None },
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        view.update(&status(12_340_000, false));
+        let f = view.frame(1.0, 80, 10, false);
+        assert_eq!(f[2], " => => transferring context: 12.34MB / 200.00MB");
+        view.update(&status(200_000_000, true));
+        let f = view.frame(2.0, 80, 10, false);
+        assert_eq!(f.len(), 3, "one line per status id: {f:?}");
+        assert_eq!(f[2], " => => transferring context: 200.00MB done");
+        assert_eq!(human(999), "999B");
+        assert_eq!(human(1_500), "1.50kB");
     }
 
     #[test]
