@@ -38,7 +38,7 @@ pub struct SolveArgs {
     docker_socket: Option<PathBuf>,
 
     #[command(flatten)]
-    tls: crate::tls_args::TlsArgs,
+    tls: Box<crate::tls_args::TlsArgs>,
 
     /// How long connecting to BuildKit may take, e.g. 5s.
     #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = values::duration)]

@@ -12,6 +12,9 @@ use crate::error::FrontendError;
 /// The script read when no `filename` option is given.
 pub const DEFAULT_FILENAME: &str = "build.lua";
 
+/// One cache import: its type (`registry`, `local`, `gha`, …) and attributes.
+pub type CacheImport = (String, BTreeMap<String, String>);
+
 /// Options of one frontend run.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct BuildOpts {
@@ -118,7 +121,7 @@ impl BuildOpts {
     /// `cache-imports`: the caches to import (`--cache-from`, `--import-cache`),
     /// a JSON list of `{"Type": …, "Attrs": {…}}` (key case ignored, as Go
     /// reads it); passed on to every solve as its `CacheImports`.
-    pub fn cache_imports(&self) -> Result<Vec<(String, BTreeMap<String, String>)>, FrontendError> {
+    pub fn cache_imports(&self) -> Result<Vec<CacheImport>, FrontendError> {
         let Some(text) = self.opts.get("cache-imports").filter(|t| !t.trim().is_empty()) else {
             return Ok(Vec::new());
         };
