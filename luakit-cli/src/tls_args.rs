@@ -61,7 +61,9 @@ pub fn annotate(e: anyhow::Error, addr: &Address, tls: bool) -> anyhow::Error {
             None => e,
         };
     }
-    if text.contains("connection closed") || text.contains("connection reset") {
+    // What hyper reports when the peer drops plain HTTP/2 (varies with timing).
+    let dropped = ["connection closed", "connection reset", "broken pipe", "transport error"];
+    if dropped.iter().any(|d| text.contains(d)) {
         let hint = format!(
             "{addr} closed the connection: if buildkitd serves TLS there, give --tlscacert \
              (and --tlscert/--tlskey)"
@@ -69,4 +71,26 @@ pub fn annotate(e: anyhow::Error, addr: &Address, tls: bool) -> anyhow::Error {
         return e.context(hint);
     }
     e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropped_plain_connections_hint_at_tls() {
+        let tcp = Address::Tcp("127.0.0.1:1".into());
+        for why in ["hyper::Error(Canceled, \"connection closed\")", "stream closed because of a broken pipe"] {
+            let e = annotate(anyhow::anyhow!("the daemon did not open the session: {why}"), &tcp, false);
+            assert!(
+                format!("{e:#}").starts_with("tcp://127.0.0.1:1 closed the connection: if buildkitd serves TLS"),
+                "{e:#}"
+            );
+        }
+        let unix = Address::Unix("/s".into());
+        let e = annotate(anyhow::anyhow!("connection closed"), &unix, false);
+        assert_eq!(format!("{e:#}"), "connection closed");
+        let e = annotate(anyhow::anyhow!("received fatal alert: BadCertificate"), &tcp, true);
+        assert!(format!("{e:#}").contains("refused this client's certificate"), "{e:#}");
+    }
 }
