@@ -648,11 +648,11 @@ fn case_registry_auth(c: &Ctx) -> Result<()> {
 /// registry, and one of its layers holds the very `/rand.txt` the build
 /// exported.
 ///
-/// Not checked: importing it. On v0.11 `buildctl build --import-cache` is
-/// dropped without a frontend (moby/buildkit#5155, fixed in v0.15), and
-/// through a gateway frontend it works only if the frontend passes the
-/// `cache-imports` option on to its solves, which the luakit frontend does
-/// not (yet).
+/// Not checked here: importing it. On v0.11 `buildctl build --import-cache`
+/// is dropped without a frontend (moby/buildkit#5155, fixed in v0.15);
+/// through a gateway build it works when the frontend passes the
+/// `cache-imports` option on to its solves, as luakit's does (the case
+/// `solve-cache` imports through `luakit solve`).
 fn case_registry_cache(c: &Ctx) -> Result<()> {
     let case = "registry-cache";
     let dir = c.dir(case)?;
