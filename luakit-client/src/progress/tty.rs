@@ -45,6 +45,8 @@ struct Step {
     order: usize,
     started: Option<f64>,
     completed: Option<f64>,
+    /// Time of earlier runs of the vertex.
+    earlier: f64,
     cached: bool,
     error: String,
     tail: VecDeque<String>,
@@ -79,13 +81,19 @@ impl View {
         for v in &msg.vertexes {
             let step = self.steps.entry(v.digest.clone()).or_default();
             step.name.clone_from(&v.name);
-            if let Some(s) = seconds(&v.started) {
-                // A vertex may be started again (a second solve of it); keep the first.
-                step.started.get_or_insert(s);
+            // Each update is the vertex's whole state; a vertex may run
+            // again (BuildKit starts a local source to resolve it, then to
+            // transfer it): earlier runs add to its time.
+            let started = seconds(&v.started);
+            if let (Some(new), Some(old), Some(done)) = (started, step.started, step.completed)
+                && new > old
+            {
+                step.earlier += (done - old).max(0.0);
             }
-            if let Some(c) = seconds(&v.completed) {
-                step.completed = Some(c);
+            if started.is_some() {
+                step.started = started;
             }
+            step.completed = seconds(&v.completed);
             step.cached |= v.cached;
             if !v.error.is_empty() {
                 step.error.clone_from(&v.error);
@@ -135,11 +143,12 @@ impl View {
         let mut body: Vec<(bool, String)> = Vec::new();
         for s in shown {
             let running = !s.done();
-            let elapsed = match (s.started, s.completed) {
-                (Some(a), Some(b)) => (b - a).max(0.0),
-                (Some(a), None) if running && !last => (now - a).max(0.0),
-                _ => 0.0,
-            };
+            let elapsed = s.earlier
+                + match (s.started, s.completed) {
+                    (Some(a), Some(b)) => (b - a).max(0.0),
+                    (Some(a), None) if running && !last => (now - a).max(0.0),
+                    _ => 0.0,
+                };
             let mark = if !s.error.is_empty() {
                 "ERROR "
             } else if s.cached {
@@ -432,6 +441,19 @@ mod tests {
         assert_eq!(f[2], " => => transferring context: 200.00MB done");
         assert_eq!(human(999), "999B");
         assert_eq!(human(1_500), "1.50kB");
+    }
+
+    #[test]
+    fn a_vertex_started_again_runs_again() {
+        let mut view = View::new(0.0);
+        view.update(&msg(vec![v("l", "local://context", Some(1.0), Some(1.5))]));
+        assert_eq!(view.counts(), (1, 1));
+        view.update(&msg(vec![v("l", "local://context", Some(2.0), None)]));
+        assert_eq!(view.counts(), (0, 1), "running again");
+        let line = |t: &str| format!(" => local://context{}{t}", " ".repeat(17));
+        assert_eq!(view.frame(3.0, 40, 10, false)[1], line("1.5s"));
+        view.update(&msg(vec![v("l", "local://context", Some(2.0), Some(4.0))]));
+        assert_eq!(view.frame(5.0, 40, 10, true)[1], line("2.5s"));
     }
 
     #[test]
