@@ -55,15 +55,21 @@ pub fn annotate(e: anyhow::Error, addr: &Address, tls: bool) -> anyhow::Error {
         return e;
     }
     let text = format!("{e:#}");
+    // What hyper reports when the peer drops the connection (varies with timing).
+    let dropped = ["connection closed", "connection reset", "broken pipe", "transport error"];
+    let dropped = dropped.iter().any(|d| text.contains(d));
     if tls {
         return match luakit_client::tls::refusal_hint(&text) {
             Some(hint) => e.context(hint),
+            // The alert may be lost when the daemon closes at once.
+            None if dropped => e.context(format!(
+                "{addr} closed the TLS connection: buildkitd may have refused this client's certificate \
+                 (give --tlscert and --tlskey, signed by a CA that buildkitd's --tlscacert trusts)"
+            )),
             None => e,
         };
     }
-    // What hyper reports when the peer drops plain HTTP/2 (varies with timing).
-    let dropped = ["connection closed", "connection reset", "broken pipe", "transport error"];
-    if dropped.iter().any(|d| text.contains(d)) {
+    if dropped {
         let hint = format!(
             "{addr} closed the connection: if buildkitd serves TLS there, give --tlscacert \
              (and --tlscert/--tlskey)"
@@ -90,7 +96,11 @@ mod tests {
         let unix = Address::Unix("/s".into());
         let e = annotate(anyhow::anyhow!("connection closed"), &unix, false);
         assert_eq!(format!("{e:#}"), "connection closed");
-        let e = annotate(anyhow::anyhow!("received fatal alert: BadCertificate"), &tcp, true);
-        assert!(format!("{e:#}").contains("refused this client's certificate"), "{e:#}");
+        for why in ["received fatal alert: BadCertificate", "hyper::Error(Canceled, \"connection closed\")"] {
+            let e = annotate(anyhow::anyhow!("{why}"), &tcp, true);
+            assert!(format!("{e:#}").contains("refused this client's certificate"), "{e:#}");
+        }
+        let e = annotate(anyhow::anyhow!("no such image"), &tcp, true);
+        assert_eq!(format!("{e:#}"), "no such image");
     }
 }
