@@ -11,6 +11,7 @@ mod output;
 mod sections;
 mod solve;
 mod solve_session;
+mod tls_args;
 mod values;
 
 use std::path::PathBuf;

@@ -37,6 +37,9 @@ pub struct SolveArgs {
     #[arg(long, value_name = "PATH", conflicts_with = "addr")]
     docker_socket: Option<PathBuf>,
 
+    #[command(flatten)]
+    tls: Box<crate::tls_args::TlsArgs>,
+
     /// How long connecting to BuildKit may take, e.g. 5s.
     #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = values::duration)]
     connect_timeout: Duration,
@@ -72,6 +75,10 @@ pub struct SolveArgs {
     /// Import a build cache, as buildctl: type=registry,ref=REF (repeatable).
     #[arg(long, value_name = "SPEC")]
     cache_from: Vec<String>,
+
+    /// Run every step again, ignoring BuildKit's cache (as buildctl's --no-cache).
+    #[arg(long)]
+    no_cache: bool,
 
     /// Allow an entitlement: network.host, security.insecure (repeatable; the daemon must allow it too).
     #[arg(long, value_name = "ENTITLEMENT")]
@@ -115,7 +122,7 @@ pub struct SolveArgs {
 pub enum ProgressArg {
     /// tty on a terminal, else plain.
     Auto,
-    /// A live view (for now the same as plain).
+    /// A live view of the running steps, redrawn in place (plain when not a terminal).
     Tty,
     /// One line per event, as buildx prints.
     Plain,
@@ -271,8 +278,9 @@ fn cache_entries(flag: &str, specs: &[String]) -> Result<Vec<CacheOptionsEntry>,
 
 fn progress_mode(p: ProgressArg) -> Mode {
     match p {
-        // The live view falls back to plain lines.
-        ProgressArg::Auto | ProgressArg::Tty | ProgressArg::Plain => Mode::Plain,
+        // The live view falls back to plain lines when stderr is not a terminal.
+        ProgressArg::Auto | ProgressArg::Tty => Mode::Tty,
+        ProgressArg::Plain => Mode::Plain,
         ProgressArg::Rawjson => Mode::RawJson,
         ProgressArg::Quiet => Mode::Quiet,
     }
@@ -288,6 +296,7 @@ pub fn run(a: SolveArgs) -> anyhow::Result<ExitCode> {
         (None, Some(p)) => Address::DockerUnix(p.clone()),
         (None, None) => Address::resolve(None)?,
     };
+    let tls = a.tls.load(&addr)?;
     let docker = addr.is_docker();
     // `--load` on buildkitd: the docker tarball goes to a temporary file,
     // then to the Docker daemon.
@@ -366,6 +375,9 @@ pub fn run(a: SolveArgs) -> anyhow::Result<ExitCode> {
     for e in &a.allow {
         build = build.entitlement(e.clone());
     }
+    if a.no_cache {
+        build = build.no_cache();
+    }
     let load = export.as_ref().is_some_and(|e| e.load);
     if let Some(export) = export {
         build = build.output(export.output);
@@ -381,7 +393,8 @@ pub fn run(a: SolveArgs) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     let mut printer = Printer::new(progress_mode(a.progress));
     let result = rt.block_on(async {
-        let channel = addr.connect(a.connect_timeout).await.map_err(|e| (anyhow::Error::from(e), None))?;
+        let channel =
+            addr.connect_with(a.connect_timeout, tls.as_ref()).await.map_err(|e| (anyhow::Error::from(e), None))?;
         if std::env::var_os("LUAKIT_SOLVE_TIMING").is_some() {
             eprintln!("luakit: Solve request after {:.1} ms", begun.elapsed().as_secs_f64() * 1000.0);
         }
@@ -394,6 +407,9 @@ pub fn run(a: SolveArgs) -> anyhow::Result<ExitCode> {
             }
             Err(e) => return Err((anyhow::Error::from(e), None)),
         };
+        if std::env::var_os("LUAKIT_SOLVE_TIMING").is_some() {
+            eprintln!("luakit: session sent {} bytes of file data", built.context_bytes);
+        }
         if let (Some(host), Some(file)) = (&docker_host, &load_file) {
             let said = luakit_client::docker::load(host, file).await.map_err(|e| (anyhow::Error::from(e), None))?;
             if a.progress != ProgressArg::Quiet {
@@ -408,6 +424,8 @@ pub fn run(a: SolveArgs) -> anyhow::Result<ExitCode> {
         let _ = std::fs::remove_file(f);
     }
     drop(temps);
+    printer.finish();
+    let result = result.map_err(|(e, script_error)| (crate::tls_args::annotate(e, &addr, tls.is_some()), script_error));
     let response = match result {
         Ok(r) => r.exporter_response,
         Err((e, script_error)) => {

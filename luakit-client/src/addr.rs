@@ -3,7 +3,8 @@
 //! The address is `--addr`, else `BUILDKIT_HOST`, else
 //! `unix:///run/buildkit/buildkitd.sock` when that socket exists, else the
 //! Docker daemon (`DOCKER_HOST`, else `/var/run/docker.sock`). Forms:
-//! `unix:///PATH` (buildkitd), `tcp://HOST:PORT` (buildkitd, plain),
+//! `unix:///PATH` (buildkitd), `tcp://HOST:PORT` (buildkitd, plain or TLS:
+//! [`crate::tls`]),
 //! `docker-container://NAME` (`docker exec -i NAME buildctl dial-stdio`),
 //! `docker://` or `docker://unix:///PATH` / `docker://tcp://HOST:PORT` (a
 //! Docker daemon's built-in BuildKit, reached through `POST /grpc`, upgraded
@@ -172,10 +173,28 @@ impl Address {
 
     /// Opens a gRPC channel, within `timeout` (the h2c upgrade included).
     pub async fn connect(&self, timeout: Duration) -> Result<Channel, AddressError> {
+        self.connect_with(timeout, None).await
+    }
+
+    /// [`Address::connect`], over TLS when `tls` is given (`tcp://` only;
+    /// see [`crate::tls::load`]).
+    pub async fn connect_with(
+        &self,
+        timeout: Duration,
+        tls: Option<&crate::tls::Tls>,
+    ) -> Result<Channel, AddressError> {
+        if tls.is_some() && !matches!(self, Address::Tcp(_)) {
+            return Err(AddressError::Connect {
+                addr: self.to_string(),
+                why: "TLS options (--tlscacert, --tlscert, --tlskey) need a tcp:// address".to_string(),
+            });
+        }
         let addr = self.clone();
+        let tls = tls.cloned();
         let connector = tower::service_fn(move |_: Uri| {
             let addr = addr.clone();
-            async move { Ok::<_, io::Error>(TokioIo::new(addr.open().await?)) }
+            let tls = tls.clone();
+            async move { Ok::<_, io::Error>(TokioIo::new(addr.open(tls.as_ref()).await?)) }
         });
         let endpoint = Endpoint::from_static("http://buildkitd");
         let attempt = endpoint.connect_with_connector(connector);
@@ -188,10 +207,20 @@ impl Address {
     }
 
     /// One connection, speaking HTTP/2 from then on.
-    async fn open(&self) -> io::Result<Box<dyn Stream>> {
+    async fn open(&self, tls: Option<&crate::tls::Tls>) -> io::Result<Box<dyn Stream>> {
         let ctx = |what: String| move |e: io::Error| io::Error::new(e.kind(), format!("{what}: {e}"));
         Ok(match self {
             Address::Unix(p) => Box::new(UnixStream::connect(p).await.map_err(ctx(p.display().to_string()))?),
+            Address::Tcp(h) if tls.is_some() => {
+                let tls = tls.ok_or_else(|| io::Error::other("no TLS"))?;
+                let s = TcpStream::connect(h.as_str()).await.map_err(ctx(h.clone()))?;
+                let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
+                let s = connector
+                    .connect(tls.server_name.clone(), s)
+                    .await
+                    .map_err(|e| io::Error::new(e.kind(), crate::tls::explain(&e, h)))?;
+                Box::new(s)
+            }
             Address::Tcp(h) => Box::new(TcpStream::connect(h.as_str()).await.map_err(ctx(h.clone()))?),
             Address::DockerUnix(p) => {
                 let s = UnixStream::connect(p).await.map_err(ctx(p.display().to_string()))?;

@@ -302,6 +302,20 @@ impl Build {
         self
     }
 
+    /// Rebuilds every step, ignoring the build cache (`--no-cache`): a
+    /// Definition's ops are marked to ignore the cache, as `buildctl
+    /// --no-cache` does; a script's gateway build gets the `no-cache`
+    /// option, as `docker build --no-cache` sends it.
+    pub fn no_cache(mut self) -> Build {
+        match &mut self.input {
+            Input::Definition(d) => luakit::llb::ignore_cache_all(d),
+            Input::Script(_) => {
+                self.frontend_opts.insert("no-cache".to_string(), String::new());
+            }
+        }
+        self
+    }
+
     /// An entitlement (`network.host`, `security.insecure`).
     pub fn entitlement(mut self, name: impl Into<String>) -> Build {
         self.entitlements.push(name.into());
@@ -328,6 +342,7 @@ impl Build {
         docker: bool,
         on_status: &mut dyn FnMut(&StatusResponse),
     ) -> Result<Built, BuildError> {
+        crate::cache::check(&self.cache).map_err(BuildError::Output)?;
         if let Some(o) = self.output.as_ref().filter(|o| docker && !o.on_docker()) {
             return Err(BuildError::Output(format!(
                 "a Docker daemon's BuildKit has no {:?} exporter (it has moby, local and tar); \
@@ -357,6 +372,7 @@ impl Build {
             Input::Definition(d) => (Some(d), None),
             Input::Script(s) => (None, Some(s)),
         };
+        let cache_imports = crate::cache::imports_opt(&self.cache.imports);
         let req = SolveRequest {
             r#ref: build_ref.clone(),
             session: session.id.clone(),
@@ -370,8 +386,13 @@ impl Build {
         let served: Arc<Mutex<Option<String>>> = Arc::default();
         let gateway: Option<control::Gateway> = match script {
             Some(script) => {
-                let opts =
-                    BuildOpts { session_id: session.id.clone(), opts: self.frontend_opts, ..BuildOpts::default() };
+                let mut opts = self.frontend_opts;
+                if let Some(v) = cache_imports {
+                    // As Go's client gives a gateway build its cache imports:
+                    // the frontend puts them on each of its solves.
+                    opts.entry(crate::cache::CACHE_IMPORTS_OPT.to_string()).or_insert(v);
+                }
+                let opts = BuildOpts { session_id: session.id.clone(), opts, ..BuildOpts::default() };
                 let id = BuildId::new(&build_ref).ok_or(BuildError::Ref)?;
                 let channel = channel.clone();
                 let served = served.clone();

@@ -64,10 +64,12 @@ pub mod pb;
 
 pub mod addr;
 pub mod build;
+pub mod cache;
 pub mod control;
 pub mod docker;
 pub mod progress;
 pub mod session;
+pub mod tls;
 
 pub use addr::{Address, AddressError};
 pub use build::{Build, BuildError, Built, Dest, Output};

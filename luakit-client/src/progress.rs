@@ -13,6 +13,8 @@ use serde_json::{Value, json};
 
 use crate::pb::moby::buildkit::v1 as control;
 
+pub mod tty;
+
 /// How many lines of a step's output are kept for its failure report.
 pub(crate) const LOG_TAIL: usize = 10;
 
@@ -23,6 +25,9 @@ pub enum Mode {
     Plain,
     /// Every status message as a JSON line.
     RawJson,
+    /// A live view redrawn in place ([`tty`]) when standard error is a
+    /// terminal, else [`Mode::Plain`].
+    Tty,
     /// No progress output; failed steps are still collected for the
     /// failure report.
     Quiet,
@@ -59,6 +64,7 @@ pub struct Printer {
     steps: BTreeMap<String, Step>,
     next: usize,
     failed: Option<String>,
+    live: Option<tty::Live>,
 }
 
 fn seconds(t: &Option<prost_types::Timestamp>) -> Option<f64> {
@@ -92,7 +98,27 @@ fn rfc3339(t: &Option<prost_types::Timestamp>) -> Value {
 impl Printer {
     /// A printer in `mode`.
     pub fn new(mode: Mode) -> Self {
-        Printer { mode, steps: BTreeMap::new(), next: 1, failed: None }
+        let (mode, live) = match mode {
+            Mode::Tty => match tty::Live::start() {
+                Some(live) => (Mode::Tty, Some(live)),
+                None => (Mode::Plain, None),
+            },
+            m => (m, None),
+        };
+        Printer { mode, steps: BTreeMap::new(), next: 1, failed: None, live }
+    }
+
+    /// The mode in use (`Tty` becomes `Plain` when standard error is not a terminal).
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Ends the live view, leaving its final frame on screen (nothing in
+    /// the other modes). Call it before printing anything else.
+    pub fn finish(&mut self) {
+        if let Some(live) = &mut self.live {
+            live.finish();
+        }
     }
 
     /// The first step that failed, with its output's tail.
@@ -111,6 +137,9 @@ impl Printer {
     pub fn show(&mut self, msg: &control::StatusResponse, out: &mut dyn Write) {
         if self.mode == Mode::RawJson {
             let _ = writeln!(out, "{}", raw_json(msg));
+        }
+        if let Some(live) = &self.live {
+            live.update(msg);
         }
         let plain = self.mode == Mode::Plain;
         for v in &msg.vertexes {

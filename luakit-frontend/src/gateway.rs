@@ -240,10 +240,15 @@ pub async fn serve_channel(
     Ok(Served { error })
 }
 
-/// Solves `def` and returns the result's ref id.
-async fn solve(client: &mut Client, def: pb::Definition) -> Result<String, tonic::Status> {
+/// Solves `def` (importing `cache_imports`) and returns the result's ref id.
+async fn solve(
+    client: &mut Client,
+    def: pb::Definition,
+    cache_imports: Vec<gw::CacheOptionsEntry>,
+) -> Result<String, tonic::Status> {
     let req = gw::SolveRequest {
         definition: Some(def),
+        cache_imports,
         allow_result_return: true,
         allow_result_array_ref: true,
         r#final: false,
@@ -268,6 +273,13 @@ async fn build(
     input: ScriptInput,
 ) -> Result<gw::Result, String> {
     let platforms = opts.target_platforms().map_err(|e| e.to_string())?;
+    let no_cache = opts.no_cache().map_err(|e| e.to_string())?;
+    let cache_imports: Vec<gw::CacheOptionsEntry> = opts
+        .cache_imports()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|(r#type, attrs)| gw::CacheOptionsEntry { r#type, attrs: attrs.into_iter().collect() })
+        .collect();
     if let Some(message) = crate::multi::refusal(&opts.product, caps, &platforms) {
         return Err(message);
     }
@@ -309,11 +321,18 @@ async fn build(
     let build_opts = BuildOptions { eval, daemon_caps: Some(caps.clone()), name_ops: true };
     let multi = platforms.len() > 1;
     let eval_platforms = platforms.clone();
-    let builds =
+    let mut builds =
         tokio::task::spawn_blocking(move || luakit::build_platforms(&script, &build_opts, &eval_platforms, resolver))
             .await
             .map_err(|e| format!("evaluation of {filename} did not finish: {e}"))?
             .map_err(|e| e.to_string())?;
+    if no_cache {
+        // As the Dockerfile frontend does: every op ignores the cache (the
+        // ops, and so the steps' digests, are the same as without).
+        for b in &mut builds {
+            luakit::llb::ignore_cache_all(&mut b.definition);
+        }
+    }
     for w in builds.iter().flat_map(|b| &b.warnings) {
         eprintln!("luakit: {w}");
     }
@@ -322,7 +341,7 @@ async fn build(
         let built = builds.into_iter().next().expect("one build per platform");
         let locations = op_locations(&built.definition);
         let metadata = built.result_metadata();
-        let id = solve(client, built.definition).await.map_err(|s| solve_error(&s, &locations))?;
+        let id = solve(client, built.definition, cache_imports).await.map_err(|s| solve_error(&s, &locations))?;
         let r = if ref_array {
             gw::result::Result::Ref(gw::Ref { id, def: None })
         } else {
@@ -337,9 +356,10 @@ async fn build(
     for (p, built) in platforms.iter().zip(builds) {
         let mut client = client.clone();
         let key = crate::multi::platform_id(p);
+        let cache_imports = cache_imports.clone();
         solves.push(tokio::spawn(async move {
             let locations = op_locations(&built.definition);
-            let id = solve(&mut client, built.definition)
+            let id = solve(&mut client, built.definition, cache_imports)
                 .await
                 .map_err(|s| format!("for {key}: {}", solve_error(&s, &locations)))?;
             Ok::<_, String>((key, id))
@@ -419,7 +439,7 @@ async fn solve_local(
         },
     )
     .map_err(|e| tonic::Status::invalid_argument(e.to_string()))?;
-    solve(client, def).await
+    solve(client, def, Vec::new()).await
 }
 
 /// The exclude patterns for the `context` local: `<script>.dockerignore`

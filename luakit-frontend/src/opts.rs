@@ -12,6 +12,9 @@ use crate::error::FrontendError;
 /// The script read when no `filename` option is given.
 pub const DEFAULT_FILENAME: &str = "build.lua";
 
+/// One cache import: its type (`registry`, `local`, `gha`, …) and attributes.
+pub type CacheImport = (String, BTreeMap<String, String>);
+
 /// Options of one frontend run.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct BuildOpts {
@@ -97,6 +100,57 @@ impl BuildOpts {
         self.opts.get("target").map(String::as_str).filter(|t| !t.is_empty())
     }
 
+    /// `no-cache` (`docker build --no-cache`, `buildctl build --no-cache`):
+    /// present and empty, every step runs again. The Dockerfile frontend
+    /// takes a list of stage names there too (`--no-cache-filter`); a
+    /// script has no stages, so a value is refused.
+    pub fn no_cache(&self) -> Result<bool, FrontendError> {
+        match self.opts.get("no-cache").map(String::as_str) {
+            None => Ok(false),
+            Some("") => Ok(true),
+            Some(v) => Err(FrontendError::Option {
+                key: "no-cache".into(),
+                message: format!(
+                    "{v:?} names stages (--no-cache-filter), which a luakit script has not; \
+                     use --no-cache alone to run every step again"
+                ),
+            }),
+        }
+    }
+
+    /// `cache-imports`: the caches to import (`--cache-from`, `--import-cache`),
+    /// a JSON list of `{"Type": …, "Attrs": {…}}` (key case ignored, as Go
+    /// reads it); passed on to every solve as its `CacheImports`.
+    pub fn cache_imports(&self) -> Result<Vec<CacheImport>, FrontendError> {
+        let Some(text) = self.opts.get("cache-imports").filter(|t| !t.trim().is_empty()) else {
+            return Ok(Vec::new());
+        };
+        let bad = |message: String| FrontendError::Option { key: "cache-imports".into(), message };
+        let v: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(format!("not JSON: {e}")))?;
+        let list = v.as_array().ok_or_else(|| bad("not a JSON list".to_string()))?;
+        let field = |o: &serde_json::Map<String, serde_json::Value>, name: &str| {
+            o.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())
+        };
+        list.iter()
+            .map(|e| {
+                let o = e.as_object().ok_or_else(|| bad(format!("entry {e} is not an object")))?;
+                let t = field(o, "type").and_then(|t| t.as_str().map(str::to_string)).unwrap_or_default();
+                if t.is_empty() {
+                    return Err(bad(format!("entry {e} has no Type")));
+                }
+                let mut attrs = BTreeMap::new();
+                if let Some(a) = field(o, "attrs").filter(|a| !a.is_null()) {
+                    let a = a.as_object().ok_or_else(|| bad(format!("Attrs of {e} is not an object")))?;
+                    for (k, v) in a {
+                        let v = v.as_str().ok_or_else(|| bad(format!("attribute {k} of {e} is not a string")))?;
+                        attrs.insert(k.clone(), v.to_string());
+                    }
+                }
+                Ok((t, attrs))
+            })
+            .collect()
+    }
+
     /// `image-resolve-mode` (`default`, `pull`, `local`), default `default`.
     pub fn resolve_mode(&self) -> &str {
         match self.opts.get("image-resolve-mode") {
@@ -131,4 +185,35 @@ fn parse_workers(json: &str) -> Result<Vec<Platform>, FrontendError> {
                 .collect()
         })
         .unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(key: &str, value: &str) -> BuildOpts {
+        BuildOpts { opts: BTreeMap::from([(key.to_string(), value.to_string())]), ..BuildOpts::default() }
+    }
+
+    #[test]
+    fn cache_imports_as_go_writes_them() {
+        assert!(BuildOpts::default().cache_imports().expect("absent").is_empty());
+        let o = with("cache-imports", r#"[{"Type":"registry","Attrs":{"ref":"r/c:1"}},{"type":"gha","attrs":null}]"#);
+        let got = o.cache_imports().expect("valid");
+        assert_eq!(got.len(), 2);
+        assert_eq!((got[0].0.as_str(), got[0].1.get("ref").map(String::as_str)), ("registry", Some("r/c:1")));
+        assert_eq!((got[1].0.as_str(), got[1].1.len()), ("gha", 0));
+        for bad in ["{", "{}", r#"[{"Attrs":{}}]"#, r#"[{"Type":"x","Attrs":{"a":1}}]"#] {
+            let e = with("cache-imports", bad).cache_imports().expect_err(bad).to_string();
+            assert!(e.contains("cache-imports"), "{e}");
+        }
+    }
+
+    #[test]
+    fn no_cache_as_the_dockerfile_frontend_reads_it() {
+        assert!(!BuildOpts::default().no_cache().expect("absent"));
+        assert!(with("no-cache", "").no_cache().expect("empty"));
+        let e = with("no-cache", "build,test").no_cache().expect_err("stage names").to_string();
+        assert!(e.contains("no-cache") && e.contains("build,test"), "{e}");
+    }
 }

@@ -58,8 +58,10 @@ pub mod digest;
 pub mod inspect;
 pub mod marshal;
 mod naming;
+pub mod no_cache;
 
 pub use caps::CapSet;
 pub use digest::Digest;
 pub use inspect::{DecodeError, DecodedOp, Inspection, TerminalOp, decode, inspect};
 pub use marshal::{MarshalError, MarshalOptions, Marshalled, encode, marshal, marshal_full, pb_platform};
+pub use no_cache::ignore_cache_all;

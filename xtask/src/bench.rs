@@ -17,6 +17,9 @@
 //!   1,000-instruction Dockerfile), from `$LUAKIT_BENCH_PEERS` or the
 //!   unpacked BuildKit binaries, and print the ratios.
 //! - `--criterion` — first run the criterion benches (`cargo bench`).
+//! - `--context` — another mode: the transfer of a 200 MiB build context
+//!   by `luakit solve` and `buildctl build` on the e2e suite's buildkitd
+//!   (`bench_context.rs`; `--runs N`, `--bin PATH`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -130,7 +133,7 @@ fn parse(args: &[String]) -> Result<Options> {
             "--compare" => o.compare = true,
             "--criterion" => o.criterion = true,
             other => bail!(
-                "unknown bench option {other} (known: --runs N, --bin PATH, --baseline PATH, --compare, --criterion)"
+                "unknown bench option {other} (known: --runs N, --bin PATH, --baseline PATH, --compare, --criterion, --context)"
             ),
         }
     }

@@ -3,6 +3,9 @@
 //! - `cargo xtask bench` — whole-process speed and peak memory of the
 //!   `luakit` binary on the speed workloads (`--compare`: against BuildKit's
 //!   Go peers; `--criterion`: the criterion benches first); see `bench.rs`.
+//!   `cargo xtask bench --context`: a 200 MiB context's transfer by
+//!   `luakit solve` and `buildctl build` on the e2e buildkitd; see
+//!   `bench_context.rs`.
 //! - `cargo xtask e2e` — end-to-end tests on two real BuildKit engines (a
 //!   private dockerd 20.10 and a buildkitd v0.11.6 with local registries,
 //!   started here; see `e2e/mod.rs`). `cargo xtask e2e serve` starts them
@@ -19,6 +22,7 @@
 //!   with warnings denied, `cargo package` of the library crates, then e2e.
 
 mod bench;
+mod bench_context;
 mod crates;
 mod e2e;
 mod refs;
@@ -31,6 +35,7 @@ use anyhow::{Context, Result, bail};
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
+        Some("bench") if args.iter().any(|a| a == "--context") => bench_context::run(&args[1..]),
         Some("bench") => bench::run_bench(&args[1..]),
         Some("e2e") => e2e::run(&args[1..]),
         Some("refs") => refs::run(),
@@ -39,7 +44,7 @@ fn main() {
         Some("ci") => ci(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <bench|e2e|refs|crates|package|ci>\n\n  bench   whole-process speed table (--compare: BuildKit peers, --baseline BIN, --criterion)\n  e2e     end-to-end tests on dockerd 20.10 and buildkitd v0.11.6 (e2e serve: start them only)\n  refs    check that no file refers outside the repository\n  crates  check that every published crate has metadata, README, deny(missing_docs), a doc-test\n  package cargo doc with warnings denied, then cargo package of the library crates\n  ci      workspace tests, fmt/lint of examples, docs, cargo package, then e2e (what .ci/run calls)"
+                "usage: cargo xtask <bench|e2e|refs|crates|package|ci>\n\n  bench   whole-process speed table (--compare: BuildKit peers, --baseline BIN, --criterion);\n          bench --context [--runs N] [--bin PATH]: a 200 MiB context sent by luakit solve vs buildctl build\n          (first transfer, one file changed, client overhead) on the e2e buildkitd (root)\n  e2e     end-to-end tests on dockerd 20.10 and buildkitd v0.11.6 (e2e serve: start them only)\n  refs    check that no file refers outside the repository\n  crates  check that every published crate has metadata, README, deny(missing_docs), a doc-test\n  package cargo doc with warnings denied, then cargo package of the library crates\n  ci      workspace tests, fmt/lint of examples, docs, cargo package, then e2e (what .ci/run calls)"
             );
             std::process::exit(2);
         }

@@ -105,6 +105,8 @@ pub struct Record {
     pub returned: Option<gw::ReturnRequest>,
     /// The `buildkit-controlapi-buildid` header of every call ("" when absent).
     pub build_ids: Vec<String>,
+    /// The `CacheImports` of each build's solve, in order.
+    pub build_cache_imports: Vec<Vec<gw::CacheOptionsEntry>>,
 }
 
 impl Gateway {
@@ -187,6 +189,11 @@ impl Gateway {
     /// Every build Definition (one per platform), in the order solved.
     pub fn builds(&self) -> Vec<pb::Definition> {
         self.record().builds.clone()
+    }
+
+    /// The `CacheImports` of each build's solve.
+    pub fn build_cache_imports(&self) -> Vec<Vec<gw::CacheOptionsEntry>> {
+        self.record().build_cache_imports.clone()
     }
 
     /// The `Return` request.
@@ -279,13 +286,15 @@ impl LlbBridge for Gateway {
 
     async fn solve(&self, req: Request<gw::SolveRequest>) -> Result<Response<gw::SolveResponse>, Status> {
         self.note(&req);
-        let def = req.into_inner().definition.unwrap_or_default();
+        let req = req.into_inner();
+        let def = req.definition.unwrap_or_default();
         let mut record = self.record();
         let id = match local_read(&def).as_deref() {
             Some("dockerfile") => "dockerfile".to_string(),
             Some(hint) if hint.starts_with("context-") => "context".to_string(),
             _ => {
                 record.builds.push(def.clone());
+                record.build_cache_imports.push(req.cache_imports);
                 format!("result-{}", record.builds.len())
             }
         };

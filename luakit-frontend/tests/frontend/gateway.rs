@@ -143,3 +143,51 @@ fn the_control_route_reports_a_script_error() -> R {
     assert_eq!(returned.error.map(|e| e.message), Some(error));
     Ok(())
 }
+
+#[test]
+fn no_cache_marks_every_op_and_changes_nothing_else() -> R {
+    let plain = gateway(ALL_LLB_CAPS, SCRIPT);
+    plain.run_frontend(&[("platform", "linux/amd64")])?;
+    let plain = plain.built().ok_or("no build solved")?;
+    assert!(plain.metadata.values().all(|m| !m.ignore_cache));
+
+    let g = gateway(ALL_LLB_CAPS, SCRIPT);
+    g.run_frontend(&[("platform", "linux/amd64"), ("no-cache", "")])?;
+    let def = g.built().ok_or("no build solved")?;
+    // The same ops (the same step digests), each marked.
+    assert_eq!(def.def, plain.def);
+    assert_eq!(def.metadata.len(), def.def.len());
+    for (d, m) in &def.metadata {
+        assert!(m.ignore_cache, "{d}");
+        assert_eq!(m.caps.get("meta.ignorecache"), Some(&true), "{d}");
+    }
+    assert_eq!(names(&def), names(&plain));
+
+    // Stage names (the Dockerfile frontend's --no-cache-filter) are refused.
+    let g = gateway(ALL_LLB_CAPS, SCRIPT);
+    g.run_frontend(&[("no-cache", "stage1")])?;
+    let error = g.returned().ok_or("no Return")?.error.ok_or("no error")?;
+    assert!(error.message.contains("no-cache"), "{}", error.message);
+    Ok(())
+}
+
+#[test]
+fn cache_imports_reach_every_build_solve() -> R {
+    let g = gateway(ALL_LLB_CAPS, SCRIPT);
+    g.run_frontend(&[
+        ("platform", "linux/amd64,linux/arm64"),
+        ("cache-imports", r#"[{"Type":"registry","Attrs":{"ref":"reg:5000/cache:x"}}]"#),
+    ])?;
+    let imports = g.build_cache_imports();
+    assert_eq!(imports.len(), 2, "one solve per platform");
+    for i in &imports {
+        assert_eq!(i.len(), 1);
+        assert_eq!(i[0].r#type, "registry");
+        assert_eq!(i[0].attrs.get("ref").map(String::as_str), Some("reg:5000/cache:x"));
+    }
+    // Without the option: none.
+    let g = gateway(ALL_LLB_CAPS, SCRIPT);
+    g.run_frontend(&[])?;
+    assert_eq!(g.build_cache_imports(), vec![Vec::new()]);
+    Ok(())
+}

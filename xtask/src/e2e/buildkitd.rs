@@ -141,6 +141,17 @@ impl Buildkitd {
     /// HTTP to `registries`. A daemon of an earlier run that was never
     /// stopped is stopped first and its state removed.
     pub fn start(work_dir: &Path, bin_dir: &Path, registries: &[RegistryHost]) -> Result<Buildkitd> {
+        Buildkitd::start_with(work_dir, bin_dir, registries, &[])
+    }
+
+    /// [`Buildkitd::start`] with `extra` arguments for buildkitd (e.g. a
+    /// second `--addr tcp://…` with `--tlscacert/--tlscert/--tlskey`).
+    pub fn start_with(
+        work_dir: &Path,
+        bin_dir: &Path,
+        registries: &[RegistryHost],
+        extra: &[String],
+    ) -> Result<Buildkitd> {
         let base = fs::canonicalize(work_dir)?.join("buildkitd");
         let run_dir = util::socket_dir(&base.join("run"), "buildkitd");
         let snapshotter = std::env::var("LUAKIT_E2E_BK_SNAPSHOTTER")
@@ -199,7 +210,8 @@ impl Buildkitd {
             .arg("--config")
             .arg(&config)
             .arg(format!("--oci-worker-snapshotter={}", d.snapshotter))
-            .arg("--containerd-worker=false");
+            .arg("--containerd-worker=false")
+            .args(extra);
         if std::env::var("LUAKIT_E2E_BK_DEBUG").is_ok_and(|v| v == "1") {
             cmd.arg("--debug");
         }

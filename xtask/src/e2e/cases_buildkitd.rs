@@ -75,6 +75,9 @@ pub fn cases<'a>() -> Vec<Case<Ctx<'a>>> {
         Case::new("solve-docker", super::cases_solve_outputs::buildkitd_docker),
         Case::new("solve-local", super::cases_solve_outputs::buildkitd_local),
         Case::new("solve-load", super::cases_solve_outputs::buildkitd_load),
+        Case::new("solve-no-cache", super::cases_solve_opts::buildkitd_no_cache),
+        Case::new("solve-tls", super::cases_solve_opts::buildkitd_tls),
+        Case::new("solve-cache", super::cases_solve_opts::buildkitd_cache),
         Case::new("session", case_session),
         Case::exclusive("session-measure", case_session_measure),
         Case::new("session-auth", case_session_auth),
@@ -661,11 +664,11 @@ fn case_registry_auth(c: &Ctx) -> Result<()> {
 /// registry, and one of its layers holds the very `/rand.txt` the build
 /// exported.
 ///
-/// Not checked: importing it. On v0.11 `buildctl build --import-cache` is
-/// dropped without a frontend (moby/buildkit#5155, fixed in v0.15), and
-/// through a gateway frontend it works only if the frontend passes the
-/// `cache-imports` option on to its solves, which the luakit frontend does
-/// not (yet).
+/// Not checked here: importing it. On v0.11 `buildctl build --import-cache`
+/// is dropped without a frontend (moby/buildkit#5155, fixed in v0.15);
+/// through a gateway build it works when the frontend passes the
+/// `cache-imports` option on to its solves, as luakit's does (the case
+/// `solve-cache` imports through `luakit solve`).
 fn case_registry_cache(c: &Ctx) -> Result<()> {
     let case = "registry-cache";
     let dir = c.dir(case)?;

@@ -33,6 +33,7 @@ pub fn cases<'a>() -> Vec<Case<Env<'a>>> {
     vec![
         Case::new("cache", case_cache),
         Case::new("run", case_run),
+        Case::new("no-cache", case_no_cache),
         Case::new("fileops", case_fileops),
         Case::new("symlink", case_symlink),
         Case::new("secret", case_secret),
@@ -64,6 +65,7 @@ pub fn cases<'a>() -> Vec<Case<Env<'a>>> {
         Case::new("solve-failing", super::cases_solve::dockerd_solve_failing),
         Case::new("solve-context", super::cases_solve::dockerd_solve_context),
         Case::new("solve-outputs", super::cases_solve_outputs::dockerd_outputs),
+        Case::new("solve-no-cache", super::cases_solve_opts::dockerd_no_cache),
         Case::new("session", case_session),
     ]
 }
@@ -203,6 +205,22 @@ fn case_run(env: &Env) -> Result<()> {
     expect_file(env, "run", "/out-env.txt", "hello-env")?;
     expect_file(env, "run", "/out-cwd.txt", "/work")?;
     expect_file(env, "run", "/home/app/whoami.txt", "app")
+}
+
+/// `docker build --no-cache` through the luakit frontend: a second build
+/// shows the script's steps CACHED, one with `--no-cache` none (the
+/// frontend honours the `no-cache` option as the Dockerfile frontend does).
+fn case_no_cache(env: &Env) -> Result<()> {
+    let script_steps = |out: &str| -> Vec<String> {
+        super::cases_solve_opts::cached_steps(out).into_iter().filter(|s| s.contains("[build.lua:")).collect()
+    };
+    env.build_ok("run", &[])?;
+    let again = env.build_ok("run", &[])?;
+    ensure!(!script_steps(&again.output).is_empty(), "a second build shows no CACHED step\n{}", again.describe());
+    let fresh = env.build_ok("run", &["--no-cache"])?;
+    let cached = script_steps(&fresh.output);
+    ensure!(cached.is_empty(), "--no-cache still shows CACHED steps {cached:?}\n{}", fresh.describe());
+    Ok(())
 }
 
 fn case_fileops(env: &Env) -> Result<()> {

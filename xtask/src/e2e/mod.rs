@@ -38,6 +38,7 @@ pub mod cases_buildkitd;
 pub mod cases_dockerd;
 pub mod cases_lock;
 pub mod cases_solve;
+pub mod cases_solve_opts;
 pub mod cases_solve_outputs;
 pub mod convert_equiv;
 pub mod dockerd;
