@@ -19,6 +19,7 @@ pub const PACKAGES: &[(&str, &str, &str)] = &[
     ("apache2-utils", "/usr/bin/htpasswd", "the auth registry's htpasswd file"),
     ("openssh-client", "/usr/bin/ssh-agent", "ssh-agent/ssh-keygen for SSH-forwarding tests"),
     ("xz-utils", "/usr/bin/xz", "unpacks the BuildKit v0.11.6 binaries"),
+    ("openssl", "/usr/bin/openssl", "certificates for the mTLS case (solve-tls)"),
 ];
 
 /// Package names, space-separated (what `.ci/run` installs too).
