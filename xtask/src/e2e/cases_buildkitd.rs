@@ -70,6 +70,7 @@ pub fn cases<'a>() -> Vec<Case<Ctx<'a>>> {
         Case::new("solve-unreachable", super::cases_solve::buildkitd_solve_unreachable),
         Case::new("solve-interrupt", super::cases_solve::buildkitd_solve_interrupt),
         Case::new("solve-context", super::cases_solve::buildkitd_solve_context),
+        Case::new("solve-ssh", super::cases_solve::buildkitd_solve_ssh),
         Case::new("solve-tar", super::cases_solve_outputs::buildkitd_tar),
         Case::new("solve-oci", super::cases_solve_outputs::buildkitd_oci),
         Case::new("solve-docker", super::cases_solve_outputs::buildkitd_docker),

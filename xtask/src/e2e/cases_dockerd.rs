@@ -64,6 +64,7 @@ pub fn cases<'a>() -> Vec<Case<Env<'a>>> {
         Case::new("solve-pb", super::cases_solve::dockerd_solve_pb),
         Case::new("solve-failing", super::cases_solve::dockerd_solve_failing),
         Case::new("solve-context", super::cases_solve::dockerd_solve_context),
+        Case::new("solve-ssh", super::cases_solve::dockerd_solve_ssh),
         Case::new("solve-outputs", super::cases_solve_outputs::dockerd_outputs),
         Case::new("solve-no-cache", super::cases_solve_opts::dockerd_no_cache),
         Case::new("session", case_session),

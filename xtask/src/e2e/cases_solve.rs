@@ -445,3 +445,149 @@ pub fn buildkitd_solve_context(c: &Ctx) -> Result<()> {
     ensure!(got.trim_end() == CONTEXT_RESULT, "/out/result: {got:?}");
     Ok(())
 }
+
+// ---------------------------------------------------------------------------
+// SSH agent forwarding, both engines
+// ---------------------------------------------------------------------------
+
+/// A running `ssh-agent` (Debian's openssh-client) holding one new
+/// ed25519 key; killed when dropped.
+struct Agent {
+    child: std::process::Child,
+    socket: std::path::PathBuf,
+    /// The key's comment, which `ssh-add -l` lists.
+    comment: String,
+    /// The key's fingerprint (`SHA256:…`), unique to this run.
+    fingerprint: String,
+}
+
+impl Agent {
+    fn start(work: &Path) -> Result<Agent> {
+        let socket = work.join("agent.sock");
+        let _ = fs::remove_file(&socket);
+        let child = Command::new("ssh-agent")
+            .arg("-D")
+            .arg("-a")
+            .arg(&socket)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot run ssh-agent (Debian's openssh-client)")?;
+        let mut agent = Agent { child, socket, comment: "luakit-e2e-key".to_string(), fingerprint: String::new() };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !agent.socket.exists() {
+            ensure!(std::time::Instant::now() < deadline, "ssh-agent did not create {}", agent.socket.display());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let key = work.join("id_ed25519");
+        let _ = fs::remove_file(&key);
+        let _ = fs::remove_file(key.with_extension("pub"));
+        let out = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", &agent.comment, "-f"])
+            .arg(&key)
+            .stdin(Stdio::null())
+            .output()?;
+        util::check_output("ssh-keygen", &out)?;
+        let out = Command::new("ssh-add").arg(&key).env("SSH_AUTH_SOCK", &agent.socket).stdin(Stdio::null()).output()?;
+        util::check_output("ssh-add", &out)?;
+        let out = Command::new("ssh-keygen").arg("-lf").arg(key.with_extension("pub")).output()?;
+        util::check_output("ssh-keygen -l", &out)?;
+        let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+        agent.fingerprint = listed.split_whitespace().nth(1).context("ssh-keygen -l printed no fingerprint")?.to_string();
+        Ok(agent)
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A context with the host's `ssh-add`, its shared libraries and loader
+/// (the busybox base has no SSH client), and a script that lists the
+/// forwarded agent's keys in a run step with an SSH mount; the result,
+/// `/keys`, is exported alone. The run's command names `nonce`, so that
+/// no cached result of an earlier agent is reused.
+fn ssh_fixture(work: &Path, nonce: &str) -> Result<std::path::PathBuf> {
+    let ctx = work.join("ctx");
+    let _ = fs::remove_dir_all(&ctx);
+    fs::create_dir_all(ctx.join("lib"))?;
+    let tool = Path::new("/usr/bin/ssh-add");
+    fs::copy(tool, ctx.join("ssh-add"))?;
+    let out = Command::new("ldd").arg(tool).output().context("cannot run ldd")?;
+    util::check_output("ldd /usr/bin/ssh-add", &out)?;
+    let mut loader = None;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        // `libc.so.6 => /lib/…/libc.so.6 (0x…)` or `/lib64/ld-linux-x86-64.so.2 (0x…)`.
+        let path = match line.split_once("=>") {
+            Some((_, rest)) => rest.split_whitespace().next(),
+            None => line.split_whitespace().next().filter(|p| p.starts_with('/')),
+        };
+        let Some(path) = path.filter(|p| p.starts_with('/')) else { continue };
+        let name = Path::new(path).file_name().context("a library without a name")?.to_string_lossy().into_owned();
+        fs::copy(path, ctx.join("lib").join(&name)).with_context(|| format!("copying {path}"))?;
+        if name.starts_with("ld-linux") {
+            loader = Some(name);
+        }
+    }
+    let loader = loader.context("ldd names no dynamic loader for ssh-add")?;
+    let script = format!(
+        r#"local tools = bk.local_("context")
+local listed = bk.image("alpine:3.19"):run(
+    "/tools/lib/{loader} --library-path /tools/lib /tools/ssh-add -l > /keys 2>&1 # {nonce}",
+    {{ mounts = {{ bk.bind(tools, "/tools"), bk.ssh() }} }}
+)
+bk.export(bk.scratch():copy(listed, "/keys", "/keys"))
+"#
+    );
+    fs::write(ctx.join("build.lua"), script)?;
+    Ok(ctx)
+}
+
+/// `luakit solve --ssh default` with a real agent: the run step lists the
+/// agent's key through the forwarded socket (written out with
+/// `--output type=local`).
+fn solve_ssh(luakit: &Path, addr: &str, work: &Path) -> Result<()> {
+    let agent = Agent::start(work)?;
+    let ctx = ssh_fixture(work, &agent.fingerprint)?;
+    let out = work.join("out");
+    let _ = fs::remove_dir_all(&out);
+    let output = format!("type=local,dest={}", out.display());
+    let sock = agent.socket.to_string_lossy().into_owned();
+    solve_env(
+        luakit,
+        &ctx,
+        &["--addr", addr, "--ssh", "default", "--output", &output, "build.lua"],
+        &work.join("solve"),
+        &[("SSH_AUTH_SOCK", &sock)],
+    )?
+    .ok()?;
+    let keys = fs::read_to_string(out.join("keys")).context("the build wrote no /keys")?;
+    ensure!(
+        keys.contains(&agent.fingerprint) && keys.contains(&agent.comment),
+        "ssh-add -l in the build did not list the agent's key {} ({}): {keys:?}",
+        agent.fingerprint,
+        agent.comment
+    );
+    // Without --ssh the build cannot have the agent: a clear failure.
+    let _ = fs::remove_dir_all(&out);
+    solve_env(luakit, &ctx, &["--addr", addr, "--output", &output, "build.lua"], &work.join("solve-without"), &[])?
+        .fails_with(&["ssh"])?;
+    Ok(())
+}
+
+/// [`solve_ssh`] on the Docker daemon.
+pub fn dockerd_solve_ssh(env: &Env) -> Result<()> {
+    let work = env.work.join("solve-ssh");
+    fs::create_dir_all(&work)?;
+    solve_ssh(&env.luakit, &docker_addr(env), &work)
+}
+
+/// [`solve_ssh`] on buildkitd.
+pub fn buildkitd_solve_ssh(c: &Ctx) -> Result<()> {
+    let work = c.dir("solve-ssh")?;
+    solve_ssh(&c.luakit, &c.bk.addr(), &work)
+}
