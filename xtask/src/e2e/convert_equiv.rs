@@ -23,7 +23,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -61,21 +61,54 @@ const CONFIG_FIELDS: &[&str] = &[
     "StopSignal",
 ];
 
-/// The fixture's files (not its expected config) copied to a fresh `ctx`.
-fn copy_fixture(fixture: &str, ctx: &Path) -> Result<()> {
+/// Build secrets a fixture's `RUN --mount=type=secret` steps read: fixture
+/// → (id, content). Both builds get the same ones.
+const SECRETS: &[(&str, &[(&str, &str)])] = &[(
+    "node-secret-files",
+    &[("npmrc", "//registry.npmjs.org/:_authToken=e2e-npm-token\n"), ("sentry", "e2e-sentry-token")],
+)];
+
+/// The fixture's files (not its expected config) copied to a fresh `ctx`,
+/// its Dockerfile without a leading `# syntax=` line: that line makes
+/// BuildKit pull the named Dockerfile frontend image, which needs the
+/// network; the engines' built-in frontends build the Dockerfile instead.
+/// Returns the fixture's secrets as `id=<id>,src=<file>` specs (the files
+/// are written next to `ctx`, outside the build context).
+fn copy_fixture(fixture: &str, ctx: &Path) -> Result<Vec<String>> {
     let src = crate::root().join("fixtures/convert").join(fixture);
     if ctx.exists() {
         fs::remove_dir_all(ctx)?;
     }
     copy_dir(&src, ctx)?;
     let _ = fs::remove_file(ctx.join("expect.json"));
-    Ok(())
+    let df = ctx.join("Dockerfile");
+    let text = fs::read_to_string(&df)?;
+    if let Some((first, rest)) = text.split_once('\n')
+        && first.trim_start().starts_with("# syntax=")
+    {
+        fs::write(&df, rest)?;
+    }
+    let mut specs = Vec::new();
+    for (id, content) in SECRETS.iter().filter(|(f, _)| *f == fixture).flat_map(|(_, s)| s.iter()) {
+        let file = ctx.with_extension(format!("secret-{id}"));
+        fs::write(&file, content)?;
+        specs.push(format!("id={id},src={}", file.display()));
+    }
+    Ok(specs)
 }
 
-/// `luakit convert Dockerfile -o build.lua` in `ctx`.
-fn convert(luakit: &Path, ctx: &Path, syntax: Option<&str>) -> Result<()> {
+/// `luakit convert Dockerfile -o <script>` in `ctx`; returns the script's
+/// path: `build.lua` in a directory of its own next to `ctx`, so that a
+/// `COPY . .` of the converted build copies what the Dockerfile's did.
+fn convert(luakit: &Path, ctx: &Path, syntax: Option<&str>) -> Result<PathBuf> {
+    let dir = ctx.with_extension("script");
+    if dir.exists() {
+        fs::remove_dir_all(&dir)?;
+    }
+    fs::create_dir_all(&dir)?;
+    let script = dir.join("build.lua");
     let mut cmd = Command::new(luakit);
-    cmd.current_dir(ctx).args(["convert", "Dockerfile", "-o", "build.lua"]).stdin(Stdio::null());
+    cmd.current_dir(ctx).args(["convert", "Dockerfile", "-o"]).arg(&script).stdin(Stdio::null());
     if let Some(image) = syntax {
         cmd.args(["--syntax", image]);
     }
@@ -83,7 +116,7 @@ fn convert(luakit: &Path, ctx: &Path, syntax: Option<&str>) -> Result<()> {
     if !out.status.success() {
         bail!("`luakit convert Dockerfile` failed ({}):\n{}", out.status, String::from_utf8_lossy(&out.stderr));
     }
-    Ok(())
+    Ok(script)
 }
 
 /// The differences of two image configs, over [`CONFIG_FIELDS`].
@@ -99,11 +132,11 @@ fn diff_configs(a: &Value, b: &Value) -> Vec<String> {
 }
 
 /// Fails listing `diffs` (and the script) unless there are none.
-fn no_differences(mut diffs: Vec<String>, ctx: &Path, reference: &str) -> Result<()> {
+fn no_differences(mut diffs: Vec<String>, script: &Path, reference: &str) -> Result<()> {
     if diffs.is_empty() {
         return Ok(());
     }
-    let script = fs::read_to_string(ctx.join("build.lua")).unwrap_or_default();
+    let script = fs::read_to_string(script).unwrap_or_default();
     let n = diffs.len();
     diffs.truncate(40);
     bail!(
@@ -119,8 +152,9 @@ fn no_differences(mut diffs: Vec<String>, ctx: &Path, reference: &str) -> Result
 pub fn check_buildkitd(c: &super::cases_buildkitd::Ctx, fixture: &str) -> Result<()> {
     let work = c.dir(&format!("convert-{fixture}"))?;
     let ctx = work.join("ctx");
-    copy_fixture(fixture, &ctx)?;
-    convert(&c.luakit, &ctx, None)?;
+    let secrets = copy_fixture(fixture, &ctx)?;
+    let script = convert(&c.luakit, &ctx, None)?;
+    let script_dir = script.parent().context("the script has a directory")?;
     let mut images = Vec::new();
     for (who, frontend) in [("dockerfile", None), ("luakit", Some(&c.frontend))] {
         let tar = work.join(format!("{who}.tar"));
@@ -133,9 +167,14 @@ pub fn check_buildkitd(c: &super::cases_buildkitd::Ctx, fixture: &str) -> Result
                 .arg(format!("--opt=source={image}"))
                 .arg("--opt=filename=build.lua"),
         };
-        cmd.arg(format!("--local=context={}", ctx.display()))
-            .arg(format!("--local=dockerfile={}", ctx.display()))
+        cmd.arg(format!("--local=context={}", ctx.display())).arg(format!(
+            "--local=dockerfile={}",
+            if frontend.is_some() { script_dir } else { ctx.as_path() }.display()
+        ))
             .arg(format!("--output=type=oci,dest={}", tar.display()));
+        for spec in &secrets {
+            cmd.arg(format!("--secret={spec}"));
+        }
         c.run_buildctl(cmd, &format!("convert-{fixture}-{who}"))?.ok().with_context(|| format!("the {who} build"))?;
         let img = super::oci::OciImage::open(&tar, &work.join(format!("{who}-layout")))?;
         let rootfs = work.join(format!("{who}-rootfs"));
@@ -146,7 +185,7 @@ pub fn check_buildkitd(c: &super::cases_buildkitd::Ctx, fixture: &str) -> Result
     let (a, b) = (&images[0], &images[1]);
     let mut diffs = diff_configs(&a.0, &b.0);
     diffs.extend(diff_files(&a.1, &b.1));
-    no_differences(diffs, &ctx, "the Dockerfile frontend")
+    no_differences(diffs, &script, "the Dockerfile frontend")
 }
 
 /// Path → description of every entry under `root` (type, mode, owner,
@@ -185,12 +224,12 @@ pub fn check(env: &Env, fixture: &str) -> Result<()> {
     }
     let ctx = env.work.join(format!("convert-{fixture}"));
     // The Dockerfile is built first, in the fixture's files alone.
-    copy_fixture(fixture, &ctx)?;
+    let secrets = copy_fixture(fixture, &ctx)?;
     let docker_tag = format!("luakit-e2e-convert-{fixture}-docker");
     let luakit_tag = format!("luakit-e2e-convert-{fixture}-luakit");
-    build(env, &ctx, "Dockerfile", &docker_tag, &format!("convert-{fixture}-docker"))?;
-    convert(&env.luakit, &ctx, Some(FRONTEND_TAG))?;
-    build(env, &ctx, "build.lua", &luakit_tag, &format!("convert-{fixture}-luakit"))?;
+    build(env, &ctx, &ctx.join("Dockerfile"), &docker_tag, &secrets, &format!("convert-{fixture}-docker"))?;
+    let script = convert(&env.luakit, &ctx, Some(FRONTEND_TAG))?;
+    build(env, &ctx, &script, &luakit_tag, &secrets, &format!("convert-{fixture}-luakit"))?;
 
     let mut diffs = diff_configs(&config(env, &docker_tag)?, &config(env, &luakit_tag)?);
     let (fa, fb) = (files(env, &docker_tag)?, files(env, &luakit_tag)?);
@@ -202,18 +241,24 @@ pub fn check(env: &Env, fixture: &str) -> Result<()> {
         );
     }
     diffs.extend(diff_files(&fa, &fb));
-    no_differences(diffs, &ctx, "`docker build`")
+    no_differences(diffs, &script, "`docker build`")
 }
 
-/// `docker build -f <file> -t <tag> .` in `ctx`; fails with the build output.
-fn build(env: &Env, ctx: &Path, file: &str, tag: &str, log: &str) -> Result<()> {
+/// `docker build -f <file> -t <tag> [--secret <spec>]… .` in `ctx`; fails
+/// with the build output.
+fn build(env: &Env, ctx: &Path, file: &Path, tag: &str, secrets: &[String], log: &str) -> Result<()> {
     let mut cmd = env.d.docker();
-    cmd.current_dir(ctx).args(["build", "--progress=plain", "-f", file, "-t", tag, "."]).stdin(Stdio::null());
+    cmd.current_dir(ctx).args(["build", "--progress=plain", "-f"]).arg(file).args(["-t", tag]).stdin(Stdio::null());
+    for spec in secrets {
+        cmd.arg("--secret").arg(spec);
+    }
+    cmd.arg(".");
     let offset = env.d.log_len();
     let (status, output) = run_logged(cmd, &env.work.join(format!("{log}.log")), BUILD_TIMEOUT)?;
     if !status.is_some_and(|s| s.success()) {
         bail!(
-            "docker build -f {file} failed\n{}\n--- daemon log:\n{}",
+            "docker build -f {} failed\n{}\n--- daemon log:\n{}",
+            file.display(),
             tail(&output, 60),
             tail(&env.d.log_since(offset), 30)
         );
