@@ -63,6 +63,10 @@ pub fn cases<'a>() -> Vec<Case<Env<'a>>> {
         Case::new("convert-node-secret-files", |e| convert_equiv::check(e, "node-secret-files")),
         Case::new("convert-python-venv", |e| convert_equiv::check(e, "python-venv")),
         Case::new("convert-rust-cargo", |e| convert_equiv::check(e, "rust-cargo")),
+        // The examples' Dockerfiles (`convert_equiv::EXAMPLES`).
+        Case::new("convert-example-go", |e| convert_equiv::check(e, "example-go")),
+        Case::new("convert-example-node", |e| convert_equiv::check(e, "example-node")),
+        Case::new("convert-example-python", |e| convert_equiv::check(e, "example-python")),
         Case::new("solve", super::cases_solve::dockerd_solve),
         Case::new("solve-pb", super::cases_solve::dockerd_solve_pb),
         Case::new("solve-failing", super::cases_solve::dockerd_solve_failing),

@@ -68,6 +68,57 @@ const SECRETS: &[(&str, &[(&str, &str)])] = &[(
     &[("npmrc", "//registry.npmjs.org/:_authToken=e2e-npm-token\n"), ("sentry", "e2e-sentry-token")],
 )];
 
+/// The examples whose Dockerfile is compared like a fixture's (as
+/// `example-<dir>`), and those that are not, with the reason.
+pub const EXAMPLES: &[&str] = &["go", "node", "python"];
+pub const EXAMPLES_NOT_COMPARED: &[(&str, &str)] = &[(
+    "merge-diff",
+    "`apk add curl jq` on alpine:3.19 (the suite has no apk stand-in, and the Dockerfile copies the installed \
+     programs' files out of /usr/lib); COPY heredocs and --link also need the Dockerfile frontend 1.4",
+)];
+
+/// The directory of `fixture`: `examples/<dir>` for `example-<dir>`, else
+/// `fixtures/convert/<fixture>`.
+fn source_dir(fixture: &str) -> PathBuf {
+    match fixture.strip_prefix("example-") {
+        Some(dir) => crate::root().join("examples").join(dir),
+        None => crate::root().join("fixtures/convert").join(fixture),
+    }
+}
+
+/// Paths (without the leading `/`) the built image of a fixture must have
+/// (`!path`: must not have), so that a build whose tools did nothing cannot
+/// pass as equal: what the stand-in toolchains make.
+const MUST_HAVE: &[(&str, &[&str])] = &[
+    ("go-multistage", &["usr/local/bin/app"]),
+    (
+        "node-secret-files",
+        &["app/node_modules/express/package.json", "!app/node_modules/nodemon", "app/dist/server.js", "app/dist/sentry.txt"],
+    ),
+    (
+        "python-venv",
+        &["venv/bin/gunicorn", "venv/lib/python3.12/site-packages/flask/__init__.py", "venv/pyvenv.cfg", "home/app/src/app.py"],
+    ),
+    ("rust-cargo", &["bin/server", "!usr/share/doc/libssl-dev", "!nonexistent"]),
+    ("example-go", &["server", "home/nonroot"]),
+    (
+        "example-node",
+        &["app/dist/index.js", "app/node_modules/fastify/package.json", "!app/node_modules/typescript", "home/node"],
+    ),
+    ("example-python", &["venv/lib/python3.12/site-packages/flask/__init__.py", "app/app/__main__.py", "home/app"]),
+];
+
+/// Fails unless `listing` (of the `who` image) has the [`MUST_HAVE`] paths.
+fn has_expected_paths(fixture: &str, who: &str, listing: &BTreeMap<String, String>) -> Result<()> {
+    for p in MUST_HAVE.iter().filter(|(f, _)| *f == fixture).flat_map(|(_, p)| p.iter()) {
+        match p.strip_prefix('!') {
+            Some(absent) => ensure!(!listing.contains_key(absent), "the {who} image has /{absent}"),
+            None => ensure!(listing.contains_key(*p), "the {who} image has no /{p}"),
+        }
+    }
+    Ok(())
+}
+
 /// The fixture's files (not its expected config) copied to a fresh `ctx`,
 /// its Dockerfile without a leading `# syntax=` line: that line makes
 /// BuildKit pull the named Dockerfile frontend image, which needs the
@@ -75,7 +126,7 @@ const SECRETS: &[(&str, &[(&str, &str)])] = &[(
 /// Returns the fixture's secrets as `id=<id>,src=<file>` specs (the files
 /// are written next to `ctx`, outside the build context).
 fn copy_fixture(fixture: &str, ctx: &Path) -> Result<Vec<String>> {
-    let src = crate::root().join("fixtures/convert").join(fixture);
+    let src = source_dir(fixture);
     if ctx.exists() {
         fs::remove_dir_all(ctx)?;
     }
@@ -180,7 +231,9 @@ pub fn check_buildkitd(c: &super::cases_buildkitd::Ctx, fixture: &str) -> Result
         let rootfs = work.join(format!("{who}-rootfs"));
         img.unpack_rootfs(&rootfs)?;
         ensure!(rootfs.join("bin/sh").exists(), "the {who} image has no /bin/sh");
-        images.push((img.settings().clone(), tree_entries(&rootfs)?));
+        let listing = tree_entries(&rootfs)?;
+        has_expected_paths(fixture, who, &listing)?;
+        images.push((img.settings().clone(), listing));
     }
     let (a, b) = (&images[0], &images[1]);
     let mut diffs = diff_configs(&a.0, &b.0);
@@ -222,6 +275,12 @@ pub fn check(env: &Env, fixture: &str) -> Result<()> {
     if let Some((_, why)) = NOT_ON_DOCKERD.iter().find(|(n, _)| *n == fixture) {
         bail!("{fixture} cannot be built by dockerd 20.10: {why}");
     }
+    if let Some(dir) = fixture.strip_prefix("example-") {
+        if let Some((_, why)) = EXAMPLES_NOT_COMPARED.iter().find(|(n, _)| *n == dir) {
+            bail!("examples/{dir} cannot be built offline: {why}");
+        }
+        ensure!(EXAMPLES.contains(&dir), "examples/{dir} is not in convert_equiv::EXAMPLES");
+    }
     let ctx = env.work.join(format!("convert-{fixture}"));
     // The Dockerfile is built first, in the fixture's files alone.
     let secrets = copy_fixture(fixture, &ctx)?;
@@ -239,6 +298,7 @@ pub fn check(env: &Env, fixture: &str) -> Result<()> {
             "the export of the {who} image has no /bin/sh: {} entries",
             listing.len()
         );
+        has_expected_paths(fixture, who, listing)?;
     }
     diffs.extend(diff_files(&fa, &fb));
     no_differences(diffs, &script, "`docker build`")
@@ -507,26 +567,27 @@ mod tests {
         assert_ne!(normalize(Some(&serde_json::json!(["sh"]))), Value::Null);
     }
 
-    /// Every example Dockerfile needs the network (a language base image, a
-    /// `# syntax=` frontend image or a package install): none can be an
-    /// offline case. Fails when an example stops needing it, so that it
-    /// gets a case.
+    /// Every example Dockerfile is a dockerd case (`convert-example-<dir>`)
+    /// or listed with the reason it is not.
     #[test]
-    fn examples_need_the_network() -> Result<()> {
-        let dir = crate::root().join("examples");
-        let offline_bases = ["alpine:3.19", "busybox", "scratch"];
-        for e in fs::read_dir(&dir)? {
-            let df = e?.path().join("Dockerfile");
-            let Ok(text) = fs::read_to_string(&df) else { continue };
-            let online_base = text.lines().filter_map(|l| l.strip_prefix("FROM ")).any(|l| {
-                let image = l.split_whitespace().find(|w| !w.starts_with("--")).unwrap_or("");
-                !offline_bases.iter().any(|b| image.starts_with(b)) && !text.contains(&format!(" AS {image}"))
-            });
-            let needs = text.starts_with("# syntax=")
-                || online_base
-                || ["apk add", "apt-get", "npm ", "pip ", "go mod download"].iter().any(|p| text.contains(p));
-            assert!(needs, "{} seems to build offline: add it to the convert e2e cases", df.display());
+    fn every_example_is_compared_or_excused() -> Result<()> {
+        let cases: Vec<&str> = super::super::cases_dockerd::cases().iter().map(|c| c.name).collect();
+        let mut seen = 0;
+        for e in fs::read_dir(crate::root().join("examples"))? {
+            let dir = e?.path();
+            if !dir.join("Dockerfile").exists() {
+                continue;
+            }
+            seen += 1;
+            let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+            let compared = EXAMPLES.contains(&name.as_str());
+            let excused = EXAMPLES_NOT_COMPARED.iter().any(|(n, _)| *n == name);
+            assert!(compared != excused, "examples/{name}: compared ({compared}) or excused ({excused}), exactly one");
+            if compared {
+                assert!(cases.contains(&format!("convert-example-{name}").as_str()), "examples/{name} has no case");
+            }
         }
+        assert_eq!(seen, EXAMPLES.len() + EXAMPLES_NOT_COMPARED.len());
         Ok(())
     }
 }

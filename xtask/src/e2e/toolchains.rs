@@ -312,7 +312,7 @@ pub fn push_toolchains(client: &Client, work_dir: &Path) -> Result<Vec<String>> 
     fs::create_dir_all(&dir)?;
     let mut pushed = Vec::new();
     for t in TOOLCHAINS {
-        let hub: Vec<&str> = t.names.iter().copied().filter(|n| !n.split('/').next().unwrap_or("").contains('.')).collect();
+        let hub: Vec<&str> = t.names.iter().copied().filter(|n| is_docker_hub(n)).collect();
         if hub.is_empty() {
             continue;
         }
@@ -328,9 +328,24 @@ pub fn push_toolchains(client: &Client, work_dir: &Path) -> Result<Vec<String>> 
     Ok(pushed)
 }
 
+/// Whether `name` is a Docker Hub name (no registry host before a `/`).
+fn is_docker_hub(name: &str) -> bool {
+    match name.split_once('/') {
+        Some((host, _)) => !(host.contains('.') || host.contains(':') || host == "localhost"),
+        None => true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registry_hosts_are_told_from_hub_names() {
+        assert!(is_docker_hub("golang:1.22-alpine"));
+        assert!(is_docker_hub("library/node:20"));
+        assert!(!is_docker_hub("gcr.io/distroless/static-debian12:nonroot"));
+    }
 
     #[test]
     fn every_shim_used_exists_and_is_a_sh_script() {
