@@ -11,15 +11,16 @@
 //!
 //! The fixtures are the ones `fixtures/convert/e2e.txt` lists, except those
 //! of [`NOT_ON_DOCKERD`] (dockerd 20.10's built-in Dockerfile frontend
-//! rejects the Dockerfile itself). Those are compared on buildkitd v0.11.6
-//! instead ([`check_buildkitd`]): its Dockerfile frontend (`dockerfile.v0`)
-//! builds the Dockerfile, the luakit frontend image (`gateway.v0`) the
-//! converted script, both exported as OCI images whose configs and unpacked
-//! root filesystems are compared the same way. No Dockerfile under
-//! `examples/` builds offline (each pulls a language image or a
-//! `# syntax=docker/dockerfile:1` frontend and installs packages over the
-//! network), so none is a case; the test `examples_need_the_network` keeps
-//! that claim true.
+//! rejects the Dockerfile itself), and the Dockerfiles of the [`EXAMPLES`]
+//! (as `example-<dir>`). Those of [`NOT_ON_DOCKERD`] are compared on
+//! buildkitd v0.11.6 instead ([`check_buildkitd`]): its Dockerfile frontend
+//! (`dockerfile.v0`) builds the Dockerfile, the luakit frontend image
+//! (`gateway.v0`) the converted script, both exported as OCI images whose
+//! configs and unpacked root filesystems are compared the same way; some
+//! language builds are compared there as well. The language builds run on
+//! stand-in base images whose toolchains are shell scripts
+//! ([`super::toolchains`]); [`MUST_HAVE`] names files those must have made,
+//! so that tools doing nothing cannot pass as equal.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -93,11 +94,21 @@ const MUST_HAVE: &[(&str, &[&str])] = &[
     ("go-multistage", &["usr/local/bin/app"]),
     (
         "node-secret-files",
-        &["app/node_modules/express/package.json", "!app/node_modules/nodemon", "app/dist/server.js", "app/dist/sentry.txt"],
+        &[
+            "app/node_modules/express/package.json",
+            "!app/node_modules/nodemon",
+            "app/dist/server.js",
+            "app/dist/sentry.txt",
+        ],
     ),
     (
         "python-venv",
-        &["venv/bin/gunicorn", "venv/lib/python3.12/site-packages/flask/__init__.py", "venv/pyvenv.cfg", "home/app/src/app.py"],
+        &[
+            "venv/bin/gunicorn",
+            "venv/lib/python3.12/site-packages/flask/__init__.py",
+            "venv/pyvenv.cfg",
+            "home/app/src/app.py",
+        ],
     ),
     ("rust-cargo", &["bin/server", "!usr/share/doc/libssl-dev", "!nonexistent"]),
     ("example-go", &["server", "home/nonroot"]),
@@ -218,10 +229,11 @@ pub fn check_buildkitd(c: &super::cases_buildkitd::Ctx, fixture: &str) -> Result
                 .arg(format!("--opt=source={image}"))
                 .arg("--opt=filename=build.lua"),
         };
-        cmd.arg(format!("--local=context={}", ctx.display())).arg(format!(
-            "--local=dockerfile={}",
-            if frontend.is_some() { script_dir } else { ctx.as_path() }.display()
-        ))
+        cmd.arg(format!("--local=context={}", ctx.display()))
+            .arg(format!(
+                "--local=dockerfile={}",
+                if frontend.is_some() { script_dir } else { ctx.as_path() }.display()
+            ))
             .arg(format!("--output=type=oci,dest={}", tar.display()));
         for spec in &secrets {
             cmd.arg(format!("--secret={spec}"));

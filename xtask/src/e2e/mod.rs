@@ -40,7 +40,6 @@ pub mod cases_lock;
 pub mod cases_solve;
 pub mod cases_solve_outputs;
 pub mod convert_equiv;
-pub mod toolchains;
 pub mod dockerd;
 pub mod http;
 pub mod images;
@@ -49,6 +48,7 @@ pub mod packages;
 pub mod registry;
 pub mod runner;
 pub mod session;
+pub mod toolchains;
 pub mod util;
 
 use std::fs;
