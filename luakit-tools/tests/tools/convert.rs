@@ -224,3 +224,26 @@ fn convert_path_reads_the_ignore_file_next_to_the_dockerfile() -> TestResult {
     assert!(out.lua.contains(&format!("-- Converted from {} by luakit convert.", df.display())));
     Ok(())
 }
+
+/// Docker creates a WORKDIR owned by the current USER; the conversion
+/// leaves the mkdir out only when a RUN as root comes next (it creates the
+/// directory the same way).
+#[test]
+fn workdir_is_created_unless_a_root_run_comes_next() {
+    let lua = |df: &str| convert(df, &ConvertOptions::default()).expect("converts").lua;
+    let chown_copy = lua("FROM alpine:3.19\nWORKDIR /app\nCOPY --chown=1000 . .\n");
+    assert!(chown_copy.contains(r#"mkdir("/app")"#), "{chown_copy}");
+    let copy_elsewhere = lua("FROM alpine:3.19\nWORKDIR /app\nCOPY a.txt /etc/a.txt\n");
+    assert!(copy_elsewhere.contains(r#"mkdir("/app")"#), "{copy_elsewhere}");
+    let run = lua("FROM alpine:3.19\nWORKDIR /app\nWORKDIR sub\nRUN touch x\n");
+    assert!(!run.contains("mkdir("), "{run}");
+    let absolute_after = lua("FROM alpine:3.19\nWORKDIR /a\nWORKDIR /b\nRUN touch x\n");
+    assert!(
+        absolute_after.contains(r#"mkdir("/a")"#) && !absolute_after.contains(r#"mkdir("/b")"#),
+        "{absolute_after}"
+    );
+    let as_user = lua("FROM alpine:3.19\nUSER 1000\nWORKDIR /w\nRUN touch x\n");
+    assert!(as_user.contains(r#"mkdir("/w", { owner = "1000" })"#), "{as_user}");
+    let relative = lua("FROM alpine:3.19\nWORKDIR /srv\nRUN true\nWORKDIR ..\nCOPY a .\n");
+    assert!(relative.contains(r#"mkdir(".")"#), "{relative}");
+}
