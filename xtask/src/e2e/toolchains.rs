@@ -21,8 +21,8 @@
 //!   `:nonroot` tag running as it). Unlike the real distroless image the
 //!   stand-in keeps busybox's shell (the comparison needs `/bin/sh`).
 //!
-//! They are imported into dockerd and pushed to the registry (Docker Hub
-//! names only: buildkitd's mirror is for `docker.io`) under the real names.
+//! They are imported into dockerd under the real names and pushed to the
+//! registry that buildkitd uses as its mirror of `docker.io` and `gcr.io`.
 
 use std::fs;
 use std::os::unix::fs::{PermissionsExt as _, symlink};
@@ -30,6 +30,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use super::buildkitd::MIRRORED_HOSTS;
 use super::dockerd::Dockerd;
 use super::images::{self, Format, IMAGE_PATH, ImageSettings, Layer};
 use super::registry::Client;
@@ -305,27 +306,37 @@ pub fn import_toolchains(d: &Dockerd, work_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Pushes every stand-in with a Docker Hub name to the registry (the
-/// `docker.io` mirror of buildkitd); returns the names pushed.
+/// Pushes every stand-in to the registry (buildkitd's mirror of `docker.io`
+/// and of the [`MIRRORED_HOSTS`], whose names lose their host there);
+/// returns the names pushed.
 pub fn push_toolchains(client: &Client, work_dir: &Path) -> Result<Vec<String>> {
     let dir = work_dir.join("registry-toolchains");
     fs::create_dir_all(&dir)?;
     let mut pushed = Vec::new();
     for t in TOOLCHAINS {
-        let hub: Vec<&str> = t.names.iter().copied().filter(|n| is_docker_hub(n)).collect();
-        if hub.is_empty() {
-            continue;
-        }
         let rootfs = t.rootfs(&dir)?;
         let layer: Layer = images::make_layer(&rootfs, &rootfs.with_extension("layer"))?;
-        for name in hub {
-            let (repo, tag) = images::hub_repo_tag(name);
+        for name in t.names {
+            let (repo, tag) = match mirror_name(name) {
+                Some(n) => images::hub_repo_tag(n),
+                None => continue,
+            };
             images::push_image(client, &repo, &[&tag], &t.settings(), &[&layer], Format::Docker)
                 .with_context(|| format!("pushing the stand-in {name}"))?;
             pushed.push(name.to_string());
         }
     }
     Ok(pushed)
+}
+
+/// `name` as the mirror has it: a Docker Hub name as it is, a name on one
+/// of the [`MIRRORED_HOSTS`] without the host; None for other registries.
+fn mirror_name(name: &str) -> Option<&str> {
+    if is_docker_hub(name) {
+        return Some(name);
+    }
+    let (host, rest) = name.split_once('/')?;
+    MIRRORED_HOSTS.contains(&host).then_some(rest)
 }
 
 /// Whether `name` is a Docker Hub name (no registry host before a `/`).
@@ -345,6 +356,12 @@ mod tests {
         assert!(is_docker_hub("golang:1.22-alpine"));
         assert!(is_docker_hub("library/node:20"));
         assert!(!is_docker_hub("gcr.io/distroless/static-debian12:nonroot"));
+        assert_eq!(
+            mirror_name("gcr.io/distroless/static-debian12:nonroot"),
+            Some("distroless/static-debian12:nonroot")
+        );
+        assert_eq!(mirror_name("node:20"), Some("node:20"));
+        assert_eq!(mirror_name("quay.io/x/y:1"), None);
     }
 
     #[test]
