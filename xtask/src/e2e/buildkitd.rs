@@ -78,10 +78,15 @@ pub fn install_binaries(repo_root: &Path, target_dir: &Path) -> Result<PathBuf> 
     Ok(dest)
 }
 
+/// Registries besides `docker.io` whose pulls go to the mirror as well
+/// (repository names without the host): the stand-in distroless image.
+pub const MIRRORED_HOSTS: &[&str] = &["gcr.io"];
+
 /// A registry the daemon talks plain HTTP to.
 pub struct RegistryHost<'a> {
     pub addr: &'a str,
-    /// Whether `docker.io` pulls go to this registry first.
+    /// Whether `docker.io` (and [`MIRRORED_HOSTS`]) pulls go to this
+    /// registry first.
     pub docker_io_mirror: bool,
 }
 
@@ -194,6 +199,9 @@ impl Buildkitd {
             registries.iter().filter(|r| r.docker_io_mirror).map(|r| format!("\"{}\"", r.addr)).collect();
         if !mirrors.is_empty() {
             toml.push_str(&format!("[registry.\"docker.io\"]\n  mirrors = [{}]\n", mirrors.join(", ")));
+            for host in MIRRORED_HOSTS {
+                toml.push_str(&format!("[registry.\"{host}\"]\n  mirrors = [{}]\n", mirrors.join(", ")));
+            }
         }
         for r in registries {
             toml.push_str(&format!("[registry.\"{}\"]\n  http = true\n  insecure = true\n", r.addr));

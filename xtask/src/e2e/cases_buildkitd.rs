@@ -87,6 +87,15 @@ pub fn cases<'a>() -> Vec<Case<Ctx<'a>>> {
         // Dockerfile frontend cannot build (`convert_equiv::NOT_ON_DOCKERD`).
         Case::new("convert-heredocs", |c| super::convert_equiv::check_buildkitd(c, "heredocs")),
         Case::new("convert-mounts", |c| super::convert_equiv::check_buildkitd(c, "mounts")),
+        // Fixtures and examples on the stand-in toolchain images that dockerd
+        // compares too, on the newer engine as well.
+        Case::new("convert-go-multistage", |c| super::convert_equiv::check_buildkitd(c, "go-multistage")),
+        Case::new("convert-node-secret-files", |c| super::convert_equiv::check_buildkitd(c, "node-secret-files")),
+        Case::new("convert-python-venv", |c| super::convert_equiv::check_buildkitd(c, "python-venv")),
+        Case::new("convert-rust-cargo", |c| super::convert_equiv::check_buildkitd(c, "rust-cargo")),
+        Case::new("convert-example-go", |c| super::convert_equiv::check_buildkitd(c, "example-go")),
+        Case::new("convert-example-node", |c| super::convert_equiv::check_buildkitd(c, "example-node")),
+        Case::new("convert-example-python", |c| super::convert_equiv::check_buildkitd(c, "example-python")),
     ]
 }
 

@@ -11,19 +11,20 @@
 //!
 //! The fixtures are the ones `fixtures/convert/e2e.txt` lists, except those
 //! of [`NOT_ON_DOCKERD`] (dockerd 20.10's built-in Dockerfile frontend
-//! rejects the Dockerfile itself). Those are compared on buildkitd v0.11.6
-//! instead ([`check_buildkitd`]): its Dockerfile frontend (`dockerfile.v0`)
-//! builds the Dockerfile, the luakit frontend image (`gateway.v0`) the
-//! converted script, both exported as OCI images whose configs and unpacked
-//! root filesystems are compared the same way. No Dockerfile under
-//! `examples/` builds offline (each pulls a language image or a
-//! `# syntax=docker/dockerfile:1` frontend and installs packages over the
-//! network), so none is a case; the test `examples_need_the_network` keeps
-//! that claim true.
+//! rejects the Dockerfile itself), and the Dockerfiles of the [`EXAMPLES`]
+//! (as `example-<dir>`). Those of [`NOT_ON_DOCKERD`] are compared on
+//! buildkitd v0.11.6 instead ([`check_buildkitd`]): its Dockerfile frontend
+//! (`dockerfile.v0`) builds the Dockerfile, the luakit frontend image
+//! (`gateway.v0`) the converted script, both exported as OCI images whose
+//! configs and unpacked root filesystems are compared the same way; some
+//! language builds are compared there as well. The language builds run on
+//! stand-in base images whose toolchains are shell scripts
+//! ([`super::toolchains`]); [`MUST_HAVE`] names files those must have made,
+//! so that tools doing nothing cannot pass as equal.
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -61,21 +62,115 @@ const CONFIG_FIELDS: &[&str] = &[
     "StopSignal",
 ];
 
-/// The fixture's files (not its expected config) copied to a fresh `ctx`.
-fn copy_fixture(fixture: &str, ctx: &Path) -> Result<()> {
-    let src = crate::root().join("fixtures/convert").join(fixture);
+/// Build secrets a fixture's `RUN --mount=type=secret` steps read: fixture
+/// → (id, content). Both builds get the same ones.
+const SECRETS: &[(&str, &[(&str, &str)])] = &[(
+    "node-secret-files",
+    &[("npmrc", "//registry.npmjs.org/:_authToken=e2e-npm-token\n"), ("sentry", "e2e-sentry-token")],
+)];
+
+/// The examples whose Dockerfile is compared like a fixture's (as
+/// `example-<dir>`), and those that are not, with the reason.
+pub const EXAMPLES: &[&str] = &["go", "node", "python"];
+pub const EXAMPLES_NOT_COMPARED: &[(&str, &str)] = &[(
+    "merge-diff",
+    "`apk add curl jq` on alpine:3.19 (the suite has no apk stand-in, and the Dockerfile copies the installed \
+     programs' files out of /usr/lib); COPY heredocs and --link also need the Dockerfile frontend 1.4",
+)];
+
+/// The directory of `fixture`: `examples/<dir>` for `example-<dir>`, else
+/// `fixtures/convert/<fixture>`.
+fn source_dir(fixture: &str) -> PathBuf {
+    match fixture.strip_prefix("example-") {
+        Some(dir) => crate::root().join("examples").join(dir),
+        None => crate::root().join("fixtures/convert").join(fixture),
+    }
+}
+
+/// Paths (without the leading `/`) the built image of a fixture must have
+/// (`!path`: must not have), so that a build whose tools did nothing cannot
+/// pass as equal: what the stand-in toolchains make.
+const MUST_HAVE: &[(&str, &[&str])] = &[
+    ("go-multistage", &["usr/local/bin/app"]),
+    (
+        "node-secret-files",
+        &[
+            "app/node_modules/express/package.json",
+            "!app/node_modules/nodemon",
+            "app/dist/server.js",
+            "app/dist/sentry.txt",
+        ],
+    ),
+    (
+        "python-venv",
+        &[
+            "venv/bin/gunicorn",
+            "venv/lib/python3.12/site-packages/flask/__init__.py",
+            "venv/pyvenv.cfg",
+            "home/app/src/app.py",
+        ],
+    ),
+    ("rust-cargo", &["bin/server", "!usr/share/doc/libssl-dev", "!nonexistent"]),
+    ("example-go", &["server", "home/nonroot"]),
+    (
+        "example-node",
+        &["app/dist/index.js", "app/node_modules/fastify/package.json", "!app/node_modules/typescript", "home/node"],
+    ),
+    ("example-python", &["venv/lib/python3.12/site-packages/flask/__init__.py", "app/app/__main__.py", "home/app"]),
+];
+
+/// Fails unless `listing` (of the `who` image) has the [`MUST_HAVE`] paths.
+fn has_expected_paths(fixture: &str, who: &str, listing: &BTreeMap<String, String>) -> Result<()> {
+    for p in MUST_HAVE.iter().filter(|(f, _)| *f == fixture).flat_map(|(_, p)| p.iter()) {
+        match p.strip_prefix('!') {
+            Some(absent) => ensure!(!listing.contains_key(absent), "the {who} image has /{absent}"),
+            None => ensure!(listing.contains_key(*p), "the {who} image has no /{p}"),
+        }
+    }
+    Ok(())
+}
+
+/// The fixture's files (not its expected config) copied to a fresh `ctx`,
+/// its Dockerfile without a leading `# syntax=` line: that line makes
+/// BuildKit pull the named Dockerfile frontend image, which needs the
+/// network; the engines' built-in frontends build the Dockerfile instead.
+/// Returns the fixture's secrets as `id=<id>,src=<file>` specs (the files
+/// are written next to `ctx`, outside the build context).
+fn copy_fixture(fixture: &str, ctx: &Path) -> Result<Vec<String>> {
+    let src = source_dir(fixture);
     if ctx.exists() {
         fs::remove_dir_all(ctx)?;
     }
     copy_dir(&src, ctx)?;
     let _ = fs::remove_file(ctx.join("expect.json"));
-    Ok(())
+    let df = ctx.join("Dockerfile");
+    let text = fs::read_to_string(&df)?;
+    if let Some((first, rest)) = text.split_once('\n')
+        && first.trim_start().starts_with("# syntax=")
+    {
+        fs::write(&df, rest)?;
+    }
+    let mut specs = Vec::new();
+    for (id, content) in SECRETS.iter().filter(|(f, _)| *f == fixture).flat_map(|(_, s)| s.iter()) {
+        let file = ctx.with_extension(format!("secret-{id}"));
+        fs::write(&file, content)?;
+        specs.push(format!("id={id},src={}", file.display()));
+    }
+    Ok(specs)
 }
 
-/// `luakit convert Dockerfile -o build.lua` in `ctx`.
-fn convert(luakit: &Path, ctx: &Path, syntax: Option<&str>) -> Result<()> {
+/// `luakit convert Dockerfile -o <script>` in `ctx`; returns the script's
+/// path: `build.lua` in a directory of its own next to `ctx`, so that a
+/// `COPY . .` of the converted build copies what the Dockerfile's did.
+fn convert(luakit: &Path, ctx: &Path, syntax: Option<&str>) -> Result<PathBuf> {
+    let dir = ctx.with_extension("script");
+    if dir.exists() {
+        fs::remove_dir_all(&dir)?;
+    }
+    fs::create_dir_all(&dir)?;
+    let script = dir.join("build.lua");
     let mut cmd = Command::new(luakit);
-    cmd.current_dir(ctx).args(["convert", "Dockerfile", "-o", "build.lua"]).stdin(Stdio::null());
+    cmd.current_dir(ctx).args(["convert", "Dockerfile", "-o"]).arg(&script).stdin(Stdio::null());
     if let Some(image) = syntax {
         cmd.args(["--syntax", image]);
     }
@@ -83,7 +178,7 @@ fn convert(luakit: &Path, ctx: &Path, syntax: Option<&str>) -> Result<()> {
     if !out.status.success() {
         bail!("`luakit convert Dockerfile` failed ({}):\n{}", out.status, String::from_utf8_lossy(&out.stderr));
     }
-    Ok(())
+    Ok(script)
 }
 
 /// The differences of two image configs, over [`CONFIG_FIELDS`].
@@ -99,11 +194,11 @@ fn diff_configs(a: &Value, b: &Value) -> Vec<String> {
 }
 
 /// Fails listing `diffs` (and the script) unless there are none.
-fn no_differences(mut diffs: Vec<String>, ctx: &Path, reference: &str) -> Result<()> {
+fn no_differences(mut diffs: Vec<String>, script: &Path, reference: &str) -> Result<()> {
     if diffs.is_empty() {
         return Ok(());
     }
-    let script = fs::read_to_string(ctx.join("build.lua")).unwrap_or_default();
+    let script = fs::read_to_string(script).unwrap_or_default();
     let n = diffs.len();
     diffs.truncate(40);
     bail!(
@@ -119,8 +214,9 @@ fn no_differences(mut diffs: Vec<String>, ctx: &Path, reference: &str) -> Result
 pub fn check_buildkitd(c: &super::cases_buildkitd::Ctx, fixture: &str) -> Result<()> {
     let work = c.dir(&format!("convert-{fixture}"))?;
     let ctx = work.join("ctx");
-    copy_fixture(fixture, &ctx)?;
-    convert(&c.luakit, &ctx, None)?;
+    let secrets = copy_fixture(fixture, &ctx)?;
+    let script = convert(&c.luakit, &ctx, None)?;
+    let script_dir = script.parent().context("the script has a directory")?;
     let mut images = Vec::new();
     for (who, frontend) in [("dockerfile", None), ("luakit", Some(&c.frontend))] {
         let tar = work.join(format!("{who}.tar"));
@@ -134,19 +230,27 @@ pub fn check_buildkitd(c: &super::cases_buildkitd::Ctx, fixture: &str) -> Result
                 .arg("--opt=filename=build.lua"),
         };
         cmd.arg(format!("--local=context={}", ctx.display()))
-            .arg(format!("--local=dockerfile={}", ctx.display()))
+            .arg(format!(
+                "--local=dockerfile={}",
+                if frontend.is_some() { script_dir } else { ctx.as_path() }.display()
+            ))
             .arg(format!("--output=type=oci,dest={}", tar.display()));
+        for spec in &secrets {
+            cmd.arg(format!("--secret={spec}"));
+        }
         c.run_buildctl(cmd, &format!("convert-{fixture}-{who}"))?.ok().with_context(|| format!("the {who} build"))?;
         let img = super::oci::OciImage::open(&tar, &work.join(format!("{who}-layout")))?;
         let rootfs = work.join(format!("{who}-rootfs"));
         img.unpack_rootfs(&rootfs)?;
         ensure!(rootfs.join("bin/sh").exists(), "the {who} image has no /bin/sh");
-        images.push((img.settings().clone(), tree_entries(&rootfs)?));
+        let listing = tree_entries(&rootfs)?;
+        has_expected_paths(fixture, who, &listing)?;
+        images.push((img.settings().clone(), listing));
     }
     let (a, b) = (&images[0], &images[1]);
     let mut diffs = diff_configs(&a.0, &b.0);
     diffs.extend(diff_files(&a.1, &b.1));
-    no_differences(diffs, &ctx, "the Dockerfile frontend")
+    no_differences(diffs, &script, "the Dockerfile frontend")
 }
 
 /// Path → description of every entry under `root` (type, mode, owner,
@@ -183,14 +287,20 @@ pub fn check(env: &Env, fixture: &str) -> Result<()> {
     if let Some((_, why)) = NOT_ON_DOCKERD.iter().find(|(n, _)| *n == fixture) {
         bail!("{fixture} cannot be built by dockerd 20.10: {why}");
     }
+    if let Some(dir) = fixture.strip_prefix("example-") {
+        if let Some((_, why)) = EXAMPLES_NOT_COMPARED.iter().find(|(n, _)| *n == dir) {
+            bail!("examples/{dir} cannot be built offline: {why}");
+        }
+        ensure!(EXAMPLES.contains(&dir), "examples/{dir} is not in convert_equiv::EXAMPLES");
+    }
     let ctx = env.work.join(format!("convert-{fixture}"));
     // The Dockerfile is built first, in the fixture's files alone.
-    copy_fixture(fixture, &ctx)?;
+    let secrets = copy_fixture(fixture, &ctx)?;
     let docker_tag = format!("luakit-e2e-convert-{fixture}-docker");
     let luakit_tag = format!("luakit-e2e-convert-{fixture}-luakit");
-    build(env, &ctx, "Dockerfile", &docker_tag, &format!("convert-{fixture}-docker"))?;
-    convert(&env.luakit, &ctx, Some(FRONTEND_TAG))?;
-    build(env, &ctx, "build.lua", &luakit_tag, &format!("convert-{fixture}-luakit"))?;
+    build(env, &ctx, &ctx.join("Dockerfile"), &docker_tag, &secrets, &format!("convert-{fixture}-docker"))?;
+    let script = convert(&env.luakit, &ctx, Some(FRONTEND_TAG))?;
+    build(env, &ctx, &script, &luakit_tag, &secrets, &format!("convert-{fixture}-luakit"))?;
 
     let mut diffs = diff_configs(&config(env, &docker_tag)?, &config(env, &luakit_tag)?);
     let (fa, fb) = (files(env, &docker_tag)?, files(env, &luakit_tag)?);
@@ -200,20 +310,27 @@ pub fn check(env: &Env, fixture: &str) -> Result<()> {
             "the export of the {who} image has no /bin/sh: {} entries",
             listing.len()
         );
+        has_expected_paths(fixture, who, listing)?;
     }
     diffs.extend(diff_files(&fa, &fb));
-    no_differences(diffs, &ctx, "`docker build`")
+    no_differences(diffs, &script, "`docker build`")
 }
 
-/// `docker build -f <file> -t <tag> .` in `ctx`; fails with the build output.
-fn build(env: &Env, ctx: &Path, file: &str, tag: &str, log: &str) -> Result<()> {
+/// `docker build -f <file> -t <tag> [--secret <spec>]… .` in `ctx`; fails
+/// with the build output.
+fn build(env: &Env, ctx: &Path, file: &Path, tag: &str, secrets: &[String], log: &str) -> Result<()> {
     let mut cmd = env.d.docker();
-    cmd.current_dir(ctx).args(["build", "--progress=plain", "-f", file, "-t", tag, "."]).stdin(Stdio::null());
+    cmd.current_dir(ctx).args(["build", "--progress=plain", "-f"]).arg(file).args(["-t", tag]).stdin(Stdio::null());
+    for spec in secrets {
+        cmd.arg("--secret").arg(spec);
+    }
+    cmd.arg(".");
     let offset = env.d.log_len();
     let (status, output) = run_logged(cmd, &env.work.join(format!("{log}.log")), BUILD_TIMEOUT)?;
     if !status.is_some_and(|s| s.success()) {
         bail!(
-            "docker build -f {file} failed\n{}\n--- daemon log:\n{}",
+            "docker build -f {} failed\n{}\n--- daemon log:\n{}",
+            file.display(),
             tail(&output, 60),
             tail(&env.d.log_since(offset), 30)
         );
@@ -462,26 +579,27 @@ mod tests {
         assert_ne!(normalize(Some(&serde_json::json!(["sh"]))), Value::Null);
     }
 
-    /// Every example Dockerfile needs the network (a language base image, a
-    /// `# syntax=` frontend image or a package install): none can be an
-    /// offline case. Fails when an example stops needing it, so that it
-    /// gets a case.
+    /// Every example Dockerfile is a dockerd case (`convert-example-<dir>`)
+    /// or listed with the reason it is not.
     #[test]
-    fn examples_need_the_network() -> Result<()> {
-        let dir = crate::root().join("examples");
-        let offline_bases = ["alpine:3.19", "busybox", "scratch"];
-        for e in fs::read_dir(&dir)? {
-            let df = e?.path().join("Dockerfile");
-            let Ok(text) = fs::read_to_string(&df) else { continue };
-            let online_base = text.lines().filter_map(|l| l.strip_prefix("FROM ")).any(|l| {
-                let image = l.split_whitespace().find(|w| !w.starts_with("--")).unwrap_or("");
-                !offline_bases.iter().any(|b| image.starts_with(b)) && !text.contains(&format!(" AS {image}"))
-            });
-            let needs = text.starts_with("# syntax=")
-                || online_base
-                || ["apk add", "apt-get", "npm ", "pip ", "go mod download"].iter().any(|p| text.contains(p));
-            assert!(needs, "{} seems to build offline: add it to the convert e2e cases", df.display());
+    fn every_example_is_compared_or_excused() -> Result<()> {
+        let cases: Vec<&str> = super::super::cases_dockerd::cases().iter().map(|c| c.name).collect();
+        let mut seen = 0;
+        for e in fs::read_dir(crate::root().join("examples"))? {
+            let dir = e?.path();
+            if !dir.join("Dockerfile").exists() {
+                continue;
+            }
+            seen += 1;
+            let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+            let compared = EXAMPLES.contains(&name.as_str());
+            let excused = EXAMPLES_NOT_COMPARED.iter().any(|(n, _)| *n == name);
+            assert!(compared != excused, "examples/{name}: compared ({compared}) or excused ({excused}), exactly one");
+            if compared {
+                assert!(cases.contains(&format!("convert-example-{name}").as_str()), "examples/{name} has no case");
+            }
         }
+        assert_eq!(seen, EXAMPLES.len() + EXAMPLES_NOT_COMPARED.len());
         Ok(())
     }
 }

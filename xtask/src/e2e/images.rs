@@ -2,7 +2,7 @@
 //! static busybox, and the luakit frontend image, for both engines:
 //!
 //! - dockerd: `docker import` of the busybox rootfs as `alpine:3.19`,
-//!   `busybox:latest`, `debian:bookworm-slim` ([`import_base_images`]);
+//!   `busybox:latest`, `busybox:1.36` ([`import_base_images`]);
 //! - the registry (buildkitd pulls `docker.io/…` through it as a mirror):
 //!   manifests, configs and gzip layers written here and pushed with the
 //!   registry HTTP API ([`push_base_images`]) under the Docker Hub names the
@@ -14,6 +14,14 @@
 //!     `/marker.txt` = `arm64`; nothing in it can run here);
 //! - the frontend: the `luakit frontend-image` docker-save archive, pushed
 //!   as an OCI image ([`push_docker_archive`]).
+//!
+//! The language and distribution images realistic Dockerfiles start from
+//! (`golang:1.22-alpine`, `node:20-alpine`, `python:3.12-slim`,
+//! `rust:1.79-slim-bookworm`, `debian:bookworm-slim`,
+//! `gcr.io/distroless/static-debian12`, …) are stand-ins under the real
+//! names, not the real images: this busybox rootfs with small shell
+//! programs in place of `go`, `npm`, `pip`, `cargo`, `apt-get`, `useradd`,
+//! … and configs resembling the real ones ([`super::toolchains`]).
 //!
 //! The busybox rootfs: busybox, a symlink per applet, `/etc/passwd` with
 //! `root` and `app` (uid/gid 1000), `/etc/group`, `/tmp` (1777), `/root`,
@@ -36,7 +44,7 @@ use super::util;
 pub const BUSYBOX: &str = "/bin/busybox";
 /// Tags under which the busybox root filesystem is imported into dockerd
 /// (and pushed to the registry, as `library/<name>`).
-pub const BASE_IMAGE_TAGS: &[&str] = &["alpine:3.19", "busybox:latest", "busybox:1.36", "debian:bookworm-slim"];
+pub const BASE_IMAGE_TAGS: &[&str] = &["alpine:3.19", "busybox:latest", "busybox:1.36"];
 /// `PATH` baked into the base images.
 pub const IMAGE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// A base image (Docker Hub name, pulled through the mirror) whose config

@@ -49,6 +49,7 @@ pub mod packages;
 pub mod registry;
 pub mod runner;
 pub mod session;
+pub mod toolchains;
 pub mod util;
 
 use std::fs;
@@ -412,7 +413,8 @@ fn start_services(sel: &Selection, root: &Path, target: &Path, work: &Path, luak
         });
         let pushes = s.spawn(|| -> Result<()> {
             let t = Instant::now();
-            let pushed = images::push_base_images(&registry.client(), work)?;
+            let mut pushed = images::push_base_images(&registry.client(), work)?;
+            pushed.extend(toolchains::push_toolchains(&registry.client(), work)?);
             images::push_busybox(&auth_registry.client(), work, images::PRIVATE)?;
             eprintln!(
                 "e2e: pushed {} to {} and {} to {} in {:.1}s",
@@ -429,6 +431,7 @@ fn start_services(sel: &Selection, root: &Path, target: &Path, work: &Path, luak
                 let t = Instant::now();
                 let d = Dockerd::start(work)?;
                 images::import_base_images(&d, work)?;
+                toolchains::import_toolchains(&d, work)?;
                 archive_ready.wait()?;
                 match &frontend_bin {
                     Some(bin) => images::frontend_from_binary(bin, work, Some(&d), None, FRONTEND_TAG)?,

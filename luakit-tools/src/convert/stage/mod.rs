@@ -603,29 +603,40 @@ impl<'a> Converter<'a> {
     fn workdir(&mut self, ins: &Instruction) -> R<()> {
         let dir = self.single_word(ins)?;
         let dynamic = dir.is_dynamic();
-        let used_later = self.fs_step_follows(ins.line);
+        let run_next = self.run_comes_next(ins.line);
         let stage = self.stage();
         stage.call(format!("with_workdir({})", dir.lua()), dynamic);
-        if !used_later {
-            // Docker creates the directory (owned by the current USER); a
-            // later RUN or COPY would create it anyway.
+        // Docker creates the directory, owned by the current USER. A RUN
+        // that comes next creates it as well (owned by root), so the mkdir
+        // is left out only then and only while USER is root: a COPY or ADD
+        // would create it owned by its --chown (or not at all when it
+        // copies elsewhere), a later absolute WORKDIR not at all.
+        if !(run_next && stage.user.is_none()) {
             let owner = stage.user.as_ref().map(|u| format!(", {{ owner = {} }}", u.lua())).unwrap_or_default();
-            stage.call(format!("mkdir({}{owner})", if dynamic { "\".\"".to_string() } else { dir.lua() }), false);
+            let absolute = dir.as_lit().is_some_and(|d| d.starts_with('/'));
+            stage.call(format!("mkdir({}{owner})", if absolute { dir.lua() } else { "\".\"".to_string() }), false);
         }
         Ok(())
     }
 
-    /// Whether a RUN, COPY or ADD follows `line` in the same stage.
-    fn fs_step_follows(&self, line: usize) -> bool {
+    /// Whether the first RUN, COPY, ADD or absolute WORKDIR after `line` in
+    /// the same stage is a RUN (a relative WORKDIR between them names a
+    /// directory below this one: the RUN creates both).
+    fn run_comes_next(&self, line: usize) -> bool {
         self.df
             .items
             .iter()
             .filter_map(|i| match i {
-                Item::Instruction(x) if x.line > line => Some(x.keyword.as_str()),
+                Item::Instruction(x) if x.line > line => Some(x),
                 _ => None,
             })
-            .take_while(|k| *k != "FROM")
-            .any(|k| matches!(k, "RUN" | "COPY" | "ADD"))
+            .take_while(|x| x.keyword != "FROM")
+            .find(|x| match x.keyword.as_str() {
+                "RUN" | "COPY" | "ADD" => true,
+                "WORKDIR" => x.rest.trim_start().starts_with(['/', '$']),
+                _ => false,
+            })
+            .is_some_and(|x| x.keyword == "RUN")
     }
 
     fn user(&mut self, ins: &Instruction) -> R<()> {
