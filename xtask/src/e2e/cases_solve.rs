@@ -489,12 +489,14 @@ impl Agent {
             .stdin(Stdio::null())
             .output()?;
         util::check_output("ssh-keygen", &out)?;
-        let out = Command::new("ssh-add").arg(&key).env("SSH_AUTH_SOCK", &agent.socket).stdin(Stdio::null()).output()?;
+        let out =
+            Command::new("ssh-add").arg(&key).env("SSH_AUTH_SOCK", &agent.socket).stdin(Stdio::null()).output()?;
         util::check_output("ssh-add", &out)?;
         let out = Command::new("ssh-keygen").arg("-lf").arg(key.with_extension("pub")).output()?;
         util::check_output("ssh-keygen -l", &out)?;
         let listed = String::from_utf8_lossy(&out.stdout).into_owned();
-        agent.fingerprint = listed.split_whitespace().nth(1).context("ssh-keygen -l printed no fingerprint")?.to_string();
+        agent.fingerprint =
+            listed.split_whitespace().nth(1).context("ssh-keygen -l printed no fingerprint")?.to_string();
         Ok(agent)
     }
 }
