@@ -3,7 +3,8 @@
 //! directly, its progress, its outputs (the Docker daemon's image store;
 //! buildkitd's image pushed to the local registry and read back), the same
 //! image config as through the frontend, a failing step reported with its
-//! Lua line and the script around it, and an unreachable or wrong address.
+//! Lua line and the script around it, an unreachable or wrong address, and
+//! SSH agent forwarding (`--ssh default`) with a real `ssh-agent`.
 //!
 //! The cases are listed in [`super::cases_dockerd::cases`] and
 //! [`super::cases_buildkitd::cases`].
@@ -574,10 +575,18 @@ fn solve_ssh(luakit: &Path, addr: &str, work: &Path) -> Result<()> {
         agent.fingerprint,
         agent.comment
     );
-    // Without --ssh the build cannot have the agent: a clear failure.
+    // Without --ssh the step (run again, not taken from the cache) cannot
+    // have the agent: a clear failure.
     let _ = fs::remove_dir_all(&out);
-    solve_env(luakit, &ctx, &["--addr", addr, "--output", &output, "build.lua"], &work.join("solve-without"), &[])?
-        .fails_with(&["ssh"])?;
+    let without = solve_env(
+        luakit,
+        &ctx,
+        &["--addr", addr, "--no-cache", "--output", &output, "build.lua"],
+        &work.join("solve-without"),
+        &[],
+    )?;
+    ensure!(!without.ok, "luakit solve without --ssh succeeded\n{}", without.describe());
+    ensure!(without.stderr.to_lowercase().contains("ssh"), "the error does not mention SSH\n{}", without.describe());
     Ok(())
 }
 
