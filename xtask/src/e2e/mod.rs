@@ -192,12 +192,33 @@ impl Services {
 }
 
 /// Runs the end-to-end suite.
+/// The machine-wide lock of the e2e engines (`/tmp/luakit-e2e-engines.lock`,
+/// `flock`ed): a second suite, from any checkout, waits for the first.
+#[allow(unsafe_code)]
+fn engines_lock() -> Result<std::fs::File> {
+    use std::os::fd::AsRawFd as _;
+    let path = std::env::temp_dir().join("luakit-e2e-engines.lock");
+    let file = std::fs::File::create(&path).with_context(|| format!("cannot open {}", path.display()))?;
+    // SAFETY: flock on a file descriptor this function owns.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        println!("e2e: another e2e suite holds {}; waiting for it", path.display());
+        // SAFETY: as above; blocking this time.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            bail!("cannot lock {}: {}", path.display(), std::io::Error::last_os_error());
+        }
+    }
+    Ok(file)
+}
+
 pub fn run(args: &[String]) -> Result<()> {
     let sel = Selection::parse(args)?;
     util::install_interrupt_handler()?;
     let t0 = Instant::now();
     let root = crate::root();
     ensure_packages()?;
+    // One suite at a time on this machine: two dockerd would fight over the
+    // default bridge (docker0). Held until this process ends.
+    let _engines = engines_lock()?;
 
     // The luakit binary as `cargo test --workspace` builds it (for the CLI
     // tests): `cargo build -p luakit-cli` would unify features differently
