@@ -162,7 +162,8 @@ impl Content for ContentService {
         let (_, dir) = self.store(&req)?;
         let r = req.into_inner();
         let path = blob_path(&dir, &r.digest)?;
-        let mut file = tokio::fs::File::open(&path).await.map_err(|e| io_status(&format!("content {}", r.digest), &e))?;
+        let mut file =
+            tokio::fs::File::open(&path).await.map_err(|e| io_status(&format!("content {}", r.digest), &e))?;
         let len = file.metadata().await.map_err(|e| io_status(&r.digest, &e))?.len();
         let offset = u64::try_from(r.offset).unwrap_or(0);
         if offset > len {
@@ -217,10 +218,7 @@ impl Content for ContentService {
 
     type WriteStream = BoxStream<WriteContentResponse>;
 
-    async fn write(
-        &self,
-        req: Request<Streaming<WriteContentRequest>>,
-    ) -> Result<Response<Self::WriteStream>, Status> {
+    async fn write(&self, req: Request<Streaming<WriteContentRequest>>) -> Result<Response<Self::WriteStream>, Status> {
         let (id, dir) = self.store(&req)?;
         let mut incoming = req.into_inner();
         let first = match incoming.message().await? {
@@ -251,7 +249,8 @@ impl Content for ContentService {
         }
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let tmp = dir.join("ingest").join(format!("{}-{n}", std::process::id()));
-        let mut ingest = Ingest { dir, tmp, file: None, hasher: Sha256::new(), offset: 0, total: 0, expected: String::new() };
+        let mut ingest =
+            Ingest { dir, tmp, file: None, hasher: Sha256::new(), offset: 0, total: 0, expected: String::new() };
         let ingests = self.ingests.clone();
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         tokio::spawn(async move {
@@ -293,7 +292,8 @@ impl Content for ContentService {
     async fn abort(&self, req: Request<AbortRequest>) -> Result<Response<()>, Status> {
         let (id, _) = self.store(&req)?;
         let r = req.get_ref().r#ref.clone();
-        let found = self.ingests.lock().map_err(|_| Status::internal("ingest table poisoned"))?.contains_key(&(id, r.clone()));
+        let found =
+            self.ingests.lock().map_err(|_| Status::internal("ingest table poisoned"))?.contains_key(&(id, r.clone()));
         // An ingestion lives as long as its stream; an active one ends
         // with its stream, there is nothing else to drop.
         if found { Ok(Response::new(())) } else { Err(Status::not_found(format!("ref {r:?}: not found"))) }
@@ -374,10 +374,7 @@ impl Ingest {
     async fn commit(&mut self) -> Result<String, Status> {
         let size = i64::try_from(self.offset).unwrap_or(i64::MAX);
         if self.total > 0 && size != self.total {
-            return Err(Status::failed_precondition(format!(
-                "unexpected commit size {size}, expected {}",
-                self.total
-            )));
+            return Err(Status::failed_precondition(format!("unexpected commit size {size}, expected {}", self.total)));
         }
         // An empty blob was never opened.
         self.open().await?;
