@@ -13,6 +13,8 @@ const PROTOS: &[&str] = &[
     "github.com/moby/buildkit/session/secrets/secrets.proto",
     "github.com/moby/buildkit/session/sshforward/ssh.proto",
     "github.com/moby/buildkit/session/auth/auth.proto",
+    // containerd's content service: the local cache directories.
+    "github.com/containerd/containerd/api/services/content/v1/content.proto",
     "grpc/health/v1/health.proto",
 ];
 

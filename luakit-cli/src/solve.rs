@@ -68,11 +68,11 @@ pub struct SolveArgs {
     #[arg(long, value_name = "FILE")]
     metadata_file: Option<PathBuf>,
 
-    /// Export the build cache, as buildctl: type=registry,ref=REF[,mode=max] (repeatable).
+    /// Export the build cache, as buildctl: type=registry,ref=REF[,mode=max], type=local,dest=DIR[,mode=max], type=inline (repeatable).
     #[arg(long, value_name = "SPEC")]
     cache_to: Vec<String>,
 
-    /// Import a build cache, as buildctl: type=registry,ref=REF (repeatable).
+    /// Import a build cache, as buildctl: type=registry,ref=REF, type=local,src=DIR[,tag=TAG|digest=DGST] (repeatable).
     #[arg(long, value_name = "SPEC")]
     cache_from: Vec<String>,
 
@@ -409,6 +409,9 @@ pub fn run(a: SolveArgs) -> anyhow::Result<ExitCode> {
         };
         if std::env::var_os("LUAKIT_SOLVE_TIMING").is_some() {
             eprintln!("luakit: session sent {} bytes of file data", built.context_bytes);
+        }
+        for w in &built.warnings {
+            eprintln!("luakit: warning: {w}");
         }
         if let (Some(host), Some(file)) = (&docker_host, &load_file) {
             let said = luakit_client::docker::load(host, file).await.map_err(|e| (anyhow::Error::from(e), None))?;

@@ -167,6 +167,9 @@ pub struct Built {
     pub exporter_response: BTreeMap<String, String>,
     /// File data bytes the session sent for the locals.
     pub context_bytes: u64,
+    /// What the build left out and why (a `type=local` cache import whose
+    /// directory holds no cache yet).
+    pub warnings: Vec<String>,
 }
 
 /// Why a build failed.
@@ -343,6 +346,8 @@ impl Build {
         on_status: &mut dyn FnMut(&StatusResponse),
     ) -> Result<Built, BuildError> {
         crate::cache::check(&self.cache).map_err(BuildError::Output)?;
+        let local_caches = crate::cache::prepare_local(&mut self.cache).map_err(BuildError::Output)?;
+        self.session.content_stores.extend(local_caches.stores.clone());
         if let Some(o) = self.output.as_ref().filter(|o| docker && !o.on_docker()) {
             return Err(BuildError::Output(format!(
                 "a Docker daemon's BuildKit has no {:?} exporter (it has moby, local and tar); \
@@ -427,7 +432,8 @@ impl Build {
         if let Some(commit) = commit {
             commit()?;
         }
-        Ok(Built { exporter_response, context_bytes })
+        crate::cache::update_indexes(&local_caches.indexes, &exporter_response).map_err(BuildError::Output)?;
+        Ok(Built { exporter_response, context_bytes, warnings: local_caches.warnings })
     }
 }
 

@@ -33,6 +33,21 @@ pub mod moby {
     }
 }
 
+/// `containerd.*`
+pub mod containerd {
+    /// `containerd.services`
+    pub mod services {
+        /// `containerd.services.content`
+        pub mod content {
+            /// `containerd.services.content.v1`: the content store a session
+            /// serves for the local cache exporter and importer.
+            pub mod v1 {
+                include!(concat!(env!("OUT_DIR"), "/containerd.services.content.v1.rs"));
+            }
+        }
+    }
+}
+
 /// `fsutil.*`
 pub mod fsutil {
     /// `fsutil.types`: DiffCopy's packets and file stats.

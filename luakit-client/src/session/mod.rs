@@ -17,11 +17,14 @@
 //! - `secrets` serves `moby.buildkit.secrets.v1.Secrets/GetSecret`,
 //! - `ssh` serves `moby.sshforward.v1.SSH` (agent forwarding),
 //! - `auth` serves `moby.filesync.v1.Auth/Credentials` (`config.json`),
+//! - `content` serves `containerd.services.content.v1.Content` (the
+//!   directories of `type=local` build caches, by store id),
 //! - and `grpc.health.v1.Health/Check`, which BuildKit polls to keep the session.
 //!
 //! A solve names the session by [`Session::id`] in `SolveRequest.Session`.
 
 pub(crate) mod auth;
+pub(crate) mod content;
 pub(crate) mod filesend;
 pub(crate) mod filesync;
 pub(crate) mod patterns;
@@ -48,6 +51,7 @@ use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
+use crate::pb::containerd::services::content::v1::content_server::ContentServer;
 use crate::pb::grpc::health::v1::health_check_response::ServingStatus;
 use crate::pb::grpc::health::v1::health_server::{Health, HealthServer};
 use crate::pb::grpc::health::v1::{HealthCheckRequest, HealthCheckResponse};
@@ -114,6 +118,10 @@ pub struct SessionOptions {
     /// (the `local`, `tar`, `oci` and `docker` exporters); `None`: the
     /// session does not offer FileSend.
     pub output: Option<OutputTarget>,
+    /// Content stores by id (`local:DIR` for a `type=local` cache
+    /// directory), each an OCI layout the daemon reads and writes through
+    /// the session.
+    pub content_stores: BTreeMap<String, PathBuf>,
 }
 
 /// Failures to set up or start a session.
@@ -358,6 +366,7 @@ struct Router {
     ssh: Option<SshServer<ssh::SshService>>,
     auth: AuthServer<auth::AuthService>,
     filesend: Option<filesend::FileSendService>,
+    content: Option<ContentServer<content::ContentService>>,
 }
 
 impl Router {
@@ -423,6 +432,11 @@ impl Router {
             ssh: (!sockets.is_empty()).then(|| SshServer::new(ssh::SshService::new(sockets))),
             auth: AuthServer::new(auth::AuthService::new(config_dir.join("config.json"))),
             filesend: opts.output.map(filesend::FileSendService::new),
+            content: (!opts.content_stores.is_empty()).then(|| {
+                ContentServer::new(content::ContentService::new(opts.content_stores))
+                    .max_decoding_message_size(max)
+                    .max_encoding_message_size(max)
+            }),
         })
     }
 
@@ -441,6 +455,9 @@ impl Router {
         }
         if self.filesend.is_some() {
             methods.push(filesend::METHOD.into());
+        }
+        if self.content.is_some() {
+            methods.extend(content::METHODS.iter().map(|m| format!("/{}/{m}", content::SERVICE)));
         }
         for m in ["Credentials", "FetchToken", "GetTokenAuthority", "VerifyTokenAuthority"] {
             methods.push(format!("/moby.filesync.v1.Auth/{m}"));
@@ -483,6 +500,11 @@ impl tower::Service<http::Request<Body>> for Router {
                             .apply_max_message_size_config(Some(usize::MAX), Some(usize::MAX));
                         Ok(grpc.streaming(filesend::DiffCopy(s), req).await)
                     });
+                }
+            }
+            content::SERVICE => {
+                if let Some(s) = self.content.as_mut() {
+                    return Box::pin(s.call(req));
                 }
             }
             "moby.sshforward.v1.SSH" => {

@@ -79,6 +79,7 @@ pub fn cases<'a>() -> Vec<Case<Ctx<'a>>> {
         Case::new("solve-no-cache", super::cases_solve_opts::buildkitd_no_cache),
         Case::new("solve-tls", super::cases_solve_opts::buildkitd_tls),
         Case::new("solve-cache", super::cases_solve_opts::buildkitd_cache),
+        Case::new("solve-cache-local", super::cases_solve_opts::buildkitd_cache_local),
         Case::new("session", case_session),
         Case::exclusive("session-measure", case_session_measure),
         Case::new("session-auth", case_session_auth),

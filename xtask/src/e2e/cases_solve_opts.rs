@@ -354,9 +354,76 @@ pub fn buildkitd_cache(c: &Ctx) -> Result<()> {
         );
     }
     drop(fresh);
+    Ok(())
+}
 
-    solve(&c.luakit, &max_dir, &["--addr", &addr, "--cache-from", "type=local,src=/nonexistent"], &work.join("local"))?
-        .fails_with(&["--cache-from type=local", "content store"])?;
+/// `type=local` caches, served by the session's content store: an export
+/// with `mode=max` fills a directory (an OCI layout whose `index.json`
+/// tags the cache manifest `latest`; the import of the same directory on
+/// that first run is skipped with a warning), and a daemon with nothing
+/// cached imports it and shows the step CACHED.
+pub fn buildkitd_cache_local(c: &Ctx) -> Result<()> {
+    let work = c.dir("solve-cache-local")?;
+    let (script_dir, cache_dir) = (work.join("script"), work.join("cache"));
+    fs::create_dir_all(&script_dir)?;
+    let marker = nonce_script(&script_dir)?;
+    let cache = cache_dir.to_str().context("the work directory is not UTF-8")?;
+    let addr = c.bk.addr();
+
+    let to = format!("type=local,dest={cache},mode=max");
+    let from = format!("type=local,src={cache}");
+    let first = solve(
+        &c.luakit,
+        &script_dir,
+        &["--addr", &addr, "--cache-to", &to, "--cache-from", &from],
+        &work.join("export"),
+    )?
+    .ok()?;
+    ensure!(
+        first.stderr.contains("warning: local cache import at"),
+        "the first run does not warn that there is no cache to import yet\n{}",
+        first.describe()
+    );
+    let index: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(cache_dir.join("index.json")).context("the export wrote no index.json")?,
+    )?;
+    let manifests = index["manifests"].as_array().context("index.json has no manifests")?;
+    ensure!(manifests.len() == 1, "index.json: {index}");
+    ensure!(
+        manifests[0]["annotations"]["org.opencontainers.image.ref.name"] == "latest",
+        "the manifest is not tagged latest: {index}"
+    );
+    let digest = manifests[0]["digest"].as_str().context("no digest")?;
+    let blobs = cache_dir.join("blobs").join("sha256");
+    let manifest = blobs.join(digest.trim_start_matches("sha256:"));
+    ensure!(manifest.is_file(), "the manifest {digest} is not in blobs/sha256");
+    let listed: serde_json::Value = serde_json::from_slice(&fs::read(&manifest)?)?;
+    let entries = listed["manifests"].as_array().context("the cache manifest lists nothing")?;
+    for e in entries {
+        let d = e["digest"].as_str().context("an entry without digest")?;
+        let size = fs::metadata(blobs.join(d.trim_start_matches("sha256:")))
+            .with_context(|| format!("blob {d} of the cache manifest is missing"))?
+            .len();
+        ensure!(Some(size) == e["size"].as_u64(), "blob {d} has {size} bytes, the manifest says {}", e["size"]);
+    }
+    ensure!(entries.len() >= 2, "mode=max exported no layer: {listed}");
+    ensure!(!cache_dir.join("ingest").exists(), "unfinished writes were left in the cache directory");
+
+    // A daemon with nothing cached.
+    let bin_dir = c.bk.buildctl_path().parent().context("buildctl has no directory")?.to_path_buf();
+    let registries = [super::buildkitd::RegistryHost { addr: c.registry.addr(), docker_io_mirror: true }];
+    let fresh = super::buildkitd::Buildkitd::start(&work, &bin_dir, &registries)?;
+    let fresh_addr = fresh.addr();
+    let args = ["--addr", fresh_addr.as_str(), "--progress", "plain", "--cache-from", from.as_str()];
+    let r = solve(&c.luakit, &script_dir, &args, &work.join("import"))?.ok()?;
+    ensure!(r.cached(&format!("echo {marker}"))?, "the step is not CACHED from the local cache\n{}", r.describe());
+    drop(fresh);
+
+    let missing = format!("type=local,src={}", work.join("nothing").display());
+    solve(&c.luakit, &script_dir, &["--addr", &addr, "--cache-to", "type=local"], &work.join("no-dest"))?
+        .fails_with(&["--cache-to type=local needs dest=DIR"])?;
+    let r = solve(&c.luakit, &script_dir, &["--addr", &addr, "--cache-from", &missing], &work.join("missing"))?.ok()?;
+    ensure!(r.stderr.contains("not found"), "a missing cache directory is not reported\n{}", r.describe());
     Ok(())
 }
 
