@@ -93,18 +93,22 @@ pub fn marshal(state: &State, opts: &MarshalOptions) -> Result<pb::Definition, M
     Ok(marshal_full(state, opts)?.definition)
 }
 
+/// Runs every check [`marshal`] makes (caps against `opts.daemon_caps`,
+/// mounts, inputs, metadata) and reports the first failure, as `marshal`
+/// would, without producing a Definition: ops are not encoded nor hashed,
+/// no metadata or source map is collected. What `luakit validate` needs.
+/// Returns the number of graph nodes checked.
+pub fn check(state: &State, opts: &MarshalOptions) -> Result<usize, MarshalError> {
+    let mut m = Marshaller::new(opts, true);
+    if let Some(out) = state.output() {
+        m.visit(&out.node)?;
+    }
+    Ok(m.memo.len())
+}
+
 /// Like [`marshal`], also returning the terminal digest.
 pub fn marshal_full(state: &State, opts: &MarshalOptions) -> Result<Marshalled, MarshalError> {
-    let mut m = Marshaller {
-        opts,
-        memo: FxHashMap::default(),
-        seen: FxHashMap::default(),
-        def: pb::Definition::default(),
-        metadata: FxHashMap::default(),
-        sources: SourceCollector::default(),
-        any_meta: MetaFlags::default(),
-        names: StepNames::new(opts),
-    };
+    let mut m = Marshaller::new(opts, false);
     let Some(out) = state.output() else {
         return Ok(Marshalled { definition: m.def, terminal: None });
     };
@@ -176,6 +180,25 @@ struct Marshaller<'a> {
     sources: SourceCollector,
     any_meta: MetaFlags,
     names: StepNames,
+    /// Only the checks: ops are built (their encoders make the checks) but
+    /// neither encoded nor hashed; every node gets the same empty digest.
+    check_only: bool,
+}
+
+impl<'a> Marshaller<'a> {
+    fn new(opts: &'a MarshalOptions, check_only: bool) -> Self {
+        Marshaller {
+            opts,
+            memo: FxHashMap::default(),
+            seen: FxHashMap::default(),
+            def: pb::Definition::default(),
+            metadata: FxHashMap::default(),
+            sources: SourceCollector::default(),
+            any_meta: MetaFlags::default(),
+            names: StepNames::new(opts),
+            check_only,
+        }
+    }
 }
 
 /// Collects the source map: files in first-use order, locations per digest.
@@ -389,6 +412,16 @@ impl Marshaller<'_> {
                 op.inputs = inputs;
                 op.op = Some(pb::op::Op::Diff(d));
             }
+        }
+        if self.check_only {
+            // The one check of the metadata: a description the daemon
+            // cannot show is dropped or refused.
+            if !node.metadata.description.is_empty() {
+                caps.optional(id::META_DESCRIPTION, "with_metadata description")?;
+            }
+            let dgst = Digest::from_string(String::new());
+            self.memo.insert(key, dgst.clone());
+            return Ok(dgst);
         }
         let bytes = op.encode_to_vec();
         let dgst = Digest::of(&bytes);
