@@ -183,6 +183,8 @@ struct Marshaller<'a> {
     /// Only the checks: ops are built (their encoders make the checks) but
     /// neither encoded nor hashed; every node gets the same empty digest.
     check_only: bool,
+    /// The digest every node gets when only checking.
+    unnamed: Digest,
 }
 
 impl<'a> Marshaller<'a> {
@@ -197,6 +199,7 @@ impl<'a> Marshaller<'a> {
             any_meta: MetaFlags::default(),
             names: StepNames::new(opts),
             check_only,
+            unnamed: Digest::from_string(String::new()),
         }
     }
 }
@@ -419,7 +422,7 @@ impl Marshaller<'_> {
             if !node.metadata.description.is_empty() {
                 caps.optional(id::META_DESCRIPTION, "with_metadata description")?;
             }
-            let dgst = Digest::from_string(String::new());
+            let dgst = self.unnamed.clone();
             self.memo.insert(key, dgst.clone());
             return Ok(dgst);
         }
