@@ -51,12 +51,15 @@ pub fn validate_platforms(
     per_platform(script, opts, platforms, resolver, crate::validate)
 }
 
+/// One platform's build or check.
+type Each<T> = fn(&Script, &BuildOptions, Arc<dyn ImageResolver>) -> Result<T, Error>;
+
 fn per_platform<T: Send>(
     script: &Script,
     opts: &BuildOptions,
     platforms: &[Platform],
     resolver: Arc<dyn ImageResolver>,
-    each: fn(&Script, &BuildOptions, Arc<dyn ImageResolver>) -> Result<T, Error>,
+    each: Each<T>,
 ) -> Result<Vec<T>, Error> {
     if let [only] = platforms {
         let mut o = opts.clone();
