@@ -278,11 +278,22 @@ pub(crate) fn read_solve_definition(path: &Path) -> anyhow::Result<luakit::pb::D
 /// `luakit validate`.
 pub fn validate(a: ValidateArgs) -> anyhow::Result<ExitCode> {
     guard::enforce(a.eval.timeout, a.eval.memory_limit);
-    // Only what can fail is done: evaluation, marshalling (its checks: caps,
-    // mounts, inputs) and the image config, for each platform. The source
-    // map cannot make a build fail, so it is not collected.
-    let builds = build_script_platforms(&a.script, &a.eval, false)?;
-    std::mem::forget(builds);
+    // Only what can fail is done: evaluation, the marshal's checks (caps,
+    // mounts, inputs) and the image config, for each platform. No op is
+    // encoded nor hashed, and the source map is not collected: neither can
+    // make a build fail.
+    guard::set_phase(Phase::Reading);
+    let script = Script::from_path_limited(&a.script, a.eval.memory_limit)?;
+    guard::set_phase(Phase::Evaluating);
+    let checked = luakit::validate_platforms(
+        &script,
+        &build_options(&a.eval, false),
+        &target_platforms(&a.eval),
+        lock_cmd::resolver(Some(&a.script), &a.eval)?,
+    )?;
+    for c in &checked {
+        print_warnings(&c.warnings);
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -14,6 +14,7 @@
 //!   caps each op needs and the source map (naming steps after their
 //!   script line when [`MarshalOptions`] asks for it); [`marshal_full`]
 //!   also returns the terminal digest, and [`encode`] writes the bytes.
+//!   [`check()`] makes the same checks without producing anything.
 //! - [`CapSet`] is what a daemon supports: given one, only caps it knows
 //!   are recorded and features it lacks are refused ([`MarshalError`]).
 //! - [`decode`] and [`inspect()`] read any Definition (luakit's or another
@@ -63,5 +64,5 @@ pub mod no_cache;
 pub use caps::CapSet;
 pub use digest::Digest;
 pub use inspect::{DecodeError, DecodedOp, Inspection, TerminalOp, decode, inspect};
-pub use marshal::{MarshalError, MarshalOptions, Marshalled, encode, marshal, marshal_full, pb_platform};
+pub use marshal::{MarshalError, MarshalOptions, Marshalled, check, encode, marshal, marshal_full, pb_platform};
 pub use no_cache::ignore_cache_all;

@@ -55,10 +55,13 @@ impl StepNames {
 
     /// Names the ops in their merged `metadata`, skipping those the script
     /// named; returns whether any op was named.
-    pub(crate) fn apply(&mut self, metadata: &mut HashMap<String, pb::OpMetadata>) -> bool {
+    pub(crate) fn apply(&mut self, index: &HashMap<Digest, usize>, metadata: &mut [pb::OpMetadata]) -> bool {
         let mut named = false;
         for (digest, name) in self.names.drain() {
-            let md = metadata.entry(digest.as_str().to_owned()).or_default();
+            // Only emitted ops are named, and each has its metadata slot.
+            let Some(md) = index.get(&digest).and_then(|&i| metadata.get_mut(i)) else {
+                continue;
+            };
             if md.description.contains_key(CUSTOM_NAME) {
                 continue;
             }

@@ -145,9 +145,68 @@ impl Build {
 /// its own that a stuck script may outlive. Pass [`crate::Unresolved`] to
 /// leave images unresolved.
 pub fn build(script: &Script, opts: &BuildOptions, resolver: Arc<dyn ImageResolver>) -> Result<Build, Error> {
+    let (built, marshalled) = run(script, opts, resolver, Mode::Build)?;
+    let marshalled =
+        marshalled.unwrap_or(luakit_llb::Marshalled { definition: pb::Definition::default(), terminal: None });
+    Ok(Build {
+        definition: marshalled.definition,
+        terminal: marshalled.terminal,
+        image_config: built.image_config,
+        export: built.export,
+        platform: built.platform,
+        warnings: built.warnings,
+        target: built.target,
+        targets: built.targets,
+    })
+}
+
+/// What [`validate`] found: the script builds. Everything a [`Build`] has
+/// but the Definition.
+#[derive(Debug, Clone)]
+pub struct Validated {
+    /// The image config of the exported state.
+    pub image_config: ImageConfig,
+    /// What `bk.export` asked for.
+    pub export: ExportOptions,
+    /// The platform the image is for: the exported state's, else the target.
+    pub platform: Platform,
+    /// Warnings to show the user (each starts with `file:line:` when known).
+    pub warnings: Vec<String>,
+    /// The name of the export built, if it has one.
+    pub target: Option<String>,
+    /// The names of all the script's named exports, in call order.
+    pub targets: Vec<String>,
+}
+
+/// Checks that `script` builds: everything [`build`] does that can fail
+/// (evaluation, the marshal's checks of caps, mounts and inputs, the image
+/// config), with the same errors, but no Definition is made (ops are not
+/// encoded nor hashed, no source map is collected).
+pub fn validate(script: &Script, opts: &BuildOptions, resolver: Arc<dyn ImageResolver>) -> Result<Validated, Error> {
+    Ok(run(script, opts, resolver, Mode::Check)?.0)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Build,
+    Check,
+}
+
+/// The one pipeline of [`build`] and [`validate`]; the Definition only in
+/// [`Mode::Build`].
+fn run(
+    script: &Script,
+    opts: &BuildOptions,
+    resolver: Arc<dyn ImageResolver>,
+    mode: Mode,
+) -> Result<(Validated, Option<luakit_llb::Marshalled>), Error> {
     let mut eval_opts = opts.eval.clone();
     eval_opts.resolver = Some(resolver);
     eval_opts.loader = script.loader.clone();
+    if mode == Mode::Check {
+        // The source map cannot make a build fail.
+        eval_opts.source_map = false;
+    }
     if eval_opts.local_unique_id.is_empty() {
         if let Some(dir) = &script.dir {
             eval_opts.local_unique_id = luakit_lua::default_local_unique_id(dir);
@@ -157,11 +216,18 @@ pub fn build(script: &Script, opts: &BuildOptions, resolver: Arc<dyn ImageResolv
 
     let marshal_opts = MarshalOptions {
         platform: eval.target_platform.clone(),
-        source_map: opts.eval.source_map,
+        source_map: eval_opts.source_map,
         daemon_caps: opts.daemon_caps.clone(),
         name_ops: opts.name_ops,
     };
-    let marshalled = luakit_llb::marshal_full(&eval.state, &marshal_opts)?;
+    let (marshalled, ops) = match mode {
+        Mode::Build => {
+            let m = luakit_llb::marshal_full(&eval.state, &marshal_opts)?;
+            let ops = m.definition.def.len();
+            (Some(m), ops)
+        }
+        Mode::Check => (None, luakit_llb::check(&eval.state, &marshal_opts)?),
+    };
 
     // The image is for the exported state's platform: the target platform
     // unless the script built the state for another one.
@@ -175,17 +241,16 @@ pub fn build(script: &Script, opts: &BuildOptions, resolver: Arc<dyn ImageResolv
         &eval.export,
     )?;
     // The graph is not needed any more; a large one is freed off the critical path.
-    crate::teardown::release(eval.state, marshalled.definition.def.len());
-    Ok(Build {
-        definition: marshalled.definition,
-        terminal: marshalled.terminal,
+    crate::teardown::release(eval.state, ops);
+    let done = Validated {
         image_config,
         export: eval.export,
         platform,
         warnings: eval.warnings,
         target: eval.target,
         targets: eval.targets,
-    })
+    };
+    Ok((done, marshalled))
 }
 
 /// Runs the Lua test file at `path` for `luakit test` (see

@@ -72,11 +72,11 @@ pub use luakit_image_config as image_config;
 pub use luakit_llb as llb;
 pub use luakit_lua as lua;
 
-pub use build::{Build, BuildOptions, Script, build, run_test_file};
+pub use build::{Build, BuildOptions, Script, Validated, build, run_test_file, validate};
 pub use error::Error;
 pub use export::{Export, Port, Protocol, ResolvedBase, resolve_image};
 pub use lock::{Lock, LockError, LockResolver};
-pub use multi::{build_platforms, parse_platforms};
+pub use multi::{build_platforms, parse_platforms, validate_platforms};
 pub use resolve::{StaticResolver, Unresolved};
 
 pub use luakit_graph::{Platform, ResolveMode};

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use luakit_graph::Platform;
 use luakit_lua::ImageResolver;
 
-use crate::{Build, BuildOptions, Error, Script};
+use crate::{Build, BuildOptions, Error, Script, Validated};
 
 /// Parses a comma-separated platform list (`linux/amd64,linux/arm/v7`, as
 /// `--platform` and the frontend's `platform` option give it) into
@@ -37,19 +37,43 @@ pub fn build_platforms(
     platforms: &[Platform],
     resolver: Arc<dyn ImageResolver>,
 ) -> Result<Vec<Build>, Error> {
+    per_platform(script, opts, platforms, resolver, crate::build)
+}
+
+/// [`crate::validate`] for each of `platforms`, as [`build_platforms`]
+/// builds them (same order, same errors).
+pub fn validate_platforms(
+    script: &Script,
+    opts: &BuildOptions,
+    platforms: &[Platform],
+    resolver: Arc<dyn ImageResolver>,
+) -> Result<Vec<Validated>, Error> {
+    per_platform(script, opts, platforms, resolver, crate::validate)
+}
+
+/// One platform's build or check.
+type Each<T> = fn(&Script, &BuildOptions, Arc<dyn ImageResolver>) -> Result<T, Error>;
+
+fn per_platform<T: Send>(
+    script: &Script,
+    opts: &BuildOptions,
+    platforms: &[Platform],
+    resolver: Arc<dyn ImageResolver>,
+    each: Each<T>,
+) -> Result<Vec<T>, Error> {
     if let [only] = platforms {
         let mut o = opts.clone();
         o.eval.target_platform = only.clone();
-        return Ok(vec![crate::build(script, &o, resolver)?]);
+        return Ok(vec![each(script, &o, resolver)?]);
     }
-    let results: Vec<Result<Build, Error>> = std::thread::scope(|scope| {
+    let results: Vec<Result<T, Error>> = std::thread::scope(|scope| {
         let handles: Vec<_> = platforms
             .iter()
             .map(|p| {
                 let mut o = opts.clone();
                 o.eval.target_platform = p.clone();
                 let resolver = resolver.clone();
-                scope.spawn(move || crate::build(script, &o, resolver))
+                scope.spawn(move || each(script, &o, resolver))
             })
             .collect();
         handles

@@ -93,24 +93,28 @@ pub fn marshal(state: &State, opts: &MarshalOptions) -> Result<pb::Definition, M
     Ok(marshal_full(state, opts)?.definition)
 }
 
+/// Runs every check [`marshal`] makes (caps against `opts.daemon_caps`,
+/// mounts, inputs, metadata) and reports the first failure, as `marshal`
+/// would, without producing a Definition: ops are not encoded nor hashed,
+/// no metadata or source map is collected. What `luakit validate` needs.
+/// Returns the number of graph nodes checked.
+pub fn check(state: &State, opts: &MarshalOptions) -> Result<usize, MarshalError> {
+    let mut m = Marshaller::new(opts, true);
+    if let Some(out) = state.output() {
+        m.visit(&out.node)?;
+    }
+    Ok(m.memo.len())
+}
+
 /// Like [`marshal`], also returning the terminal digest.
 pub fn marshal_full(state: &State, opts: &MarshalOptions) -> Result<Marshalled, MarshalError> {
-    let mut m = Marshaller {
-        opts,
-        memo: FxHashMap::default(),
-        seen: FxHashMap::default(),
-        def: pb::Definition::default(),
-        metadata: FxHashMap::default(),
-        sources: SourceCollector::default(),
-        any_meta: MetaFlags::default(),
-        names: StepNames::new(opts),
-    };
+    let mut m = Marshaller::new(opts, false);
     let Some(out) = state.output() else {
         return Ok(Marshalled { definition: m.def, terminal: None });
     };
     let dgst = m.visit(&out.node)?;
     // As BuildKit's client does: the terminal op records that descriptions are used.
-    if m.names.apply(&mut m.metadata) {
+    if m.names.apply(&m.seen, &mut m.metadata) {
         m.any_meta.description = true;
     }
     let terminal = pb::Op {
@@ -119,7 +123,7 @@ pub fn marshal_full(state: &State, opts: &MarshalOptions) -> Result<Marshalled, 
     };
     let bytes = terminal.encode_to_vec();
     let tdgst = Digest::of(&bytes);
-    m.def.def.push(bytes);
+    let t = m.slot(&tdgst, bytes);
     let mut caps = BTreeMap::new();
     caps.insert(id::CONSTRAINTS.to_string(), true);
     caps.insert(id::PLATFORM.to_string(), true);
@@ -132,28 +136,25 @@ pub fn marshal_full(state: &State, opts: &MarshalOptions) -> Result<Marshalled, 
     if let Some(dc) = &opts.daemon_caps {
         caps.retain(|c, _| dc.supports(c));
     }
-    let md = m.metadata.entry(tdgst.as_str().to_owned()).or_default();
+    let md = &mut m.metadata[t];
     for (k, v) in caps {
         md.caps.insert(k, v);
     }
-    // Built unordered, sorted once (a sorted map of random keys grown one
-    // insert at a time costs cache misses on every op).
-    m.def.metadata = sorted_by_key(m.metadata.drain().collect()).into_iter().collect();
+    // Built by position, sorted by digest once (a sorted map of random keys
+    // grown one insert at a time costs cache misses on every op). The
+    // positions are sorted, not the large entries.
+    let mut order: Vec<u32> = (0..m.digests.len() as u32).collect();
+    order.sort_unstable_by(|&a, &b| m.digests[a as usize].cmp(&m.digests[b as usize]));
+    let mut metadata = std::mem::take(&mut m.metadata);
+    m.def.metadata = order
+        .iter()
+        .map(|&i| (m.digests[i as usize].as_str().to_owned(), std::mem::take(&mut metadata[i as usize])))
+        .collect();
+    drop(metadata);
     if opts.source_map {
         m.def.source = m.sources.finish();
     }
     Ok(Marshalled { definition: m.def, terminal: Some(tdgst) })
-}
-
-/// `entries` in key order, keys all distinct. A map collected from the
-/// result sorts nothing more (the sort of `BTreeMap`'s `FromIterator` finds
-/// one ascending run), and the large entries are moved once, not at every
-/// step of a sort.
-fn sorted_by_key<V>(entries: Vec<(String, V)>) -> Vec<(String, V)> {
-    let mut order: Vec<u32> = (0..entries.len() as u32).collect();
-    order.sort_unstable_by(|&a, &b| entries[a as usize].0.cmp(&entries[b as usize].0));
-    let mut slots: Vec<Option<(String, V)>> = entries.into_iter().map(Some).collect();
-    order.iter().filter_map(|&i| slots[i as usize].take()).collect()
 }
 
 #[derive(Default)]
@@ -168,14 +169,54 @@ struct Marshaller<'a> {
     /// maps use a fast non-cryptographic hash (their keys are addresses and
     /// digests made here, not outside input an attacker picks).
     memo: FxHashMap<*const Node, Digest>,
-    /// Digest → emitted already.
-    seen: FxHashMap<Digest, ()>,
+    /// Digest → its position in `def.def` (emitted already).
+    seen: FxHashMap<Digest, usize>,
     def: pb::Definition,
-    /// Op metadata by digest, merged over nodes with the same digest.
-    metadata: FxHashMap<String, pb::OpMetadata>,
+    /// Op metadata by position in `def.def`, merged over nodes with the
+    /// same digest.
+    metadata: Vec<pb::OpMetadata>,
+    /// The digest of each op in `def.def`, by position.
+    digests: Vec<Digest>,
     sources: SourceCollector,
     any_meta: MetaFlags,
     names: StepNames,
+    /// Only the checks: ops are built (their encoders make the checks) but
+    /// neither encoded nor hashed; every node gets the same empty digest.
+    check_only: bool,
+    /// The digest every node gets when only checking.
+    unnamed: Digest,
+}
+
+impl<'a> Marshaller<'a> {
+    /// The position of the op `dgst` in the Definition, emitting `bytes`
+    /// (with empty metadata) the first time the digest is seen.
+    fn slot(&mut self, dgst: &Digest, bytes: Vec<u8>) -> usize {
+        if let Some(&i) = self.seen.get(dgst) {
+            return i;
+        }
+        let i = self.def.def.len();
+        self.def.def.push(bytes);
+        self.metadata.push(pb::OpMetadata::default());
+        self.digests.push(dgst.clone());
+        self.seen.insert(dgst.clone(), i);
+        i
+    }
+
+    fn new(opts: &'a MarshalOptions, check_only: bool) -> Self {
+        Marshaller {
+            opts,
+            memo: FxHashMap::default(),
+            seen: FxHashMap::default(),
+            def: pb::Definition::default(),
+            metadata: Vec::new(),
+            digests: Vec::new(),
+            sources: SourceCollector::default(),
+            any_meta: MetaFlags::default(),
+            names: StepNames::new(opts),
+            check_only,
+            unnamed: Digest::from_string(String::new()),
+        }
+    }
 }
 
 /// Collects the source map: files in first-use order, locations per digest.
@@ -390,6 +431,16 @@ impl Marshaller<'_> {
                 op.op = Some(pb::op::Op::Diff(d));
             }
         }
+        if self.check_only {
+            // The one check of the metadata: a description the daemon
+            // cannot show is dropped or refused.
+            if !node.metadata.description.is_empty() {
+                caps.optional(id::META_DESCRIPTION, "with_metadata description")?;
+            }
+            let dgst = self.unnamed.clone();
+            self.memo.insert(key, dgst.clone());
+            return Ok(dgst);
+        }
         let bytes = op.encode_to_vec();
         let dgst = Digest::of(&bytes);
         self.memo.insert(key, dgst.clone());
@@ -401,7 +452,8 @@ impl Marshaller<'_> {
         if !description.is_empty() && !caps.optional(id::META_DESCRIPTION, "with_metadata description")? {
             description.clear();
         }
-        let md = self.metadata.entry(dgst.as_str().to_owned()).or_default();
+        let slot = self.slot(&dgst, bytes);
+        let md = &mut self.metadata[slot];
         if md_in.ignore_cache {
             md.ignore_cache = true;
             self.any_meta.ignore_cache = true;
@@ -421,9 +473,6 @@ impl Marshaller<'_> {
         }
         if self.opts.source_map {
             self.sources.add(&dgst, node);
-        }
-        if self.seen.insert(dgst.clone(), ()).is_none() {
-            self.def.def.push(bytes);
         }
         Ok(dgst)
     }

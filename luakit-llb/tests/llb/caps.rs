@@ -163,3 +163,26 @@ fn git_subdir_is_not_recorded_but_refused_by_a_daemon_without_it() {
     let plain = git("https://github.com/o/r.git#main:", GitOptions::default()).expect("git");
     marshal(&plain, &MarshalOptions { daemon_caps: Some(v08()), ..opts() }).expect("no subdir to refuse");
 }
+
+#[test]
+fn check_refuses_what_marshal_refuses_with_the_same_error() {
+    let old = MarshalOptions { daemon_caps: Some(v08()), ..opts() };
+    let a = base().mkfile("/a", 0o644, b"a".to_vec(), None, OpOptions::default());
+    let b = base().mkfile("/b", 0o644, b"b".to_vec(), None, OpOptions::default());
+    let m = merge(&[a, b], located(7)).expect("merge");
+    let marshal_err = marshal(&m, &old).expect_err("refused");
+    assert_eq!(luakit_llb::check(&m, &old).expect_err("check refuses too"), marshal_err);
+    // The same graph passes both for current BuildKit; check counts the
+    // nodes it walked (two images, two mkfiles and the merge).
+    marshal(&m, &opts()).expect("marshal");
+    assert_eq!(luakit_llb::check(&m, &opts()).expect("check"), 5);
+    // A description an old daemon cannot show is dropped by both.
+    let described = base()
+        .with_op_metadata(|m| {
+            m.description.insert("llb.customname".into(), "x".into());
+        })
+        .expect("metadata");
+    let no_description = MarshalOptions { daemon_caps: Some(CapSet::new(["source.image"])), ..opts() };
+    marshal(&described, &no_description).expect("marshal drops it");
+    assert_eq!(luakit_llb::check(&described, &no_description), Ok(1));
+}
