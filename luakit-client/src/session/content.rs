@@ -361,10 +361,20 @@ impl Ingest {
 
     async fn open(&mut self) -> Result<&mut tokio::fs::File, Status> {
         if self.file.is_none() {
-            if let Some(parent) = self.tmp.parent() {
-                tokio::fs::create_dir_all(parent).await.map_err(|e| io_status("ingest directory", &e))?;
-            }
-            let file = tokio::fs::File::create(&self.tmp).await.map_err(|e| io_status("ingest", &e))?;
+            // Another ingest that ends removes `ingest/` when it is empty,
+            // which may happen between creating it and creating the file
+            // here: then create both again.
+            let mut tries = 0;
+            let file = loop {
+                if let Some(parent) = self.tmp.parent() {
+                    tokio::fs::create_dir_all(parent).await.map_err(|e| io_status("ingest directory", &e))?;
+                }
+                match tokio::fs::File::create(&self.tmp).await {
+                    Ok(f) => break f,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 5 => tries += 1,
+                    Err(e) => return Err(io_status("ingest", &e)),
+                }
+            };
             self.file = Some(file);
         }
         self.file.as_mut().ok_or_else(|| Status::internal("ingest file"))

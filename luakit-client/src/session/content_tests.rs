@@ -131,7 +131,7 @@ async fn commits_check_digest_and_size() {
     bad.r#ref = "r1".into();
     bad.expected = digest_of(b"other");
     let err = write(&mut c, &id, vec![bad]).await.expect_err("digest mismatch");
-    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert_eq!(err.code(), Code::FailedPrecondition, "{}", err.message());
     assert!(err.message().contains("unexpected commit digest"), "{}", err.message());
 
     let mut short = msg(WriteAction::Commit, 0, b"hello");
