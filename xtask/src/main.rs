@@ -143,12 +143,47 @@ fn publish_checks() -> Result<()> {
     run(c)?;
     println!("ci: cargo doc (warnings denied) ok ({:.1}s)", t0.elapsed().as_secs_f64());
     let t0 = std::time::Instant::now();
+    forget_packaged_sources()?;
     let mut c = cargo();
     // Offline: the tests just fetched every dependency, and the packages
     // resolve to the versions of the workspace's Cargo.lock.
     c.args(["package", "--offline", "--workspace", "--exclude", "xtask", "--exclude", "luakit-cli"]);
     run(c)?;
     println!("ci: cargo package of the library crates ok ({:.1}s)", t0.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Removes what earlier `cargo package` runs left in cargo's registry
+/// directories for luakit's own crates. `cargo package --workspace`
+/// verifies each crate against the others' packages through a temporary
+/// local registry, whose crates cargo unpacks under
+/// `$CARGO_HOME/registry/src/-<id>/NAME-VERSION` (and caches under
+/// `registry/cache/-<id>/`), keyed by the registry's path; an unpacked copy
+/// is reused as long as the version is the same, so a second run from the
+/// same checkout path would verify against the first run's sources.
+/// Only these overlay registries (ids starting with `-`) are touched, never
+/// crates.io's.
+fn forget_packaged_sources() -> Result<()> {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .context("neither CARGO_HOME nor HOME is set")?;
+    for kind in ["src", "cache"] {
+        let Ok(registries) = std::fs::read_dir(cargo_home.join("registry").join(kind)) else { continue };
+        for registry in registries.flatten() {
+            if !registry.file_name().to_string_lossy().starts_with('-') {
+                continue;
+            }
+            for entry in std::fs::read_dir(registry.path())?.flatten() {
+                if !entry.file_name().to_string_lossy().starts_with("luakit") {
+                    continue;
+                }
+                let path = entry.path();
+                let removed = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+                removed.with_context(|| format!("cannot remove {}", path.display()))?;
+            }
+        }
+    }
     Ok(())
 }
 
