@@ -184,6 +184,28 @@ fn forget_packaged_sources() -> Result<()> {
             }
         }
     }
+    // The crates built from those sources: cargo keeps the dependency info
+    // of registry sources without their files (registry crates never
+    // change), so a build from an earlier run's sources would count as
+    // fresh. Their fingerprints name no `src/lib.rs`; those of the
+    // workspace's own builds do.
+    let fingerprints = e2e::target_dir(&root()).join("debug/.fingerprint");
+    let Ok(dirs) = std::fs::read_dir(&fingerprints) else { return Ok(()) };
+    for dir in dirs.flatten() {
+        if !dir.file_name().to_string_lossy().starts_with("luakit") {
+            continue;
+        }
+        let Some(dep_info) =
+            std::fs::read_dir(dir.path())?.flatten().find(|f| f.file_name().to_string_lossy().starts_with("dep-lib-"))
+        else {
+            continue;
+        };
+        let bytes = std::fs::read(dep_info.path())?;
+        let names_sources = bytes.windows(b"src/lib.rs".len()).any(|w| w == b"src/lib.rs");
+        if !names_sources {
+            std::fs::remove_dir_all(dir.path()).with_context(|| format!("cannot remove {}", dir.path().display()))?;
+        }
+    }
     Ok(())
 }
 
