@@ -241,11 +241,7 @@ pub fn lint_script(path: &Path, source: &str) -> Result<Vec<Finding>, luakit_lua
         }
     }
     let allowed = allowances(&dir, path, source);
-    findings.retain(|f| {
-        !allowed.get(&f.file).is_some_and(|a| {
-            a.contains(&(f.line, f.rule.to_string())) || a.contains(&(f.line.saturating_sub(1), f.rule.to_string()))
-        })
-    });
+    findings.retain(|f| !allowed.get(&f.file).is_some_and(|a| is_allowed(a, f)));
     findings.sort();
     findings.dedup();
     Ok(findings)
@@ -371,6 +367,12 @@ fn allowances(dir: &Path, main: &Path, main_source: &str) -> BTreeMap<PathBuf, B
         }
     }
     out
+}
+
+/// Whether an allow comment on the finding's line or the line above names
+/// its rule.
+fn is_allowed(allowed: &BTreeSet<(usize, String)>, f: &Finding) -> bool {
+    [f.line, f.line.saturating_sub(1)].iter().any(|l| allowed.contains(&(*l, f.rule.to_string())))
 }
 
 fn allowed_in(source: &str) -> BTreeSet<(usize, String)> {

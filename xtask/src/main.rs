@@ -95,6 +95,14 @@ fn ci() -> Result<()> {
     e2e::run(&[])
 }
 
+/// Cargo's home: `$CARGO_HOME`, else `~/.cargo`.
+fn cargo_home() -> Result<PathBuf> {
+    std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .context("neither CARGO_HOME nor HOME is set")
+}
+
 /// The pinned version of the LuaLS/EmmyLua analyzer the stubs are checked with.
 const EMMYLUA_CHECK_VERSION: &str = "0.25.1";
 
@@ -102,10 +110,7 @@ const EMMYLUA_CHECK_VERSION: &str = "0.25.1";
 /// there once with `cargo install` (a debug build: about 6 minutes on two
 /// cores; later runs on the same machine reuse it).
 fn ensure_emmylua_check() -> Result<PathBuf> {
-    let cargo_home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
-        .context("neither CARGO_HOME nor HOME is set")?;
+    let cargo_home = cargo_home()?;
     let mut dirs: Vec<PathBuf> =
         std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
     dirs.push(cargo_home.join("bin"));
@@ -164,10 +169,7 @@ fn publish_checks() -> Result<()> {
 /// Only these overlay registries (ids starting with `-`) are touched, never
 /// crates.io's.
 fn forget_packaged_sources() -> Result<()> {
-    let cargo_home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
-        .context("neither CARGO_HOME nor HOME is set")?;
+    let cargo_home = cargo_home()?;
     for kind in ["src", "cache"] {
         let Ok(registries) = std::fs::read_dir(cargo_home.join("registry").join(kind)) else { continue };
         for registry in registries.flatten() {

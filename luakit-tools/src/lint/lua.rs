@@ -96,10 +96,7 @@ pub(crate) fn check(path: &Path, source: &str) -> Vec<Finding> {
         })
         .collect();
     let allowed = super::allowed_in(source);
-    out.retain(|f| {
-        !allowed.contains(&(f.line, f.rule.to_string()))
-            && !allowed.contains(&(f.line.saturating_sub(1), f.rule.to_string()))
-    });
+    out.retain(|f| !super::is_allowed(&allowed, f));
     out
 }
 
