@@ -76,4 +76,22 @@ pub use source::{
     GitOptions, GitProtocol, HttpOptions, ImageOptions, LocalOptions, ResolveMode, diff, git, http, image,
     is_implicit_ssh_transport, local, merge, normalize_image_ref, oci_layout, parse_git_protocol,
 };
-pub use state::{DEFAULT_PATH, Env, ExecState, Node, OpOptions, Output, RunOptions, State, StateMeta};
+pub use state::{DEFAULT_PATH, Env, ExecState, Node, NodeSink, OpOptions, Output, RunOptions, State, StateMeta};
+
+/// Makes the calling thread's heap large enough up front for a big graph.
+///
+/// glibc's malloc grows the heap of a thread other than the main one a few
+/// pages at a time, with an `mprotect` call each time, and each call stops
+/// the process's page faults on every thread for a moment: a thread that
+/// builds or encodes a graph of tens of thousands of ops made thousands of
+/// them. Allocating and freeing a few megabytes in blocks below malloc's
+/// `mmap` threshold grows that heap once; the freed pages are never touched,
+/// so they cost address space, not memory. With other allocators it is
+/// only a few cheap allocations.
+#[doc(hidden)]
+pub fn reserve_thread_heap() {
+    const BLOCK: usize = 96 * 1024;
+    const BLOCKS: usize = 160;
+    let blocks: Vec<Vec<u8>> = (0..BLOCKS).map(|_| Vec::with_capacity(BLOCK)).collect();
+    drop(std::hint::black_box(blocks));
+}

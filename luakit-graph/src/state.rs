@@ -35,31 +35,48 @@ impl Node {
 
     /// The outputs of other nodes this node reads, in first-use order, without duplicates.
     pub fn inputs(&self) -> Vec<&Output> {
-        let mut candidates: Vec<&Output> = Vec::new();
+        let mut out: Vec<&Output> = Vec::new();
+        self.for_each_input(|o| out.push(o));
+        out
+    }
+
+    /// Calls `f` with each output of another node this node reads, in
+    /// first-use order, without duplicates (as [`Node::inputs`] lists them,
+    /// without allocating).
+    pub fn for_each_input<'a>(&'a self, mut f: impl FnMut(&'a Output)) {
+        // Few inputs per node: duplicates are found by looking back.
+        let mut seen: [Option<&Output>; 8] = [None; 8];
+        let mut n = 0usize;
+        let mut more: Vec<&Output> = Vec::new();
+        let mut each = |o: &'a Output| {
+            if seen[..n.min(8)].contains(&Some(o)) || more.contains(&o) {
+                return;
+            }
+            if n < 8 {
+                seen[n] = Some(o);
+            } else {
+                more.push(o);
+            }
+            n += 1;
+            f(o);
+        };
         match &self.op {
             Op::Source(_) => {}
-            Op::Exec(e) => candidates.extend(e.mounts.iter().filter_map(|m| m.source())),
+            Op::Exec(e) => e.mounts.iter().filter_map(|m| m.source()).for_each(&mut each),
             Op::File(f) => {
-                candidates.extend(f.base.as_ref());
+                f.base.iter().for_each(&mut each);
                 for a in &f.actions {
                     if let FileAction::Copy { from: Some(from), .. } = a {
-                        candidates.push(from);
+                        each(from);
                     }
                 }
             }
-            Op::Merge(m) => candidates.extend(m.inputs.iter().flatten()),
+            Op::Merge(m) => m.inputs.iter().flatten().for_each(&mut each),
             Op::Diff(d) => {
-                candidates.extend(d.lower.as_ref());
-                candidates.extend(d.upper.as_ref());
+                d.lower.iter().for_each(&mut each);
+                d.upper.iter().for_each(&mut each);
             }
         }
-        let mut out: Vec<&Output> = Vec::new();
-        for c in candidates {
-            if !out.contains(&c) {
-                out.push(c);
-            }
-        }
-        out
     }
 }
 
@@ -109,6 +126,15 @@ fn take_children(op: &mut Op, out: &mut Vec<Arc<Node>>) {
             take(&mut d.upper);
         }
     }
+}
+
+/// Told of each node as a script makes it, so that work on the graph (a
+/// marshaller encoding ops on another thread) can start before the script
+/// ends. A node's inputs are always made, and so reported, before it; a
+/// node may be reported more than once.
+pub trait NodeSink: Send + Sync {
+    /// `node` was made (or handed out again).
+    fn node(&self, node: &Arc<Node>);
 }
 
 /// One output of a node.

@@ -64,5 +64,7 @@ pub mod no_cache;
 pub use caps::CapSet;
 pub use digest::Digest;
 pub use inspect::{DecodeError, DecodedOp, Inspection, TerminalOp, decode, inspect};
-pub use marshal::{MarshalError, MarshalOptions, Marshalled, check, encode, marshal, marshal_full, pb_platform};
+pub use marshal::{
+    MarshalError, MarshalOptions, Marshalled, Pipeline, check, encode, marshal, marshal_full, pb_platform,
+};
 pub use no_cache::ignore_cache_all;

@@ -18,6 +18,16 @@ use crate::caps::id;
 use crate::digest::Digest;
 use crate::{MarshalOptions, describe, pb};
 
+/// The name `node`, encoded as `op`, gets: its first location (with a
+/// line) and what the op does; none for an op without a location.
+pub(crate) fn step_name(node: &Node, op: &pb::Op) -> Option<String> {
+    let at = node
+        .locations
+        .iter()
+        .find_map(|l| l.ranges.first().map(|r| format!("{}:{}", l.file.filename, r.start_line)))?;
+    describe::step_name(op).map(|what| format!("[{at}] {what}"))
+}
+
 /// The metadata key of a step's display name.
 const CUSTOM_NAME: &str = "llb.customname";
 
@@ -35,22 +45,13 @@ impl StepNames {
         StepNames { enabled, names: HashMap::default() }
     }
 
-    /// Records the name of `node`, encoded as `op` with digest `digest`: the
-    /// first location (with a line) of the first node of that digest.
-    pub(crate) fn record(&mut self, digest: &Digest, node: &Node, op: &pb::Op) {
+    /// Records `name` for the op `digest`: the name of the first node of
+    /// that digest that has one (see [`step_name`]).
+    pub(crate) fn record(&mut self, digest: &Digest, name: String) {
         if !self.enabled || self.names.contains_key(digest) {
             return;
         }
-        let Some(at) = node
-            .locations
-            .iter()
-            .find_map(|l| l.ranges.first().map(|r| format!("{}:{}", l.file.filename, r.start_line)))
-        else {
-            return;
-        };
-        if let Some(what) = describe::step_name(op) {
-            self.names.insert(digest.clone(), format!("[{at}] {what}"));
-        }
+        self.names.insert(digest.clone(), name);
     }
 
     /// Names the ops in their merged `metadata`, skipping those the script

@@ -277,6 +277,9 @@ pub struct EvalOptions {
     /// Exclude patterns added to `bk.local_(name)` per local name, before the
     /// script's own (the frontend puts the context's `.dockerignore` here).
     pub local_excludes: BTreeMap<String, Vec<String>>,
+    /// Told of each state the script makes, as it makes it (a marshaller
+    /// that encodes ops while the script runs).
+    pub node_sink: Option<Arc<dyn luakit_graph::NodeSink>>,
 }
 
 impl Default for EvalOptions {
@@ -294,6 +297,7 @@ impl Default for EvalOptions {
             loader: Arc::new(NoModules),
             target: None,
             local_excludes: BTreeMap::new(),
+            node_sink: None,
         }
     }
 }
@@ -312,6 +316,7 @@ impl std::fmt::Debug for EvalOptions {
             .field("resolver", &self.resolver.is_some())
             .field("target", &self.target)
             .field("local_excludes", &self.local_excludes)
+            .field("node_sink", &self.node_sink.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -366,6 +371,8 @@ fn isolated_then_drop<T: Send + 'static, L: Send + 'static>(
 ) -> Result<T, ScriptError> {
     let (tx, rx) = mpsc::channel();
     let spawned = std::thread::Builder::new().name("luakit-lua".to_string()).stack_size(EVAL_STACK).spawn(move || {
+        // The script's values and graph are allocated on this thread.
+        luakit_graph::reserve_thread_heap();
         let (r, leftover) = match std::panic::catch_unwind(AssertUnwindSafe(f)) {
             Ok((r, leftover)) => (Ok(r), leftover),
             Err(panic) => (Err(panic), None),

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use luakit_graph::Platform;
 use luakit_image_config::{ExportOptions, ImageConfig, StateDefaults};
-use luakit_llb::{CapSet, Digest, MarshalOptions, pb};
+use luakit_llb::{CapSet, Digest, MarshalOptions, Pipeline, pb};
 use luakit_lua::{EvalOptions, ImageResolver, ModuleLoader, NoModules, ScriptError};
 
 use crate::Error;
@@ -212,23 +212,27 @@ fn run(
             eval_opts.local_unique_id = luakit_lua::default_local_unique_id(dir);
         }
     }
-    let eval = luakit_lua::evaluate(&script.name, &script.source, &eval_opts)?;
-
+    // The ops are encoded on another thread while the script makes them.
     let marshal_opts = MarshalOptions {
-        platform: eval.target_platform.clone(),
+        platform: eval_opts.target_platform.clone(),
         source_map: eval_opts.source_map,
         daemon_caps: opts.daemon_caps.clone(),
         name_ops: opts.name_ops,
     };
+    let pipeline = match mode {
+        Mode::Build => Pipeline::marshal(&marshal_opts),
+        Mode::Check => Pipeline::check(&marshal_opts),
+    };
+    eval_opts.node_sink = Some(pipeline.clone());
+    let eval = luakit_lua::evaluate(&script.name, &script.source, &eval_opts)?;
     let (marshalled, ops) = match mode {
         Mode::Build => {
-            let m = luakit_llb::marshal_full(&eval.state, &marshal_opts)?;
+            let m = pipeline.finish(&eval.state)?;
             let ops = m.definition.def.len();
             (Some(m), ops)
         }
-        Mode::Check => (None, luakit_llb::check(&eval.state, &marshal_opts)?),
+        Mode::Check => (None, pipeline.finish_check(&eval.state)?),
     };
-
     // The image is for the exported state's platform: the target platform
     // unless the script built the state for another one.
     let meta = eval.state.meta();

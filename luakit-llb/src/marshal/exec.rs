@@ -3,11 +3,11 @@
 
 use luakit_graph::{CacheSharing, MountKind, NetMode, SecurityMode};
 
-use super::{CapRecorder, MarshalError, Marshaller};
+use super::{CapRecorder, Encoder, MarshalError};
 use crate::caps::id;
 use crate::pb;
 
-impl Marshaller<'_> {
+impl Encoder {
     pub(super) fn exec(
         &mut self,
         exec: &luakit_graph::ExecOp,

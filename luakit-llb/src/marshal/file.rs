@@ -3,11 +3,11 @@
 
 use luakit_graph::{Chown, FileAction, Output, UserRef};
 
-use super::{CapRecorder, MarshalError, Marshaller};
+use super::{CapRecorder, Encoder, MarshalError};
 use crate::caps::id;
 use crate::pb;
 
-impl Marshaller<'_> {
+impl Encoder {
     pub(super) fn file(
         &mut self,
         file: &luakit_graph::FileOp,

@@ -3,11 +3,11 @@
 
 use luakit_graph::Output;
 
-use super::{CapRecorder, MarshalError, Marshaller};
+use super::{CapRecorder, Encoder, MarshalError};
 use crate::caps::id;
 use crate::pb;
 
-impl Marshaller<'_> {
+impl Encoder {
     pub(super) fn merge(
         &mut self,
         merge: &luakit_graph::MergeOp,

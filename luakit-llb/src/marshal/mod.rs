@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use luakit_graph::{Node, Op, Output, Platform, SourceFile, State};
 use prost::Message;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::caps::{self, CapSet, id};
 use crate::digest::Digest;
@@ -25,7 +25,10 @@ use crate::pb;
 mod exec;
 mod file;
 mod merge_diff;
+mod pipeline;
 mod source;
+
+pub use pipeline::Pipeline;
 
 /// Settings of a marshal.
 #[derive(Debug, Clone)]
@@ -99,20 +102,98 @@ pub fn marshal(state: &State, opts: &MarshalOptions) -> Result<pb::Definition, M
 /// no metadata or source map is collected. What `luakit validate` needs.
 /// Returns the number of graph nodes checked.
 pub fn check(state: &State, opts: &MarshalOptions) -> Result<usize, MarshalError> {
-    let mut m = Marshaller::new(opts, true);
+    let mut enc = Encoder::new(opts.clone(), true);
     if let Some(out) = state.output() {
-        m.visit(&out.node)?;
+        enc.visit(&out.node);
     }
-    Ok(m.memo.len())
+    check_encoded(state, &enc)
 }
 
 /// Like [`marshal`], also returning the terminal digest.
 pub fn marshal_full(state: &State, opts: &MarshalOptions) -> Result<Marshalled, MarshalError> {
-    let mut m = Marshaller::new(opts, false);
+    let mut enc = Encoder::new(opts.clone(), false);
+    if let Some(out) = state.output() {
+        enc.visit(&out.node);
+    }
+    assemble(state, opts, enc)
+}
+
+/// The first error of the graph behind `state`, in the order a marshal
+/// meets them, else the number of nodes; every node is in `enc` already.
+fn check_encoded(state: &State, enc: &Encoder) -> Result<usize, MarshalError> {
+    let Some(out) = state.output() else {
+        return Ok(0);
+    };
+    let mut count = 0;
+    post_order(&out.node, enc.memo.len(), |node| {
+        count += 1;
+        enc.get(node).map(|_| ())
+    })?;
+    Ok(count)
+}
+
+/// Walks the graph under `root` inputs first, each node once (the
+/// post-order BuildKit's client uses), with an explicit stack so that deep
+/// chains cannot overflow the call stack. Stops at the first error `f` gives.
+/// `capacity`: about how many nodes there are.
+fn post_order(
+    root: &Arc<Node>,
+    capacity: usize,
+    mut f: impl FnMut(&Arc<Node>) -> Result<(), MarshalError>,
+) -> Result<(), MarshalError> {
+    let mut done: FxHashSet<usize> = FxHashSet::with_capacity_and_hasher(capacity, Default::default());
+    let mut stack: Vec<(&Arc<Node>, bool)> = vec![(root, false)];
+    let mut inputs: Vec<&Arc<Node>> = Vec::new();
+    while let Some((node, expanded)) = stack.pop() {
+        let key = Arc::as_ptr(node) as usize;
+        if done.contains(&key) {
+            continue;
+        }
+        if expanded {
+            done.insert(key);
+            f(node)?;
+            continue;
+        }
+        stack.push((node, true));
+        inputs.clear();
+        node.for_each_input(|o| inputs.push(&o.node));
+        for inp in inputs.iter().rev() {
+            if !done.contains(&(Arc::as_ptr(inp) as usize)) {
+                stack.push((inp, false));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The Definition of the graph behind `state` from its encoded nodes: ops
+/// in the walk's order, one per digest, metadata merged per digest, the
+/// terminal op, the caps of the Definition and the source map.
+fn assemble(state: &State, opts: &MarshalOptions, mut enc: Encoder) -> Result<Marshalled, MarshalError> {
+    // At most one op per node the encoder saw.
+    let n = enc.memo.len();
+    let mut m = Assembler {
+        seen: FxHashMap::with_capacity_and_hasher(n, Default::default()),
+        def: pb::Definition { def: Vec::with_capacity(n + 1), ..Default::default() },
+        metadata: Vec::with_capacity(n + 1),
+        digests: Vec::with_capacity(n + 1),
+        sources: SourceCollector {
+            locations: if opts.source_map { Vec::with_capacity(n) } else { Vec::new() },
+            ..Default::default()
+        },
+        any_meta: MetaFlags::default(),
+        names: StepNames::new(opts),
+    };
     let Some(out) = state.output() else {
         return Ok(Marshalled { definition: m.def, terminal: None });
     };
-    let dgst = m.visit(&out.node)?;
+    post_order(&out.node, n, |node| {
+        let e = enc.take(node)?;
+        m.add(node, e, opts.source_map);
+        Ok(())
+    })?;
+    let dgst = enc.digest(&out.node)?;
+    drop(enc);
     // As BuildKit's client does: the terminal op records that descriptions are used.
     if m.names.apply(&m.seen, &mut m.metadata) {
         m.any_meta.description = true;
@@ -146,13 +227,14 @@ pub fn marshal_full(state: &State, opts: &MarshalOptions) -> Result<Marshalled, 
     let mut order: Vec<u32> = (0..m.digests.len() as u32).collect();
     order.sort_unstable_by(|&a, &b| m.digests[a as usize].cmp(&m.digests[b as usize]));
     let mut metadata = std::mem::take(&mut m.metadata);
+    // Collected in key order (a sorted input is built without comparing keys again).
     m.def.metadata = order
         .iter()
         .map(|&i| (m.digests[i as usize].as_str().to_owned(), std::mem::take(&mut metadata[i as usize])))
         .collect();
     drop(metadata);
     if opts.source_map {
-        m.def.source = m.sources.finish();
+        m.def.source = m.sources.finish(&order, &m.digests);
     }
     Ok(Marshalled { definition: m.def, terminal: Some(tdgst) })
 }
@@ -163,12 +245,188 @@ struct MetaFlags {
     description: bool,
 }
 
-struct Marshaller<'a> {
-    opts: &'a MarshalOptions,
-    /// Node identity → digest, so each node is encoded once. The internal
+/// What encoding one node gives. It depends on the node (and the nodes
+/// under it) only, not on where a walk meets it, so nodes can be encoded
+/// as the script makes them and put in order later.
+struct Encoded {
+    digest: Digest,
+    /// The op's bytes (taken when the op is emitted; empty when checking).
+    bytes: Vec<u8>,
+    /// The caps the op records, under the daemon's policy, without the
+    /// description cap (the Definition records that one).
+    caps: BTreeMap<String, bool>,
+    /// The description, unless the daemon cannot show it.
+    description: BTreeMap<String, String>,
+    /// The step name the op gets when ops are named.
+    name: Option<String>,
+}
+
+/// Encodes nodes, each once (memoised by node identity; the memo keeps
+/// each node alive, so an address is never reused for another node while
+/// the encoder lives), inputs first. A node that cannot be encoded keeps
+/// its error, as do the nodes above it; a walk reports the first one.
+pub(crate) struct Encoder {
+    opts: Arc<MarshalOptions>,
+    /// Node address → the node and what encoding it gave. The internal
     /// maps use a fast non-cryptographic hash (their keys are addresses and
     /// digests made here, not outside input an attacker picks).
-    memo: FxHashMap<*const Node, Digest>,
+    memo: FxHashMap<usize, (Arc<Node>, Result<Encoded, MarshalError>)>,
+    /// Only the checks: ops are built (their encoders make the checks) but
+    /// neither encoded nor hashed; every node gets the same empty digest.
+    check_only: bool,
+    /// The digest every node gets when only checking.
+    unnamed: Digest,
+    /// Reused by every walk.
+    stack: Vec<(Arc<Node>, bool)>,
+}
+
+impl Encoder {
+    fn new(opts: MarshalOptions, check_only: bool) -> Self {
+        Encoder {
+            opts: Arc::new(opts),
+            memo: FxHashMap::default(),
+            check_only,
+            unnamed: Digest::from_string(String::new()),
+            stack: Vec::new(),
+        }
+    }
+
+    fn encoded(&self, node: &Arc<Node>) -> Option<&Result<Encoded, MarshalError>> {
+        self.memo.get(&(Arc::as_ptr(node) as usize)).map(|(_, r)| r)
+    }
+
+    /// What encoding `node` gave (it must have been visited).
+    fn get(&self, node: &Arc<Node>) -> Result<&Encoded, MarshalError> {
+        match self.encoded(node) {
+            Some(Ok(e)) => Ok(e),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err(not_encoded(node)),
+        }
+    }
+
+    fn digest(&self, node: &Arc<Node>) -> Result<Digest, MarshalError> {
+        self.get(node).map(|e| e.digest.clone())
+    }
+
+    /// What encoding `node` gave, with its bytes moved out.
+    fn take(&mut self, node: &Arc<Node>) -> Result<Encoded, MarshalError> {
+        match self.memo.get_mut(&(Arc::as_ptr(node) as usize)).map(|(_, r)| r) {
+            Some(Ok(e)) => Ok(Encoded {
+                digest: e.digest.clone(),
+                bytes: std::mem::take(&mut e.bytes),
+                caps: std::mem::take(&mut e.caps),
+                description: std::mem::take(&mut e.description),
+                name: e.name.take(),
+            }),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err(not_encoded(node)),
+        }
+    }
+
+    /// Encodes `root` and everything under it not encoded yet, inputs first.
+    pub(crate) fn visit(&mut self, root: &Arc<Node>) {
+        let mut stack = std::mem::take(&mut self.stack);
+        stack.push((root.clone(), false));
+        let mut inputs: Vec<Arc<Node>> = Vec::new();
+        while let Some((node, expanded)) = stack.pop() {
+            let key = Arc::as_ptr(&node) as usize;
+            if self.memo.contains_key(&key) {
+                continue;
+            }
+            if expanded {
+                let r = self.encode_node(&node);
+                self.memo.insert(key, (node, r));
+                continue;
+            }
+            inputs.clear();
+            node.for_each_input(|o| inputs.push(o.node.clone()));
+            stack.push((node, true));
+            for inp in inputs.drain(..).rev() {
+                if !self.memo.contains_key(&(Arc::as_ptr(&inp) as usize)) {
+                    stack.push((inp, false));
+                }
+            }
+        }
+        self.stack = stack;
+    }
+
+    fn input_of(&mut self, out: &Output) -> Result<pb::Input, MarshalError> {
+        if self.encoded(&out.node).is_none() {
+            self.visit(&out.node);
+        }
+        let d = self.digest(&out.node)?;
+        Ok(pb::Input { digest: d.as_str().to_owned(), index: i64::from(out.index) })
+    }
+
+    fn encode_node(&mut self, node: &Arc<Node>) -> Result<Encoded, MarshalError> {
+        let opts = self.opts.clone();
+        let mut caps = CapRecorder { caps: BTreeMap::new(), daemon: opts.daemon_caps.as_ref(), node };
+        let platform = node.constraints.platform.as_ref().unwrap_or(&opts.platform);
+        let mut op = pb::Op {
+            constraints: Some(pb::WorkerConstraints { filter: node.constraints.worker_constraints.clone() }),
+            ..Default::default()
+        };
+        match &node.op {
+            Op::Source(src) => {
+                op.op = Some(pb::op::Op::Source(self.source(src, &mut caps)?));
+                if src.is_platform_specific() {
+                    op.platform = Some(pb_platform(platform));
+                }
+            }
+            Op::Exec(exec) => {
+                let (inputs, e) = self.exec(exec, &mut caps)?;
+                op.inputs = inputs;
+                op.op = Some(pb::op::Op::Exec(e));
+                op.platform = Some(pb_platform(platform));
+            }
+            Op::File(file) => {
+                let (inputs, f) = self.file(file, &mut caps)?;
+                op.inputs = inputs;
+                op.op = Some(pb::op::Op::File(f));
+                op.platform = Some(pb_platform(platform));
+            }
+            Op::Merge(merge) => {
+                let (inputs, m) = self.merge(merge, &mut caps)?;
+                op.inputs = inputs;
+                op.op = Some(pb::op::Op::Merge(m));
+            }
+            Op::Diff(diff) => {
+                let (inputs, d) = self.diff(diff, &mut caps)?;
+                op.inputs = inputs;
+                op.op = Some(pb::op::Op::Diff(d));
+            }
+        }
+        // A description the daemon cannot show is dropped or refused.
+        let mut description = BTreeMap::new();
+        if !node.metadata.description.is_empty()
+            && caps.optional(id::META_DESCRIPTION, "with_metadata description")?
+            && !self.check_only
+        {
+            description = node.metadata.description.clone();
+        }
+        if self.check_only {
+            return Ok(Encoded {
+                digest: self.unnamed.clone(),
+                bytes: Vec::new(),
+                caps: BTreeMap::new(),
+                description,
+                name: None,
+            });
+        }
+        let bytes = op.encode_to_vec();
+        let digest = Digest::of(&bytes);
+        let name = if opts.name_ops { crate::naming::step_name(node, &op) } else { None };
+        caps.caps.remove(id::META_DESCRIPTION);
+        Ok(Encoded { digest, bytes, caps: caps.caps, description, name })
+    }
+}
+
+fn not_encoded(node: &Node) -> MarshalError {
+    MarshalError::Invalid { location: location_prefix(node), message: "internal error: op was not encoded".to_string() }
+}
+
+/// Puts encoded ops in order: one per digest, metadata merged per digest.
+struct Assembler {
     /// Digest → its position in `def.def` (emitted already).
     seen: FxHashMap<Digest, usize>,
     def: pb::Definition,
@@ -180,14 +438,9 @@ struct Marshaller<'a> {
     sources: SourceCollector,
     any_meta: MetaFlags,
     names: StepNames,
-    /// Only the checks: ops are built (their encoders make the checks) but
-    /// neither encoded nor hashed; every node gets the same empty digest.
-    check_only: bool,
-    /// The digest every node gets when only checking.
-    unnamed: Digest,
 }
 
-impl<'a> Marshaller<'a> {
+impl Assembler {
     /// The position of the op `dgst` in the Definition, emitting `bytes`
     /// (with empty metadata) the first time the digest is seen.
     fn slot(&mut self, dgst: &Digest, bytes: Vec<u8>) -> usize {
@@ -202,35 +455,59 @@ impl<'a> Marshaller<'a> {
         i
     }
 
-    fn new(opts: &'a MarshalOptions, check_only: bool) -> Self {
-        Marshaller {
-            opts,
-            memo: FxHashMap::default(),
-            seen: FxHashMap::default(),
-            def: pb::Definition::default(),
-            metadata: Vec::new(),
-            digests: Vec::new(),
-            sources: SourceCollector::default(),
-            any_meta: MetaFlags::default(),
-            names: StepNames::new(opts),
-            check_only,
-            unnamed: Digest::from_string(String::new()),
+    /// Emits `node`, encoded as `e`, in walk order.
+    fn add(&mut self, node: &Node, e: Encoded, source_map: bool) {
+        if let Some(name) = e.name {
+            self.names.record(&e.digest, name);
+        }
+        let slot = self.slot(&e.digest, e.bytes);
+        let md_in = &node.metadata;
+        let md = &mut self.metadata[slot];
+        if md_in.ignore_cache {
+            md.ignore_cache = true;
+            self.any_meta.ignore_cache = true;
+        }
+        // The first node of a digest gives its maps as they are.
+        if !e.description.is_empty() {
+            self.any_meta.description = true;
+            if md.description.is_empty() {
+                md.description = e.description;
+            } else {
+                md.description.extend(e.description);
+            }
+        }
+        if md.caps.is_empty() {
+            md.caps = e.caps;
+        } else {
+            md.caps.extend(e.caps);
+        }
+        if let Some(pg) = &md_in.progress_group {
+            md.progress_group = Some(pb::ProgressGroup { id: pg.id.clone(), name: pg.name.clone(), weak: pg.weak });
+        }
+        if source_map {
+            self.sources.add(slot, node);
         }
     }
 }
 
-/// Collects the source map: files in first-use order, locations per digest.
+/// Collects the source map: files in first-use order, locations per op
+/// (by its position in the Definition, in visit order).
 #[derive(Default)]
 struct SourceCollector {
     files: Vec<Arc<SourceFile>>,
     index: FxHashMap<*const SourceFile, usize>,
-    /// (digest, location) in visit order; grouped by digest at the end
-    /// (cheaper than keeping a map of 10,000 random keys sorted all along).
-    locations: Vec<(Digest, pb::Location)>,
+    /// The locations of the op at each position of `def.def`.
+    locations: Vec<Vec<pb::Location>>,
 }
 
 impl SourceCollector {
-    fn add(&mut self, dgst: &Digest, node: &Node) {
+    fn add(&mut self, slot: usize, node: &Node) {
+        if node.locations.is_empty() {
+            return;
+        }
+        if self.locations.len() <= slot {
+            self.locations.resize_with(slot + 1, Vec::new);
+        }
         for loc in &node.locations {
             let ptr = Arc::as_ptr(&loc.file);
             let idx = match self.index.get(&ptr) {
@@ -255,28 +532,26 @@ impl SourceCollector {
                     end: Some(pb::Position { line: r.end_line, character: r.end_char }),
                 })
                 .collect();
-            self.locations.push((dgst.clone(), pb::Location { source_index: idx as i32, ranges }));
+            self.locations[slot].push(pb::Location { source_index: idx as i32, ranges });
         }
     }
 
-    fn finish(self) -> Option<pb::Source> {
+    /// The source map, its locations keyed by digest: `order` lists the
+    /// positions sorted by their digests.
+    fn finish(mut self, order: &[u32], digests: &[Digest]) -> Option<pb::Source> {
         if self.files.is_empty() {
             return None;
         }
-        // Stable: locations of one digest keep their visit order. The
-        // positions are sorted, not the (large) entries themselves.
-        let mut order: Vec<u32> = (0..self.locations.len() as u32).collect();
-        order.sort_by(|&a, &b| self.locations[a as usize].0.cmp(&self.locations[b as usize].0));
-        let mut slots: Vec<Option<(Digest, pb::Location)>> = self.locations.into_iter().map(Some).collect();
-        let mut grouped: Vec<(String, pb::Locations)> = Vec::new();
-        for (d, loc) in order.iter().filter_map(|&i| slots[i as usize].take()) {
-            match grouped.last_mut() {
-                Some((k, l)) if k.as_str() == d.as_str() => l.locations.push(loc),
-                _ => grouped.push((d.as_str().to_owned(), pb::Locations { locations: vec![loc] })),
-            }
-        }
+        // Collected in key order (a sorted input is built without comparing keys again).
+        let locations = order
+            .iter()
+            .filter_map(|&i| {
+                let locs = std::mem::take(self.locations.get_mut(i as usize)?);
+                (!locs.is_empty()).then(|| (digests[i as usize].as_str().to_owned(), pb::Locations { locations: locs }))
+            })
+            .collect();
         Some(pb::Source {
-            locations: grouped.into_iter().collect(),
+            locations,
             infos: self
                 .files
                 .iter()
@@ -354,127 +629,6 @@ impl CapRecorder<'_> {
         if self.daemon.is_none_or(|d| d.supports(cap)) {
             self.caps.insert(cap.to_owned(), true);
         }
-    }
-}
-
-impl Marshaller<'_> {
-    fn input_of(&mut self, out: &Output) -> Result<pb::Input, MarshalError> {
-        let d = match self.memo.get(&Arc::as_ptr(&out.node)) {
-            Some(d) => d.clone(),
-            None => self.visit(&out.node)?,
-        };
-        Ok(pb::Input { digest: d.as_str().to_owned(), index: i64::from(out.index) })
-    }
-
-    /// Encodes `root` and everything under it, inputs first (the post-order
-    /// BuildKit's client uses), with an explicit stack so that deep chains
-    /// cannot overflow the call stack.
-    fn visit(&mut self, root: &Arc<Node>) -> Result<Digest, MarshalError> {
-        let mut stack: Vec<(Arc<Node>, bool)> = vec![(root.clone(), false)];
-        while let Some((node, expanded)) = stack.pop() {
-            if self.memo.contains_key(&Arc::as_ptr(&node)) {
-                continue;
-            }
-            if expanded {
-                self.encode_node(&node)?;
-                continue;
-            }
-            stack.push((node.clone(), true));
-            for inp in node.inputs().into_iter().rev() {
-                if !self.memo.contains_key(&Arc::as_ptr(&inp.node)) {
-                    stack.push((inp.node.clone(), false));
-                }
-            }
-        }
-        self.memo.get(&Arc::as_ptr(root)).cloned().ok_or_else(|| MarshalError::Invalid {
-            location: location_prefix(root),
-            message: "internal error: op was not encoded".to_string(),
-        })
-    }
-
-    fn encode_node(&mut self, node: &Arc<Node>) -> Result<Digest, MarshalError> {
-        let key = Arc::as_ptr(node);
-        let mut caps = CapRecorder { caps: BTreeMap::new(), daemon: self.opts.daemon_caps.as_ref(), node };
-        let opts: &MarshalOptions = self.opts;
-        let platform = node.constraints.platform.as_ref().unwrap_or(&opts.platform);
-        let mut op = pb::Op {
-            constraints: Some(pb::WorkerConstraints { filter: node.constraints.worker_constraints.clone() }),
-            ..Default::default()
-        };
-        match &node.op {
-            Op::Source(src) => {
-                op.op = Some(pb::op::Op::Source(self.source(src, &mut caps)?));
-                if src.is_platform_specific() {
-                    op.platform = Some(pb_platform(platform));
-                }
-            }
-            Op::Exec(exec) => {
-                let (inputs, e) = self.exec(exec, &mut caps)?;
-                op.inputs = inputs;
-                op.op = Some(pb::op::Op::Exec(e));
-                op.platform = Some(pb_platform(platform));
-            }
-            Op::File(file) => {
-                let (inputs, f) = self.file(file, &mut caps)?;
-                op.inputs = inputs;
-                op.op = Some(pb::op::Op::File(f));
-                op.platform = Some(pb_platform(platform));
-            }
-            Op::Merge(merge) => {
-                let (inputs, m) = self.merge(merge, &mut caps)?;
-                op.inputs = inputs;
-                op.op = Some(pb::op::Op::Merge(m));
-            }
-            Op::Diff(diff) => {
-                let (inputs, d) = self.diff(diff, &mut caps)?;
-                op.inputs = inputs;
-                op.op = Some(pb::op::Op::Diff(d));
-            }
-        }
-        if self.check_only {
-            // The one check of the metadata: a description the daemon
-            // cannot show is dropped or refused.
-            if !node.metadata.description.is_empty() {
-                caps.optional(id::META_DESCRIPTION, "with_metadata description")?;
-            }
-            let dgst = self.unnamed.clone();
-            self.memo.insert(key, dgst.clone());
-            return Ok(dgst);
-        }
-        let bytes = op.encode_to_vec();
-        let dgst = Digest::of(&bytes);
-        self.memo.insert(key, dgst.clone());
-        self.names.record(&dgst, node, &op);
-
-        // Metadata, merged over nodes with the same digest.
-        let md_in = &node.metadata;
-        let mut description = md_in.description.clone();
-        if !description.is_empty() && !caps.optional(id::META_DESCRIPTION, "with_metadata description")? {
-            description.clear();
-        }
-        let slot = self.slot(&dgst, bytes);
-        let md = &mut self.metadata[slot];
-        if md_in.ignore_cache {
-            md.ignore_cache = true;
-            self.any_meta.ignore_cache = true;
-        }
-        if !description.is_empty() {
-            self.any_meta.description = true;
-            for (k, v) in description {
-                md.description.insert(k, v);
-            }
-        }
-        caps.caps.remove(id::META_DESCRIPTION);
-        for (k, v) in caps.caps {
-            md.caps.insert(k, v);
-        }
-        if let Some(pg) = &md_in.progress_group {
-            md.progress_group = Some(pb::ProgressGroup { id: pg.id.clone(), name: pg.name.clone(), weak: pg.weak });
-        }
-        if self.opts.source_map {
-            self.sources.add(&dgst, node);
-        }
-        Ok(dgst)
     }
 }
 

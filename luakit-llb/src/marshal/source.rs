@@ -1,11 +1,11 @@
 //! Source ops (`bk.image`, `bk.local_`, `bk.git`, `bk.http`, …): identifier
 //! and attrs, as `client/llb` marshals them.
 
-use super::{CapRecorder, MarshalError, Marshaller};
+use super::{CapRecorder, Encoder, MarshalError};
 use crate::caps::id;
 use crate::pb;
 
-impl Marshaller<'_> {
+impl Encoder {
     pub(super) fn source(
         &mut self,
         src: &luakit_graph::SourceOp,

@@ -6,6 +6,7 @@ mod compare;
 mod conformance_rust;
 mod naming;
 mod pb_wire;
+mod pipeline;
 mod properties;
 mod reasoned;
 mod roundtrip;

@@ -94,6 +94,13 @@ fn size_of<'a>(items: impl IntoIterator<Item = &'a String>) -> usize {
 const NODE_BYTES: usize = 512;
 
 fn ud(lua: &Lua, s: LState) -> mlua::Result<Value> {
+    if let Some(out) = s.state.output() {
+        if let Some(ctx) = lua.app_data_ref::<crate::ctx::Ctx>() {
+            if let Some(sink) = &ctx.opts.node_sink {
+                sink.node(&out.node);
+            }
+        }
+    }
     Ok(Value::UserData(lua.create_userdata(s)?))
 }
 

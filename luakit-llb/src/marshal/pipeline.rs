@@ -1,0 +1,173 @@
+//! Marshalling that starts while the script runs.
+//!
+//! A [`Pipeline`] is a [`NodeSink`]: the evaluation reports each node it
+//! makes, and a worker thread encodes and hashes the ops as they come, so
+//! that on a machine with a second core the marshal costs little more than
+//! putting the encoded ops in order once the script is done. The result is
+//! the same Definition, byte for byte, as [`super::marshal_full`] gives for
+//! the final state: ops are encoded on their own (an op's bytes depend on
+//! its inputs' digests only) and ordered, de-duplicated and given their
+//! metadata by the same walk from the exported state. Nodes the script
+//! made but did not export are encoded too, and left out.
+//!
+//! The two threads share one queue and swap buffers, so that neither frees
+//! memory the other allocated (a free into another thread's heap takes that
+//! heap's lock, and the script's thread would wait on it).
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+
+use luakit_graph::{Node, NodeSink, State};
+
+use super::{Encoder, MarshalError, MarshalOptions, Marshalled, assemble, check_encoded};
+
+/// The worker is woken when this many nodes wait (waking a thread for each
+/// node would cost more than encoding it).
+const BATCH: usize = 64;
+
+/// Encodes ops on a thread of its own while the script makes them; see the
+/// module documentation.
+pub struct Pipeline {
+    opts: MarshalOptions,
+    check_only: bool,
+    shared: Arc<Shared>,
+    worker: Mutex<Option<JoinHandle<Encoder>>>,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    ready: Condvar,
+}
+
+struct Queue {
+    nodes: Vec<Arc<Node>>,
+    /// No more nodes will come (or there is no worker to take them).
+    closed: bool,
+    /// The worker waits for nodes.
+    waiting: bool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline").field("check_only", &self.check_only).finish_non_exhaustive()
+    }
+}
+
+impl Pipeline {
+    /// Starts a pipeline that marshals with `opts`.
+    pub fn marshal(opts: &MarshalOptions) -> Arc<Pipeline> {
+        Self::start(opts, false)
+    }
+
+    /// Starts a pipeline that only makes the checks of [`super::check`].
+    pub fn check(opts: &MarshalOptions) -> Arc<Pipeline> {
+        Self::start(opts, true)
+    }
+
+    fn start(opts: &MarshalOptions, check_only: bool) -> Arc<Pipeline> {
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue { nodes: Vec::with_capacity(1024), closed: false, waiting: false }),
+            ready: Condvar::new(),
+        });
+        let worker_opts = opts.clone();
+        let theirs = shared.clone();
+        let worker = std::thread::Builder::new()
+            .name("luakit-marshal".to_string())
+            .spawn(move || work(&theirs, Encoder::new(worker_opts, check_only)))
+            .ok();
+        if worker.is_none() {
+            shared.lock().closed = true;
+        }
+        Arc::new(Pipeline { opts: opts.clone(), check_only, shared, worker: Mutex::new(worker) })
+    }
+
+    /// Stops taking nodes and hands back the encoder with everything
+    /// reported so far encoded (a fresh one when there is no worker).
+    fn encoder(&self) -> Encoder {
+        {
+            let mut q = self.shared.lock();
+            q.closed = true;
+        }
+        self.shared.ready.notify_one();
+        let worker = self.worker.lock().unwrap_or_else(PoisonError::into_inner).take();
+        worker.and_then(|w| w.join().ok()).unwrap_or_else(|| Encoder::new(self.opts.clone(), self.check_only))
+    }
+
+    /// The Definition of `state` (which the script made while reporting to
+    /// this pipeline), as [`super::marshal_full`] would give it. Ends the
+    /// pipeline.
+    pub fn finish(&self, state: &State) -> Result<Marshalled, MarshalError> {
+        let mut enc = self.encoder();
+        if let Some(out) = state.output() {
+            enc.visit(&out.node);
+        }
+        assemble(state, &self.opts, enc)
+    }
+
+    /// The checks of [`super::check`] for `state`. Ends the pipeline.
+    pub fn finish_check(&self, state: &State) -> Result<usize, MarshalError> {
+        let mut enc = self.encoder();
+        if let Some(out) = state.output() {
+            enc.visit(&out.node);
+        }
+        check_encoded(state, &enc)
+    }
+}
+
+/// A pipeline dropped unfinished (the script failed) stops its worker,
+/// which frees what it encoded.
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        self.shared.lock().closed = true;
+        self.shared.ready.notify_one();
+    }
+}
+
+/// The worker: takes the waiting nodes (swapping in its own emptied
+/// buffer) and encodes them, until the queue is closed and empty.
+fn work(shared: &Shared, mut enc: Encoder) -> Encoder {
+    luakit_graph::reserve_thread_heap();
+    let mut mine: Vec<Arc<Node>> = Vec::with_capacity(1024);
+    loop {
+        {
+            let mut q = shared.lock();
+            loop {
+                if q.nodes.len() >= BATCH || (q.closed && !q.nodes.is_empty()) {
+                    std::mem::swap(&mut q.nodes, &mut mine);
+                    break;
+                }
+                if q.closed {
+                    return enc;
+                }
+                q.waiting = true;
+                q = shared.ready.wait(q).unwrap_or_else(PoisonError::into_inner);
+                q.waiting = false;
+            }
+        }
+        for node in &mine {
+            enc.visit(node);
+        }
+        mine.clear();
+    }
+}
+
+impl NodeSink for Pipeline {
+    fn node(&self, node: &Arc<Node>) {
+        let mut q = self.shared.lock();
+        if q.closed {
+            return;
+        }
+        q.nodes.push(node.clone());
+        let wake = q.waiting && q.nodes.len() >= BATCH;
+        drop(q);
+        if wake {
+            self.shared.ready.notify_one();
+        }
+    }
+}
