@@ -2,8 +2,10 @@
 //!
 //! A graph of tens of thousands of nodes takes milliseconds to free, node
 //! by node. Once it is marshalled nothing needs it, so a large one is
-//! handed to a short-lived thread of its own: the build returns at once,
-//! and a process that exits right after (the CLI) never waits for it.
+//! handed to a short-lived thread of its own, at the lowest priority: the
+//! build returns at once, the freeing never takes a core from the work
+//! that follows, and a process that exits right after (the CLI) never
+//! waits for it.
 
 /// Graphs of at least this many ops are freed in the background; smaller
 /// ones are freed in place (starting a thread would cost more).
@@ -18,7 +20,10 @@ pub(crate) fn release<T: Send + 'static>(value: T, ops: usize) {
     }
     // When no thread can be started, the closure (and the value with it)
     // is dropped here by `spawn` itself.
-    let _ = std::thread::Builder::new().name("luakit-free".to_string()).spawn(move || drop(value));
+    let _ = std::thread::Builder::new().name("luakit-free".to_string()).spawn(move || {
+        luakit_lua::lower_thread_priority();
+        drop(value);
+    });
 }
 
 #[cfg(test)]

@@ -224,8 +224,7 @@ fn assemble(state: &State, opts: &MarshalOptions, mut enc: Encoder) -> Result<Ma
     // Built by position, sorted by digest once (a sorted map of random keys
     // grown one insert at a time costs cache misses on every op). The
     // positions are sorted, not the large entries.
-    let mut order: Vec<u32> = (0..m.digests.len() as u32).collect();
-    order.sort_unstable_by(|&a, &b| m.digests[a as usize].cmp(&m.digests[b as usize]));
+    let order = by_digest(&m.digests);
     let mut metadata = std::mem::take(&mut m.metadata);
     // Collected in key order (a sorted input is built without comparing keys again).
     m.def.metadata = order
@@ -237,6 +236,27 @@ fn assemble(state: &State, opts: &MarshalOptions, mut enc: Encoder) -> Result<Ma
         m.def.source = m.sources.finish(&order, &m.digests);
     }
     Ok(Marshalled { definition: m.def, terminal: Some(tdgst) })
+}
+
+/// The positions of `digests` in the order of the digests (as strings).
+/// Digests of this marshal all start `sha256:`; the eight characters after
+/// it, read as one big-endian number, order them as the strings do, and
+/// only equal numbers need the strings compared.
+fn by_digest(digests: &[Digest]) -> Vec<u32> {
+    const PREFIX: &str = "sha256:";
+    let mut order: Vec<u32> = (0..digests.len() as u32).collect();
+    let key = |d: &Digest| -> Option<u64> {
+        let hex = d.as_str().strip_prefix(PREFIX)?.as_bytes().get(..8)?;
+        Some(u64::from_be_bytes(hex.try_into().ok()?))
+    };
+    match digests.iter().map(key).collect::<Option<Vec<u64>>>() {
+        Some(keys) => order.sort_unstable_by(|&a, &b| {
+            let (a, b) = (a as usize, b as usize);
+            keys[a].cmp(&keys[b]).then_with(|| digests[a].cmp(&digests[b]))
+        }),
+        None => order.sort_unstable_by(|&a, &b| digests[a as usize].cmp(&digests[b as usize])),
+    }
+    order
 }
 
 #[derive(Default)]
@@ -634,5 +654,52 @@ impl CapRecorder<'_> {
 
 /// Encodes a Definition to bytes.
 pub fn encode(def: &pb::Definition) -> Vec<u8> {
-    def.encode_to_vec()
+    // The exact length would take a walk of every nested message before
+    // the one that writes them: the buffer is sized from the ops and
+    // about 200 bytes of metadata and source map per op, and grows if
+    // that is short.
+    let ops: usize = def.def.iter().map(|b| b.len() + 4).sum();
+    let mut buf = Vec::with_capacity(ops + def.metadata.len() * 200 + 1024);
+    def.encode_raw(&mut buf);
+    buf
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The positions sorted by the digests as plain strings.
+    fn plain(digests: &[Digest]) -> Vec<u32> {
+        let mut order: Vec<u32> = (0..digests.len() as u32).collect();
+        order.sort_by(|&a, &b| digests[a as usize].cmp(&digests[b as usize]));
+        order
+    }
+
+    #[test]
+    fn digests_are_ordered_as_strings() {
+        // Real digests, digests sharing their first eight hex digits (the
+        // number ties), and a duplicate.
+        let mut digests: Vec<Digest> = (0..300u32).map(|i| Digest::of(&i.to_le_bytes())).collect();
+        digests.push(Digest::from_string(format!("sha256:0123456f{}", "0".repeat(56))));
+        digests.push(Digest::from_string(format!("sha256:0123456f{}", "f".repeat(56))));
+        digests.push(Digest::from_string(format!("sha256:0123456f{}", "1".repeat(56))));
+        digests.push(digests[7].clone());
+        let order = by_digest(&digests);
+        let sorted: Vec<&str> = order.iter().map(|&i| digests[i as usize].as_str()).collect();
+        let expected: Vec<&str> = plain(&digests).iter().map(|&i| digests[i as usize].as_str()).collect();
+        assert_eq!(sorted, expected);
+    }
+
+    #[test]
+    fn other_strings_are_ordered_as_strings() {
+        let digests: Vec<Digest> =
+            ["sha512:ab", "sha256:ffff", "", "sha256:00000000aa", "sha256:00000000a", "blake3:01"]
+                .iter()
+                .map(|s| Digest::from_string((*s).to_string()))
+                .collect();
+        let order = by_digest(&digests);
+        let sorted: Vec<&str> = order.iter().map(|&i| digests[i as usize].as_str()).collect();
+        let expected: Vec<&str> = plain(&digests).iter().map(|&i| digests[i as usize].as_str()).collect();
+        assert_eq!(sorted, expected);
+    }
 }

@@ -81,18 +81,26 @@ fn merge_string_map(
     )
 }
 
+/// As [`encode_map`] with message values, each value's length computed
+/// once (nested messages would otherwise compute it again at every level).
 fn encode_message_map<M: prost::Message>(
     tag: u32,
     map: &BTreeMap<String, M>,
     buf: &mut impl BufMut,
 ) {
-    encode_map(
-        tag,
-        map,
-        encoding::message::encoded_len,
-        |t, v, b| encoding::message::encode(t, v, b),
-        buf,
-    );
+    for (key, val) in map {
+        let val_len = val.encoded_len();
+        let len = encoding::string::encoded_len(1, key)
+            + key_len(2)
+            + encoded_len_varint(val_len as u64)
+            + val_len;
+        encode_key(tag, WireType::LengthDelimited, buf);
+        encode_varint(len as u64, buf);
+        encoding::string::encode(1, key, buf);
+        encode_key(2, WireType::LengthDelimited, buf);
+        encode_varint(val_len as u64, buf);
+        val.encode_raw(buf);
+    }
 }
 
 fn message_map_len<M: prost::Message>(tag: u32, map: &BTreeMap<String, M>) -> usize {
