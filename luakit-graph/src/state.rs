@@ -131,43 +131,50 @@ impl PartialEq for Output {
 }
 
 /// An ordered environment list: setting a key removes the old entry and appends.
+///
+/// The list is shared between the states that have it (every state derived
+/// from another keeps its environment unless it sets a variable), and so is
+/// each entry: cloning an environment, or a state's defaults, copies no
+/// text, and setting a variable copies the list of entries, not their text.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Env(Vec<(String, String)>);
+pub struct Env(Arc<Vec<Arc<(String, String)>>>);
 
 impl Env {
     /// An empty environment.
     pub fn new() -> Self {
-        Env(Vec::new())
+        Env::default()
     }
 
     /// Sets `key` to `value`: an existing entry is removed and the new one appended.
     pub fn set(&mut self, key: &str, value: &str) {
-        self.0.retain(|(k, _)| k != key);
-        self.0.push((key.to_string(), value.to_string()));
+        let entries = Arc::make_mut(&mut self.0);
+        entries.retain(|e| e.0 != key);
+        entries.push(Arc::new((key.to_string(), value.to_string())));
     }
 
     /// Sets `key` only if it is not set yet.
     pub fn set_default(&mut self, key: &str, value: &str) {
         if self.get(key).is_none() {
-            self.0.push((key.to_string(), value.to_string()));
+            Arc::make_mut(&mut self.0).push(Arc::new((key.to_string(), value.to_string())));
         }
     }
 
     /// The value of `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0.iter().find(|e| e.0 == key).map(|e| e.1.as_str())
     }
 
     /// Entries in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.0.iter().map(|e| (e.0.as_str(), e.1.as_str()))
     }
 
     /// `KEY=value` strings in order.
     pub fn to_vec(&self) -> Vec<String> {
         self.0
             .iter()
-            .map(|(k, v)| {
+            .map(|e| {
+                let (k, v) = &**e;
                 let mut s = String::with_capacity(k.len() + 1 + v.len());
                 s.push_str(k);
                 s.push('=');
