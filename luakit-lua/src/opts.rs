@@ -4,6 +4,7 @@
 //! Every checker returns [`Fail`]: either a message (the caller adds file,
 //! line and function) or a Lua error that must travel on unchanged (memory).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use luakit_graph::{Chown, Platform, UserRef};
@@ -198,29 +199,25 @@ impl Opts {
             other => return Err(format!("options must be a table, got {}", type_name(other)).into()),
         };
         let mut unknown: Vec<String> = Vec::new();
-        let mut present = Vec::new();
-        for pair in table.pairs::<Value, Value>() {
-            let (k, v) = pair?;
-            match &k {
-                Value::String(s) => {
-                    let at = {
-                        let bytes = s.as_bytes();
-                        known.iter().position(|n| n.as_bytes() == &bytes[..])
-                    };
-                    match at {
-                        Some(i) => present.push((i, v)),
-                        None => unknown.push(shown(s)),
-                    }
+        let mut present = Vec::with_capacity(4);
+        for_each_pair(&table, |k, v| match &k {
+            Value::String(s) => {
+                let at = {
+                    let bytes = s.as_bytes();
+                    known.iter().position(|n| n.as_bytes() == &bytes[..])
+                };
+                match at {
+                    Some(i) => present.push((i, v)),
+                    None => unknown.push(shown(s)),
                 }
-                other => {
-                    return Err(format!(
-                        "unexpected positional value {} in the options table (options are written name = value)",
-                        key_text(other)
-                    )
-                    .into());
-                }
+                Ok(())
             }
-        }
+            other => Err(format!(
+                "unexpected positional value {} in the options table (options are written name = value)",
+                key_text(other)
+            )
+            .into()),
+        })?;
         unknown.sort();
         if let Some(name) = unknown.first() {
             return Err(Fail::option(name, format!("unknown option '{name}'{}", option_hint(name, known))));
@@ -230,13 +227,19 @@ impl Opts {
 
     /// The raw value of an option (nil when absent).
     pub(crate) fn raw(&self, key: &str) -> R<Value> {
+        Ok(self.lookup(key)?.into_owned())
+    }
+
+    /// [`Opts::raw`] without copying the value (a copy of a table or a
+    /// string is a new Lua reference).
+    fn lookup(&self, key: &str) -> R<Cow<'_, Value>> {
         let Some(t) = &self.table else {
-            return Ok(Value::Nil);
+            return Ok(Cow::Owned(Value::Nil));
         };
         match self.known.iter().position(|n| *n == key) {
-            Some(i) => Ok(self.present.iter().find(|(j, _)| *j == i).map_or(Value::Nil, |(_, v)| v.clone())),
+            Some(i) => Ok(self.present.iter().find(|(j, _)| *j == i).map_or(Cow::Owned(Value::Nil), |(_, v)| Cow::Borrowed(v))),
             // Not an option of this table: read it as it is.
-            None => Ok(t.raw_get(key)?),
+            None => Ok(Cow::Owned(t.raw_get(key)?)),
         }
     }
 
@@ -245,27 +248,27 @@ impl Opts {
     }
 
     pub(crate) fn string(&self, key: &str) -> R<Option<String>> {
-        match self.raw(key)? {
+        match &*self.lookup(key)? {
             Value::Nil => Ok(None),
-            Value::String(s) => text(&s).map(Some).map_err(|m| Fail::Msg(format!("option '{key}' {m}"))),
-            v => Err(Self::wrong(key, "a string", &v)),
+            Value::String(s) => text(s).map(Some).map_err(|m| Fail::Msg(format!("option '{key}' {m}"))),
+            v => Err(Self::wrong(key, "a string", v)),
         }
     }
 
     pub(crate) fn boolean(&self, key: &str) -> R<Option<bool>> {
-        match self.raw(key)? {
+        match &*self.lookup(key)? {
             Value::Nil => Ok(None),
-            Value::Boolean(b) => Ok(Some(b)),
-            v => Err(Self::wrong(key, "a boolean (true or false)", &v)),
+            Value::Boolean(b) => Ok(Some(*b)),
+            v => Err(Self::wrong(key, "a boolean (true or false)", v)),
         }
     }
 
     pub(crate) fn integer(&self, key: &str) -> R<Option<i64>> {
-        match self.raw(key)? {
+        match &*self.lookup(key)? {
             Value::Nil => Ok(None),
-            v => match as_integer(&v) {
+            v => match as_integer(v) {
                 Some(i) => Ok(Some(i)),
-                None => Err(Self::wrong(key, "an integer", &v)),
+                None => Err(Self::wrong(key, "an integer", v)),
             },
         }
     }
@@ -281,37 +284,37 @@ impl Opts {
     }
 
     pub(crate) fn string_list(&self, key: &str) -> R<Option<Vec<String>>> {
-        match self.raw(key)? {
+        match &*self.lookup(key)? {
             Value::Nil => Ok(None),
-            v => string_list(&v).map(Some).map_err(|m| Fail::option(key, option_msg(key, &m))),
+            v => string_list(v).map(Some).map_err(|m| Fail::option(key, option_msg(key, &m))),
         }
     }
 
     pub(crate) fn string_map(&self, key: &str) -> R<Option<BTreeMap<String, String>>> {
-        match self.raw(key)? {
+        match &*self.lookup(key)? {
             Value::Nil => Ok(None),
-            v => string_map(&v).map(Some).map_err(|m| Fail::option(key, option_msg(key, &m))),
+            v => string_map(v).map(Some).map_err(|m| Fail::option(key, option_msg(key, &m))),
         }
     }
 
     pub(crate) fn mode(&self, key: &str) -> R<Option<u32>> {
-        match self.raw(key)? {
+        match &*self.lookup(key)? {
             Value::Nil => Ok(None),
-            v => mode(&v).map(Some).map_err(|m| Fail::option(key, option_msg(key, &m))),
+            v => mode(v).map(Some).map_err(|m| Fail::option(key, option_msg(key, &m))),
         }
     }
 
     pub(crate) fn owner(&self, key: &str) -> R<Option<Chown>> {
-        match self.raw(key)? {
+        match &*self.lookup(key)? {
             Value::Nil => Ok(None),
-            v => owner(&v).map(Some).map_err(|m| Fail::option(key, option_msg(key, &m))),
+            v => owner(v).map(Some).map_err(|m| Fail::option(key, option_msg(key, &m))),
         }
     }
 
     pub(crate) fn platform(&self, key: &str) -> R<Option<Platform>> {
-        match self.raw(key)? {
+        match &*self.lookup(key)? {
             Value::Nil => Ok(None),
-            v => platform(&v).map(Some).map_err(|m| Fail::option(key, option_msg(key, &m))),
+            v => platform(v).map(Some).map_err(|m| Fail::option(key, option_msg(key, &m))),
         }
     }
 
@@ -377,21 +380,38 @@ pub(crate) fn as_integer(v: &Value) -> Option<i64> {
     }
 }
 
+/// Visits the entries of `t` in `next` order (raw: no metamethods), as
+/// `pairs` would, until `f` fails; its failure is returned. One protected
+/// walk of the table, where mlua's pairs iterator re-enters Lua per entry.
+pub(crate) fn for_each_pair(t: &Table, mut f: impl FnMut(Value, Value) -> R<()>) -> R<()> {
+    let mut failed: Option<Fail> = None;
+    let walked = t.for_each::<Value, Value>(|k, v| match f(k, v) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            failed = Some(e);
+            // Only stops the walk: the failure above is what is returned.
+            Err(mlua::Error::runtime("stopped"))
+        }
+    });
+    match failed {
+        Some(e) => Err(e),
+        None => walked.map_err(Fail::Lua),
+    }
+}
+
 /// The elements of a sequence table, checking that it has no other keys.
 /// One pass over the table: each key is either a position of the sequence
 /// (its value goes there) or a reason to refuse it.
 pub(crate) fn sequence(t: &Table) -> R<Vec<Value>> {
     let len = t.raw_len();
     let mut out = vec![Value::Nil; len];
-    for pair in t.pairs::<Value, Value>() {
-        let (k, v) = pair?;
-        match as_integer(&k) {
-            Some(i) if i >= 1 && (i as usize) <= len => out[i as usize - 1] = v,
-            _ => {
-                return Err(Fail::Msg(format!("has an unexpected key {} (a list was expected)", key_text(&k))));
-            }
+    for_each_pair(t, |k, v| match as_integer(&k) {
+        Some(i) if i >= 1 && (i as usize) <= len => {
+            out[i as usize - 1] = v;
+            Ok(())
         }
-    }
+        _ => Err(Fail::Msg(format!("has an unexpected key {} (a list was expected)", key_text(&k)))),
+    })?;
     Ok(out)
 }
 
@@ -420,22 +440,21 @@ pub(crate) fn string_map(v: &Value) -> Result<BTreeMap<String, String>, String> 
         return Err(format!("must be a table of name = \"value\", got {}", type_name(v)));
     };
     let mut out = BTreeMap::new();
-    for pair in t.pairs::<Value, Value>() {
-        let (k, val) = pair.map_err(|e| e.to_string())?;
+    for_each_pair(t, |k, val| {
         let Value::String(k) = k else {
-            return Err(format!("must be a table of name = \"value\", but has the key {}", key_text(&k)));
+            return Err(format!("must be a table of name = \"value\", but has the key {}", key_text(&k)).into());
         };
         let k = text(&k).map_err(|m| format!("has a key '{}' that {m}", shown(&k).escape_debug()))?;
         match val {
             Value::String(s) => {
                 let v = text(&s).map_err(|m| format!("value for '{k}' {m}"))?;
                 out.insert(k, v);
+                Ok(())
             }
-            other => {
-                return Err(format!("value for '{k}' must be a string, got {}", type_name(&other)));
-            }
+            other => Err(format!("value for '{k}' must be a string, got {}", type_name(&other)).into()),
         }
-    }
+    })
+    .map_err(fail_text)?;
     Ok(out)
 }
 
