@@ -27,14 +27,14 @@ pub(crate) fn st_run(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         let this = a.this("run")?;
         let argv = match a.get(1) {
             Value::String(s) => {
-                let cmd = text(&s).map_err(|m| Fail::Msg(format!("argument 1 (command) {m}")))?;
+                let cmd = text(s).map_err(|m| Fail::Msg(format!("argument 1 (command) {m}")))?;
                 if cmd.trim().is_empty() {
                     return Err("argument 1 (command) must not be empty".into());
                 }
                 vec!["/bin/sh".to_string(), "-c".to_string(), cmd]
             }
             v @ Value::Table(_) => {
-                let list = string_list(&v).map_err(|m| Fail::Msg(format!("argument 1 (command) {m}")))?;
+                let list = string_list(v).map_err(|m| Fail::Msg(format!("argument 1 (command) {m}")))?;
                 if list.is_empty() {
                     return Err("argument 1 (command) must not be an empty list".into());
                 }
@@ -49,12 +49,12 @@ pub(crate) fn st_run(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
             other => {
                 return Err(format!(
                     "argument 1 (command) must be a string (run by /bin/sh -c) or a list of arguments, got {}",
-                    type_name(&other)
+                    type_name(other)
                 )
                 .into());
             }
         };
-        let opts = Opts::new(&a.get(2), RUN_OPTS)?;
+        let opts = Opts::new(a.get(2), RUN_OPTS)?;
         let mut ro = RunOptions { args: argv, ..RunOptions::default() };
         ro.env = match opts.raw("env")? {
             Value::Nil => Vec::new(),
