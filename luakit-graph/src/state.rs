@@ -437,10 +437,6 @@ impl State {
         if opts.args.is_empty() || blank {
             return Err(GraphError::EmptyArgs);
         }
-        let mut env = self.meta.env.clone();
-        for (k, v) in &opts.env {
-            env.set(k, v);
-        }
         let cwd = match &opts.cwd {
             Some(c) => resolve_dir(&self.meta.dir, c),
             None => self.meta.dir.clone(),
@@ -471,16 +467,14 @@ impl State {
             }
             mounts.push(m);
         }
-        if let Some(t) = ssh_target {
-            env.set_default("SSH_AUTH_SOCK", &t);
-        }
+        let env = exec_env(&self.meta.env, &opts.env, ssh_target.as_deref().map(|t| ("SSH_AUTH_SOCK", t)));
         let mut extra_hosts = self.meta.extra_hosts.clone();
         extra_hosts.extend(opts.extra_hosts);
         let exec_cwd = cwd.clone();
         let mut exec = ExecOp {
             meta: Meta {
                 args: opts.args,
-                env: env.to_vec(),
+                env,
                 cwd,
                 user: opts.user.unwrap_or_else(|| self.meta.user.clone()),
                 hostname: opts.hostname.unwrap_or_else(|| self.meta.hostname.clone()),
@@ -618,6 +612,37 @@ impl ExecState {
     }
 }
 
+/// The `KEY=value` list of an exec: `base` with each of `changes` set in
+/// turn ([`Env::set`]: an entry set again moves to the end), then `default`
+/// added unless its key is set. The same list as building the [`Env`] and
+/// calling [`Env::to_vec`], without making the entries of an `Env`.
+fn exec_env(base: &Env, changes: &[(String, String)], default: Option<(&str, &str)>) -> Vec<String> {
+    if changes.is_empty() && default.is_none_or(|(k, _)| base.get(k).is_some()) {
+        return base.to_vec();
+    }
+    let mut entries: Vec<(&str, &str)> = Vec::with_capacity(base.0.len() + changes.len() + 1);
+    entries.extend(base.iter());
+    for (k, v) in changes {
+        entries.retain(|(x, _)| x != k);
+        entries.push((k, v));
+    }
+    if let Some((k, v)) = default {
+        if !entries.iter().any(|(x, _)| *x == k) {
+            entries.push((k, v));
+        }
+    }
+    entries
+        .iter()
+        .map(|(k, v)| {
+            let mut s = String::with_capacity(k.len() + 1 + v.len());
+            s.push_str(k);
+            s.push('=');
+            s.push_str(v);
+            s
+        })
+        .collect()
+}
+
 /// Whether `p` is already what [`clean_path`] makes of it: `/`, or
 /// segments that are neither empty, `.` nor `..` (no doubled, leading
 /// relative or trailing slash).
@@ -729,6 +754,37 @@ mod tests {
                     clean_path_general(&format!("/{parent}/{p}"))
                 };
                 assert_eq!(resolve_dir(parent, p), expected, "resolve({parent:?}, {p:?})");
+            }
+        }
+    }
+
+    #[test]
+    fn exec_env_is_the_env_built_step_by_step() {
+        let mut base = Env::new();
+        base.set("PATH", "/bin");
+        base.set("A", "0");
+        base.set("SSH_AUTH_SOCK", "/s");
+        let pairs = |l: &[(&str, &str)]| -> Vec<(String, String)> {
+            l.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        };
+        let cases = [
+            pairs(&[]),
+            pairs(&[("A", "1")]),
+            pairs(&[("B", "2"), ("A", "1"), ("B", "3")]),
+            pairs(&[("PATH", "/usr/bin"), ("SSH_AUTH_SOCK", "/t")]),
+        ];
+        for base in [Env::new(), base] {
+            for changes in &cases {
+                for default in [None, Some(("SSH_AUTH_SOCK", "/run/ssh")), Some(("A", "9"))] {
+                    let mut env = base.clone();
+                    for (k, v) in changes {
+                        env.set(k, v);
+                    }
+                    if let Some((k, v)) = default {
+                        env.set_default(k, v);
+                    }
+                    assert_eq!(exec_env(&base, changes, default), env.to_vec(), "{changes:?} {default:?}");
+                }
             }
         }
     }
