@@ -237,7 +237,9 @@ impl Opts {
             return Ok(Cow::Owned(Value::Nil));
         };
         match self.known.iter().position(|n| *n == key) {
-            Some(i) => Ok(self.present.iter().find(|(j, _)| *j == i).map_or(Cow::Owned(Value::Nil), |(_, v)| Cow::Borrowed(v))),
+            Some(i) => {
+                Ok(self.present.iter().find(|(j, _)| *j == i).map_or(Cow::Owned(Value::Nil), |(_, v)| Cow::Borrowed(v)))
+            }
             // Not an option of this table: read it as it is.
             None => Ok(Cow::Owned(t.raw_get(key)?)),
         }
@@ -420,13 +422,29 @@ pub(crate) fn string_list(v: &Value) -> Result<Vec<String>, String> {
     match v {
         Value::String(s) => Ok(vec![text(s)?]),
         Value::Table(t) => {
-            let items = sequence(t).map_err(fail_text)?;
+            // As `sequence`, converting each item as it is met: a key that
+            // is not a position fails the walk; then the first item (in
+            // order) that is not a string, or not valid text, is reported.
+            let len = t.raw_len();
+            let mut items: Vec<Option<Result<String, String>>> = vec![None; len];
+            for_each_pair(t, |k, v| match as_integer(&k) {
+                Some(i) if i >= 1 && (i as usize) <= len => {
+                    let i = i as usize;
+                    items[i - 1] = Some(match &v {
+                        Value::String(s) => text(s).map_err(|m| format!("item {i} {m}")),
+                        other => Err(format!("must be a list of strings, but item {i} is a {}", type_name(other))),
+                    });
+                    Ok(())
+                }
+                _ => Err(Fail::Msg(format!("has an unexpected key {} (a list was expected)", key_text(&k)))),
+            })
+            .map_err(fail_text)?;
             items
-                .iter()
+                .into_iter()
                 .enumerate()
                 .map(|(i, it)| match it {
-                    Value::String(s) => text(s).map_err(|m| format!("item {} {m}", i + 1)),
-                    other => Err(format!("must be a list of strings, but item {} is a {}", i + 1, type_name(other))),
+                    Some(r) => r,
+                    None => Err(format!("must be a list of strings, but item {} is a nil", i + 1)),
                 })
                 .collect()
         }
@@ -436,10 +454,16 @@ pub(crate) fn string_list(v: &Value) -> Result<Vec<String>, String> {
 
 /// A table of string keys to string values.
 pub(crate) fn string_map(v: &Value) -> Result<BTreeMap<String, String>, String> {
+    Ok(string_pairs(v)?.into_iter().collect())
+}
+
+/// [`string_map`] as a list of pairs in key order (what iterating the map
+/// gives), without building the map.
+pub(crate) fn string_pairs(v: &Value) -> Result<Vec<(String, String)>, String> {
     let Value::Table(t) = v else {
         return Err(format!("must be a table of name = \"value\", got {}", type_name(v)));
     };
-    let mut out = BTreeMap::new();
+    let mut out = Vec::new();
     for_each_pair(t, |k, val| {
         let Value::String(k) = k else {
             return Err(format!("must be a table of name = \"value\", but has the key {}", key_text(&k)).into());
@@ -448,13 +472,16 @@ pub(crate) fn string_map(v: &Value) -> Result<BTreeMap<String, String>, String> 
         match val {
             Value::String(s) => {
                 let v = text(&s).map_err(|m| format!("value for '{k}' {m}"))?;
-                out.insert(k, v);
+                out.push((k, v));
                 Ok(())
             }
             other => Err(format!("value for '{k}' must be a string, got {}", type_name(&other)).into()),
         }
     })
     .map_err(fail_text)?;
+    // Table keys are distinct, and so is their text: sorting orders them
+    // as the map would.
+    out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
 }
 
@@ -610,6 +637,36 @@ mod tests {
         assert_eq!(suggest("cdw", &["cwd", "env", "user"]), Some("cwd"));
         assert_eq!(suggest("xyz", &["cwd", "env", "user"]), None);
         assert_eq!(suggest("mounst", &["mounts", "env"]), Some("mounts"));
+    }
+
+    #[test]
+    fn string_lists_report_the_first_problem_in_order() {
+        let lua = mlua::Lua::new();
+        let list = |src: &str| string_list(&lua.load(src).eval::<Value>().expect("value"));
+        assert_eq!(list(r#"{"a", "b", "c"}"#), Ok(vec!["a".to_string(), "b".to_string(), "c".to_string()]));
+        assert_eq!(list(r#""one""#), Ok(vec!["one".to_string()]));
+        assert_eq!(list("{}"), Ok(Vec::new()));
+        // A key that is not a position wins over a bad item.
+        assert_eq!(list(r#"{1, "b", x = "y"}"#), Err("has an unexpected key x (a list was expected)".to_string()));
+        assert_eq!(list(r#"{"a", 2, "c\0"}"#), Err("must be a list of strings, but item 2 is a number".to_string()));
+        assert_eq!(list(r#"{"a\0", 2}"#), Err("item 1 contains a NUL byte (at offset 1)".to_string()));
+        assert_eq!(list("{true}"), Err("must be a list of strings, but item 1 is a boolean".to_string()));
+        assert_eq!(list("5"), Err("must be a list of strings, got number".to_string()));
+    }
+
+    #[test]
+    fn string_pairs_come_in_key_order() {
+        let lua = mlua::Lua::new();
+        let pairs = |src: &str| string_pairs(&lua.load(src).eval::<Value>().expect("value"));
+        let want = |l: &[(&str, &str)]| Ok(l.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>());
+        assert_eq!(
+            pairs(r#"{b = "2", a = "1", B = "3", ab = "4"}"#),
+            want(&[("B", "3"), ("a", "1"), ("ab", "4"), ("b", "2")])
+        );
+        assert_eq!(pairs(r#"{a = 1}"#), Err("value for 'a' must be a string, got number".to_string()));
+        assert_eq!(pairs(r#"{"x"}"#), Err("must be a table of name = \"value\", but has the key [1]".to_string()));
+        let map = string_map(&lua.load(r#"{z = "1", y = "2"}"#).eval::<Value>().expect("value")).expect("a map");
+        assert_eq!(map.into_iter().collect::<Vec<_>>(), pairs(r#"{z = "1", y = "2"}"#).expect("pairs"));
     }
 
     #[test]

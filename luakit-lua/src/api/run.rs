@@ -11,7 +11,8 @@ use mlua::{Lua, MultiValue, Value};
 
 use crate::ctx::{api, charge, op_options};
 use crate::opts::{
-    Fail, Opts, R, as_integer, did_you_mean, option_msg, sequence, shown, string_list, string_map, text, type_name,
+    Fail, Opts, R, as_integer, did_you_mean, option_msg, sequence, shown, string_list, string_map, string_pairs, text,
+    type_name,
 };
 use crate::userdata::{ExecInfo, LMount, LState};
 
@@ -196,13 +197,13 @@ pub(crate) fn env_pairs(v: &Value) -> Result<Vec<(String, String)>, String> {
         }
         return Ok(out);
     }
-    let map = string_map(v)?;
-    for k in map.keys() {
+    let pairs = string_pairs(v)?;
+    for (k, _) in &pairs {
         if k.is_empty() || k.contains('=') {
             return Err(format!("has an invalid variable name '{k}'"));
         }
     }
-    Ok(map.into_iter().collect())
+    Ok(pairs)
 }
 
 fn exit_codes(v: &Value) -> R<Vec<i32>> {
