@@ -144,10 +144,11 @@ pub(crate) fn op_options(lua: &Lua) -> R<OpOptions> {
             Some(Some((sf, line))) => {
                 if let Some(sf) = sf {
                     let line = i32::try_from(line).unwrap_or(i32::MAX);
-                    op.locations.push(SourceLocation {
+                    // Made at its size (one location), not grown into.
+                    op.locations = vec![SourceLocation {
                         file: sf,
                         ranges: vec![SourceRange { start_line: line, start_char: 0, end_line: line, end_char: 0 }],
-                    });
+                    }];
                 }
                 return Ok(op);
             }
