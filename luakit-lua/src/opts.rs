@@ -4,7 +4,6 @@
 //! Every checker returns [`Fail`]: either a message (the caller adds file,
 //! line and function) or a Lua error that must travel on unchanged (memory).
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use luakit_graph::{Chown, Platform, UserRef};
@@ -184,7 +183,6 @@ fn key_text(k: &Value) -> String {
 /// keys, so a getter is a scan of a few entries rather than a Lua call
 /// (which would also make a Lua string of the key every time).
 pub(crate) struct Opts {
-    table: Option<Table>,
     known: &'static [&'static str],
     /// (index into `known`, value) of the options the table sets.
     present: Vec<(usize, Value)>,
@@ -194,13 +192,13 @@ impl Opts {
     /// Checks `value` (nil or a table) against the known option names.
     pub(crate) fn new(value: &Value, known: &'static [&'static str]) -> R<Opts> {
         let table = match value {
-            Value::Nil => return Ok(Opts { table: None, known, present: Vec::new() }),
-            Value::Table(t) => t.clone(),
+            Value::Nil => return Ok(Opts { known, present: Vec::new() }),
+            Value::Table(t) => t,
             other => return Err(format!("options must be a table, got {}", type_name(other)).into()),
         };
         let mut unknown: Vec<String> = Vec::new();
         let mut present = Vec::with_capacity(4);
-        for_each_pair(&table, |k, v| match &k {
+        for_each_pair(table, |k, v| match &k {
             Value::String(s) => {
                 let at = {
                     let bytes = s.as_bytes();
@@ -222,27 +220,22 @@ impl Opts {
         if let Some(name) = unknown.first() {
             return Err(Fail::option(name, format!("unknown option '{name}'{}", option_hint(name, known))));
         }
-        Ok(Opts { table: Some(table), known, present })
+        Ok(Opts { known, present })
     }
 
     /// The raw value of an option (nil when absent).
     pub(crate) fn raw(&self, key: &str) -> R<Value> {
-        Ok(self.lookup(key)?.into_owned())
+        Ok(self.lookup(key).clone())
     }
 
     /// [`Opts::raw`] without copying the value (a copy of a table or a
-    /// string is a new Lua reference).
-    fn lookup(&self, key: &str) -> R<Cow<'_, Value>> {
-        let Some(t) = &self.table else {
-            return Ok(Cow::Owned(Value::Nil));
-        };
-        match self.known.iter().position(|n| *n == key) {
-            Some(i) => {
-                Ok(self.present.iter().find(|(j, _)| *j == i).map_or(Cow::Owned(Value::Nil), |(_, v)| Cow::Borrowed(v)))
-            }
-            // Not an option of this table: read it as it is.
-            None => Ok(Cow::Owned(t.raw_get(key)?)),
-        }
+    /// string is a new Lua reference). The table was checked to hold known
+    /// option names only, so a name it does not set, known or not, is nil
+    /// (as a raw read of the table would find: no Lua code runs between
+    /// the check and the getters).
+    fn lookup(&self, key: &str) -> &Value {
+        const NIL: &Value = &Value::Nil;
+        self.present.iter().find(|(i, _)| self.known[*i] == key).map_or(NIL, |(_, v)| v)
     }
 
     fn wrong(key: &str, expected: &str, v: &Value) -> Fail {
@@ -250,7 +243,7 @@ impl Opts {
     }
 
     pub(crate) fn string(&self, key: &str) -> R<Option<String>> {
-        match &*self.lookup(key)? {
+        match self.lookup(key) {
             Value::Nil => Ok(None),
             Value::String(s) => text(s).map(Some).map_err(|m| Fail::Msg(format!("option '{key}' {m}"))),
             v => Err(Self::wrong(key, "a string", v)),
@@ -258,7 +251,7 @@ impl Opts {
     }
 
     pub(crate) fn boolean(&self, key: &str) -> R<Option<bool>> {
-        match &*self.lookup(key)? {
+        match self.lookup(key) {
             Value::Nil => Ok(None),
             Value::Boolean(b) => Ok(Some(*b)),
             v => Err(Self::wrong(key, "a boolean (true or false)", v)),
@@ -266,7 +259,7 @@ impl Opts {
     }
 
     pub(crate) fn integer(&self, key: &str) -> R<Option<i64>> {
-        match &*self.lookup(key)? {
+        match self.lookup(key) {
             Value::Nil => Ok(None),
             v => match as_integer(v) {
                 Some(i) => Ok(Some(i)),
@@ -286,35 +279,35 @@ impl Opts {
     }
 
     pub(crate) fn string_list(&self, key: &str) -> R<Option<Vec<String>>> {
-        match &*self.lookup(key)? {
+        match self.lookup(key) {
             Value::Nil => Ok(None),
             v => string_list(v).map(Some).map_err(|m| Fail::option(key, option_msg(key, &m))),
         }
     }
 
     pub(crate) fn string_map(&self, key: &str) -> R<Option<BTreeMap<String, String>>> {
-        match &*self.lookup(key)? {
+        match self.lookup(key) {
             Value::Nil => Ok(None),
             v => string_map(v).map(Some).map_err(|m| Fail::option(key, option_msg(key, &m))),
         }
     }
 
     pub(crate) fn mode(&self, key: &str) -> R<Option<u32>> {
-        match &*self.lookup(key)? {
+        match self.lookup(key) {
             Value::Nil => Ok(None),
             v => mode(v).map(Some).map_err(|m| Fail::option(key, option_msg(key, &m))),
         }
     }
 
     pub(crate) fn owner(&self, key: &str) -> R<Option<Chown>> {
-        match &*self.lookup(key)? {
+        match self.lookup(key) {
             Value::Nil => Ok(None),
             v => owner(v).map(Some).map_err(|m| Fail::option(key, option_msg(key, &m))),
         }
     }
 
     pub(crate) fn platform(&self, key: &str) -> R<Option<Platform>> {
-        match &*self.lookup(key)? {
+        match self.lookup(key) {
             Value::Nil => Ok(None),
             v => platform(v).map(Some).map_err(|m| Fail::option(key, option_msg(key, &m))),
         }
