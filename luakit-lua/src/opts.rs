@@ -225,7 +225,7 @@ impl Opts {
 
     /// The raw value of an option (nil when absent).
     pub(crate) fn raw(&self, key: &str) -> R<Value> {
-        Ok(self.lookup(key).clone())
+        Ok(self.get(key).clone())
     }
 
     /// [`Opts::raw`] without copying the value (a copy of a table or a
@@ -233,7 +233,7 @@ impl Opts {
     /// option names only, so a name it does not set, known or not, is nil
     /// (as a raw read of the table would find: no Lua code runs between
     /// the check and the getters).
-    fn lookup(&self, key: &str) -> &Value {
+    pub(crate) fn get(&self, key: &str) -> &Value {
         const NIL: &Value = &Value::Nil;
         self.present.iter().find(|(i, _)| self.known[*i] == key).map_or(NIL, |(_, v)| v)
     }
@@ -243,7 +243,7 @@ impl Opts {
     }
 
     pub(crate) fn string(&self, key: &str) -> R<Option<String>> {
-        match self.lookup(key) {
+        match self.get(key) {
             Value::Nil => Ok(None),
             Value::String(s) => text(s).map(Some).map_err(|m| Fail::Msg(format!("option '{key}' {m}"))),
             v => Err(Self::wrong(key, "a string", v)),
@@ -251,7 +251,7 @@ impl Opts {
     }
 
     pub(crate) fn boolean(&self, key: &str) -> R<Option<bool>> {
-        match self.lookup(key) {
+        match self.get(key) {
             Value::Nil => Ok(None),
             Value::Boolean(b) => Ok(Some(*b)),
             v => Err(Self::wrong(key, "a boolean (true or false)", v)),
@@ -259,7 +259,7 @@ impl Opts {
     }
 
     pub(crate) fn integer(&self, key: &str) -> R<Option<i64>> {
-        match self.lookup(key) {
+        match self.get(key) {
             Value::Nil => Ok(None),
             v => match as_integer(v) {
                 Some(i) => Ok(Some(i)),
@@ -279,35 +279,35 @@ impl Opts {
     }
 
     pub(crate) fn string_list(&self, key: &str) -> R<Option<Vec<String>>> {
-        match self.lookup(key) {
+        match self.get(key) {
             Value::Nil => Ok(None),
             v => string_list(v).map(Some).map_err(|m| Fail::option(key, option_msg(key, &m))),
         }
     }
 
     pub(crate) fn string_map(&self, key: &str) -> R<Option<BTreeMap<String, String>>> {
-        match self.lookup(key) {
+        match self.get(key) {
             Value::Nil => Ok(None),
             v => string_map(v).map(Some).map_err(|m| Fail::option(key, option_msg(key, &m))),
         }
     }
 
     pub(crate) fn mode(&self, key: &str) -> R<Option<u32>> {
-        match self.lookup(key) {
+        match self.get(key) {
             Value::Nil => Ok(None),
             v => mode(v).map(Some).map_err(|m| Fail::option(key, option_msg(key, &m))),
         }
     }
 
     pub(crate) fn owner(&self, key: &str) -> R<Option<Chown>> {
-        match self.lookup(key) {
+        match self.get(key) {
             Value::Nil => Ok(None),
             v => owner(v).map(Some).map_err(|m| Fail::option(key, option_msg(key, &m))),
         }
     }
 
     pub(crate) fn platform(&self, key: &str) -> R<Option<Platform>> {
-        match self.lookup(key) {
+        match self.get(key) {
             Value::Nil => Ok(None),
             v => platform(v).map(Some).map_err(|m| Fail::option(key, option_msg(key, &m))),
         }

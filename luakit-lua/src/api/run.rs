@@ -57,9 +57,9 @@ pub(crate) fn st_run(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         };
         let opts = Opts::new(a.get(2), RUN_OPTS)?;
         let mut ro = RunOptions { args: argv, ..RunOptions::default() };
-        ro.env = match opts.raw("env")? {
+        ro.env = match opts.get("env") {
             Value::Nil => Vec::new(),
-            v => env_pairs(&v).map_err(|m| Fail::option("env", option_msg("env", &m)))?,
+            v => env_pairs(v).map_err(|m| Fail::option("env", option_msg("env", &m)))?,
         };
         ro.cwd = opts.string("cwd")?;
         if ro.cwd.as_deref() == Some("") {
@@ -81,29 +81,29 @@ pub(crate) fn st_run(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
             Some(_) => Some(SecurityMode::Sandbox),
             None => None,
         };
-        ro.valid_exit_codes = match opts.raw("valid_exit_codes")? {
+        ro.valid_exit_codes = match opts.get("valid_exit_codes") {
             Value::Nil => None,
-            v => Some(exit_codes(&v).map_err(|e| e.at("valid_exit_codes"))?),
+            v => Some(exit_codes(v).map_err(|e| e.at("valid_exit_codes"))?),
         };
-        ro.extra_hosts = match opts.raw("extra_hosts")? {
+        ro.extra_hosts = match opts.get("extra_hosts") {
             Value::Nil => Vec::new(),
-            v => extra_hosts(&v).map_err(|e| e.at("extra_hosts"))?,
+            v => extra_hosts(v).map_err(|e| e.at("extra_hosts"))?,
         };
-        ro.secret_env = match opts.raw("secret_env")? {
+        ro.secret_env = match opts.get("secret_env") {
             Value::Nil => Vec::new(),
-            v => secret_env(&v).map_err(|e| e.at("secret_env"))?,
+            v => secret_env(v).map_err(|e| e.at("secret_env"))?,
         };
         ro.readonly_root = opts.boolean("readonly_root")?.unwrap_or(false);
-        ro.ulimits = match opts.raw("ulimits")? {
+        ro.ulimits = match opts.get("ulimits") {
             Value::Nil => Vec::new(),
-            v => ulimits(&v).map_err(|e| e.at("ulimits"))?,
+            v => ulimits(v).map_err(|e| e.at("ulimits"))?,
         };
         let cwd = resolve_dir(&this.state.meta().dir, ro.cwd.as_deref().unwrap_or("."));
         let mut writable_binds: Vec<(String, State)> = Vec::new();
-        match opts.raw("mounts")? {
+        match opts.get("mounts") {
             Value::Nil => {}
             Value::Table(t) => {
-                let items = sequence(&t).map_err(|e| e.map_msg(|m| option_msg("mounts", &m)).at("mounts"))?;
+                let items = sequence(t).map_err(|e| e.map_msg(|m| option_msg("mounts", &m)).at("mounts"))?;
                 for (i, it) in items.iter().enumerate() {
                     let m = match it {
                         Value::UserData(u) => u.borrow::<LMount>().ok().map(|m| m.clone()),
@@ -138,7 +138,7 @@ pub(crate) fn st_run(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
             other => {
                 return Err(Fail::option(
                     "mounts",
-                    format!("option 'mounts' must be a list of mounts, got {}", type_name(&other)),
+                    format!("option 'mounts' must be a list of mounts, got {}", type_name(other)),
                 ));
             }
         }
