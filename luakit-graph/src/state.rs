@@ -157,43 +157,50 @@ impl PartialEq for Output {
 }
 
 /// An ordered environment list: setting a key removes the old entry and appends.
+///
+/// The list is shared between the states that have it (every state derived
+/// from another keeps its environment unless it sets a variable), and so is
+/// each entry: cloning an environment, or a state's defaults, copies no
+/// text, and setting a variable copies the list of entries, not their text.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Env(Vec<(String, String)>);
+pub struct Env(Arc<Vec<Arc<(String, String)>>>);
 
 impl Env {
     /// An empty environment.
     pub fn new() -> Self {
-        Env(Vec::new())
+        Env::default()
     }
 
     /// Sets `key` to `value`: an existing entry is removed and the new one appended.
     pub fn set(&mut self, key: &str, value: &str) {
-        self.0.retain(|(k, _)| k != key);
-        self.0.push((key.to_string(), value.to_string()));
+        let entries = Arc::make_mut(&mut self.0);
+        entries.retain(|e| e.0 != key);
+        entries.push(Arc::new((key.to_string(), value.to_string())));
     }
 
     /// Sets `key` only if it is not set yet.
     pub fn set_default(&mut self, key: &str, value: &str) {
         if self.get(key).is_none() {
-            self.0.push((key.to_string(), value.to_string()));
+            Arc::make_mut(&mut self.0).push(Arc::new((key.to_string(), value.to_string())));
         }
     }
 
     /// The value of `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0.iter().find(|e| e.0 == key).map(|e| e.1.as_str())
     }
 
     /// Entries in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.0.iter().map(|e| (e.0.as_str(), e.1.as_str()))
     }
 
     /// `KEY=value` strings in order.
     pub fn to_vec(&self) -> Vec<String> {
         self.0
             .iter()
-            .map(|(k, v)| {
+            .map(|e| {
+                let (k, v) = &**e;
                 let mut s = String::with_capacity(k.len() + 1 + v.len());
                 s.push_str(k);
                 s.push('=');
@@ -456,10 +463,6 @@ impl State {
         if opts.args.is_empty() || blank {
             return Err(GraphError::EmptyArgs);
         }
-        let mut env = self.meta.env.clone();
-        for (k, v) in &opts.env {
-            env.set(k, v);
-        }
         let cwd = match &opts.cwd {
             Some(c) => resolve_dir(&self.meta.dir, c),
             None => self.meta.dir.clone(),
@@ -490,16 +493,14 @@ impl State {
             }
             mounts.push(m);
         }
-        if let Some(t) = ssh_target {
-            env.set_default("SSH_AUTH_SOCK", &t);
-        }
+        let env = exec_env(&self.meta.env, &opts.env, ssh_target.as_deref().map(|t| ("SSH_AUTH_SOCK", t)));
         let mut extra_hosts = self.meta.extra_hosts.clone();
         extra_hosts.extend(opts.extra_hosts);
         let exec_cwd = cwd.clone();
         let mut exec = ExecOp {
             meta: Meta {
                 args: opts.args,
-                env: env.to_vec(),
+                env,
                 cwd,
                 user: opts.user.unwrap_or_else(|| self.meta.user.clone()),
                 hostname: opts.hostname.unwrap_or_else(|| self.meta.hostname.clone()),
@@ -637,6 +638,37 @@ impl ExecState {
     }
 }
 
+/// The `KEY=value` list of an exec: `base` with each of `changes` set in
+/// turn ([`Env::set`]: an entry set again moves to the end), then `default`
+/// added unless its key is set. The same list as building the [`Env`] and
+/// calling [`Env::to_vec`], without making the entries of an `Env`.
+fn exec_env(base: &Env, changes: &[(String, String)], default: Option<(&str, &str)>) -> Vec<String> {
+    if changes.is_empty() && default.is_none_or(|(k, _)| base.get(k).is_some()) {
+        return base.to_vec();
+    }
+    let mut entries: Vec<(&str, &str)> = Vec::with_capacity(base.0.len() + changes.len() + 1);
+    entries.extend(base.iter());
+    for (k, v) in changes {
+        entries.retain(|(x, _)| x != k);
+        entries.push((k, v));
+    }
+    if let Some((k, v)) = default {
+        if !entries.iter().any(|(x, _)| *x == k) {
+            entries.push((k, v));
+        }
+    }
+    entries
+        .iter()
+        .map(|(k, v)| {
+            let mut s = String::with_capacity(k.len() + 1 + v.len());
+            s.push_str(k);
+            s.push('=');
+            s.push_str(v);
+            s
+        })
+        .collect()
+}
+
 /// Whether `p` is already what [`clean_path`] makes of it: `/`, or
 /// segments that are neither empty, `.` nor `..` (no doubled, leading
 /// relative or trailing slash).
@@ -748,6 +780,37 @@ mod tests {
                     clean_path_general(&format!("/{parent}/{p}"))
                 };
                 assert_eq!(resolve_dir(parent, p), expected, "resolve({parent:?}, {p:?})");
+            }
+        }
+    }
+
+    #[test]
+    fn exec_env_is_the_env_built_step_by_step() {
+        let mut base = Env::new();
+        base.set("PATH", "/bin");
+        base.set("A", "0");
+        base.set("SSH_AUTH_SOCK", "/s");
+        let pairs = |l: &[(&str, &str)]| -> Vec<(String, String)> {
+            l.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        };
+        let cases = [
+            pairs(&[]),
+            pairs(&[("A", "1")]),
+            pairs(&[("B", "2"), ("A", "1"), ("B", "3")]),
+            pairs(&[("PATH", "/usr/bin"), ("SSH_AUTH_SOCK", "/t")]),
+        ];
+        for base in [Env::new(), base] {
+            for changes in &cases {
+                for default in [None, Some(("SSH_AUTH_SOCK", "/run/ssh")), Some(("A", "9"))] {
+                    let mut env = base.clone();
+                    for (k, v) in changes {
+                        env.set(k, v);
+                    }
+                    if let Some((k, v)) = default {
+                        env.set_default(k, v);
+                    }
+                    assert_eq!(exec_env(&base, changes, default), env.to_vec(), "{changes:?} {default:?}");
+                }
             }
         }
     }

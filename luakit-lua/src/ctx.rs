@@ -28,6 +28,10 @@ pub(crate) struct Ctx {
     pub opts: EvalOptions,
     /// Script files by name (relative to the main script's directory).
     pub files: HashMap<String, Arc<SourceFile>>,
+    /// The file of the last op located (`files` entry by name): ops come in
+    /// runs from one file, and the name compares faster than it hashes.
+    /// Cleared whenever `files` changes an entry.
+    pub last_file: Option<(String, Arc<SourceFile>)>,
     /// Module name → file, as found by `require`.
     pub module_paths: HashMap<String, String>,
     /// Resolved images by (reference, platform).
@@ -100,11 +104,28 @@ pub(crate) fn with_ctx<T>(lua: &Lua, f: impl FnOnce(&mut Ctx) -> T) -> R<T> {
     }
 }
 
+impl Ctx {
+    /// The registered script file `name`, if any.
+    fn source_file(&mut self, name: &str) -> Option<Arc<SourceFile>> {
+        if let Some((last, sf)) = &self.last_file {
+            if last == name {
+                return Some(sf.clone());
+            }
+        }
+        let sf = self.files.get(name)?.clone();
+        self.last_file = Some((name.to_string(), sf.clone()));
+        Some(sf)
+    }
+}
+
 /// Op options for an op made now: its source location when source maps are on.
 pub(crate) fn op_options(lua: &Lua) -> R<OpOptions> {
+    let Some(mut ctx) = lua.app_data_mut::<Ctx>() else {
+        return Err(Fail::Msg("internal error: no evaluation context".to_string()));
+    };
     // Walking the Lua stack costs more than the rest of a small op: only
     // when the location is kept.
-    if !with_ctx(lua, |ctx| ctx.opts.source_map)? {
+    if !ctx.opts.source_map {
         return Ok(OpOptions::default());
     }
     // As `caller`, without copying the file name out of Lua: the nearest
@@ -115,8 +136,7 @@ pub(crate) fn op_options(lua: &Lua) -> R<OpOptions> {
             let source = d.source();
             let file = source.source.as_deref().and_then(|s| s.strip_prefix('@'))?;
             let line = d.current_line()?;
-            let sf = lua.app_data_ref::<Ctx>().and_then(|ctx| ctx.files.get(file).cloned());
-            Some((sf, u32::try_from(line).unwrap_or(u32::MAX)))
+            Some((ctx.source_file(file), u32::try_from(line).unwrap_or(u32::MAX)))
         });
         match found {
             None => return Ok(op),
@@ -124,10 +144,11 @@ pub(crate) fn op_options(lua: &Lua) -> R<OpOptions> {
             Some(Some((sf, line))) => {
                 if let Some(sf) = sf {
                     let line = i32::try_from(line).unwrap_or(i32::MAX);
-                    op.locations.push(SourceLocation {
+                    // Made at its size (one location), not grown into.
+                    op.locations = vec![SourceLocation {
                         file: sf,
                         ranges: vec![SourceRange { start_line: line, start_char: 0, end_line: line, end_char: 0 }],
-                    });
+                    }];
                 }
                 return Ok(op);
             }

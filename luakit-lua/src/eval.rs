@@ -101,6 +101,7 @@ impl Session {
         lua.set_app_data(Ctx {
             opts: opts.clone(),
             files: HashMap::new(),
+            last_file: None,
             module_paths: HashMap::new(),
             resolved: HashMap::new(),
             exports: Vec::new(),
@@ -220,6 +221,7 @@ impl Session {
         let file = Arc::new(SourceFile { filename: name.to_string(), data: data.to_vec(), language: String::new() });
         with_ctx(&self.lua, |c| {
             c.files.insert(name.to_string(), file);
+            c.last_file = None;
         })
         .map_err(|_| ScriptError::Internal("no evaluation context".to_string()))
     }

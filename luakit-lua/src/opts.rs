@@ -183,7 +183,6 @@ fn key_text(k: &Value) -> String {
 /// keys, so a getter is a scan of a few entries rather than a Lua call
 /// (which would also make a Lua string of the key every time).
 pub(crate) struct Opts {
-    table: Option<Table>,
     known: &'static [&'static str],
     /// (index into `known`, value) of the options the table sets.
     present: Vec<(usize, Value)>,
@@ -193,51 +192,50 @@ impl Opts {
     /// Checks `value` (nil or a table) against the known option names.
     pub(crate) fn new(value: &Value, known: &'static [&'static str]) -> R<Opts> {
         let table = match value {
-            Value::Nil => return Ok(Opts { table: None, known, present: Vec::new() }),
-            Value::Table(t) => t.clone(),
+            Value::Nil => return Ok(Opts { known, present: Vec::new() }),
+            Value::Table(t) => t,
             other => return Err(format!("options must be a table, got {}", type_name(other)).into()),
         };
         let mut unknown: Vec<String> = Vec::new();
-        let mut present = Vec::new();
-        for pair in table.pairs::<Value, Value>() {
-            let (k, v) = pair?;
-            match &k {
-                Value::String(s) => {
-                    let at = {
-                        let bytes = s.as_bytes();
-                        known.iter().position(|n| n.as_bytes() == &bytes[..])
-                    };
-                    match at {
-                        Some(i) => present.push((i, v)),
-                        None => unknown.push(shown(s)),
-                    }
+        let mut present = Vec::with_capacity(4);
+        for_each_pair(table, |k, v| match &k {
+            Value::String(s) => {
+                let at = {
+                    let bytes = s.as_bytes();
+                    known.iter().position(|n| n.as_bytes() == &bytes[..])
+                };
+                match at {
+                    Some(i) => present.push((i, v)),
+                    None => unknown.push(shown(s)),
                 }
-                other => {
-                    return Err(format!(
-                        "unexpected positional value {} in the options table (options are written name = value)",
-                        key_text(other)
-                    )
-                    .into());
-                }
+                Ok(())
             }
-        }
+            other => Err(format!(
+                "unexpected positional value {} in the options table (options are written name = value)",
+                key_text(other)
+            )
+            .into()),
+        })?;
         unknown.sort();
         if let Some(name) = unknown.first() {
             return Err(Fail::option(name, format!("unknown option '{name}'{}", option_hint(name, known))));
         }
-        Ok(Opts { table: Some(table), known, present })
+        Ok(Opts { known, present })
     }
 
     /// The raw value of an option (nil when absent).
     pub(crate) fn raw(&self, key: &str) -> R<Value> {
-        let Some(t) = &self.table else {
-            return Ok(Value::Nil);
-        };
-        match self.known.iter().position(|n| *n == key) {
-            Some(i) => Ok(self.present.iter().find(|(j, _)| *j == i).map_or(Value::Nil, |(_, v)| v.clone())),
-            // Not an option of this table: read it as it is.
-            None => Ok(t.raw_get(key)?),
-        }
+        Ok(self.get(key).clone())
+    }
+
+    /// [`Opts::raw`] without copying the value (a copy of a table or a
+    /// string is a new Lua reference). The table was checked to hold known
+    /// option names only, so a name it does not set, known or not, is nil
+    /// (as a raw read of the table would find: no Lua code runs between
+    /// the check and the getters).
+    pub(crate) fn get(&self, key: &str) -> &Value {
+        const NIL: &Value = &Value::Nil;
+        self.present.iter().find(|(i, _)| self.known[*i] == key).map_or(NIL, |(_, v)| v)
     }
 
     fn wrong(key: &str, expected: &str, v: &Value) -> Fail {
@@ -245,27 +243,27 @@ impl Opts {
     }
 
     pub(crate) fn string(&self, key: &str) -> R<Option<String>> {
-        match self.raw(key)? {
+        match self.get(key) {
             Value::Nil => Ok(None),
-            Value::String(s) => text(&s).map(Some).map_err(|m| Fail::Msg(format!("option '{key}' {m}"))),
-            v => Err(Self::wrong(key, "a string", &v)),
+            Value::String(s) => text(s).map(Some).map_err(|m| Fail::Msg(format!("option '{key}' {m}"))),
+            v => Err(Self::wrong(key, "a string", v)),
         }
     }
 
     pub(crate) fn boolean(&self, key: &str) -> R<Option<bool>> {
-        match self.raw(key)? {
+        match self.get(key) {
             Value::Nil => Ok(None),
-            Value::Boolean(b) => Ok(Some(b)),
-            v => Err(Self::wrong(key, "a boolean (true or false)", &v)),
+            Value::Boolean(b) => Ok(Some(*b)),
+            v => Err(Self::wrong(key, "a boolean (true or false)", v)),
         }
     }
 
     pub(crate) fn integer(&self, key: &str) -> R<Option<i64>> {
-        match self.raw(key)? {
+        match self.get(key) {
             Value::Nil => Ok(None),
-            v => match as_integer(&v) {
+            v => match as_integer(v) {
                 Some(i) => Ok(Some(i)),
-                None => Err(Self::wrong(key, "an integer", &v)),
+                None => Err(Self::wrong(key, "an integer", v)),
             },
         }
     }
@@ -281,37 +279,37 @@ impl Opts {
     }
 
     pub(crate) fn string_list(&self, key: &str) -> R<Option<Vec<String>>> {
-        match self.raw(key)? {
+        match self.get(key) {
             Value::Nil => Ok(None),
-            v => string_list(&v).map(Some).map_err(|m| Fail::option(key, option_msg(key, &m))),
+            v => string_list(v).map(Some).map_err(|m| Fail::option(key, option_msg(key, &m))),
         }
     }
 
     pub(crate) fn string_map(&self, key: &str) -> R<Option<BTreeMap<String, String>>> {
-        match self.raw(key)? {
+        match self.get(key) {
             Value::Nil => Ok(None),
-            v => string_map(&v).map(Some).map_err(|m| Fail::option(key, option_msg(key, &m))),
+            v => string_map(v).map(Some).map_err(|m| Fail::option(key, option_msg(key, &m))),
         }
     }
 
     pub(crate) fn mode(&self, key: &str) -> R<Option<u32>> {
-        match self.raw(key)? {
+        match self.get(key) {
             Value::Nil => Ok(None),
-            v => mode(&v).map(Some).map_err(|m| Fail::option(key, option_msg(key, &m))),
+            v => mode(v).map(Some).map_err(|m| Fail::option(key, option_msg(key, &m))),
         }
     }
 
     pub(crate) fn owner(&self, key: &str) -> R<Option<Chown>> {
-        match self.raw(key)? {
+        match self.get(key) {
             Value::Nil => Ok(None),
-            v => owner(&v).map(Some).map_err(|m| Fail::option(key, option_msg(key, &m))),
+            v => owner(v).map(Some).map_err(|m| Fail::option(key, option_msg(key, &m))),
         }
     }
 
     pub(crate) fn platform(&self, key: &str) -> R<Option<Platform>> {
-        match self.raw(key)? {
+        match self.get(key) {
             Value::Nil => Ok(None),
-            v => platform(&v).map(Some).map_err(|m| Fail::option(key, option_msg(key, &m))),
+            v => platform(v).map(Some).map_err(|m| Fail::option(key, option_msg(key, &m))),
         }
     }
 
@@ -377,21 +375,38 @@ pub(crate) fn as_integer(v: &Value) -> Option<i64> {
     }
 }
 
+/// Visits the entries of `t` in `next` order (raw: no metamethods), as
+/// `pairs` would, until `f` fails; its failure is returned. One protected
+/// walk of the table, where mlua's pairs iterator re-enters Lua per entry.
+pub(crate) fn for_each_pair(t: &Table, mut f: impl FnMut(Value, Value) -> R<()>) -> R<()> {
+    let mut failed: Option<Fail> = None;
+    let walked = t.for_each::<Value, Value>(|k, v| match f(k, v) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            failed = Some(e);
+            // Only stops the walk: the failure above is what is returned.
+            Err(mlua::Error::runtime("stopped"))
+        }
+    });
+    match failed {
+        Some(e) => Err(e),
+        None => walked.map_err(Fail::Lua),
+    }
+}
+
 /// The elements of a sequence table, checking that it has no other keys.
 /// One pass over the table: each key is either a position of the sequence
 /// (its value goes there) or a reason to refuse it.
 pub(crate) fn sequence(t: &Table) -> R<Vec<Value>> {
     let len = t.raw_len();
     let mut out = vec![Value::Nil; len];
-    for pair in t.pairs::<Value, Value>() {
-        let (k, v) = pair?;
-        match as_integer(&k) {
-            Some(i) if i >= 1 && (i as usize) <= len => out[i as usize - 1] = v,
-            _ => {
-                return Err(Fail::Msg(format!("has an unexpected key {} (a list was expected)", key_text(&k))));
-            }
+    for_each_pair(t, |k, v| match as_integer(&k) {
+        Some(i) if i >= 1 && (i as usize) <= len => {
+            out[i as usize - 1] = v;
+            Ok(())
         }
-    }
+        _ => Err(Fail::Msg(format!("has an unexpected key {} (a list was expected)", key_text(&k)))),
+    })?;
     Ok(out)
 }
 
@@ -400,13 +415,29 @@ pub(crate) fn string_list(v: &Value) -> Result<Vec<String>, String> {
     match v {
         Value::String(s) => Ok(vec![text(s)?]),
         Value::Table(t) => {
-            let items = sequence(t).map_err(fail_text)?;
+            // As `sequence`, converting each item as it is met: a key that
+            // is not a position fails the walk; then the first item (in
+            // order) that is not a string, or not valid text, is reported.
+            let len = t.raw_len();
+            let mut items: Vec<Option<Result<String, String>>> = vec![None; len];
+            for_each_pair(t, |k, v| match as_integer(&k) {
+                Some(i) if i >= 1 && (i as usize) <= len => {
+                    let i = i as usize;
+                    items[i - 1] = Some(match &v {
+                        Value::String(s) => text(s).map_err(|m| format!("item {i} {m}")),
+                        other => Err(format!("must be a list of strings, but item {i} is a {}", type_name(other))),
+                    });
+                    Ok(())
+                }
+                _ => Err(Fail::Msg(format!("has an unexpected key {} (a list was expected)", key_text(&k)))),
+            })
+            .map_err(fail_text)?;
             items
-                .iter()
+                .into_iter()
                 .enumerate()
                 .map(|(i, it)| match it {
-                    Value::String(s) => text(s).map_err(|m| format!("item {} {m}", i + 1)),
-                    other => Err(format!("must be a list of strings, but item {} is a {}", i + 1, type_name(other))),
+                    Some(r) => r,
+                    None => Err(format!("must be a list of strings, but item {} is a nil", i + 1)),
                 })
                 .collect()
         }
@@ -416,26 +447,34 @@ pub(crate) fn string_list(v: &Value) -> Result<Vec<String>, String> {
 
 /// A table of string keys to string values.
 pub(crate) fn string_map(v: &Value) -> Result<BTreeMap<String, String>, String> {
+    Ok(string_pairs(v)?.into_iter().collect())
+}
+
+/// [`string_map`] as a list of pairs in key order (what iterating the map
+/// gives), without building the map.
+pub(crate) fn string_pairs(v: &Value) -> Result<Vec<(String, String)>, String> {
     let Value::Table(t) = v else {
         return Err(format!("must be a table of name = \"value\", got {}", type_name(v)));
     };
-    let mut out = BTreeMap::new();
-    for pair in t.pairs::<Value, Value>() {
-        let (k, val) = pair.map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for_each_pair(t, |k, val| {
         let Value::String(k) = k else {
-            return Err(format!("must be a table of name = \"value\", but has the key {}", key_text(&k)));
+            return Err(format!("must be a table of name = \"value\", but has the key {}", key_text(&k)).into());
         };
         let k = text(&k).map_err(|m| format!("has a key '{}' that {m}", shown(&k).escape_debug()))?;
         match val {
             Value::String(s) => {
                 let v = text(&s).map_err(|m| format!("value for '{k}' {m}"))?;
-                out.insert(k, v);
+                out.push((k, v));
+                Ok(())
             }
-            other => {
-                return Err(format!("value for '{k}' must be a string, got {}", type_name(&other)));
-            }
+            other => Err(format!("value for '{k}' must be a string, got {}", type_name(&other)).into()),
         }
-    }
+    })
+    .map_err(fail_text)?;
+    // Table keys are distinct, and so is their text: sorting orders them
+    // as the map would.
+    out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
 }
 
@@ -591,6 +630,36 @@ mod tests {
         assert_eq!(suggest("cdw", &["cwd", "env", "user"]), Some("cwd"));
         assert_eq!(suggest("xyz", &["cwd", "env", "user"]), None);
         assert_eq!(suggest("mounst", &["mounts", "env"]), Some("mounts"));
+    }
+
+    #[test]
+    fn string_lists_report_the_first_problem_in_order() {
+        let lua = mlua::Lua::new();
+        let list = |src: &str| string_list(&lua.load(src).eval::<Value>().expect("value"));
+        assert_eq!(list(r#"{"a", "b", "c"}"#), Ok(vec!["a".to_string(), "b".to_string(), "c".to_string()]));
+        assert_eq!(list(r#""one""#), Ok(vec!["one".to_string()]));
+        assert_eq!(list("{}"), Ok(Vec::new()));
+        // A key that is not a position wins over a bad item.
+        assert_eq!(list(r#"{1, "b", x = "y"}"#), Err("has an unexpected key x (a list was expected)".to_string()));
+        assert_eq!(list(r#"{"a", 2, "c\0"}"#), Err("must be a list of strings, but item 2 is a number".to_string()));
+        assert_eq!(list(r#"{"a\0", 2}"#), Err("item 1 contains a NUL byte (at offset 1)".to_string()));
+        assert_eq!(list("{true}"), Err("must be a list of strings, but item 1 is a boolean".to_string()));
+        assert_eq!(list("5"), Err("must be a list of strings, got number".to_string()));
+    }
+
+    #[test]
+    fn string_pairs_come_in_key_order() {
+        let lua = mlua::Lua::new();
+        let pairs = |src: &str| string_pairs(&lua.load(src).eval::<Value>().expect("value"));
+        let want = |l: &[(&str, &str)]| Ok(l.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>());
+        assert_eq!(
+            pairs(r#"{b = "2", a = "1", B = "3", ab = "4"}"#),
+            want(&[("B", "3"), ("a", "1"), ("ab", "4"), ("b", "2")])
+        );
+        assert_eq!(pairs(r#"{a = 1}"#), Err("value for 'a' must be a string, got number".to_string()));
+        assert_eq!(pairs(r#"{"x"}"#), Err("must be a table of name = \"value\", but has the key [1]".to_string()));
+        let map = string_map(&lua.load(r#"{z = "1", y = "2"}"#).eval::<Value>().expect("value")).expect("a map");
+        assert_eq!(map.into_iter().collect::<Vec<_>>(), pairs(r#"{z = "1", y = "2"}"#).expect("pairs"));
     }
 
     #[test]

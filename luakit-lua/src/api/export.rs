@@ -21,8 +21,8 @@ pub(super) const EXPORT_OPTS: &[&str] = crate::reference::EXPORT.names;
 pub(crate) fn bk_export(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
     api(lua, "bk.export", || {
         let a = Args::new(args);
-        let state = req_state(&a.get(0), 1, "state")?;
-        let opts = Opts::new(&a.get(1), EXPORT_OPTS)?;
+        let state = req_state(a.get(0), 1, "state")?;
+        let opts = Opts::new(a.get(1), EXPORT_OPTS)?;
         let (file, line) = caller(lua).unwrap_or_else(|| ("?".to_string(), 0));
         let target_name = opts.string("target")?;
         if target_name.as_deref() == Some("") {
@@ -137,8 +137,8 @@ pub(crate) fn bk_exported(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         let a = Args::new(args);
         let name = match a.get(0) {
             Value::Nil => None,
-            Value::String(s) => Some(text(&s).map_err(|m| Fail::Msg(format!("argument #1 (target) {m}")))?),
-            v => return Err(format!("argument #1 (target) must be a string or nil, got {}", type_name(&v)).into()),
+            Value::String(s) => Some(text(s).map_err(|m| Fail::Msg(format!("argument #1 (target) {m}")))?),
+            v => return Err(format!("argument #1 (target) must be a string or nil, got {}", type_name(v)).into()),
         };
         let (test_mode, record, target) = with_ctx(lua, |c| {
             let record = c

@@ -21,10 +21,10 @@ pub(crate) fn st_copy(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     let st = api(lua, "bk.copy", || {
         let a = Args::new(args);
         let this = a.this("copy")?;
-        let from = req_state(&a.get(1), 1, "from")?;
-        let src = req_nonempty(&a.get(2), 2, "src")?;
-        let dest = req_nonempty(&a.get(3), 3, "dest")?;
-        let opts = Opts::new(&a.get(4), COPY_OPTS)?;
+        let from = req_state(a.get(1), 1, "from")?;
+        let src = req_nonempty(a.get(2), 2, "src")?;
+        let dest = req_nonempty(a.get(3), 3, "dest")?;
+        let opts = Opts::new(a.get(4), COPY_OPTS)?;
         let d = CopyOptions::default();
         let co = CopyOptions {
             owner: opts.owner("owner")?,
@@ -53,8 +53,8 @@ pub(crate) fn st_mkdir(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     let st = api(lua, "bk.mkdir", || {
         let a = Args::new(args);
         let this = a.this("mkdir")?;
-        let path = req_nonempty(&a.get(1), 1, "path")?;
-        let opts = Opts::new(&a.get(2), MKDIR_OPTS)?;
+        let path = req_nonempty(a.get(1), 1, "path")?;
+        let opts = Opts::new(a.get(2), MKDIR_OPTS)?;
         let mode = opts.mode("mode")?.unwrap_or(0o755);
         let parents = opts.boolean("make_parents")?.unwrap_or(true);
         let owner = opts.owner("owner")?;
@@ -69,15 +69,15 @@ pub(crate) fn st_mkfile(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     let st = api(lua, "bk.mkfile", || {
         let a = Args::new(args);
         let this = a.this("mkfile")?;
-        let path = req_nonempty(&a.get(1), 1, "path")?;
+        let path = req_nonempty(a.get(1), 1, "path")?;
         let data = match a.get(2) {
             Value::String(s) => s.as_bytes().to_vec(),
             Value::Nil => {
                 return Err("argument 2 (data) is missing: expected a string (use \"\" for an empty file)".into());
             }
-            other => return Err(format!("argument 2 (data) must be a string, got {}", type_name(&other)).into()),
+            other => return Err(format!("argument 2 (data) must be a string, got {}", type_name(other)).into()),
         };
-        let opts = Opts::new(&a.get(3), MKFILE_OPTS)?;
+        let opts = Opts::new(a.get(3), MKFILE_OPTS)?;
         let mode = opts.mode("mode")?.unwrap_or(0o644);
         let owner: Option<Chown> = opts.owner("owner")?;
         charge(lua, NODE_BYTES + path.len() + data.len())?;
@@ -91,8 +91,8 @@ pub(crate) fn st_rm(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     let st = api(lua, "bk.rm", || {
         let a = Args::new(args);
         let this = a.this("rm")?;
-        let path = req_nonempty(&a.get(1), 1, "path")?;
-        let opts = Opts::new(&a.get(2), RM_OPTS)?;
+        let path = req_nonempty(a.get(1), 1, "path")?;
+        let opts = Opts::new(a.get(2), RM_OPTS)?;
         let not_found = opts.boolean("allow_not_found")?.unwrap_or(false);
         let wildcard = opts.boolean("allow_wildcard")?.unwrap_or(false);
         charge(lua, NODE_BYTES + path.len())?;
@@ -106,9 +106,9 @@ pub(crate) fn st_symlink(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     let st = api(lua, "bk.symlink", || {
         let a = Args::new(args);
         let this = a.this("symlink")?;
-        let old = req_nonempty(&a.get(1), 1, "oldpath")?;
-        let new = req_nonempty(&a.get(2), 2, "newpath")?;
-        let opts = Opts::new(&a.get(3), SYMLINK_OPTS)?;
+        let old = req_nonempty(a.get(1), 1, "oldpath")?;
+        let new = req_nonempty(a.get(2), 2, "newpath")?;
+        let opts = Opts::new(a.get(3), SYMLINK_OPTS)?;
         let owner = opts.owner("owner")?;
         charge(lua, NODE_BYTES + old.len() + new.len())?;
         Ok(this.derive(this.state.symlink(&old, &new, owner, op_options(lua)?)))

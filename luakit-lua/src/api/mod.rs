@@ -32,13 +32,18 @@ pub(crate) use self::state::*;
 /// Positional arguments of a call.
 struct Args(Vec<Value>);
 
+/// What a missing argument reads as.
+const NIL: &Value = &Value::Nil;
+
 impl Args {
     fn new(args: MultiValue) -> Self {
         Args(args.into_vec())
     }
 
-    fn get(&self, i: usize) -> Value {
-        self.0.get(i).cloned().unwrap_or(Value::Nil)
+    /// Argument `i` (from 0), nil when absent. Borrowed: a copy of a table
+    /// or a string would be one more Lua reference to make and free.
+    fn get(&self, i: usize) -> &Value {
+        self.0.get(i).unwrap_or(NIL)
     }
 
     /// The state a method was called on (`st:method(…)`).

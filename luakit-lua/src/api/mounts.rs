@@ -24,8 +24,8 @@ fn mount_ud(lua: &Lua, mount: Mount, source: Option<State>) -> mlua::Result<Valu
 pub(crate) fn bk_cache(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     let (m, source) = api(lua, "bk.cache", || {
         let a = Args::new(args);
-        let dest = req_nonempty(&a.get(0), 1, "dest")?;
-        let opts = Opts::new(&a.get(1), CACHE_OPTS)?;
+        let dest = req_nonempty(a.get(0), 1, "dest")?;
+        let opts = Opts::new(a.get(1), CACHE_OPTS)?;
         let id = opts.string("id")?.unwrap_or_else(|| dest.clone());
         if id.is_empty() {
             return Err("option 'id' must not be empty".into());
@@ -65,8 +65,8 @@ pub(crate) fn bk_cache(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
 pub(crate) fn bk_secret(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     let m = api(lua, "bk.secret", || {
         let a = Args::new(args);
-        let dest = req_nonempty(&a.get(0), 1, "dest")?;
-        let opts = Opts::new(&a.get(1), SECRET_OPTS)?;
+        let dest = req_nonempty(a.get(0), 1, "dest")?;
+        let opts = Opts::new(a.get(1), SECRET_OPTS)?;
         let id = match opts.string("id")? {
             Some(id) => id,
             None => dest.trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_string(),
@@ -95,7 +95,7 @@ pub(crate) fn bk_ssh(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         if let Value::String(_) = a.get(0) {
             return Err("takes an options table, e.g. bk.ssh({ id = \"default\", dest = \"/run/ssh\" })".into());
         }
-        let opts = Opts::new(&a.get(0), SSH_OPTS)?;
+        let opts = Opts::new(a.get(0), SSH_OPTS)?;
         let dest = opts.string("dest")?.unwrap_or_else(|| "/run/ssh".to_string());
         if dest.is_empty() {
             return Err("option 'dest' must not be empty".into());
@@ -122,8 +122,8 @@ pub(crate) fn bk_ssh(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
 pub(crate) fn bk_tmpfs(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     let m = api(lua, "bk.tmpfs", || {
         let a = Args::new(args);
-        let dest = req_nonempty(&a.get(0), 1, "dest")?;
-        let opts = Opts::new(&a.get(1), TMPFS_OPTS)?;
+        let dest = req_nonempty(a.get(0), 1, "dest")?;
+        let opts = Opts::new(a.get(1), TMPFS_OPTS)?;
         let size = opts.integer("size")?.unwrap_or(0);
         if size < 0 {
             return Err(format!("option 'size' must be 0 or more bytes, got {size}").into());
@@ -137,9 +137,9 @@ pub(crate) fn bk_tmpfs(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
 pub(crate) fn bk_bind(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     let (m, source) = api(lua, "bk.bind", || {
         let a = Args::new(args);
-        let from = req_state(&a.get(0), 1, "state")?;
-        let dest = req_nonempty(&a.get(1), 2, "dest")?;
-        let opts = Opts::new(&a.get(2), BIND_OPTS)?;
+        let from = req_state(a.get(0), 1, "state")?;
+        let dest = req_nonempty(a.get(1), 2, "dest")?;
+        let opts = Opts::new(a.get(2), BIND_OPTS)?;
         let readonly = opts.boolean("readonly")?.unwrap_or(true);
         let output = opts.boolean("output")?;
         if readonly && output == Some(true) {

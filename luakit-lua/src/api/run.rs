@@ -11,7 +11,8 @@ use mlua::{Lua, MultiValue, Value};
 
 use crate::ctx::{api, charge, op_options};
 use crate::opts::{
-    Fail, Opts, R, as_integer, did_you_mean, option_msg, sequence, shown, string_list, string_map, text, type_name,
+    Fail, Opts, R, as_integer, did_you_mean, option_msg, sequence, shown, string_list, string_map, string_pairs, text,
+    type_name,
 };
 use crate::userdata::{ExecInfo, LMount, LState};
 
@@ -27,14 +28,14 @@ pub(crate) fn st_run(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         let this = a.this("run")?;
         let argv = match a.get(1) {
             Value::String(s) => {
-                let cmd = text(&s).map_err(|m| Fail::Msg(format!("argument 1 (command) {m}")))?;
+                let cmd = text(s).map_err(|m| Fail::Msg(format!("argument 1 (command) {m}")))?;
                 if cmd.trim().is_empty() {
                     return Err("argument 1 (command) must not be empty".into());
                 }
                 vec!["/bin/sh".to_string(), "-c".to_string(), cmd]
             }
             v @ Value::Table(_) => {
-                let list = string_list(&v).map_err(|m| Fail::Msg(format!("argument 1 (command) {m}")))?;
+                let list = string_list(v).map_err(|m| Fail::Msg(format!("argument 1 (command) {m}")))?;
                 if list.is_empty() {
                     return Err("argument 1 (command) must not be an empty list".into());
                 }
@@ -49,16 +50,16 @@ pub(crate) fn st_run(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
             other => {
                 return Err(format!(
                     "argument 1 (command) must be a string (run by /bin/sh -c) or a list of arguments, got {}",
-                    type_name(&other)
+                    type_name(other)
                 )
                 .into());
             }
         };
-        let opts = Opts::new(&a.get(2), RUN_OPTS)?;
+        let opts = Opts::new(a.get(2), RUN_OPTS)?;
         let mut ro = RunOptions { args: argv, ..RunOptions::default() };
-        ro.env = match opts.raw("env")? {
+        ro.env = match opts.get("env") {
             Value::Nil => Vec::new(),
-            v => env_pairs(&v).map_err(|m| Fail::option("env", option_msg("env", &m)))?,
+            v => env_pairs(v).map_err(|m| Fail::option("env", option_msg("env", &m)))?,
         };
         ro.cwd = opts.string("cwd")?;
         if ro.cwd.as_deref() == Some("") {
@@ -80,29 +81,29 @@ pub(crate) fn st_run(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
             Some(_) => Some(SecurityMode::Sandbox),
             None => None,
         };
-        ro.valid_exit_codes = match opts.raw("valid_exit_codes")? {
+        ro.valid_exit_codes = match opts.get("valid_exit_codes") {
             Value::Nil => None,
-            v => Some(exit_codes(&v).map_err(|e| e.at("valid_exit_codes"))?),
+            v => Some(exit_codes(v).map_err(|e| e.at("valid_exit_codes"))?),
         };
-        ro.extra_hosts = match opts.raw("extra_hosts")? {
+        ro.extra_hosts = match opts.get("extra_hosts") {
             Value::Nil => Vec::new(),
-            v => extra_hosts(&v).map_err(|e| e.at("extra_hosts"))?,
+            v => extra_hosts(v).map_err(|e| e.at("extra_hosts"))?,
         };
-        ro.secret_env = match opts.raw("secret_env")? {
+        ro.secret_env = match opts.get("secret_env") {
             Value::Nil => Vec::new(),
-            v => secret_env(&v).map_err(|e| e.at("secret_env"))?,
+            v => secret_env(v).map_err(|e| e.at("secret_env"))?,
         };
         ro.readonly_root = opts.boolean("readonly_root")?.unwrap_or(false);
-        ro.ulimits = match opts.raw("ulimits")? {
+        ro.ulimits = match opts.get("ulimits") {
             Value::Nil => Vec::new(),
-            v => ulimits(&v).map_err(|e| e.at("ulimits"))?,
+            v => ulimits(v).map_err(|e| e.at("ulimits"))?,
         };
         let cwd = resolve_dir(&this.state.meta().dir, ro.cwd.as_deref().unwrap_or("."));
         let mut writable_binds: Vec<(String, State)> = Vec::new();
-        match opts.raw("mounts")? {
+        match opts.get("mounts") {
             Value::Nil => {}
             Value::Table(t) => {
-                let items = sequence(&t).map_err(|e| e.map_msg(|m| option_msg("mounts", &m)).at("mounts"))?;
+                let items = sequence(t).map_err(|e| e.map_msg(|m| option_msg("mounts", &m)).at("mounts"))?;
                 for (i, it) in items.iter().enumerate() {
                     let m = match it {
                         Value::UserData(u) => u.borrow::<LMount>().ok().map(|m| m.clone()),
@@ -137,7 +138,7 @@ pub(crate) fn st_run(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
             other => {
                 return Err(Fail::option(
                     "mounts",
-                    format!("option 'mounts' must be a list of mounts, got {}", type_name(&other)),
+                    format!("option 'mounts' must be a list of mounts, got {}", type_name(other)),
                 ));
             }
         }
@@ -196,13 +197,13 @@ pub(crate) fn env_pairs(v: &Value) -> Result<Vec<(String, String)>, String> {
         }
         return Ok(out);
     }
-    let map = string_map(v)?;
-    for k in map.keys() {
+    let pairs = string_pairs(v)?;
+    for (k, _) in &pairs {
         if k.is_empty() || k.contains('=') {
             return Err(format!("has an invalid variable name '{k}'"));
         }
     }
-    Ok(map.into_iter().collect())
+    Ok(pairs)
 }
 
 fn exit_codes(v: &Value) -> R<Vec<i32>> {

@@ -18,8 +18,8 @@ pub(super) const IMAGE_OPTS: &[&str] = crate::reference::IMAGE.names;
 pub(crate) fn bk_image(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     let st = api(lua, "bk.image", || {
         let a = Args::new(args);
-        let reference = req_string(&a.get(0), 1, "reference")?;
-        let opts = Opts::new(&a.get(1), IMAGE_OPTS)?;
+        let reference = req_string(a.get(0), 1, "reference")?;
+        let opts = Opts::new(a.get(1), IMAGE_OPTS)?;
         let plat = opts.platform("platform")?;
         let resolve_mode = match opts.choice("resolve", &["default", "always", "never"])?.as_deref() {
             Some("always") => ResolveMode::Always,
@@ -100,8 +100,8 @@ pub(super) const LOCAL_OPTS: &[&str] = crate::reference::LOCAL.names;
 pub(crate) fn bk_local(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     let st = api(lua, "bk.local_", || {
         let a = Args::new(args);
-        let name = req_nonempty(&a.get(0), 1, "name")?;
-        let opts = Opts::new(&a.get(1), LOCAL_OPTS)?;
+        let name = req_nonempty(a.get(0), 1, "name")?;
+        let opts = Opts::new(a.get(1), LOCAL_OPTS)?;
         let (unique_id, session_id, extra_excludes) = with_ctx(lua, |c| {
             let extra = c.opts.local_excludes.get(&name).cloned().unwrap_or_default();
             (c.opts.local_unique_id.clone(), c.opts.local_session_id.clone(), extra)
@@ -134,9 +134,9 @@ pub(super) const GIT_OPTS: &[&str] = crate::reference::GIT.names;
 pub(crate) fn bk_git(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     let st = api(lua, "bk.git", || {
         let a = Args::new(args);
-        let url = req_nonempty(&a.get(0), 1, "url")?;
+        let url = req_nonempty(a.get(0), 1, "url")?;
         check_git_credentials(&url)?;
-        let opts = Opts::new(&a.get(1), GIT_OPTS)?;
+        let opts = Opts::new(a.get(1), GIT_OPTS)?;
         let mut go = GitOptions { op: op_options(lua)?, ..GitOptions::default() };
         if let Some(r) = opts.string("ref")? {
             go.reference = r;
@@ -229,14 +229,14 @@ pub(super) const HTTP_OPTS: &[&str] = crate::reference::HTTP.names;
 pub(crate) fn bk_http(lua: &Lua, args: MultiValue, function: &'static str) -> mlua::Result<Value> {
     let st = api(lua, function, || {
         let a = Args::new(args);
-        let url = req_nonempty(&a.get(0), 1, "url")?;
+        let url = req_nonempty(a.get(0), 1, "url")?;
         if !url.starts_with("https://") && !url.starts_with("http://") {
             return Err(format!("URL '{url}' must start with https:// or http://").into());
         }
         if function == "bk.https" && url.starts_with("http://") {
             return Err(format!("URL '{url}' is plain http: use bk.http for it, or an https:// URL").into());
         }
-        let opts = Opts::new(&a.get(1), HTTP_OPTS)?;
+        let opts = Opts::new(a.get(1), HTTP_OPTS)?;
         for key in ["username", "password"] {
             if !matches!(opts.raw(key)?, Value::Nil) {
                 return Err(format!(

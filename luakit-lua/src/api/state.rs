@@ -52,8 +52,8 @@ pub(crate) fn bk_merge(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
 pub(crate) fn bk_diff(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     let st = api(lua, "bk.diff", || {
         let a = Args::new(args);
-        let lower = req_state(&a.get(0), 1, "lower")?;
-        let upper = req_state(&a.get(1), 2, "upper")?;
+        let lower = req_state(a.get(0), 1, "lower")?;
+        let upper = req_state(a.get(1), 2, "upper")?;
         charge(lua, NODE_BYTES)?;
         Ok(upper.derive(luakit_graph::diff(&lower.state, &upper.state, op_options(lua)?)))
     })?;
@@ -64,16 +64,16 @@ pub(crate) fn bk_diff(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
 pub(crate) fn bk_platform(lua: &Lua, args: MultiValue) -> mlua::Result<LPlatform> {
     api(lua, "bk.platform", || {
         let a = Args::new(args);
-        if let (Value::String(s), Value::Nil) = (a.get(0), a.get(1)) {
+        if let (v @ Value::String(s), Value::Nil) = (a.get(0), a.get(1)) {
             if s.as_bytes().contains(&b'/') {
-                return Ok(LPlatform(platform(&Value::String(s))?));
+                return Ok(LPlatform(platform(v)?));
             }
         }
-        let os = req_nonempty(&a.get(0), 1, "os")?;
-        let arch = req_nonempty(&a.get(1), 2, "arch")?;
+        let os = req_nonempty(a.get(0), 1, "os")?;
+        let arch = req_nonempty(a.get(1), 2, "arch")?;
         let variant = match a.get(2) {
             Value::Nil => String::new(),
-            v => req_string(&v, 3, "variant")?,
+            v => req_string(v, 3, "variant")?,
         };
         Ok(LPlatform(platform_from_parts(&os, &arch, &variant)?))
     })
@@ -83,11 +83,11 @@ pub(crate) fn bk_platform(lua: &Lua, args: MultiValue) -> mlua::Result<LPlatform
 pub(crate) fn bk_arg(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     api(lua, "bk.arg", || {
         let a = Args::new(args);
-        let name = req_nonempty(&a.get(0), 1, "name")?;
+        let name = req_nonempty(a.get(0), 1, "name")?;
         let given = with_ctx(lua, |c| c.opts.args.get(&name).cloned())?;
         match given {
             Some(v) => Ok(Value::String(lua.create_string(v)?)),
-            None => Ok(a.get(1)),
+            None => Ok(a.get(1).clone()),
         }
     })
 }
@@ -106,22 +106,22 @@ pub(crate) fn st_with_env(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         let a = Args::new(args);
         let this = a.this("with_env")?;
         let pairs = match (a.get(1), a.get(2)) {
-            (t @ Value::Table(_), Value::Nil) => env_pairs(&t).map_err(|m| Fail::Msg(format!("argument 1 {m}")))?,
+            (t @ Value::Table(_), Value::Nil) => env_pairs(t).map_err(|m| Fail::Msg(format!("argument 1 {m}")))?,
             (Value::Table(_), other) => {
                 return Err(
-                    format!("takes a table or a key and a value, not a table and a {}", type_name(&other)).into()
+                    format!("takes a table or a key and a value, not a table and a {}", type_name(other)).into()
                 );
             }
             (k, v) => {
-                let key = req_nonempty(&k, 1, "key")?;
+                let key = req_nonempty(k, 1, "key")?;
                 if key.contains('=') {
                     return Err(format!("argument 1 (key) '{key}' must not contain '='").into());
                 }
                 let value = match v {
-                    Value::String(s) => text(&s).map_err(|m| Fail::Msg(format!("argument 2 (value) {m}")))?,
+                    Value::String(s) => text(s).map_err(|m| Fail::Msg(format!("argument 2 (value) {m}")))?,
                     Value::Nil => return Err("argument 2 (value) is missing: expected a string".into()),
                     other => {
-                        return Err(format!("argument 2 (value) must be a string, got {}", type_name(&other)).into());
+                        return Err(format!("argument 2 (value) must be a string, got {}", type_name(other)).into());
                     }
                 };
                 vec![(key, value)]
@@ -141,7 +141,7 @@ pub(crate) fn st_with_workdir(lua: &Lua, args: MultiValue) -> mlua::Result<Value
     let st = api(lua, "bk.with_workdir", || {
         let a = Args::new(args);
         let this = a.this("with_workdir")?;
-        let dir = req_nonempty(&a.get(1), 1, "path")?;
+        let dir = req_nonempty(a.get(1), 1, "path")?;
         Ok(this.derive(this.state.with_dir(&dir)))
     })?;
     ud(lua, st)
@@ -152,7 +152,7 @@ pub(crate) fn st_with_user(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     let st = api(lua, "bk.with_user", || {
         let a = Args::new(args);
         let this = a.this("with_user")?;
-        let user = req_nonempty(&a.get(1), 1, "user")?;
+        let user = req_nonempty(a.get(1), 1, "user")?;
         Ok(this.derive(this.state.with_user(&user)))
     })?;
     ud(lua, st)
@@ -166,7 +166,7 @@ pub(crate) fn st_with_metadata(lua: &Lua, args: MultiValue) -> mlua::Result<Valu
         if matches!(a.get(1), Value::Nil) {
             return Err("argument 1 (metadata) is missing: expected a table {description = …, progress_group = …, ignore_cache = …}".into());
         }
-        let opts = Opts::new(&a.get(1), METADATA_OPTS)?;
+        let opts = Opts::new(a.get(1), METADATA_OPTS)?;
         let description = opts.string("description")?;
         let group = opts.string("progress_group")?;
         let ignore = opts.boolean("ignore_cache")?;
@@ -205,7 +205,7 @@ pub(crate) fn st_output(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     let st = api(lua, "bk.output", || {
         let a = Args::new(args);
         let this = a.this("output")?;
-        let dest = req_nonempty(&a.get(1), 1, "dest")?;
+        let dest = req_nonempty(a.get(1), 1, "dest")?;
         let Some(info) = &this.exec else {
             return Err(
                 "only the result of a run has mount outputs (call it on what st:run(…) returned, before any other method)"
@@ -224,7 +224,7 @@ pub(crate) fn st_get_env(lua: &Lua, args: MultiValue) -> mlua::Result<Option<Str
     api(lua, "bk.get_env", || {
         let a = Args::new(args);
         let this = a.this("get_env")?;
-        let key = req_nonempty(&a.get(1), 1, "key")?;
+        let key = req_nonempty(a.get(1), 1, "key")?;
         Ok(this.state.meta().env.get(&key).map(str::to_string))
     })
 }
