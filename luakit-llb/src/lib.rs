@@ -15,6 +15,10 @@
 //!   script line when [`MarshalOptions`] asks for it); [`marshal_full`]
 //!   also returns the terminal digest, and [`encode`] writes the bytes.
 //!   [`check()`] makes the same checks without producing anything.
+//! - [`Pipeline`] does the same work while a script is still making the
+//!   graph: fed each node as it is made (it is a
+//!   [`luakit_graph::NodeSink`]), it encodes and hashes ops on a worker
+//!   thread, and its `finish` gives the bytes [`marshal_full`] would.
 //! - [`CapSet`] is what a daemon supports: given one, only caps it knows
 //!   are recorded and features it lacks are refused ([`MarshalError`]).
 //! - [`decode`] and [`inspect()`] read any Definition (luakit's or another
