@@ -212,26 +212,26 @@ fn run(
             eval_opts.local_unique_id = luakit_lua::default_local_unique_id(dir);
         }
     }
-    // The ops are encoded on another thread while the script makes them.
     let marshal_opts = MarshalOptions {
         platform: eval_opts.target_platform.clone(),
         source_map: eval_opts.source_map,
         daemon_caps: opts.daemon_caps.clone(),
         name_ops: opts.name_ops,
     };
-    let pipeline = match mode {
-        Mode::Build => Pipeline::marshal(&marshal_opts),
-        Mode::Check => Pipeline::check(&marshal_opts),
-    };
-    eval_opts.node_sink = Some(pipeline.clone());
+    // A build's ops are encoded on another thread while the script makes
+    // them (checking alone costs less than handing the nodes over).
+    let pipeline = (mode == Mode::Build).then(|| Pipeline::marshal(&marshal_opts));
+    if let Some(p) = &pipeline {
+        eval_opts.node_sink = Some(p.clone());
+    }
     let eval = luakit_lua::evaluate(&script.name, &script.source, &eval_opts)?;
-    let (marshalled, ops) = match mode {
-        Mode::Build => {
-            let m = pipeline.finish(&eval.state)?;
+    let (marshalled, ops) = match &pipeline {
+        Some(p) => {
+            let m = p.finish(&eval.state)?;
             let ops = m.definition.def.len();
             (Some(m), ops)
         }
-        Mode::Check => (None, pipeline.finish_check(&eval.state)?),
+        None => (None, luakit_llb::check(&eval.state, &marshal_opts)?),
     };
     // The image is for the exported state's platform: the target platform
     // unless the script built the state for another one.

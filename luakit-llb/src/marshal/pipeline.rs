@@ -21,6 +21,10 @@ use luakit_graph::{Node, NodeSink, State};
 
 use super::{Encoder, MarshalError, MarshalOptions, Marshalled, assemble, check_encoded};
 
+/// The worker is started when this many nodes wait: below it, encoding
+/// the nodes at the end costs less than starting a thread.
+const START_AT: usize = 256;
+
 /// The worker is woken when this many nodes wait (waking a thread for each
 /// node would cost more than encoding it).
 const BATCH: usize = 64;
@@ -45,6 +49,8 @@ struct Queue {
     closed: bool,
     /// The worker waits for nodes.
     waiting: bool,
+    /// The worker was started.
+    started: bool,
 }
 
 impl Shared {
@@ -72,19 +78,25 @@ impl Pipeline {
 
     fn start(opts: &MarshalOptions, check_only: bool) -> Arc<Pipeline> {
         let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue { nodes: Vec::with_capacity(1024), closed: false, waiting: false }),
+            queue: Mutex::new(Queue { nodes: Vec::new(), closed: false, waiting: false, started: false }),
             ready: Condvar::new(),
         });
-        let worker_opts = opts.clone();
-        let theirs = shared.clone();
-        let worker = std::thread::Builder::new()
+        Arc::new(Pipeline { opts: opts.clone(), check_only, shared, worker: Mutex::new(None) })
+    }
+
+    /// Starts the worker (once enough nodes wait that it pays): false when
+    /// no thread can be started, and the nodes are encoded at the end.
+    fn spawn(&self) -> bool {
+        let worker_opts = self.opts.clone();
+        let check_only = self.check_only;
+        let theirs = self.shared.clone();
+        let spawned = std::thread::Builder::new()
             .name("luakit-marshal".to_string())
             .spawn(move || work(&theirs, Encoder::new(worker_opts, check_only)))
             .ok();
-        if worker.is_none() {
-            shared.lock().closed = true;
-        }
-        Arc::new(Pipeline { opts: opts.clone(), check_only, shared, worker: Mutex::new(worker) })
+        let started = spawned.is_some();
+        *self.worker.lock().unwrap_or_else(PoisonError::into_inner) = spawned;
+        started
     }
 
     /// Stops taking nodes and hands back the encoder with everything
@@ -93,6 +105,10 @@ impl Pipeline {
         {
             let mut q = self.shared.lock();
             q.closed = true;
+            if !q.started {
+                // Never handed over: encoded from the exported state.
+                q.nodes = Vec::new();
+            }
         }
         self.shared.ready.notify_one();
         let worker = self.worker.lock().unwrap_or_else(PoisonError::into_inner).take();
@@ -164,7 +180,19 @@ impl NodeSink for Pipeline {
             return;
         }
         q.nodes.push(node.clone());
-        let wake = q.waiting && q.nodes.len() >= BATCH;
+        let n = q.nodes.len();
+        if n == START_AT && !q.started {
+            // A small graph is encoded at the end: a thread would cost more.
+            q.started = true;
+            drop(q);
+            if !self.spawn() {
+                let mut q = self.shared.lock();
+                q.closed = true;
+                q.nodes = Vec::new();
+            }
+            return;
+        }
+        let wake = q.waiting && n >= BATCH;
         drop(q);
         if wake {
             self.shared.ready.notify_one();

@@ -39,13 +39,14 @@ fn report(p: &Pipeline, st: &State) {
 /// Two chains built in turns (so the order nodes are made in is not the
 /// order a walk from the result meets them), a sub-graph built twice (same
 /// digest, metadata merged), a described op, an op that is made but not
-/// exported; every node is reported as it is made.
-fn interleaved(p: &Pipeline) -> State {
+/// exported; every node is reported as it is made. `n` steps per chain
+/// (the worker starts once a few hundred nodes were reported).
+fn interleaved(p: &Pipeline, n: usize) -> State {
     let ctx = local("context", LocalOptions::default()).expect("local");
     let (mut a, mut b) = (base(), base());
     report(p, &a);
     report(p, &ctx);
-    for i in 0..40 {
+    for i in 0..n {
         a = a.mkfile(&format!("/a{i}"), 0o644, vec![b'a'; i], None, at(10 + i as i32));
         report(p, &a);
         let run = RunOptions {
@@ -76,19 +77,18 @@ fn interleaved(p: &Pipeline) -> State {
 
 #[test]
 fn the_pipeline_gives_the_bytes_of_marshal_full() {
-    for source_map in [true, false] {
+    for (source_map, n) in [(true, 300), (false, 300), (true, 40)] {
         let o = MarshalOptions { source_map, ..opts() };
         let p = Pipeline::marshal(&o);
-        let st = interleaved(&p);
+        let st = interleaved(&p, n);
         let piped = p.finish(&st).expect("pipeline");
         let whole = marshal_full(&st, &o).expect("marshal");
         assert_eq!(piped.terminal, whole.terminal);
         assert_eq!(encode(&piped.definition), encode(&whole.definition), "source_map {source_map}");
         // The unused copies (and the local source only they read) are not
-        // in it: 40 mkfiles, 40 execs, the image (both chains start from
-        // it), the two `/same` ops as one, the copy, the merge and the
-        // terminal op.
-        assert_eq!(piped.definition.def.len(), 40 + 40 + 1 + 1 + 1 + 1 + 1);
+        // in it: n mkfiles, n execs, the image (both chains start from it),
+        // the two `/same` ops as one, the copy, the merge and the terminal op.
+        assert_eq!(piped.definition.def.len(), n + n + 1 + 1 + 1 + 1 + 1);
     }
 }
 
@@ -98,7 +98,7 @@ fn nodes_never_reported_are_encoded_at_the_end() {
     let p = Pipeline::marshal(&o);
     let quiet = Pipeline::marshal(&o);
     // Made while reporting to `quiet`, which is dropped unfinished.
-    let st = interleaved(&quiet);
+    let st = interleaved(&quiet, 300);
     drop(quiet);
     let piped = p.finish(&st).expect("pipeline");
     assert_eq!(encode(&piped.definition), encode(&marshal_full(&st, &o).expect("marshal").definition));
@@ -158,7 +158,7 @@ fn the_first_error_is_the_one_marshal_reports() {
 fn checking_counts_the_exported_nodes_only() {
     let o = opts();
     let p = Pipeline::check(&o);
-    let st = interleaved(&p);
+    let st = interleaved(&p, 300);
     let n = p.finish_check(&st).expect("checks");
     assert_eq!(n, check(&st, &o).expect("checks"));
 }
@@ -166,8 +166,12 @@ fn checking_counts_the_exported_nodes_only() {
 #[test]
 fn a_pipeline_dropped_unfinished_lets_its_nodes_go() {
     let p = Pipeline::marshal(&opts());
-    let st = base().mkfile("/a", 0o644, b"a".to_vec(), None, at(1));
-    report(&p, &st);
+    // Enough nodes for the worker to start and take them.
+    let mut st = base();
+    for i in 0..400 {
+        st = st.mkfile(&format!("/a{i}"), 0o644, b"a".to_vec(), None, at(1));
+        report(&p, &st);
+    }
     let node = st.output().expect("output").node.clone();
     drop(st);
     drop(p);
