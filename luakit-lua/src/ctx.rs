@@ -157,13 +157,24 @@ pub(crate) fn op_options(lua: &Lua) -> R<OpOptions> {
     Ok(op)
 }
 
+/// The graph size (as counted by [`charge`]) from which the thread's heap
+/// is reserved up front (a few hundred ops).
+const LARGE_GRAPH: usize = 256 << 10;
+
 /// Counts `bytes` of new graph against the memory limit.
 pub(crate) fn charge(lua: &Lua, bytes: usize) -> R<()> {
     let used = lua.used_memory();
-    let over = with_ctx(lua, |ctx| {
+    let (over, large) = with_ctx(lua, |ctx| {
+        let before = ctx.graph_bytes;
         ctx.graph_bytes = ctx.graph_bytes.saturating_add(bytes);
-        (used.saturating_add(ctx.graph_bytes) > ctx.opts.memory_limit).then_some(ctx.opts.memory_limit)
+        let over = (used.saturating_add(ctx.graph_bytes) > ctx.opts.memory_limit).then_some(ctx.opts.memory_limit);
+        (over, before < LARGE_GRAPH && ctx.graph_bytes >= LARGE_GRAPH)
     })?;
+    if large {
+        // The script builds a large graph on this thread: its heap is
+        // grown once now rather than a few pages at a time.
+        luakit_graph::reserve_thread_heap();
+    }
     match over {
         Some(limit) => Err(Fail::Lua(mlua::Error::external(Fault::Memory(limit)))),
         None => Ok(()),

@@ -371,8 +371,6 @@ fn isolated_then_drop<T: Send + 'static, L: Send + 'static>(
 ) -> Result<T, ScriptError> {
     let (tx, rx) = mpsc::channel();
     let spawned = std::thread::Builder::new().name("luakit-lua".to_string()).stack_size(EVAL_STACK).spawn(move || {
-        // The script's values and graph are allocated on this thread.
-        luakit_graph::reserve_thread_heap();
         let (r, leftover) = match std::panic::catch_unwind(AssertUnwindSafe(f)) {
             Ok((r, leftover)) => (Ok(r), leftover),
             Err(panic) => (Err(panic), None),
