@@ -127,7 +127,7 @@ fn check_encoded(state: &State, enc: &Encoder) -> Result<usize, MarshalError> {
     let mut count = 0;
     post_order(&out.node, enc.memo.len(), |node| {
         count += 1;
-        enc.get(node).map(|_| ())
+        enc.status(node)
     })?;
     Ok(count)
 }
@@ -281,6 +281,14 @@ struct Encoded {
     name: Option<String>,
 }
 
+/// What encoding a node gave, small (the memo holds one per node).
+enum Outcome {
+    /// Checked only: every check passed.
+    Checked,
+    Encoded(Box<Encoded>),
+    Failed(Box<MarshalError>),
+}
+
 /// Encodes nodes, each once (memoised by node identity; the memo keeps
 /// each node alive, so an address is never reused for another node while
 /// the encoder lives), inputs first. A node that cannot be encoded keeps
@@ -290,7 +298,7 @@ pub(crate) struct Encoder {
     /// Node address → the node and what encoding it gave. The internal
     /// maps use a fast non-cryptographic hash (their keys are addresses and
     /// digests made here, not outside input an attacker picks).
-    memo: FxHashMap<usize, (Arc<Node>, Result<Encoded, MarshalError>)>,
+    memo: FxHashMap<usize, (Arc<Node>, Outcome)>,
     /// Only the checks: ops are built (their encoders make the checks) but
     /// neither encoded nor hashed; every node gets the same empty digest.
     check_only: bool,
@@ -311,35 +319,40 @@ impl Encoder {
         }
     }
 
-    fn encoded(&self, node: &Arc<Node>) -> Option<&Result<Encoded, MarshalError>> {
+    fn outcome(&self, node: &Arc<Node>) -> Option<&Outcome> {
         self.memo.get(&(Arc::as_ptr(node) as usize)).map(|(_, r)| r)
     }
 
-    /// What encoding `node` gave (it must have been visited).
-    fn get(&self, node: &Arc<Node>) -> Result<&Encoded, MarshalError> {
-        match self.encoded(node) {
-            Some(Ok(e)) => Ok(e),
-            Some(Err(e)) => Err(e.clone()),
+    /// Whether `node` (visited already) passed every check.
+    fn status(&self, node: &Arc<Node>) -> Result<(), MarshalError> {
+        match self.outcome(node) {
+            Some(Outcome::Checked | Outcome::Encoded(_)) => Ok(()),
+            Some(Outcome::Failed(e)) => Err((**e).clone()),
             None => Err(not_encoded(node)),
         }
     }
 
     fn digest(&self, node: &Arc<Node>) -> Result<Digest, MarshalError> {
-        self.get(node).map(|e| e.digest.clone())
+        match self.outcome(node) {
+            Some(Outcome::Checked) => Ok(self.unnamed.clone()),
+            Some(Outcome::Encoded(e)) => Ok(e.digest.clone()),
+            Some(Outcome::Failed(e)) => Err((**e).clone()),
+            None => Err(not_encoded(node)),
+        }
     }
 
     /// What encoding `node` gave, with its bytes moved out.
     fn take(&mut self, node: &Arc<Node>) -> Result<Encoded, MarshalError> {
         match self.memo.get_mut(&(Arc::as_ptr(node) as usize)).map(|(_, r)| r) {
-            Some(Ok(e)) => Ok(Encoded {
+            Some(Outcome::Encoded(e)) => Ok(Encoded {
                 digest: e.digest.clone(),
                 bytes: std::mem::take(&mut e.bytes),
                 caps: std::mem::take(&mut e.caps),
                 description: std::mem::take(&mut e.description),
                 name: e.name.take(),
             }),
-            Some(Err(e)) => Err(e.clone()),
-            None => Err(not_encoded(node)),
+            Some(Outcome::Failed(e)) => Err((**e).clone()),
+            Some(Outcome::Checked) | None => Err(not_encoded(node)),
         }
     }
 
@@ -354,7 +367,11 @@ impl Encoder {
                 continue;
             }
             if expanded {
-                let r = self.encode_node(&node);
+                let r = match self.encode_node(&node) {
+                    Ok(Some(e)) => Outcome::Encoded(Box::new(e)),
+                    Ok(None) => Outcome::Checked,
+                    Err(e) => Outcome::Failed(Box::new(e)),
+                };
                 self.memo.insert(key, (node, r));
                 continue;
             }
@@ -371,14 +388,15 @@ impl Encoder {
     }
 
     fn input_of(&mut self, out: &Output) -> Result<pb::Input, MarshalError> {
-        if self.encoded(&out.node).is_none() {
+        if self.outcome(&out.node).is_none() {
             self.visit(&out.node);
         }
         let d = self.digest(&out.node)?;
         Ok(pb::Input { digest: d.as_str().to_owned(), index: i64::from(out.index) })
     }
 
-    fn encode_node(&mut self, node: &Arc<Node>) -> Result<Encoded, MarshalError> {
+    /// `None` when only checking.
+    fn encode_node(&mut self, node: &Arc<Node>) -> Result<Option<Encoded>, MarshalError> {
         let opts = self.opts.clone();
         let mut caps = CapRecorder { caps: BTreeMap::new(), daemon: opts.daemon_caps.as_ref(), node };
         let platform = node.constraints.platform.as_ref().unwrap_or(&opts.platform);
@@ -425,19 +443,13 @@ impl Encoder {
             description = node.metadata.description.clone();
         }
         if self.check_only {
-            return Ok(Encoded {
-                digest: self.unnamed.clone(),
-                bytes: Vec::new(),
-                caps: BTreeMap::new(),
-                description,
-                name: None,
-            });
+            return Ok(None);
         }
         let bytes = op.encode_to_vec();
         let digest = Digest::of(&bytes);
         let name = if opts.name_ops { crate::naming::step_name(node, &op) } else { None };
         caps.caps.remove(id::META_DESCRIPTION);
-        Ok(Encoded { digest, bytes, caps: caps.caps, description, name })
+        Ok(Some(Encoded { digest, bytes, caps: caps.caps, description, name }))
     }
 }
 
