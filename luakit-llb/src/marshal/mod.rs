@@ -102,30 +102,24 @@ pub fn marshal(state: &State, opts: &MarshalOptions) -> Result<pb::Definition, M
 /// no metadata or source map is collected. What `luakit validate` needs.
 /// Returns the number of graph nodes checked.
 pub fn check(state: &State, opts: &MarshalOptions) -> Result<usize, MarshalError> {
-    let mut enc = Encoder::new(opts.clone(), true);
-    if let Some(out) = state.output() {
-        enc.visit(&out.node);
-    }
-    check_encoded(state, &enc)
+    check_encoded(state, Encoder::new(opts.clone(), true))
 }
 
 /// Like [`marshal`], also returning the terminal digest.
 pub fn marshal_full(state: &State, opts: &MarshalOptions) -> Result<Marshalled, MarshalError> {
-    let mut enc = Encoder::new(opts.clone(), false);
-    if let Some(out) = state.output() {
-        enc.visit(&out.node);
-    }
-    assemble(state, opts, enc)
+    assemble(state, opts, Encoder::new(opts.clone(), false))
 }
 
 /// The first error of the graph behind `state`, in the order a marshal
-/// meets them, else the number of nodes; every node is in `enc` already.
-fn check_encoded(state: &State, enc: &Encoder) -> Result<usize, MarshalError> {
+/// meets them, else the number of nodes; `enc` encodes (checks) what it
+/// has not seen yet.
+fn check_encoded(state: &State, mut enc: Encoder) -> Result<usize, MarshalError> {
     let Some(out) = state.output() else {
         return Ok(0);
     };
+    enc.visit(&out.node);
     let mut count = 0;
-    post_order(&out.node, enc.memo.len(), |node| {
+    each_once(&out.node, enc.memo.len(), |node| {
         count += 1;
         enc.status(node)
     })?;
@@ -134,31 +128,30 @@ fn check_encoded(state: &State, enc: &Encoder) -> Result<usize, MarshalError> {
 
 /// Walks the graph under `root` inputs first, each node once (the
 /// post-order BuildKit's client uses), with an explicit stack so that deep
-/// chains cannot overflow the call stack. Stops at the first error `f` gives.
-/// `capacity`: about how many nodes there are.
-fn post_order(
-    root: &Arc<Node>,
-    capacity: usize,
-    mut f: impl FnMut(&Arc<Node>) -> Result<(), MarshalError>,
+/// chains cannot overflow the call stack. A node `is_done` says is done is
+/// neither visited nor descended into; `f` visits a node and must make it
+/// done. Stops at the first error `f` gives.
+fn post_order<'g, D>(
+    root: &'g Arc<Node>,
+    done: &mut D,
+    is_done: impl Fn(&D, &Arc<Node>) -> bool,
+    mut f: impl FnMut(&mut D, &'g Arc<Node>) -> Result<(), MarshalError>,
 ) -> Result<(), MarshalError> {
-    let mut done: FxHashSet<usize> = FxHashSet::with_capacity_and_hasher(capacity, Default::default());
     let mut stack: Vec<(&Arc<Node>, bool)> = vec![(root, false)];
     let mut inputs: Vec<&Arc<Node>> = Vec::new();
     while let Some((node, expanded)) = stack.pop() {
-        let key = Arc::as_ptr(node) as usize;
-        if done.contains(&key) {
+        if is_done(done, node) {
             continue;
         }
         if expanded {
-            done.insert(key);
-            f(node)?;
+            f(done, node)?;
             continue;
         }
         stack.push((node, true));
         inputs.clear();
         node.for_each_input(|o| inputs.push(&o.node));
         for inp in inputs.iter().rev() {
-            if !done.contains(&(Arc::as_ptr(inp) as usize)) {
+            if !is_done(done, inp) {
                 stack.push((inp, false));
             }
         }
@@ -166,10 +159,32 @@ fn post_order(
     Ok(())
 }
 
+/// [`post_order`] over every node under `root`, once each.
+fn each_once<'g>(
+    root: &'g Arc<Node>,
+    capacity: usize,
+    mut f: impl FnMut(&'g Arc<Node>) -> Result<(), MarshalError>,
+) -> Result<(), MarshalError> {
+    let mut done: FxHashSet<usize> = FxHashSet::with_capacity_and_hasher(capacity, Default::default());
+    post_order(
+        root,
+        &mut done,
+        |done, node| done.contains(&(Arc::as_ptr(node) as usize)),
+        |done, node| {
+            done.insert(Arc::as_ptr(node) as usize);
+            f(node)
+        },
+    )
+}
+
 /// The Definition of the graph behind `state` from its encoded nodes: ops
 /// in the walk's order, one per digest, metadata merged per digest, the
-/// terminal op, the caps of the Definition and the source map.
+/// terminal op, the caps of the Definition and the source map. `enc`
+/// encodes what it has not seen yet first.
 fn assemble(state: &State, opts: &MarshalOptions, mut enc: Encoder) -> Result<Marshalled, MarshalError> {
+    if let Some(out) = state.output() {
+        enc.visit(&out.node);
+    }
     // At most one op per node the encoder saw.
     let n = enc.memo.len();
     let mut m = Assembler {
@@ -187,7 +202,7 @@ fn assemble(state: &State, opts: &MarshalOptions, mut enc: Encoder) -> Result<Ma
     let Some(out) = state.output() else {
         return Ok(Marshalled { definition: m.def, terminal: None });
     };
-    post_order(&out.node, n, |node| {
+    each_once(&out.node, n, |node| {
         let e = enc.take(node)?;
         m.add(node, e, opts.source_map);
         Ok(())
@@ -304,8 +319,6 @@ pub(crate) struct Encoder {
     check_only: bool,
     /// The digest every node gets when only checking.
     unnamed: Digest,
-    /// Reused by every walk.
-    stack: Vec<(Arc<Node>, bool)>,
 }
 
 impl Encoder {
@@ -315,7 +328,6 @@ impl Encoder {
             memo: FxHashMap::default(),
             check_only,
             unnamed: Digest::from_string(String::new()),
-            stack: Vec::new(),
         }
     }
 
@@ -358,33 +370,21 @@ impl Encoder {
 
     /// Encodes `root` and everything under it not encoded yet, inputs first.
     pub(crate) fn visit(&mut self, root: &Arc<Node>) {
-        let mut stack = std::mem::take(&mut self.stack);
-        stack.push((root.clone(), false));
-        let mut inputs: Vec<Arc<Node>> = Vec::new();
-        while let Some((node, expanded)) = stack.pop() {
-            let key = Arc::as_ptr(&node) as usize;
-            if self.memo.contains_key(&key) {
-                continue;
-            }
-            if expanded {
-                let r = match self.encode_node(&node) {
+        let visited = post_order(
+            root,
+            self,
+            |enc, node| enc.outcome(node).is_some(),
+            |enc, node| {
+                let r = match enc.encode_node(node) {
                     Ok(Some(e)) => Outcome::Encoded(Box::new(e)),
                     Ok(None) => Outcome::Checked,
                     Err(e) => Outcome::Failed(Box::new(e)),
                 };
-                self.memo.insert(key, (node, r));
-                continue;
-            }
-            inputs.clear();
-            node.for_each_input(|o| inputs.push(o.node.clone()));
-            stack.push((node, true));
-            for inp in inputs.drain(..).rev() {
-                if !self.memo.contains_key(&(Arc::as_ptr(&inp) as usize)) {
-                    stack.push((inp, false));
-                }
-            }
-        }
-        self.stack = stack;
+                enc.memo.insert(Arc::as_ptr(node) as usize, (node.clone(), r));
+                Ok(())
+            },
+        );
+        debug_assert!(visited.is_ok(), "encoding keeps errors per node");
     }
 
     fn input_of(&mut self, out: &Output) -> Result<pb::Input, MarshalError> {

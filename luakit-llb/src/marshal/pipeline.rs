@@ -19,7 +19,7 @@ use std::thread::JoinHandle;
 
 use luakit_graph::{Node, NodeSink, State};
 
-use super::{Encoder, MarshalError, MarshalOptions, Marshalled, assemble, check_encoded};
+use super::{Encoder, MarshalError, MarshalOptions, Marshalled, assemble};
 
 /// The worker is started when this many nodes wait: below it, encoding
 /// the nodes at the end costs less than starting a thread.
@@ -33,7 +33,6 @@ const BATCH: usize = 64;
 /// module documentation.
 pub struct Pipeline {
     opts: MarshalOptions,
-    check_only: bool,
     shared: Arc<Shared>,
     worker: Mutex<Option<JoinHandle<Encoder>>>,
 }
@@ -61,38 +60,28 @@ impl Shared {
 
 impl std::fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pipeline").field("check_only", &self.check_only).finish_non_exhaustive()
+        f.debug_struct("Pipeline").finish_non_exhaustive()
     }
 }
 
 impl Pipeline {
     /// Starts a pipeline that marshals with `opts`.
     pub fn marshal(opts: &MarshalOptions) -> Arc<Pipeline> {
-        Self::start(opts, false)
-    }
-
-    /// Starts a pipeline that only makes the checks of [`super::check`].
-    pub fn check(opts: &MarshalOptions) -> Arc<Pipeline> {
-        Self::start(opts, true)
-    }
-
-    fn start(opts: &MarshalOptions, check_only: bool) -> Arc<Pipeline> {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue { nodes: Vec::new(), closed: false, waiting: false, started: false }),
             ready: Condvar::new(),
         });
-        Arc::new(Pipeline { opts: opts.clone(), check_only, shared, worker: Mutex::new(None) })
+        Arc::new(Pipeline { opts: opts.clone(), shared, worker: Mutex::new(None) })
     }
 
     /// Starts the worker (once enough nodes wait that it pays): false when
     /// no thread can be started, and the nodes are encoded at the end.
     fn spawn(&self) -> bool {
         let worker_opts = self.opts.clone();
-        let check_only = self.check_only;
         let theirs = self.shared.clone();
         let spawned = std::thread::Builder::new()
             .name("luakit-marshal".to_string())
-            .spawn(move || work(&theirs, Encoder::new(worker_opts, check_only)))
+            .spawn(move || work(&theirs, Encoder::new(worker_opts, false)))
             .ok();
         let started = spawned.is_some();
         *self.worker.lock().unwrap_or_else(PoisonError::into_inner) = spawned;
@@ -112,27 +101,14 @@ impl Pipeline {
         }
         self.shared.ready.notify_one();
         let worker = self.worker.lock().unwrap_or_else(PoisonError::into_inner).take();
-        worker.and_then(|w| w.join().ok()).unwrap_or_else(|| Encoder::new(self.opts.clone(), self.check_only))
+        worker.and_then(|w| w.join().ok()).unwrap_or_else(|| Encoder::new(self.opts.clone(), false))
     }
 
     /// The Definition of `state` (which the script made while reporting to
     /// this pipeline), as [`super::marshal_full`] would give it. Ends the
     /// pipeline.
     pub fn finish(&self, state: &State) -> Result<Marshalled, MarshalError> {
-        let mut enc = self.encoder();
-        if let Some(out) = state.output() {
-            enc.visit(&out.node);
-        }
-        assemble(state, &self.opts, enc)
-    }
-
-    /// The checks of [`super::check`] for `state`. Ends the pipeline.
-    pub fn finish_check(&self, state: &State) -> Result<usize, MarshalError> {
-        let mut enc = self.encoder();
-        if let Some(out) = state.output() {
-            enc.visit(&out.node);
-        }
-        check_encoded(state, &enc)
+        assemble(state, &self.opts, self.encoder())
     }
 }
 

@@ -148,19 +148,7 @@ fn the_first_error_is_the_one_marshal_reports() {
     assert_eq!(piped, whole);
     assert!(piped.to_string().starts_with("build.lua:3: symlink needs BuildKit"), "{piped}");
     // The checks alone say the same.
-    let c = Pipeline::check(&o);
-    report(&c, &m);
-    assert_eq!(c.finish_check(&m).expect_err("refused"), whole);
     assert_eq!(check(&m, &o).expect_err("refused"), whole);
-}
-
-#[test]
-fn checking_counts_the_exported_nodes_only() {
-    let o = opts();
-    let p = Pipeline::check(&o);
-    let st = interleaved(&p, 300);
-    let n = p.finish_check(&st).expect("checks");
-    assert_eq!(n, check(&st, &o).expect("checks"));
 }
 
 #[test]
