@@ -117,10 +117,10 @@ pub fn build(a: BuildArgs) -> anyhow::Result<ExitCode> {
     }
     guard::enforce(a.eval.timeout, a.eval.memory_limit);
 
-    let build = build_script(&a.script, &a.eval, !a.no_source_map)?;
+    let mut build = build_script(&a.script, &a.eval, !a.no_source_map)?;
     let config = a.image_config.as_ref().map(|_| build.image_config_json());
     guard::set_phase(Phase::Encoding);
-    let bytes = build.definition_bytes();
+    let bytes = std::mem::take(&mut build.definition).into_bytes();
     // Freeing the Definition's tens of thousands of small allocations only
     // delays the exit; the process ends right after the write.
     std::mem::forget(build);
@@ -252,7 +252,7 @@ pub fn dag(a: DagArgs) -> anyhow::Result<ExitCode> {
         return write_text(&crate::sections::join(format, &sections));
     }
     let def = if from_script {
-        build_script(&a.input, &a.eval, !a.no_source_map)?.definition
+        build_script(&a.input, &a.eval, !a.no_source_map)?.definition.into_message()
     } else {
         read_definition(&a.input, a.eval.memory_limit, Expected::ScriptOrDefinition)?
     };

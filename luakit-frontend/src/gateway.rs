@@ -341,7 +341,9 @@ async fn build(
         let built = builds.into_iter().next().expect("one build per platform");
         let locations = op_locations(&built.definition);
         let metadata = built.result_metadata();
-        let id = solve(client, built.definition, cache_imports).await.map_err(|s| solve_error(&s, &locations))?;
+        let id = solve(client, built.definition.into_message(), cache_imports)
+            .await
+            .map_err(|s| solve_error(&s, &locations))?;
         let r = if ref_array {
             gw::result::Result::Ref(gw::Ref { id, def: None })
         } else {
@@ -359,7 +361,7 @@ async fn build(
         let cache_imports = cache_imports.clone();
         solves.push(tokio::spawn(async move {
             let locations = op_locations(&built.definition);
-            let id = solve(&mut client, built.definition, cache_imports)
+            let id = solve(&mut client, built.definition.into_message(), cache_imports)
                 .await
                 .map_err(|s| format!("for {key}: {}", solve_error(&s, &locations)))?;
             Ok::<_, String>((key, id))

@@ -58,6 +58,7 @@
 pub mod pb;
 
 pub mod caps;
+mod definition;
 pub mod describe;
 pub mod digest;
 pub mod inspect;
@@ -66,6 +67,7 @@ mod naming;
 pub mod no_cache;
 
 pub use caps::CapSet;
+pub use definition::Definition;
 pub use digest::Digest;
 pub use inspect::{DecodeError, DecodedOp, Inspection, TerminalOp, decode, inspect};
 pub use marshal::{

@@ -56,7 +56,7 @@ impl StepNames {
 
     /// Names the ops in their merged `metadata`, skipping those the script
     /// named; returns whether any op was named.
-    pub(crate) fn apply(&mut self, index: &HashMap<Digest, usize>, metadata: &mut [pb::OpMetadata]) -> bool {
+    pub(crate) fn apply(&mut self, index: &HashMap<Digest, usize>, metadata: &mut [crate::marshal::Meta]) -> bool {
         let mut named = false;
         for (digest, name) in self.names.drain() {
             // Only emitted ops are named, and each has its metadata slot.
@@ -67,7 +67,7 @@ impl StepNames {
                 continue;
             }
             md.description.insert(CUSTOM_NAME.to_string(), name);
-            md.caps.insert(id::META_DESCRIPTION.to_string(), true);
+            md.caps_mut().insert(id::META_DESCRIPTION.to_string(), true);
             named = true;
         }
         named

@@ -3,6 +3,6 @@
 // their map entries are encoded exactly as Go encodes them.
 include!(concat!(env!("OUT_DIR"), "/pb.rs"));
 
-mod go_maps;
+pub(crate) mod go_maps;
 
 pub use go_maps::{BuildOp, Definition, OpMetadata, Source, SourceOp};

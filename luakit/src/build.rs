@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use luakit_graph::Platform;
 use luakit_image_config::{ExportOptions, ImageConfig, StateDefaults};
-use luakit_llb::{CapSet, Digest, MarshalOptions, Pipeline, pb};
+use luakit_llb::{CapSet, Digest, MarshalOptions, Pipeline};
 use luakit_lua::{EvalOptions, ImageResolver, ModuleLoader, NoModules, ScriptError};
 
 use crate::Error;
@@ -100,8 +100,10 @@ pub struct BuildOptions {
 /// What a build produced.
 #[derive(Debug, Clone)]
 pub struct Build {
-    /// The LLB Definition (encode it with [`Build::definition_bytes`]).
-    pub definition: pb::Definition,
+    /// The LLB Definition: its bytes ([`luakit_llb::Definition::bytes`],
+    /// what `buildctl build` reads) and, read through `Deref`, the
+    /// [`pb::Definition`] message (decoded on first use).
+    pub definition: luakit_llb::Definition,
     /// The digest of the Definition's terminal op, when it has one.
     pub terminal: Option<Digest>,
     /// The image config of the exported state, computed once.
@@ -119,9 +121,10 @@ pub struct Build {
 }
 
 impl Build {
-    /// The Definition as bytes, as `buildctl build` reads them.
+    /// The Definition as bytes, as `buildctl build` reads them (a copy of
+    /// [`luakit_llb::Definition::bytes`]).
     pub fn definition_bytes(&self) -> Vec<u8> {
-        luakit_llb::encode(&self.definition)
+        self.definition.bytes().to_vec()
     }
 
     /// The image config as `luakit build --image-config` writes it
@@ -147,7 +150,7 @@ impl Build {
 pub fn build(script: &Script, opts: &BuildOptions, resolver: Arc<dyn ImageResolver>) -> Result<Build, Error> {
     let (built, marshalled) = run(script, opts, resolver, Mode::Build)?;
     let marshalled =
-        marshalled.unwrap_or(luakit_llb::Marshalled { definition: pb::Definition::default(), terminal: None });
+        marshalled.unwrap_or(luakit_llb::Marshalled { definition: luakit_llb::Definition::default(), terminal: None });
     Ok(Build {
         definition: marshalled.definition,
         terminal: marshalled.terminal,
@@ -228,7 +231,7 @@ fn run(
     let (marshalled, ops) = match &pipeline {
         Some(p) => {
             let m = p.finish(&eval.state)?;
-            let ops = m.definition.def.len();
+            let ops = m.definition.op_count();
             (Some(m), ops)
         }
         None => (None, luakit_llb::check(&eval.state, &marshal_opts)?),
@@ -244,8 +247,10 @@ fn run(
         (platform.os.as_str(), platform.arch.as_str(), platform.variant.as_str()),
         &eval.export,
     )?;
-    // The graph is not needed any more; a large one is freed off the critical path.
-    crate::teardown::release(eval.state, ops);
+    // The graph (and what the pipeline encoded from it) is not needed any
+    // more; a large one is freed off the critical path.
+    eval_opts.node_sink = None;
+    crate::teardown::release((eval.state, pipeline), ops);
     let done = Validated {
         image_config,
         export: eval.export,

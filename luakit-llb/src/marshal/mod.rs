@@ -13,11 +13,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use luakit_graph::{Node, Op, Output, Platform, SourceFile, State};
+use luakit_graph::{Node, Op, Output, Platform, SourceFile, SourceLocation, State};
 use prost::Message;
+use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, key_len};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::caps::{self, CapSet, id};
+use crate::definition::Definition;
 use crate::digest::Digest;
 use crate::naming::StepNames;
 use crate::pb;
@@ -85,15 +87,15 @@ pub enum MarshalError {
 /// in `def` (the terminal op is last).
 #[derive(Debug, Clone)]
 pub struct Marshalled {
-    /// The protobuf definition.
-    pub definition: pb::Definition,
+    /// The Definition (its bytes; the message on first use).
+    pub definition: Definition,
     /// Digest of the terminal op, if any.
     pub terminal: Option<Digest>,
 }
 
 /// Marshals the graph behind `state` into a Definition.
 pub fn marshal(state: &State, opts: &MarshalOptions) -> Result<pb::Definition, MarshalError> {
-    Ok(marshal_full(state, opts)?.definition)
+    Ok(marshal_full(state, opts)?.definition.into_message())
 }
 
 /// Runs every check [`marshal`] makes (caps against `opts.daemon_caps`,
@@ -107,7 +109,7 @@ pub fn check(state: &State, opts: &MarshalOptions) -> Result<usize, MarshalError
 
 /// Like [`marshal`], also returning the terminal digest.
 pub fn marshal_full(state: &State, opts: &MarshalOptions) -> Result<Marshalled, MarshalError> {
-    assemble(state, opts, Encoder::new(opts.clone(), false))
+    assemble(state, opts, &mut Encoder::new(opts.clone(), false))
 }
 
 /// The first error of the graph behind `state`, in the order a marshal
@@ -181,7 +183,7 @@ fn each_once<'g>(
 /// in the walk's order, one per digest, metadata merged per digest, the
 /// terminal op, the caps of the Definition and the source map. `enc`
 /// encodes what it has not seen yet first.
-fn assemble(state: &State, opts: &MarshalOptions, mut enc: Encoder) -> Result<Marshalled, MarshalError> {
+fn assemble(state: &State, opts: &MarshalOptions, enc: &mut Encoder) -> Result<Marshalled, MarshalError> {
     if let Some(out) = state.output() {
         enc.visit(&out.node);
     }
@@ -189,7 +191,7 @@ fn assemble(state: &State, opts: &MarshalOptions, mut enc: Encoder) -> Result<Ma
     let n = enc.memo.len();
     let mut m = Assembler {
         seen: FxHashMap::with_capacity_and_hasher(n, Default::default()),
-        def: pb::Definition { def: Vec::with_capacity(n + 1), ..Default::default() },
+        ops: Vec::with_capacity(n + 1),
         metadata: Vec::with_capacity(n + 1),
         digests: Vec::with_capacity(n + 1),
         sources: SourceCollector {
@@ -200,7 +202,7 @@ fn assemble(state: &State, opts: &MarshalOptions, mut enc: Encoder) -> Result<Ma
         names: StepNames::new(opts),
     };
     let Some(out) = state.output() else {
-        return Ok(Marshalled { definition: m.def, terminal: None });
+        return Ok(Marshalled { definition: Definition::default(), terminal: None });
     };
     each_once(&out.node, n, |node| {
         let e = enc.take(node)?;
@@ -208,7 +210,6 @@ fn assemble(state: &State, opts: &MarshalOptions, mut enc: Encoder) -> Result<Ma
         Ok(())
     })?;
     let dgst = enc.digest(&out.node)?;
-    drop(enc);
     // As BuildKit's client does: the terminal op records that descriptions are used.
     if m.names.apply(&m.seen, &mut m.metadata) {
         m.any_meta.description = true;
@@ -232,25 +233,14 @@ fn assemble(state: &State, opts: &MarshalOptions, mut enc: Encoder) -> Result<Ma
     if let Some(dc) = &opts.daemon_caps {
         caps.retain(|c, _| dc.supports(c));
     }
-    let md = &mut m.metadata[t];
-    for (k, v) in caps {
-        md.caps.insert(k, v);
-    }
-    // Built by position, sorted by digest once (a sorted map of random keys
-    // grown one insert at a time costs cache misses on every op). The
-    // positions are sorted, not the large entries.
+    m.metadata[t].caps_mut().extend(caps);
+    // Metadata and source map entries are written in digest order: the
+    // positions are sorted by digest once (an 8-byte key each), not the
+    // entries, and no map is built.
     let order = by_digest(&m.digests);
-    let mut metadata = std::mem::take(&mut m.metadata);
-    // Collected in key order (a sorted input is built without comparing keys again).
-    m.def.metadata = order
-        .iter()
-        .map(|&i| (m.digests[i as usize].as_str().to_owned(), std::mem::take(&mut metadata[i as usize])))
-        .collect();
-    drop(metadata);
-    if opts.source_map {
-        m.def.source = m.sources.finish(&order, &m.digests);
-    }
-    Ok(Marshalled { definition: m.def, terminal: Some(tdgst) })
+    let ops = m.ops.len();
+    let bytes = m.write(&order, opts.source_map);
+    Ok(Marshalled { definition: Definition::from_encoded(bytes, ops), terminal: Some(tdgst) })
 }
 
 /// The positions of `digests` in the order of the digests (as strings).
@@ -259,17 +249,30 @@ fn assemble(state: &State, opts: &MarshalOptions, mut enc: Encoder) -> Result<Ma
 /// only equal numbers need the strings compared.
 fn by_digest(digests: &[Digest]) -> Vec<u32> {
     const PREFIX: &str = "sha256:";
-    let mut order: Vec<u32> = (0..digests.len() as u32).collect();
     let key = |d: &Digest| -> Option<u64> {
         let hex = d.as_str().strip_prefix(PREFIX)?.as_bytes().get(..8)?;
         Some(u64::from_be_bytes(hex.try_into().ok()?))
     };
-    match digests.iter().map(key).collect::<Option<Vec<u64>>>() {
-        Some(keys) => order.sort_unstable_by(|&a, &b| {
-            let (a, b) = (a as usize, b as usize);
-            keys[a].cmp(&keys[b]).then_with(|| digests[a].cmp(&digests[b]))
-        }),
-        None => order.sort_unstable_by(|&a, &b| digests[a as usize].cmp(&digests[b as usize])),
+    // Each key above its position in one integer: sorting these plain
+    // numbers touches no other memory, and equal keys (rare) are then put
+    // in string order.
+    let keyed: Option<Vec<u128>> =
+        digests.iter().enumerate().map(|(i, d)| Some(u128::from(key(d)?) << 32 | i as u128)).collect();
+    let Some(mut keyed) = keyed else {
+        let mut order: Vec<u32> = (0..digests.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| digests[a as usize].cmp(&digests[b as usize]));
+        return order;
+    };
+    keyed.sort_unstable();
+    let mut order: Vec<u32> = keyed.iter().map(|&k| k as u32).collect();
+    let mut run = 0;
+    for i in 1..=keyed.len() {
+        if i == keyed.len() || keyed[i] >> 32 != keyed[run] >> 32 {
+            if i - run > 1 {
+                order[run..i].sort_unstable_by(|&a, &b| digests[a as usize].cmp(&digests[b as usize]));
+            }
+            run = i;
+        }
     }
     order
 }
@@ -288,8 +291,9 @@ struct Encoded {
     /// The op's bytes (taken when the op is emitted; empty when checking).
     bytes: Vec<u8>,
     /// The caps the op records, under the daemon's policy, without the
-    /// description cap (the Definition records that one).
-    caps: BTreeMap<String, bool>,
+    /// description cap (the Definition records that one); shared by the
+    /// ops that record the same ones.
+    caps: Arc<BTreeMap<String, bool>>,
     /// The description, unless the daemon cannot show it.
     description: BTreeMap<String, String>,
     /// The step name the op gets when ops are named.
@@ -319,6 +323,9 @@ pub(crate) struct Encoder {
     check_only: bool,
     /// The digest every node gets when only checking.
     unnamed: Digest,
+    /// The distinct cap sets of the ops encoded so far (most ops record
+    /// one of a few), so that each op's metadata shares one.
+    cap_sets: FxHashMap<BTreeMap<String, bool>, Arc<BTreeMap<String, bool>>>,
 }
 
 impl Encoder {
@@ -328,7 +335,18 @@ impl Encoder {
             memo: FxHashMap::default(),
             check_only,
             unnamed: Digest::from_string(String::new()),
+            cap_sets: FxHashMap::default(),
         }
+    }
+
+    /// The shared copy of `caps`.
+    fn shared_caps(&mut self, caps: BTreeMap<String, bool>) -> Arc<BTreeMap<String, bool>> {
+        if let Some(shared) = self.cap_sets.get(&caps) {
+            return shared.clone();
+        }
+        let shared = Arc::new(caps.clone());
+        self.cap_sets.insert(caps, shared.clone());
+        shared
     }
 
     fn outcome(&self, node: &Arc<Node>) -> Option<&Outcome> {
@@ -359,7 +377,7 @@ impl Encoder {
             Some(Outcome::Encoded(e)) => Ok(Encoded {
                 digest: e.digest.clone(),
                 bytes: std::mem::take(&mut e.bytes),
-                caps: std::mem::take(&mut e.caps),
+                caps: e.caps.clone(),
                 description: std::mem::take(&mut e.description),
                 name: e.name.take(),
             }),
@@ -448,8 +466,10 @@ impl Encoder {
         let bytes = op.encode_to_vec();
         let digest = Digest::of(&bytes);
         let name = if opts.name_ops { crate::naming::step_name(node, &op) } else { None };
-        caps.caps.remove(id::META_DESCRIPTION);
-        Ok(Some(Encoded { digest, bytes, caps: caps.caps, description, name }))
+        let mut caps = caps.caps;
+        caps.remove(id::META_DESCRIPTION);
+        let caps = self.shared_caps(caps);
+        Ok(Some(Encoded { digest, bytes, caps, description, name }))
     }
 }
 
@@ -458,37 +478,38 @@ fn not_encoded(node: &Node) -> MarshalError {
 }
 
 /// Puts encoded ops in order: one per digest, metadata merged per digest.
-struct Assembler {
-    /// Digest → its position in `def.def` (emitted already).
+struct Assembler<'g> {
+    /// Digest → its position in `ops` (emitted already).
     seen: FxHashMap<Digest, usize>,
-    def: pb::Definition,
-    /// Op metadata by position in `def.def`, merged over nodes with the
-    /// same digest.
-    metadata: Vec<pb::OpMetadata>,
-    /// The digest of each op in `def.def`, by position.
+    /// The encoded ops, in the Definition's order.
+    ops: Vec<Vec<u8>>,
+    /// Op metadata by position in `ops`, merged over nodes with the same
+    /// digest.
+    metadata: Vec<Meta>,
+    /// The digest of each op in `ops`, by position.
     digests: Vec<Digest>,
-    sources: SourceCollector,
+    sources: SourceCollector<'g>,
     any_meta: MetaFlags,
     names: StepNames,
 }
 
-impl Assembler {
+impl<'g> Assembler<'g> {
     /// The position of the op `dgst` in the Definition, emitting `bytes`
     /// (with empty metadata) the first time the digest is seen.
     fn slot(&mut self, dgst: &Digest, bytes: Vec<u8>) -> usize {
         if let Some(&i) = self.seen.get(dgst) {
             return i;
         }
-        let i = self.def.def.len();
-        self.def.def.push(bytes);
-        self.metadata.push(pb::OpMetadata::default());
+        let i = self.ops.len();
+        self.ops.push(bytes);
+        self.metadata.push(Meta::default());
         self.digests.push(dgst.clone());
         self.seen.insert(dgst.clone(), i);
         i
     }
 
     /// Emits `node`, encoded as `e`, in walk order.
-    fn add(&mut self, node: &Node, e: Encoded, source_map: bool) {
+    fn add(&mut self, node: &'g Node, e: Encoded, source_map: bool) {
         if let Some(name) = e.name {
             self.names.record(&e.digest, name);
         }
@@ -508,10 +529,12 @@ impl Assembler {
                 md.description.extend(e.description);
             }
         }
-        if md.caps.is_empty() {
-            md.caps = e.caps;
-        } else {
-            md.caps.extend(e.caps);
+        match &mut md.caps {
+            None => md.caps = Some(e.caps),
+            Some(caps) if !Arc::ptr_eq(caps, &e.caps) => {
+                Arc::make_mut(caps).extend(e.caps.iter().map(|(k, v)| (k.clone(), *v)));
+            }
+            Some(_) => {}
         }
         if let Some(pg) = &md_in.progress_group {
             md.progress_group = Some(pb::ProgressGroup { id: pg.id.clone(), name: pg.name.clone(), weak: pg.weak });
@@ -520,26 +543,176 @@ impl Assembler {
             self.sources.add(slot, node);
         }
     }
+
+    /// The Definition's bytes, as [`encode`] would write the message these
+    /// parts make, without making it: the ops (field 1, each freed once
+    /// copied), the metadata (field 2, a map entry per op in the digest
+    /// order `order` gives) and the source map (field 3).
+    fn write(mut self, order: &[u32], source_map: bool) -> Vec<u8> {
+        let mut metadata = Vec::with_capacity(self.metadata.len() * 64);
+        // Most ops' metadata is only their caps, a set many ops share: its
+        // bytes are made once per set.
+        let mut caps_bytes: FxHashMap<*const BTreeMap<String, bool>, Vec<u8>> = FxHashMap::default();
+        for &i in order {
+            let (key, md) = (self.digests[i as usize].as_str().as_bytes(), &self.metadata[i as usize]);
+            match &md.caps {
+                Some(caps) if md.caps_only() => {
+                    let bytes = caps_bytes.entry(Arc::as_ptr(caps)).or_insert_with(|| {
+                        let mut b = Vec::new();
+                        pb::go_maps::encode_caps_map(caps, &mut b);
+                        b
+                    });
+                    map_entry(2, key, bytes.len(), &mut metadata, |buf| buf.extend_from_slice(bytes));
+                }
+                _ => map_entry(2, key, md.encoded_len(), &mut metadata, |buf| md.encode(buf)),
+            }
+        }
+        let source = if source_map { self.sources.write(order, &self.digests) } else { Vec::new() };
+        let ops: usize = self.ops.iter().map(|b| key_len(1) + encoded_len_varint(b.len() as u64) + b.len()).sum();
+        let source_field =
+            if source.is_empty() { 0 } else { key_len(3) + encoded_len_varint(source.len() as u64) + source.len() };
+        let mut buf = Vec::with_capacity(ops + metadata.len() + source_field);
+        for op in std::mem::take(&mut self.ops) {
+            prost::encoding::bytes::encode(1, &op, &mut buf);
+        }
+        buf.extend_from_slice(&metadata);
+        drop(metadata);
+        if !source.is_empty() {
+            encode_key(3, WireType::LengthDelimited, &mut buf);
+            encode_varint(source.len() as u64, &mut buf);
+            buf.extend_from_slice(&source);
+        }
+        buf
+    }
 }
 
-/// Collects the source map: files in first-use order, locations per op
-/// (by its position in the Definition, in visit order).
+/// Writes one entry of a `map<string, Message>` field `tag` (as Go does:
+/// key and value always present): `value` writes the value's `len` bytes.
+fn map_entry(tag: u32, key: &[u8], len: usize, buf: &mut Vec<u8>, value: impl FnOnce(&mut Vec<u8>)) {
+    let key_field = key_len(1) + encoded_len_varint(key.len() as u64) + key.len();
+    encode_key(tag, WireType::LengthDelimited, buf);
+    encode_varint((key_field + key_len(2) + encoded_len_varint(len as u64) + len) as u64, buf);
+    encode_key(1, WireType::LengthDelimited, buf);
+    encode_varint(key.len() as u64, buf);
+    buf.extend_from_slice(key);
+    encode_key(2, WireType::LengthDelimited, buf);
+    encode_varint(len as u64, buf);
+    let start = buf.len();
+    value(buf);
+    debug_assert_eq!(buf.len() - start, len, "a map value's length");
+}
+
+/// The metadata of one op while assembling: the fields of
+/// [`pb::OpMetadata`] a marshal sets, written as that message is. The caps
+/// of ops that record the same ones are one shared map (see
+/// [`Encoder::shared_caps`]), changed only by copying it.
 #[derive(Default)]
-struct SourceCollector {
+pub(crate) struct Meta {
+    ignore_cache: bool,
+    pub(crate) description: BTreeMap<String, String>,
+    caps: Option<Arc<BTreeMap<String, bool>>>,
+    progress_group: Option<pb::ProgressGroup>,
+}
+
+impl Meta {
+    pub(crate) fn caps_mut(&mut self) -> &mut BTreeMap<String, bool> {
+        Arc::make_mut(self.caps.get_or_insert_with(Default::default))
+    }
+
+    /// Whether the caps are all there is to write.
+    fn caps_only(&self) -> bool {
+        !self.ignore_cache && self.description.is_empty() && self.progress_group.is_none()
+    }
+
+    fn encoded_len(&self) -> usize {
+        use prost::encoding::message;
+        let caps = self.caps.as_deref().map_or(0, pb::go_maps::caps_map_len);
+        (if self.ignore_cache { 2 } else { 0 })
+            + pb::go_maps::string_map_len(2, &self.description)
+            + caps
+            + self.progress_group.as_ref().map_or(0, |g| message::encoded_len(6, g))
+    }
+
+    /// As [`pb::OpMetadata`] writes these fields (1, 2, 5, 6; field 4, the
+    /// export cache, is never set by a marshal).
+    fn encode(&self, buf: &mut Vec<u8>) {
+        if self.ignore_cache {
+            prost::encoding::bool::encode(1, &true, buf);
+        }
+        pb::go_maps::encode_string_map(2, &self.description, buf);
+        if let Some(caps) = &self.caps {
+            pb::go_maps::encode_caps_map(caps, buf);
+        }
+        if let Some(group) = &self.progress_group {
+            prost::encoding::message::encode(6, group, buf);
+        }
+    }
+}
+
+/// A field's key, length and body, for a nested message of `len` bytes.
+fn nested_len(len: usize) -> usize {
+    1 + encoded_len_varint(len as u64) + len
+}
+
+/// An `int32` field (left out when 0; a negative value takes ten bytes).
+fn int32_len(v: i32) -> usize {
+    if v == 0 { 0 } else { 1 + encoded_len_varint(i64::from(v) as u64) }
+}
+
+fn encode_int32(tag: u32, v: i32, buf: &mut Vec<u8>) {
+    if v != 0 {
+        encode_key(tag, WireType::Varint, buf);
+        encode_varint(i64::from(v) as u64, buf);
+    }
+}
+
+/// A `pb::Position` (line, character).
+fn position_len(line: i32, character: i32) -> usize {
+    int32_len(line) + int32_len(character)
+}
+
+/// A `pb::Range`: start and end, both always present.
+fn range_len(r: &luakit_graph::SourceRange) -> usize {
+    nested_len(position_len(r.start_line, r.start_char)) + nested_len(position_len(r.end_line, r.end_char))
+}
+
+/// A `pb::Location`: the file's index in the source map, and the ranges.
+fn location_len((_, idx, loc): (u32, i32, &SourceLocation)) -> usize {
+    int32_len(idx) + loc.ranges.iter().map(|r| nested_len(range_len(r))).sum::<usize>()
+}
+
+/// Writes a `pb::Location` as field 1 of `pb::Locations`, as prost writes
+/// the message (the source-map tests compare with its encoding).
+fn encode_location(entry: (u32, i32, &SourceLocation), buf: &mut Vec<u8>) {
+    let (_, idx, loc) = entry;
+    encode_key(1, WireType::LengthDelimited, buf);
+    encode_varint(location_len(entry) as u64, buf);
+    encode_int32(1, idx, buf);
+    for r in &loc.ranges {
+        encode_key(2, WireType::LengthDelimited, buf);
+        encode_varint(range_len(r) as u64, buf);
+        for (tag, line, character) in [(1, r.start_line, r.start_char), (2, r.end_line, r.end_char)] {
+            encode_key(tag, WireType::LengthDelimited, buf);
+            encode_varint(position_len(line, character) as u64, buf);
+            encode_int32(1, line, buf);
+            encode_int32(2, character, buf);
+        }
+    }
+}
+
+/// Collects the source map: files in first-use order, and the locations of
+/// each op (by its position in the Definition, in visit order), written
+/// from the graph's own locations when the Definition is written.
+#[derive(Default)]
+struct SourceCollector<'g> {
     files: Vec<Arc<SourceFile>>,
     index: FxHashMap<*const SourceFile, usize>,
-    /// The locations of the op at each position of `def.def`.
-    locations: Vec<Vec<pb::Location>>,
+    /// (op position, file index, location), in visit order.
+    locations: Vec<(u32, i32, &'g SourceLocation)>,
 }
 
-impl SourceCollector {
-    fn add(&mut self, slot: usize, node: &Node) {
-        if node.locations.is_empty() {
-            return;
-        }
-        if self.locations.len() <= slot {
-            self.locations.resize_with(slot + 1, Vec::new);
-        }
+impl<'g> SourceCollector<'g> {
+    fn add(&mut self, slot: usize, node: &'g Node) {
         for loc in &node.locations {
             let ptr = Arc::as_ptr(&loc.file);
             let idx = match self.index.get(&ptr) {
@@ -556,45 +729,56 @@ impl SourceCollector {
                     }
                 },
             };
-            let ranges = loc
-                .ranges
-                .iter()
-                .map(|r| pb::Range {
-                    start: Some(pb::Position { line: r.start_line, character: r.start_char }),
-                    end: Some(pb::Position { line: r.end_line, character: r.end_char }),
-                })
-                .collect();
-            self.locations[slot].push(pb::Location { source_index: idx as i32, ranges });
+            self.locations.push((slot as u32, idx as i32, loc));
         }
     }
 
-    /// The source map, its locations keyed by digest: `order` lists the
-    /// positions sorted by their digests.
-    fn finish(mut self, order: &[u32], digests: &[Digest]) -> Option<pb::Source> {
+    /// The source map's bytes (a `pb::Source`: locations keyed by digest,
+    /// in the digest order `order` gives, then the files), or nothing when
+    /// no op has a location.
+    fn write(&self, order: &[u32], digests: &[Digest]) -> Vec<u8> {
         if self.files.is_empty() {
-            return None;
+            return Vec::new();
         }
-        // Collected in key order (a sorted input is built without comparing keys again).
-        let locations = order
-            .iter()
-            .filter_map(|&i| {
-                let locs = std::mem::take(self.locations.get_mut(i as usize)?);
-                (!locs.is_empty()).then(|| (digests[i as usize].as_str().to_owned(), pb::Locations { locations: locs }))
-            })
-            .collect();
-        Some(pb::Source {
-            locations,
-            infos: self
-                .files
-                .iter()
-                .map(|f| pb::SourceInfo {
-                    filename: f.filename.clone(),
-                    data: f.data.clone(),
-                    definition: None,
-                    language: f.language.clone(),
-                })
-                .collect(),
-        })
+        // The locations grouped by op, each group in visit order (a
+        // counting sort by position).
+        let mut start = vec![0u32; digests.len() + 1];
+        for &(slot, _, _) in &self.locations {
+            start[slot as usize + 1] += 1;
+        }
+        for i in 1..start.len() {
+            start[i] += start[i - 1];
+        }
+        let mut fill = start.clone();
+        let mut grouped: Vec<u32> = vec![0; self.locations.len()];
+        for (n, &(slot, _, _)) in self.locations.iter().enumerate() {
+            grouped[fill[slot as usize] as usize] = n as u32;
+            fill[slot as usize] += 1;
+        }
+        let mut buf = Vec::with_capacity(self.locations.len() * 96);
+        for &i in order {
+            let group = &grouped[start[i as usize] as usize..start[i as usize + 1] as usize];
+            if group.is_empty() {
+                continue;
+            }
+            // A `Locations` message: its `Location`s as field 1.
+            let len: usize = group.iter().map(|&n| nested_len(location_len(self.locations[n as usize]))).sum();
+            map_entry(1, digests[i as usize].as_str().as_bytes(), len, &mut buf, |b| {
+                for &n in group {
+                    encode_location(self.locations[n as usize], b);
+                }
+            });
+        }
+        for f in &self.files {
+            let info = pb::SourceInfo {
+                filename: f.filename.clone(),
+                data: f.data.clone(),
+                definition: None,
+                language: f.language.clone(),
+            };
+            prost::encoding::message::encode(2, &info, &mut buf);
+        }
+        buf
     }
 }
 
@@ -700,6 +884,37 @@ mod tests {
         let sorted: Vec<&str> = order.iter().map(|&i| digests[i as usize].as_str()).collect();
         let expected: Vec<&str> = plain(&digests).iter().map(|&i| digests[i as usize].as_str()).collect();
         assert_eq!(sorted, expected);
+    }
+
+    #[test]
+    fn locations_are_written_as_prost_writes_them() {
+        use luakit_graph::SourceRange;
+        let file = Arc::new(SourceFile { filename: "b.lua".into(), data: b"x".to_vec(), language: "Lua".into() });
+        let ranges = vec![
+            SourceRange { start_line: 1, start_char: 0, end_line: 1, end_char: 0 },
+            SourceRange { start_line: 0, start_char: -1, end_line: 300, end_char: 70000 },
+            SourceRange { start_line: i32::MAX, start_char: i32::MIN, end_line: 0, end_char: 0 },
+        ];
+        for (idx, ranges) in [(0, ranges.clone()), (3, ranges.clone()), (-2, Vec::new()), (200, ranges[1..].to_vec())] {
+            let loc = SourceLocation { file: file.clone(), ranges };
+            let mut ours = Vec::new();
+            encode_location((0, idx, &loc), &mut ours);
+            let theirs = pb::Location {
+                source_index: idx,
+                ranges: loc
+                    .ranges
+                    .iter()
+                    .map(|r| pb::Range {
+                        start: Some(pb::Position { line: r.start_line, character: r.start_char }),
+                        end: Some(pb::Position { line: r.end_line, character: r.end_char }),
+                    })
+                    .collect(),
+            };
+            let mut expected = Vec::new();
+            prost::encoding::message::encode(1, &theirs, &mut expected);
+            assert_eq!(ours, expected, "source index {idx}");
+            assert_eq!(nested_len(location_len((0, idx, &loc))), expected.len());
+        }
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub struct Pipeline {
     opts: MarshalOptions,
     shared: Arc<Shared>,
     worker: Mutex<Option<JoinHandle<Encoder>>>,
+    /// The encoder once finished: what it holds is freed with the
+    /// pipeline, wherever its owner drops it, not inside `finish`.
+    spent: Mutex<Option<Encoder>>,
 }
 
 struct Shared {
@@ -71,7 +74,7 @@ impl Pipeline {
             queue: Mutex::new(Queue { nodes: Vec::new(), closed: false, waiting: false, started: false }),
             ready: Condvar::new(),
         });
-        Arc::new(Pipeline { opts: opts.clone(), shared, worker: Mutex::new(None) })
+        Arc::new(Pipeline { opts: opts.clone(), shared, worker: Mutex::new(None), spent: Mutex::new(None) })
     }
 
     /// Starts the worker (once enough nodes wait that it pays): false when
@@ -106,9 +109,13 @@ impl Pipeline {
 
     /// The Definition of `state` (which the script made while reporting to
     /// this pipeline), as [`super::marshal_full`] would give it. Ends the
-    /// pipeline.
+    /// pipeline. The encoded nodes it kept are freed when the pipeline is
+    /// dropped (a caller can drop it off its critical path).
     pub fn finish(&self, state: &State) -> Result<Marshalled, MarshalError> {
-        assemble(state, &self.opts, self.encoder())
+        let mut enc = self.encoder();
+        let m = assemble(state, &self.opts, &mut enc);
+        *self.spent.lock().unwrap_or_else(PoisonError::into_inner) = Some(enc);
+        m
     }
 }
 

@@ -51,7 +51,7 @@ fn map_len<V>(tag: u32, map: &BTreeMap<String, V>, val_len: impl Fn(u32, &V) -> 
         .sum()
 }
 
-fn encode_string_map(tag: u32, map: &BTreeMap<String, String>, buf: &mut impl BufMut) {
+pub(crate) fn encode_string_map(tag: u32, map: &BTreeMap<String, String>, buf: &mut impl BufMut) {
     encode_map(
         tag,
         map,
@@ -61,7 +61,7 @@ fn encode_string_map(tag: u32, map: &BTreeMap<String, String>, buf: &mut impl Bu
     );
 }
 
-fn string_map_len(tag: u32, map: &BTreeMap<String, String>) -> usize {
+pub(crate) fn string_map_len(tag: u32, map: &BTreeMap<String, String>) -> usize {
     map_len(tag, map, encoding::string::encoded_len)
 }
 
@@ -121,6 +121,22 @@ fn merge_message_map<M: prost::Message + Default>(
         buf,
         ctx,
     )
+}
+
+/// An op's caps (`OpMetadata` field 5), written as [`OpMetadata`] writes them.
+pub(crate) fn encode_caps_map(caps: &BTreeMap<String, bool>, buf: &mut impl BufMut) {
+    encode_map(
+        5,
+        caps,
+        encoding::bool::encoded_len,
+        |t, v, b| encoding::bool::encode(t, v, b),
+        buf,
+    );
+}
+
+/// The encoded length of [`encode_caps_map`]'s bytes.
+pub(crate) fn caps_map_len(caps: &BTreeMap<String, bool>) -> usize {
+    map_len(5, caps, encoding::bool::encoded_len)
 }
 
 /// A source: image, local context, git repository, HTTP file, ...
@@ -255,13 +271,7 @@ impl prost::Message for OpMetadata {
         if let Some(export_cache) = &self.export_cache {
             encoding::message::encode(4, export_cache, buf);
         }
-        encode_map(
-            5,
-            &self.caps,
-            encoding::bool::encoded_len,
-            |t, v, b| encoding::bool::encode(t, v, b),
-            buf,
-        );
+        encode_caps_map(&self.caps, buf);
         if let Some(group) = &self.progress_group {
             encoding::message::encode(6, group, buf);
         }

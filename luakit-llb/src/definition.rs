@@ -1,0 +1,194 @@
+//! [`Definition`]: a marshalled Definition that is held as the bytes a
+//! marshal writes, and read as the protobuf message when asked to.
+//!
+//! The bytes are what nearly every caller needs: `luakit build` writes them
+//! and a client sends them. Building the message first would allocate a map
+//! entry, a key and a few nested maps for each op, only so that they could be
+//! encoded and freed. So a marshal writes the bytes directly (see
+//! `marshal::write`), and the message is decoded from them only when a
+//! caller reads it (`def.def`, `def.metadata`, …, through `Deref`). Changing
+//! the message (`DerefMut`) drops the bytes; they are encoded again from the
+//! changed message when asked for. Either way both forms hold the same
+//! Definition, and bytes → message → bytes gives back the same bytes (the
+//! hand-written map messages of [`crate::pb`] encode as Go does).
+
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::sync::OnceLock;
+
+use prost::Message;
+
+use crate::pb;
+
+/// A marshalled Definition: its bytes (as `buildctl build` reads them) and,
+/// decoded on first use, the message. Dereferences to [`pb::Definition`].
+///
+/// ```
+/// use luakit_graph::{image, ImageOptions, Platform, RunOptions};
+/// use luakit_llb::{Definition, MarshalOptions, marshal_full};
+///
+/// let base = image("alpine:3.19", ImageOptions::default())?;
+/// let built = base.run(RunOptions { args: vec!["true".into()], ..Default::default() })?;
+/// let m = marshal_full(built.root(), &MarshalOptions::new(Platform::new("linux", "amd64", "")))?;
+/// let def: &Definition = &m.definition;
+/// assert_eq!(def.op_count(), 3); // image, exec, terminal
+/// assert_eq!(def.def.len(), 3); // the same, read from the decoded message
+/// assert_eq!(luakit_llb::encode(def), def.bytes()); // both forms agree
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Definition {
+    /// Set unless the message was changed since it was decoded.
+    bytes: OnceLock<Vec<u8>>,
+    /// Set once the message is read (or when made from a message).
+    message: OnceLock<pb::Definition>,
+    /// The number of ops in `bytes` (read without decoding them).
+    ops: usize,
+}
+
+impl Definition {
+    /// From the bytes a marshal wrote (`ops` entries in `def`). Only the
+    /// marshal makes one, so the bytes always decode.
+    pub(crate) fn from_encoded(bytes: Vec<u8>, ops: usize) -> Self {
+        Definition { bytes: OnceLock::from(bytes), message: OnceLock::new(), ops }
+    }
+
+    /// The Definition's bytes (encoded from the message if it was changed).
+    pub fn bytes(&self) -> &[u8] {
+        self.bytes.get_or_init(|| crate::encode(self.message.get().expect("a Definition holds bytes or a message")))
+    }
+
+    /// The bytes, without copying them when the Definition holds them.
+    pub fn into_bytes(mut self) -> Vec<u8> {
+        match self.bytes.take() {
+            Some(b) => b,
+            None => crate::encode(self.message.get().expect("a Definition holds bytes or a message")),
+        }
+    }
+
+    /// The message (decoded from the bytes on first use).
+    pub fn message(&self) -> &pb::Definition {
+        self.message.get_or_init(|| {
+            let bytes = self.bytes.get().expect("a Definition holds bytes or a message");
+            pb::Definition::decode(bytes.as_slice()).expect("a marshal writes Definitions that decode")
+        })
+    }
+
+    /// The message, decoding it if needed.
+    pub fn into_message(mut self) -> pb::Definition {
+        self.message();
+        self.message.take().expect("decoded above")
+    }
+
+    /// The number of ops (`def` entries), without decoding anything.
+    pub fn op_count(&self) -> usize {
+        self.message.get().map_or(self.ops, |m| m.def.len())
+    }
+}
+
+impl From<pb::Definition> for Definition {
+    fn from(message: pb::Definition) -> Self {
+        let ops = message.def.len();
+        Definition { bytes: OnceLock::new(), message: OnceLock::from(message), ops }
+    }
+}
+
+impl From<Definition> for pb::Definition {
+    fn from(def: Definition) -> Self {
+        def.into_message()
+    }
+}
+
+impl Default for Definition {
+    /// An empty Definition (no ops).
+    fn default() -> Self {
+        Definition::from(pb::Definition::default())
+    }
+}
+
+impl Deref for Definition {
+    type Target = pb::Definition;
+
+    fn deref(&self) -> &pb::Definition {
+        self.message()
+    }
+}
+
+impl DerefMut for Definition {
+    /// The message, to change: the bytes are dropped (and encoded again
+    /// from the message when asked for).
+    fn deref_mut(&mut self) -> &mut pb::Definition {
+        self.message();
+        self.bytes.take();
+        self.message.get_mut().expect("decoded above")
+    }
+}
+
+impl Clone for Definition {
+    fn clone(&self) -> Self {
+        Definition { bytes: self.bytes.clone(), message: self.message.clone(), ops: self.ops }
+    }
+}
+
+impl PartialEq for Definition {
+    /// Equal bytes (the encoding is deterministic).
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes() == other.bytes()
+    }
+}
+
+impl Eq for Definition {}
+
+impl PartialEq<pb::Definition> for Definition {
+    fn eq(&self, other: &pb::Definition) -> bool {
+        self.message() == other
+    }
+}
+
+impl PartialEq<Definition> for pb::Definition {
+    fn eq(&self, other: &Definition) -> bool {
+        self == other.message()
+    }
+}
+
+impl fmt::Debug for Definition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.message().fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> pb::Definition {
+        let mut def = pb::Definition { def: vec![vec![1, 2, 3], vec![4]], ..Default::default() };
+        def.metadata.insert("sha256:aa".to_string(), pb::OpMetadata { ignore_cache: true, ..Default::default() });
+        def
+    }
+
+    #[test]
+    fn bytes_and_message_agree_both_ways() {
+        let message = sample();
+        let bytes = crate::encode(&message);
+        let from_bytes = Definition::from_encoded(bytes.clone(), 2);
+        assert_eq!(from_bytes.op_count(), 2);
+        assert_eq!(*from_bytes.message(), message);
+        assert_eq!(from_bytes.bytes(), bytes.as_slice());
+        let from_message = Definition::from(message.clone());
+        assert_eq!(from_message.bytes(), bytes.as_slice());
+        assert_eq!(from_message, from_bytes);
+        assert_eq!(from_bytes.into_message(), message);
+        assert_eq!(from_message.into_bytes(), bytes);
+    }
+
+    #[test]
+    fn a_changed_message_is_encoded_again() {
+        let mut def = Definition::from_encoded(crate::encode(&sample()), 2);
+        def.def.push(vec![9]);
+        assert_eq!(def.op_count(), 3);
+        let mut expected = sample();
+        expected.def.push(vec![9]);
+        assert_eq!(def.bytes(), crate::encode(&expected).as_slice());
+        assert_eq!(def.clone().into_bytes(), crate::encode(&expected));
+    }
+}
