@@ -67,6 +67,8 @@ mod locate;
 mod opts;
 #[cfg(test)]
 mod proptests;
+#[allow(unsafe_code)] // Lua API calls that cannot raise (see the module).
+mod raw;
 pub mod reference;
 mod targets;
 mod userdata;

@@ -196,6 +196,9 @@ impl Opts {
             Value::Table(t) => t,
             other => return Err(format!("options must be a table, got {}", type_name(other)).into()),
         };
+        if let Some(present) = crate::raw::options(table, known) {
+            return Ok(Opts { known, present });
+        }
         let mut unknown: Vec<String> = Vec::new();
         let mut present = Vec::with_capacity(4);
         for_each_pair(table, |k, v| match &k {
@@ -353,6 +356,9 @@ pub(crate) fn shown(s: &mlua::LuaString) -> String {
 /// which can hold a NUL byte. `Err` says what is wrong, phrased to follow the
 /// name of the value (`argument 1 (command) item 2 is not valid UTF-8 …`).
 pub(crate) fn text(s: &mlua::LuaString) -> Result<String, String> {
+    if let Some(t) = crate::raw::text(s) {
+        return Ok(t);
+    }
     let bytes = s.as_bytes();
     match std::str::from_utf8(&bytes) {
         Ok(t) => match t.find('\0') {
@@ -398,6 +404,9 @@ pub(crate) fn for_each_pair(t: &Table, mut f: impl FnMut(Value, Value) -> R<()>)
 /// One pass over the table: each key is either a position of the sequence
 /// (its value goes there) or a reason to refuse it.
 pub(crate) fn sequence(t: &Table) -> R<Vec<Value>> {
+    if let Some(items) = crate::raw::sequence(t) {
+        return Ok(items);
+    }
     let len = t.raw_len();
     let mut out = vec![Value::Nil; len];
     for_each_pair(t, |k, v| match as_integer(&k) {
@@ -415,6 +424,9 @@ pub(crate) fn string_list(v: &Value) -> Result<Vec<String>, String> {
     match v {
         Value::String(s) => Ok(vec![text(s)?]),
         Value::Table(t) => {
+            if let Some(list) = crate::raw::string_list(t) {
+                return Ok(list);
+            }
             // As `sequence`, converting each item as it is met: a key that
             // is not a position fails the walk; then the first item (in
             // order) that is not a string, or not valid text, is reported.
@@ -456,6 +468,9 @@ pub(crate) fn string_pairs(v: &Value) -> Result<Vec<(String, String)>, String> {
     let Value::Table(t) = v else {
         return Err(format!("must be a table of name = \"value\", got {}", type_name(v)));
     };
+    if let Some(pairs) = crate::raw::string_pairs(t) {
+        return Ok(pairs);
+    }
     let mut out = Vec::new();
     for_each_pair(t, |k, val| {
         let Value::String(k) = k else {

@@ -1,0 +1,297 @@
+//! Reading Lua tables and strings straight off the Lua stack.
+//!
+//! mlua reads a table with a protected call, and hands out each key and
+//! value as a reference it registers and later frees; reading a string
+//! clones its reference to keep the bytes alive. For the small tables and
+//! strings of a typical API call (`{ "sh", "-c", cmd }`, `{ cwd = "/w" }`)
+//! that bookkeeping costs several times the reading itself.
+//!
+//! These readers walk a table with `lua_next` and read strings with
+//! `lua_tolstring`, on the calling function's own stack. They use only
+//! Lua API functions that cannot raise an error: `lua_next` fails only on
+//! a key the table does not hold (the walk passes back the key it was
+//! given), strings are read only when they are strings (never numbers,
+//! which `lua_tolstring` would convert in place), and stack space is
+//! checked with `lua_checkstack`, which reports failure instead of raising
+//! it. So no Lua error can unwind through Rust frames here.
+//!
+//! They serve the common case only: each says `None` when a value is
+//! anything it does not read (a wrong type, text that is not valid UTF-8
+//! or holds a NUL byte, no stack space), and the caller then takes its
+//! general path, which gives the same result or the error message.
+
+use mlua::{LuaString, Table, Value, ffi};
+
+/// A key or value as the walk reads it.
+pub(crate) enum Raw<'s> {
+    /// A string, when it is valid UTF-8 text without NUL bytes.
+    Text(&'s str),
+    /// An integer (a float is `Other`).
+    Int(i64),
+    /// Anything else, including a string that is not valid text.
+    Other,
+}
+
+/// Reads the value at `idx` of `state`.
+///
+/// # Safety
+/// `idx` must be a valid index of `state`.
+unsafe fn read<'s>(state: *mut ffi::lua_State, idx: i32) -> Raw<'s> {
+    // SAFETY: the caller guarantees `idx`; the bytes of a string on the
+    // stack stay valid while it is there, which outlasts every use the
+    // walk makes of them.
+    unsafe {
+        match ffi::lua_type(state, idx) {
+            ffi::LUA_TSTRING => {
+                let mut len = 0;
+                let p = ffi::lua_tolstring(state, idx, &mut len);
+                let bytes = std::slice::from_raw_parts(p.cast::<u8>(), len);
+                match std::str::from_utf8(bytes) {
+                    Ok(t) if !bytes.contains(&0) => Raw::Text(t),
+                    _ => Raw::Other,
+                }
+            }
+            ffi::LUA_TNUMBER if ffi::lua_isinteger(state, idx) != 0 => Raw::Int(ffi::lua_tointeger(state, idx)),
+            _ => Raw::Other,
+        }
+    }
+}
+
+/// Walks the pairs of `t` (raw: no metamethods), calling `f` with each key
+/// and value until it returns false. Returns false when stopped (or when
+/// the walk could not run), true when every pair was seen.
+pub(crate) fn walk(t: &Table, mut f: impl FnMut(Raw<'_>, Raw<'_>) -> bool) -> bool {
+    walk_values(t, |k, v, _| f(k, v))
+}
+
+/// [`walk`], also giving `f` a way to take the value as an mlua [`Value`]
+/// (a registered reference, as mlua's own walk makes for every value).
+pub(crate) fn walk_values(t: &Table, mut f: impl FnMut(Raw<'_>, Raw<'_>, &dyn Fn() -> Value) -> bool) -> bool {
+    let lua = t.weak_lua().upgrade();
+    lua.exec_raw_lua(|raw| {
+        let state = raw.state();
+        // SAFETY: see the module documentation: every call below is one
+        // that cannot raise a Lua error, and the stack is put back to its
+        // height on entry whatever happens.
+        unsafe {
+            // The table, a key, a value and a copy of the value.
+            if ffi::lua_checkstack(state, 5) == 0 {
+                return false;
+            }
+            let top = ffi::lua_gettop(state);
+            if raw.push(t).is_err() {
+                ffi::lua_settop(state, top);
+                return false;
+            }
+            let table = top + 1;
+            ffi::lua_pushnil(state);
+            let mut complete = true;
+            // The value is at the top while `f` runs, and a slot was
+            // reserved for this copy.
+            let value = || {
+                ffi::lua_pushvalue(state, -1);
+                raw.pop_value()
+            };
+            while ffi::lua_next(state, table) != 0 {
+                let go = f(read(state, -2), read(state, -1), &value);
+                // Keep the key for the next step.
+                ffi::lua_settop(state, table + 1);
+                if !go {
+                    complete = false;
+                    break;
+                }
+            }
+            ffi::lua_settop(state, top);
+            complete
+        }
+    })
+}
+
+/// The text of `s` when it is valid UTF-8 without NUL bytes (what
+/// `opts::text` accepts), else `None`.
+pub(crate) fn text(s: &LuaString) -> Option<String> {
+    let lua = s.weak_lua().upgrade();
+    lua.exec_raw_lua(|raw| {
+        let state = raw.state();
+        // SAFETY: as in `walk`; the string is read while it is on the stack.
+        unsafe {
+            if ffi::lua_checkstack(state, 1) == 0 {
+                return None;
+            }
+            let top = ffi::lua_gettop(state);
+            if raw.push(s).is_err() {
+                ffi::lua_settop(state, top);
+                return None;
+            }
+            let out = match read(state, -1) {
+                Raw::Text(t) => Some(t.to_string()),
+                _ => None,
+            };
+            ffi::lua_settop(state, top);
+            out
+        }
+    })
+}
+
+/// A list of strings (`{"a", "b"}`, positions 1..n and nothing else), when
+/// every item is text.
+pub(crate) fn string_list(t: &Table) -> Option<Vec<String>> {
+    let len = t.raw_len();
+    let mut items: Vec<Option<String>> = vec![None; len];
+    let complete = walk(t, |k, v| match (k, v) {
+        (Raw::Int(i), Raw::Text(s)) if i >= 1 && (i as usize) <= len => {
+            items[i as usize - 1] = Some(s.to_string());
+            true
+        }
+        _ => false,
+    });
+    if !complete {
+        return None;
+    }
+    items.into_iter().collect()
+}
+
+/// The pairs of a table of text keys to text values, in key order.
+pub(crate) fn string_pairs(t: &Table) -> Option<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let complete = walk(t, |k, v| match (k, v) {
+        (Raw::Text(k), Raw::Text(v)) => {
+            out.push((k.to_string(), v.to_string()));
+            true
+        }
+        _ => false,
+    });
+    if !complete {
+        return None;
+    }
+    out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    Some(out)
+}
+
+/// The elements of a sequence table (positions 1..n and nothing else).
+pub(crate) fn sequence(t: &Table) -> Option<Vec<Value>> {
+    let len = t.raw_len();
+    let mut out = vec![Value::Nil; len];
+    let complete = walk_values(t, |k, _, value| match k {
+        Raw::Int(i) if i >= 1 && (i as usize) <= len => {
+            out[i as usize - 1] = value();
+            true
+        }
+        _ => false,
+    });
+    complete.then_some(out)
+}
+
+/// The options an options table sets, each as the position of its name in
+/// `known` and its value, when every key is a known name.
+pub(crate) fn options(t: &Table, known: &[&str]) -> Option<Vec<(usize, Value)>> {
+    let mut present = Vec::with_capacity(4);
+    let complete = walk_values(t, |k, _, value| match k {
+        Raw::Text(name) => match known.iter().position(|n| *n == name) {
+            Some(i) => {
+                present.push((i, value()));
+                true
+            }
+            None => false,
+        },
+        _ => false,
+    });
+    complete.then_some(present)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mlua::Lua;
+
+    fn table(lua: &Lua, src: &str) -> Table {
+        lua.load(format!("return {src}")).eval().expect("a table")
+    }
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn lists_of_text_are_read_and_anything_else_is_left_to_the_general_path() {
+        let lua = Lua::new();
+        assert_eq!(string_list(&table(&lua, r#"{"a", "b", "c"}"#)), Some(strings(&["a", "b", "c"])));
+        assert_eq!(string_list(&table(&lua, "{}")), Some(Vec::new()));
+        for other in [
+            r#"{"a", 1}"#,
+            r#"{"a", nil, "c"}"#,
+            r#"{"a\0b"}"#,
+            r#"{"\xff"}"#,
+            r#"{x = "a"}"#,
+            r#"{"a", x = "b"}"#,
+            r#"{[1.5] = "a"}"#,
+            r#"{[0] = "a"}"#,
+            r#"{{"nested"}}"#,
+        ] {
+            assert_eq!(string_list(&table(&lua, other)), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn text_maps_are_read_in_key_order() {
+        let lua = Lua::new();
+        let pairs = string_pairs(&table(&lua, r#"{B = "2", A = "1", C = ""}"#));
+        let expected = vec![("A", "1"), ("B", "2"), ("C", "")];
+        assert_eq!(pairs, Some(expected.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()));
+        for other in [r#"{A = 1}"#, r#"{"x"}"#, r#"{A = "\0"}"#, r#"{["\xff"] = "v"}"#, r#"{A = {}}"#] {
+            assert_eq!(string_pairs(&table(&lua, other)), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn options_tables_with_known_names_only() {
+        let lua = Lua::new();
+        let known = ["cwd", "env", "user"];
+        let mut got = options(&table(&lua, r#"{user = "me", cwd = "/w", env = {N = "1"}}"#), &known).expect("known");
+        got.sort_by_key(|(i, _)| *i);
+        assert_eq!(got.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![0, 1, 2]);
+        assert!(matches!(&got[0].1, Value::String(s) if s.to_str().expect("text") == "/w"));
+        assert!(matches!(&got[1].1, Value::Table(_)));
+        for other in [r#"{bogus = 1}"#, r#"{cwd = "/", [1] = "x"}"#, r#"{["c\xffwd"] = 1}"#] {
+            assert!(options(&table(&lua, other), &known).is_none(), "{other}");
+        }
+        assert!(options(&table(&lua, "{}"), &known).is_some_and(|p| p.is_empty()));
+    }
+
+    #[test]
+    fn sequences_keep_their_values_in_order() {
+        let lua = Lua::new();
+        let items = sequence(&table(&lua, r#"{1, "x", {}, true}"#)).expect("a sequence");
+        assert!(matches!(
+            items.as_slice(),
+            [Value::Integer(1), Value::String(_), Value::Table(_), Value::Boolean(true)]
+        ));
+        assert!(sequence(&table(&lua, r#"{1, x = 2}"#)).is_none());
+    }
+
+    #[test]
+    fn text_is_valid_utf8_without_nul() {
+        let lua = Lua::new();
+        let s = |src: &str| -> LuaString { lua.load(format!("return {src}")).eval().expect("a string") };
+        assert_eq!(text(&s(r#""héllo""#)), Some("héllo".to_string()));
+        assert_eq!(text(&s(r#""a\0b""#)), None);
+        assert_eq!(text(&s(r#""\xff""#)), None);
+    }
+
+    #[test]
+    fn walks_leave_the_stack_as_they_found_it() {
+        let lua = Lua::new();
+        let f = lua
+            .create_function(|lua, t: Table| {
+                let top = || lua.exec_raw_lua(|raw| unsafe { ffi::lua_gettop(raw.state()) });
+                let before = top();
+                let stopped = !walk(&t, |_, _| false);
+                let full = walk(&t, |_, _| true);
+                let list = string_list(&t);
+                Ok((before == top(), stopped, full, list.is_some()))
+            })
+            .expect("function");
+        let (same, stopped, full, list): (bool, bool, bool, bool) = f.call(table(&lua, r#"{"a", "b"}"#)).expect("call");
+        assert!(same && stopped && full && list);
+    }
+}
