@@ -236,7 +236,7 @@ mod tests {
     fn text_maps_are_read_in_key_order() {
         let lua = Lua::new();
         let pairs = string_pairs(&table(&lua, r#"{B = "2", A = "1", C = ""}"#));
-        let expected = vec![("A", "1"), ("B", "2"), ("C", "")];
+        let expected = [("A", "1"), ("B", "2"), ("C", "")];
         assert_eq!(pairs, Some(expected.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()));
         for other in [r#"{A = 1}"#, r#"{"x"}"#, r#"{A = "\0"}"#, r#"{["\xff"] = "v"}"#, r#"{A = {}}"#] {
             assert_eq!(string_pairs(&table(&lua, other)), None, "{other}");
