@@ -18,6 +18,28 @@ use crate::{Clock, EvalOptions, Evaluation};
 
 const PRELUDE: &str = include_str!("prelude.lua");
 
+/// The prelude compiled (Lua 5.4 bytecode, with its debug information:
+/// chunk name `=luakit` and lines, which error messages use). Loading it
+/// skips parsing the prelude at every start, a sixth of an empty script's
+/// run. The test `prelude_bytecode_is_the_prelude_compiled` keeps it in
+/// step with `prelude.lua` (`LUAKIT_WRITE_PRELUDE=1` rewrites it).
+const PRELUDE_BYTECODE: &[u8] = include_bytes!("prelude.luac");
+
+/// The prelude as a function: from its bytecode, or from its text when
+/// this Lua cannot load that bytecode (another Lua release).
+fn load_prelude(lua: &Lua) -> mlua::Result<mlua::Function> {
+    let compiled = lua.load(PRELUDE_BYTECODE).set_name("=luakit").set_mode(ChunkMode::Binary).into_function();
+    match compiled {
+        Ok(f) => Ok(f),
+        Err(_) => compile_prelude(lua),
+    }
+}
+
+/// The prelude compiled from its text.
+fn compile_prelude(lua: &Lua) -> mlua::Result<mlua::Function> {
+    lua.load(PRELUDE).set_name("=luakit").set_mode(ChunkMode::Text).into_function()
+}
+
 /// Globals a script may see (docs/api.md, "12.1 Globals"), plus the stubs that explain
 /// what was removed.
 const ALLOWED_GLOBALS: &[&str] = &[
@@ -185,7 +207,7 @@ impl Session {
         let locate = crate::frames::handler(lua, crate::frames::Mode::Caught)?;
         lua.set_named_registry_value(XPCALL, g.get::<Value>("xpcall")?)?;
         lua.set_named_registry_value(UNCAUGHT, crate::frames::handler(lua, crate::frames::Mode::Uncaught)?)?;
-        let prelude = lua.load(PRELUDE).set_name("=luakit").set_mode(ChunkMode::Text).into_function()?;
+        let prelude = load_prelude(lua)?;
         prelude.call::<()>((
             g.get::<Value>("pcall")?,
             g.get::<Value>("xpcall")?,
@@ -488,6 +510,24 @@ fn module_load(lua: &Lua, path: String) -> mlua::Result<mlua::Function> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prelude_bytecode_is_the_prelude_compiled() {
+        let lua = Lua::new();
+        let fresh = compile_prelude(&lua).expect("the prelude compiles").dump(false);
+        if std::env::var_os("LUAKIT_WRITE_PRELUDE").is_some() {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/prelude.luac");
+            std::fs::write(&path, &fresh).expect("write prelude.luac");
+        }
+        assert!(
+            fresh == PRELUDE_BYTECODE,
+            "src/prelude.luac is not prelude.lua compiled: run `LUAKIT_WRITE_PRELUDE=1 cargo test -p luakit-lua prelude_bytecode` and commit it"
+        );
+        // And it loads as the prelude (keeping its chunk name for messages).
+        let f = load_prelude(&lua).expect("loads");
+        let info = f.info();
+        assert_eq!(info.source.as_deref(), Some("=luakit"));
+    }
 
     #[test]
     fn module_names() {
