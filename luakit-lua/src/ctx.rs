@@ -131,28 +131,12 @@ pub(crate) fn op_options(lua: &Lua) -> R<OpOptions> {
     // As `caller`, without copying the file name out of Lua: the nearest
     // script frame is looked up among the files as it is.
     let mut op = OpOptions::default();
-    for level in 1..200 {
-        let found = lua.inspect_stack(level, |d| {
-            let source = d.source();
-            let file = source.source.as_deref().and_then(|s| s.strip_prefix('@'))?;
-            let line = d.current_line()?;
-            Some((ctx.source_file(file), u32::try_from(line).unwrap_or(u32::MAX)))
-        });
-        match found {
-            None => return Ok(op),
-            Some(None) => continue,
-            Some(Some((sf, line))) => {
-                if let Some(sf) = sf {
-                    let line = i32::try_from(line).unwrap_or(i32::MAX);
-                    // Made at its size (one location), not grown into.
-                    op.locations = vec![SourceLocation {
-                        file: sf,
-                        ranges: vec![SourceRange { start_line: line, start_char: 0, end_line: line, end_char: 0 }],
-                    }];
-                }
-                return Ok(op);
-            }
-        }
+    if let Some((Some(sf), line)) = crate::raw::script_frame(lua, |file, line| (ctx.source_file(file), line)) {
+        // Made at its size (one location), not grown into.
+        op.locations = vec![SourceLocation {
+            file: sf,
+            ranges: vec![SourceRange { start_line: line, start_char: 0, end_line: line, end_char: 0 }],
+        }];
     }
     Ok(op)
 }

@@ -20,7 +20,7 @@
 //! or holds a NUL byte, no stack space), and the caller then takes its
 //! general path, which gives the same result or the error message.
 
-use mlua::{LuaString, Table, Value, ffi};
+use mlua::{Lua, LuaString, Table, Value, ffi};
 
 /// A key or value as the walk reads it.
 pub(crate) enum Raw<'s> {
@@ -166,6 +166,41 @@ pub(crate) fn string_pairs(t: &Table) -> Option<Vec<(String, String)>> {
     }
     out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     Some(out)
+}
+
+/// The nearest calling frame (level 1 up to 199) that runs a script file
+/// (chunk name `@file`) at a known line, as `f(file, line)`: what
+/// `Lua::inspect_stack` with `source()` and `current_line()` finds level by
+/// level, read with one `lua_getinfo("Sl")` per level. `None` when no frame
+/// qualifies.
+pub(crate) fn script_frame<T>(lua: &Lua, f: impl FnOnce(&str, i32) -> T) -> Option<T> {
+    lua.exec_raw_lua(|raw| {
+        let state = raw.state();
+        for level in 1..200 {
+            // SAFETY: an all-zero `lua_Debug` is a valid value of the plain
+            // C struct; `lua_getstack` and `lua_getinfo` with "Sl" fill it
+            // without allocating or raising, and `source` then points to
+            // the chunk name, a NUL-terminated string the function keeps
+            // alive while it runs (it is on the stack).
+            unsafe {
+                let mut ar: ffi::lua_Debug = std::mem::zeroed();
+                if ffi::lua_getstack(state, level, &mut ar) == 0 {
+                    return None;
+                }
+                if ffi::lua_getinfo(state, c"Sl".as_ptr(), &mut ar) == 0 || ar.source.is_null() {
+                    continue;
+                }
+                let source = std::ffi::CStr::from_ptr(ar.source).to_bytes();
+                let Some(file) = source.strip_prefix(b"@") else { continue };
+                if ar.currentline < 0 {
+                    continue;
+                }
+                let file = String::from_utf8_lossy(file);
+                return Some(f(&file, ar.currentline));
+            }
+        }
+        None
+    })
 }
 
 /// The elements of a sequence table (positions 1..n and nothing else).
