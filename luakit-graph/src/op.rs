@@ -12,13 +12,13 @@ use crate::state::Output;
 /// One vertex of the graph.
 // Exec is the largest variant; nodes live behind `Arc`, so boxing it would
 // only add an indirection.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
     /// A source: image, local directory, git repository, HTTP file, OCI layout.
     Source(SourceOp),
-    /// A process run on a root filesystem with extra mounts.
-    Exec(ExecOp),
+    /// A process run on a root filesystem with extra mounts (boxed: it is
+    /// the largest kind, and a graph's other nodes need not be its size).
+    Exec(Box<ExecOp>),
     /// File actions (copy, mkdir, mkfile, rm, symlink) applied in sequence.
     File(FileOp),
     /// Layers of several states stacked in order.

@@ -517,7 +517,7 @@ impl State {
         };
         exec.sort_mounts();
         let root_index = exec.output_index("/");
-        let node = Arc::new(self.new_node(Op::Exec(exec), opts.op));
+        let node = Arc::new(self.new_node(Op::Exec(Box::new(exec)), opts.op));
         let root = State {
             output: root_index.map(|index| Output { node: node.clone(), index }).or_else(|| self.output.clone()),
             meta: self.meta.clone(),
