@@ -497,8 +497,9 @@ pub struct OpMetadata {
     pub ignore_cache: bool,
     /// Free-form description; `llb.customname` is the name shown in progress.
     pub description: BTreeMap<String, String>,
-    /// The progress group the op is shown in; `None` for its own line.
-    pub progress_group: Option<ProgressGroup>,
+    /// The progress group the op is shown in; `None` for its own line
+    /// (boxed: few ops have one).
+    pub progress_group: Option<Box<ProgressGroup>>,
 }
 
 /// A source file of the build script, for source maps.
@@ -539,7 +540,8 @@ pub struct SourceLocation {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Constraints {
     /// Platform; `None` means the target platform given at marshal time.
-    pub platform: Option<Platform>,
+    /// Boxed: most ops have none, and every node holds the field.
+    pub platform: Option<Box<Platform>>,
     /// Filters on worker labels (`key==value`) that a worker must match to run the op.
     pub worker_constraints: Vec<String>,
 }

@@ -81,7 +81,7 @@ pub fn image(reference: &str, opts: ImageOptions) -> Result<State, GraphError> {
 
 fn source_node(identifier: String, attrs: BTreeMap<String, String>, extra_caps: Vec<String>, op: OpOptions) -> Node {
     let mut node = Node::new(Op::Source(SourceOp { identifier, attrs, extra_caps }));
-    node.constraints.platform = op.platform;
+    node.constraints.platform = op.platform.map(Box::new);
     node.metadata = op.metadata;
     node.locations = op.locations;
     node
@@ -440,7 +440,7 @@ pub fn merge(states: &[State], op: OpOptions) -> Result<State, GraphError> {
     let mut node = Node::new(Op::Merge(MergeOp { inputs }));
     node.metadata = op.metadata;
     node.locations = op.locations;
-    node.constraints.platform = op.platform;
+    node.constraints.platform = op.platform.map(Box::new);
     Ok(states[0].with_output(Some(Output { node: Arc::new(node), index: 0 })))
 }
 
@@ -453,7 +453,7 @@ pub fn diff(lower: &State, upper: &State, op: OpOptions) -> State {
     let mut node = Node::new(Op::Diff(DiffOp { lower: lower.output().cloned(), upper: upper.output().cloned() }));
     node.metadata = op.metadata;
     node.locations = op.locations;
-    node.constraints.platform = op.platform;
+    node.constraints.platform = op.platform.map(Box::new);
     upper.with_output(Some(Output { node: Arc::new(node), index: 0 }))
 }
 

@@ -362,7 +362,7 @@ impl State {
 
     /// A state for output 0 of `node`, with default process settings.
     pub fn from_node(node: Node) -> Self {
-        let platform = node.constraints.platform.as_ref().map(Platform::normalized);
+        let platform = node.constraints.platform.as_deref().map(Platform::normalized);
         let meta = StateMeta { platform, ..StateMeta::default() };
         State { output: Some(Output { node: Arc::new(node), index: 0 }), meta: Arc::new(meta) }
     }
@@ -448,7 +448,7 @@ impl State {
         Node {
             op,
             constraints: Constraints {
-                platform: opts.platform.or_else(|| self.meta.platform.clone()),
+                platform: opts.platform.or_else(|| self.meta.platform.clone()).map(Box::new),
                 worker_constraints: Vec::new(),
             },
             metadata: opts.metadata,

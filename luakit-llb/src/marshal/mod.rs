@@ -417,7 +417,7 @@ impl Encoder {
     fn encode_node(&mut self, node: &Arc<Node>) -> Result<Option<Encoded>, MarshalError> {
         let opts = self.opts.clone();
         let mut caps = CapRecorder { caps: BTreeMap::new(), daemon: opts.daemon_caps.as_ref(), node };
-        let platform = node.constraints.platform.as_ref().unwrap_or(&opts.platform);
+        let platform = node.constraints.platform.as_deref().unwrap_or(&opts.platform);
         let mut op = pb::Op {
             constraints: Some(pb::WorkerConstraints { filter: node.constraints.worker_constraints.clone() }),
             ..Default::default()

@@ -251,7 +251,7 @@ fn c12_metadata() {
     let s = s
         .with_op_metadata(|m| {
             m.description.insert("llb.customname".into(), "Compiling application".into());
-            m.progress_group = Some(ProgressGroup { id: "build".into(), name: "build".into(), weak: false });
+            m.progress_group = Some(Box::new(ProgressGroup { id: "build".into(), name: "build".into(), weak: false }));
         })
         .expect("metadata");
     check("c12_metadata", &s, &amd64());

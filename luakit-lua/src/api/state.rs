@@ -178,7 +178,7 @@ pub(crate) fn st_with_metadata(lua: &Lua, args: MultiValue) -> mlua::Result<Valu
                 m.description.insert("llb.customname".to_string(), d);
             }
             if let Some(g) = group {
-                m.progress_group = Some(ProgressGroup { id: g.clone(), name: g, weak: false });
+                m.progress_group = Some(Box::new(ProgressGroup { id: g.clone(), name: g, weak: false }));
             }
             if let Some(i) = ignore {
                 m.ignore_cache = i;
