@@ -9,7 +9,7 @@
 
 /// Graphs of at least this many ops are freed in the background; smaller
 /// ones are freed in place (starting a thread would cost more).
-pub(crate) const BACKGROUND_FROM_OPS: usize = 2_000;
+pub(crate) const BACKGROUND_FROM_OPS: usize = 500;
 
 /// Drops `value` on a thread of its own when `ops` says the graph is large,
 /// else here.
