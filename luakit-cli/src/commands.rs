@@ -120,7 +120,7 @@ pub fn build(a: BuildArgs) -> anyhow::Result<ExitCode> {
     let mut build = build_script(&a.script, &a.eval, !a.no_source_map)?;
     let config = a.image_config.as_ref().map(|_| build.image_config_json());
     guard::set_phase(Phase::Encoding);
-    let bytes = std::mem::take(&mut build.definition).into_bytes();
+    let definition = std::mem::take(&mut build.definition);
     // Freeing the Definition's tens of thousands of small allocations only
     // delays the exit; the process ends right after the write.
     std::mem::forget(build);
@@ -129,13 +129,14 @@ pub fn build(a: BuildArgs) -> anyhow::Result<ExitCode> {
     guard::set_phase(Phase::Writing);
     let mut pending = Vec::new();
     if let Some(path) = &a.output {
-        pending.push(output::prepare(path, &bytes)?);
+        // Written from the marshal's pieces: no joined copy of the whole.
+        pending.push(output::prepare_chunks(path, definition.chunks())?);
     }
     if let (Some(path), Some(json)) = (&a.image_config, &config) {
         pending.push(output::prepare(path, json)?);
     }
     if a.output.is_none() {
-        match output::write_binary_stdout(&bytes, Binary::Definition) {
+        match output::write_binary_stdout(definition.bytes(), Binary::Definition) {
             // The reader went away: quiet (its own error says why), but the
             // definition was not delivered, and the image config is not written.
             Err(e) if output::is_broken_pipe(&e) => return Ok(ExitCode::from(crate::EXIT_FAILURE)),
@@ -143,7 +144,7 @@ pub fn build(a: BuildArgs) -> anyhow::Result<ExitCode> {
         }
     }
     output::commit(pending)?;
-    std::mem::forget(bytes);
+    std::mem::forget(definition);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -21,7 +21,7 @@
 //! closed (`>&-`) is an error rather than lost output.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, IoSlice, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -50,13 +50,19 @@ enum PendingKind<'a> {
     /// A temporary file holding the bytes, to be renamed to `real`.
     Replace { temp: TempFile, real: PathBuf },
     /// A FIFO or device, written on commit.
-    Stream { real: PathBuf, bytes: &'a [u8] },
+    Stream { real: PathBuf, chunks: Vec<&'a [u8]> },
 }
 
 /// Prepares writing `bytes` to `path`: for a regular (or new) file, the
 /// bytes are written to a temporary file beside it; nothing visible changes
 /// until [`commit`].
 pub fn prepare<'a>(path: &Path, bytes: &'a [u8]) -> anyhow::Result<Pending<'a>> {
+    prepare_chunks(path, vec![bytes])
+}
+
+/// [`prepare`] for bytes held in pieces (`chunks`, written one after the
+/// other, with as few system calls as one buffer would take).
+pub fn prepare_chunks<'a>(path: &Path, chunks: Vec<&'a [u8]>) -> anyhow::Result<Pending<'a>> {
     let real = resolve_links(path).with_context(|| format!("cannot write {}", path.display()))?;
     let existing = match std::fs::metadata(&real) {
         Ok(m) => Some(m),
@@ -66,13 +72,49 @@ pub fn prepare<'a>(path: &Path, bytes: &'a [u8]) -> anyhow::Result<Pending<'a>> 
     let shown = path.to_path_buf();
     match existing {
         Some(m) if m.is_dir() => anyhow::bail!("cannot write {}: it is a directory", path.display()),
-        Some(m) if !m.is_file() => Ok(Pending { shown, kind: PendingKind::Stream { real, bytes } }),
+        Some(m) if !m.is_file() => Ok(Pending { shown, kind: PendingKind::Stream { real, chunks } }),
         _ => {
             let temp = TempFile::beside(&real, existing.as_ref())?;
-            temp.write(bytes)?;
+            temp.write(&chunks)?;
             Ok(Pending { shown, kind: PendingKind::Replace { temp, real } })
         }
     }
+}
+
+/// Writes `chunks` one after the other, many to a system call (`writev`),
+/// retrying short and interrupted writes.
+fn write_chunks(mut w: impl Write, chunks: &[&[u8]]) -> io::Result<()> {
+    /// At most this many pieces per call (Linux's `IOV_MAX`).
+    const MAX_SLICES: usize = 1024;
+    let (mut i, mut offset) = (0, 0);
+    let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(MAX_SLICES.min(chunks.len()));
+    while i < chunks.len() {
+        if offset == chunks[i].len() {
+            i += 1;
+            offset = 0;
+            continue;
+        }
+        slices.clear();
+        slices.push(IoSlice::new(&chunks[i][offset..]));
+        slices.extend(chunks[i + 1..].iter().take(MAX_SLICES - 1).map(|c| IoSlice::new(c)));
+        let mut n = match w.write_vectored(&slices) {
+            Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "failed to write the whole output")),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        while n > 0 {
+            let left = chunks[i].len() - offset;
+            if n < left {
+                offset += n;
+                break;
+            }
+            n -= left;
+            i += 1;
+            offset = 0;
+        }
+    }
+    w.flush()
 }
 
 /// Commits prepared outputs: first the ones written as streams (FIFOs,
@@ -81,14 +123,12 @@ pub fn prepare<'a>(path: &Path, bytes: &'a [u8]) -> anyhow::Result<Pending<'a>> 
 pub fn commit(outputs: Vec<Pending<'_>>) -> anyhow::Result<()> {
     guard::set_phase(Phase::Writing);
     for o in &outputs {
-        if let PendingKind::Stream { real, bytes } = &o.kind {
-            let mut f = OpenOptions::new()
+        if let PendingKind::Stream { real, chunks } = &o.kind {
+            let f = OpenOptions::new()
                 .write(true)
                 .open(real)
                 .with_context(|| format!("cannot write {}", o.shown.display()))?;
-            f.write_all(bytes)
-                .and_then(|()| f.flush())
-                .with_context(|| format!("cannot write {}", o.shown.display()))?;
+            write_chunks(&f, chunks).with_context(|| format!("cannot write {}", o.shown.display()))?;
         }
     }
     guard::set_phase(Phase::Committing);
@@ -200,11 +240,11 @@ impl TempFile {
         Ok(())
     }
 
-    fn write(&self, bytes: &[u8]) -> anyhow::Result<()> {
+    fn write(&self, chunks: &[&[u8]]) -> anyhow::Result<()> {
         // No fsync: the rename makes the file appear whole or not at all to
         // readers and after any failure of this process; surviving a power
         // cut is not worth the ~10 ms an fsync costs every build.
-        (&self.file).write_all(bytes).with_context(|| format!("cannot write {}", self.path.display()))
+        write_chunks(&self.file, chunks).with_context(|| format!("cannot write {}", self.path.display()))
     }
 
     fn persist(mut self, to: &Path) -> io::Result<()> {
@@ -362,6 +402,53 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A writer that takes at most `limit` bytes a call and is interrupted
+    /// every third call.
+    struct Stingy {
+        out: Vec<u8>,
+        limit: usize,
+        calls: usize,
+    }
+
+    impl Write for Stingy {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.write_vectored(&[IoSlice::new(buf)])
+        }
+        fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            self.calls += 1;
+            if self.calls % 3 == 0 {
+                return Err(io::Error::from(io::ErrorKind::Interrupted));
+            }
+            let mut n = 0;
+            for b in bufs {
+                let take = b.len().min(self.limit - n);
+                self.out.extend_from_slice(&b[..take]);
+                n += take;
+                if n == self.limit {
+                    break;
+                }
+            }
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn chunks_are_written_whole_through_short_and_interrupted_writes() {
+        let owned: Vec<Vec<u8>> = (0..3000u32).map(|i| vec![(i % 251) as u8; (i % 7) as usize]).collect();
+        let chunks: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+        for limit in [1, 5, 64, 100_000] {
+            let mut w = Stingy { out: Vec::new(), limit, calls: 0 };
+            write_chunks(&mut w, &chunks).expect("written");
+            assert_eq!(w.out, chunks.concat(), "limit {limit}");
+        }
+        let mut w = Stingy { out: Vec::new(), limit: 3, calls: 0 };
+        write_chunks(&mut w, &[]).expect("nothing to write");
+        assert!(w.out.is_empty());
+    }
 
     #[test]
     fn terminal_is_refused_with_a_hint() {

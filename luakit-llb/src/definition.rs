@@ -5,7 +5,9 @@
 //! and a client sends them. Building the message first would allocate a map
 //! entry, a key and a few nested maps for each op, only so that they could be
 //! encoded and freed. So a marshal writes the bytes directly (see
-//! `marshal::write`), and the message is decoded from them only when a
+//! `Assembler::write` in the marshal; each op is framed as the Definition's
+//! field 1 as it is encoded, so the ops need no copy to be joined, and a
+//! file is written from the pieces), and the message is decoded only when a
 //! caller reads it (`def.def`, `def.metadata`, …, through `Deref`). Changing
 //! the message (`DerefMut`) drops the bytes; they are encoded again from the
 //! changed message when asked for. Either way both forms hold the same
@@ -37,40 +39,89 @@ use crate::pb;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Definition {
-    /// Set unless the message was changed since it was decoded.
+    /// The bytes as the marshal wrote them, in pieces: each op framed as
+    /// field 1, then the rest (metadata and source map). Written out as
+    /// they are ([`Definition::chunks`]), they need no joined copy.
+    parts: Option<Parts>,
+    /// The joined bytes, once asked for (or encoded from a changed message).
     bytes: OnceLock<Vec<u8>>,
     /// Set once the message is read (or when made from a message).
     message: OnceLock<pb::Definition>,
-    /// The number of ops in `bytes` (read without decoding them).
+    /// The number of ops in `parts` (read without decoding them).
     ops: usize,
 }
 
+#[derive(Clone)]
+struct Parts {
+    ops: Vec<Vec<u8>>,
+    rest: Vec<u8>,
+}
+
+impl Parts {
+    fn join(&self) -> Vec<u8> {
+        let len = self.ops.iter().map(Vec::len).sum::<usize>() + self.rest.len();
+        let mut out = Vec::with_capacity(len);
+        for op in &self.ops {
+            out.extend_from_slice(op);
+        }
+        out.extend_from_slice(&self.rest);
+        out
+    }
+}
+
 impl Definition {
-    /// From the bytes a marshal wrote (`ops` entries in `def`). Only the
-    /// marshal makes one, so the bytes always decode.
-    pub(crate) fn from_encoded(bytes: Vec<u8>, ops: usize) -> Self {
-        Definition { bytes: OnceLock::from(bytes), message: OnceLock::new(), ops }
+    /// From the pieces a marshal wrote: `ops`, each an op framed as field 1
+    /// (key, length, bytes), then `rest`. Only the marshal makes one, so
+    /// the bytes always decode.
+    pub(crate) fn from_parts(ops: Vec<Vec<u8>>, rest: Vec<u8>) -> Self {
+        let n = ops.len();
+        Definition { parts: Some(Parts { ops, rest }), bytes: OnceLock::new(), message: OnceLock::new(), ops: n }
     }
 
-    /// The Definition's bytes (encoded from the message if it was changed).
+    /// The Definition's bytes (joined from the marshal's pieces, or encoded
+    /// from the message if it was changed, on first use).
     pub fn bytes(&self) -> &[u8] {
-        self.bytes.get_or_init(|| crate::encode(self.message.get().expect("a Definition holds bytes or a message")))
+        self.bytes.get_or_init(|| match &self.parts {
+            Some(parts) => parts.join(),
+            None => crate::encode(self.message.get().expect("a Definition holds bytes or a message")),
+        })
     }
 
-    /// The bytes, without copying them when the Definition holds them.
+    /// The bytes in pieces that, written one after the other, are
+    /// [`Definition::bytes`], without joining them (what a writer of a
+    /// file needs: no copy of the whole).
+    pub fn chunks(&self) -> Vec<&[u8]> {
+        if let Some(bytes) = self.bytes.get() {
+            return vec![bytes.as_slice()];
+        }
+        match &self.parts {
+            Some(parts) => {
+                let mut out: Vec<&[u8]> = parts.ops.iter().map(Vec::as_slice).collect();
+                out.push(&parts.rest);
+                out
+            }
+            None => vec![self.bytes()],
+        }
+    }
+
+    /// The bytes, without copying them when the Definition holds them joined.
     pub fn into_bytes(mut self) -> Vec<u8> {
-        match self.bytes.take() {
-            Some(b) => b,
+        if let Some(b) = self.bytes.take() {
+            return b;
+        }
+        match &self.parts {
+            Some(parts) => parts.join(),
             None => crate::encode(self.message.get().expect("a Definition holds bytes or a message")),
         }
     }
 
     /// The message (decoded from the bytes on first use).
     pub fn message(&self) -> &pb::Definition {
-        self.message.get_or_init(|| {
-            let bytes = self.bytes.get().expect("a Definition holds bytes or a message");
-            pb::Definition::decode(bytes.as_slice()).expect("a marshal writes Definitions that decode")
-        })
+        if let Some(m) = self.message.get() {
+            return m;
+        }
+        let decoded = pb::Definition::decode(self.bytes()).expect("a marshal writes Definitions that decode");
+        self.message.get_or_init(|| decoded)
     }
 
     /// The message, decoding it if needed.
@@ -88,7 +139,7 @@ impl Definition {
 impl From<pb::Definition> for Definition {
     fn from(message: pb::Definition) -> Self {
         let ops = message.def.len();
-        Definition { bytes: OnceLock::new(), message: OnceLock::from(message), ops }
+        Definition { parts: None, bytes: OnceLock::new(), message: OnceLock::from(message), ops }
     }
 }
 
@@ -119,13 +170,19 @@ impl DerefMut for Definition {
     fn deref_mut(&mut self) -> &mut pb::Definition {
         self.message();
         self.bytes.take();
+        self.parts = None;
         self.message.get_mut().expect("decoded above")
     }
 }
 
 impl Clone for Definition {
     fn clone(&self) -> Self {
-        Definition { bytes: self.bytes.clone(), message: self.message.clone(), ops: self.ops }
+        Definition {
+            parts: self.parts.clone(),
+            bytes: self.bytes.clone(),
+            message: self.message.clone(),
+            ops: self.ops,
+        }
     }
 }
 
@@ -166,12 +223,30 @@ mod tests {
         def
     }
 
+    /// The pieces a marshal would write for `message`: each op framed as
+    /// field 1, then the rest.
+    fn parts_of(message: &pb::Definition) -> Definition {
+        let ops = message
+            .def
+            .iter()
+            .map(|op| {
+                let mut b = Vec::new();
+                prost::encoding::bytes::encode(1, op, &mut b);
+                b
+            })
+            .collect();
+        let rest = crate::encode(&pb::Definition { def: Vec::new(), ..message.clone() });
+        Definition::from_parts(ops, rest)
+    }
+
     #[test]
     fn bytes_and_message_agree_both_ways() {
         let message = sample();
         let bytes = crate::encode(&message);
-        let from_bytes = Definition::from_encoded(bytes.clone(), 2);
+        let from_bytes = parts_of(&message);
         assert_eq!(from_bytes.op_count(), 2);
+        assert_eq!(from_bytes.chunks().concat(), bytes, "the pieces, one after the other");
+        assert_eq!(from_bytes.chunks().len(), 3, "two ops and the rest, not joined");
         assert_eq!(*from_bytes.message(), message);
         assert_eq!(from_bytes.bytes(), bytes.as_slice());
         let from_message = Definition::from(message.clone());
@@ -183,7 +258,7 @@ mod tests {
 
     #[test]
     fn a_changed_message_is_encoded_again() {
-        let mut def = Definition::from_encoded(crate::encode(&sample()), 2);
+        let mut def = parts_of(&sample());
         def.def.push(vec![9]);
         assert_eq!(def.op_count(), 3);
         let mut expected = sample();

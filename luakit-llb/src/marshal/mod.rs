@@ -218,8 +218,7 @@ fn assemble(state: &State, opts: &MarshalOptions, enc: &mut Encoder) -> Result<M
         inputs: vec![pb::Input { digest: dgst.as_str().to_owned(), index: i64::from(out.index) }],
         ..Default::default()
     };
-    let bytes = terminal.encode_to_vec();
-    let tdgst = Digest::of(&bytes);
+    let (bytes, tdgst) = framed(&terminal);
     let t = m.slot(&tdgst, bytes);
     let mut caps = BTreeMap::new();
     caps.insert(id::CONSTRAINTS.to_string(), true);
@@ -238,9 +237,7 @@ fn assemble(state: &State, opts: &MarshalOptions, enc: &mut Encoder) -> Result<M
     // positions are sorted by digest once (an 8-byte key each), not the
     // entries, and no map is built.
     let order = by_digest(&m.digests);
-    let ops = m.ops.len();
-    let bytes = m.write(&order, opts.source_map);
-    Ok(Marshalled { definition: Definition::from_encoded(bytes, ops), terminal: Some(tdgst) })
+    Ok(Marshalled { definition: m.write(&order, opts.source_map), terminal: Some(tdgst) })
 }
 
 /// The positions of `digests` in the order of the digests (as strings).
@@ -288,7 +285,8 @@ struct MetaFlags {
 /// as the script makes them and put in order later.
 struct Encoded {
     digest: Digest,
-    /// The op's bytes (taken when the op is emitted; empty when checking).
+    /// The op's bytes, framed as a Definition's field 1 (see [`framed`];
+    /// taken when the op is emitted; empty when checking).
     bytes: Vec<u8>,
     /// The caps the op records, under the daemon's policy, without the
     /// description cap (the Definition records that one); shared by the
@@ -463,8 +461,7 @@ impl Encoder {
         if self.check_only {
             return Ok(None);
         }
-        let bytes = op.encode_to_vec();
-        let digest = Digest::of(&bytes);
+        let (bytes, digest) = framed(&op);
         let name = if opts.name_ops { crate::naming::step_name(node, &op) } else { None };
         let mut caps = caps.caps;
         caps.remove(id::META_DESCRIPTION);
@@ -481,7 +478,7 @@ fn not_encoded(node: &Node) -> MarshalError {
 struct Assembler<'g> {
     /// Digest → its position in `ops` (emitted already).
     seen: FxHashMap<Digest, usize>,
-    /// The encoded ops, in the Definition's order.
+    /// The encoded ops (each framed as field 1), in the Definition's order.
     ops: Vec<Vec<u8>>,
     /// Op metadata by position in `ops`, merged over nodes with the same
     /// digest.
@@ -548,8 +545,8 @@ impl<'g> Assembler<'g> {
     /// parts make, without making it: the ops (field 1, each freed once
     /// copied), the metadata (field 2, a map entry per op in the digest
     /// order `order` gives) and the source map (field 3).
-    fn write(mut self, order: &[u32], source_map: bool) -> Vec<u8> {
-        let mut metadata = Vec::with_capacity(self.metadata.len() * 64);
+    fn write(self, order: &[u32], source_map: bool) -> Definition {
+        let mut rest = Vec::with_capacity(self.metadata.len() * 64);
         // Most ops' metadata is only their caps, a set many ops share: its
         // bytes are made once per set.
         let mut caps_bytes: FxHashMap<*const BTreeMap<String, bool>, Vec<u8>> = FxHashMap::default();
@@ -562,28 +559,35 @@ impl<'g> Assembler<'g> {
                         pb::go_maps::encode_caps_map(caps, &mut b);
                         b
                     });
-                    map_entry(2, key, bytes.len(), &mut metadata, |buf| buf.extend_from_slice(bytes));
+                    map_entry(2, key, bytes.len(), &mut rest, |buf| buf.extend_from_slice(bytes));
                 }
-                _ => map_entry(2, key, md.encoded_len(), &mut metadata, |buf| md.encode(buf)),
+                _ => map_entry(2, key, md.encoded_len(), &mut rest, |buf| md.encode(buf)),
             }
         }
-        let source = if source_map { self.sources.write(order, &self.digests) } else { Vec::new() };
-        let ops: usize = self.ops.iter().map(|b| key_len(1) + encoded_len_varint(b.len() as u64) + b.len()).sum();
-        let source_field =
-            if source.is_empty() { 0 } else { key_len(3) + encoded_len_varint(source.len() as u64) + source.len() };
-        let mut buf = Vec::with_capacity(ops + metadata.len() + source_field);
-        for op in std::mem::take(&mut self.ops) {
-            prost::encoding::bytes::encode(1, &op, &mut buf);
+        if source_map {
+            let source = self.sources.write(order, &self.digests);
+            if !source.is_empty() {
+                encode_key(3, WireType::LengthDelimited, &mut rest);
+                encode_varint(source.len() as u64, &mut rest);
+                rest.extend_from_slice(&source);
+            }
         }
-        buf.extend_from_slice(&metadata);
-        drop(metadata);
-        if !source.is_empty() {
-            encode_key(3, WireType::LengthDelimited, &mut buf);
-            encode_varint(source.len() as u64, &mut buf);
-            buf.extend_from_slice(&source);
-        }
-        buf
+        Definition::from_parts(self.ops, rest)
     }
+}
+
+/// An op's bytes as field 1 of a Definition (its key and length first, so
+/// that a Definition is its ops' bytes one after the other, then the rest),
+/// and the digest of the op's own bytes.
+fn framed(op: &pb::Op) -> (Vec<u8>, Digest) {
+    let len = op.encoded_len();
+    let mut buf = Vec::with_capacity(key_len(1) + encoded_len_varint(len as u64) + len);
+    encode_key(1, WireType::LengthDelimited, &mut buf);
+    encode_varint(len as u64, &mut buf);
+    let start = buf.len();
+    op.encode_raw(&mut buf);
+    let digest = Digest::of(&buf[start..]);
+    (buf, digest)
 }
 
 /// Writes one entry of a `map<string, Message>` field `tag` (as Go does:
