@@ -14,6 +14,9 @@
 //!   caps each op needs and the source map (naming steps after their
 //!   script line when [`MarshalOptions`] asks for it); [`marshal_full`]
 //!   also returns the terminal digest, and [`encode`] writes the bytes.
+//!   [`marshal_full`] and [`Pipeline`] give a [`Definition`]: the bytes,
+//!   written as the ops are put in order (no `pb::Definition` is built on
+//!   the way), with the message decoded from them when it is read.
 //!   [`check()`] makes the same checks without producing anything.
 //! - [`Pipeline`] does the same work while a script is still making the
 //!   graph: fed each node as it is made (it is a
