@@ -389,8 +389,9 @@ pub enum FileAction {
         src: String,
         /// Absolute destination path (a trailing `/` is kept).
         dest: String,
-        /// Options.
-        opts: CopyOptions,
+        /// Options (boxed: the largest part of any action, and every action
+        /// of a file op is the size of the largest).
+        opts: Box<CopyOptions>,
     },
     /// Create (or overwrite) a regular file with the given bytes.
     Mkfile {

@@ -552,7 +552,7 @@ impl State {
             from: from.output.clone(),
             src: normalize_path(&from.meta.dir, src, false),
             dest: normalize_path(&self.meta.dir, dest, true),
-            opts,
+            opts: Box::new(opts),
         }
     }
 

@@ -204,7 +204,7 @@ impl Renderer {
                             let from = self.opt_output(from);
                             lines.push(format!("file copy {from}:{src} -> {base}:{dest}"));
                             let d = luakit_graph::CopyOptions::default();
-                            if *opts != d {
+                            if **opts != d {
                                 let mut diffs = Vec::new();
                                 if opts.mode.is_some() {
                                     diffs.push(format!("mode={:o}", opts.mode.unwrap_or_default()));
