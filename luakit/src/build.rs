@@ -102,7 +102,7 @@ pub struct BuildOptions {
 pub struct Build {
     /// The LLB Definition: its bytes ([`luakit_llb::Definition::bytes`],
     /// what `buildctl build` reads) and, read through `Deref`, the
-    /// [`pb::Definition`] message (decoded on first use).
+    /// [`luakit_llb::pb::Definition`] message (decoded on first use).
     pub definition: luakit_llb::Definition,
     /// The digest of the Definition's terminal op, when it has one.
     pub terminal: Option<Digest>,
