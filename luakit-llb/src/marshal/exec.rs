@@ -125,6 +125,10 @@ impl Encoder {
         if has_ssh {
             caps.require(id::EXEC_MOUNT_SSH, "bk.ssh")?;
         }
+        if self.check_only {
+            // No check reads the rest.
+            return Ok((inputs, pb::ExecOp { mounts, ..Default::default() }));
+        }
         let meta = pb::Meta {
             args: m.args.clone(),
             env: m.env.clone(),

@@ -45,8 +45,9 @@ impl Encoder {
         for (i, a) in file.actions.iter().enumerate() {
             let input = if i == 0 { base } else { n + i as i64 - 1 };
             let output = if i + 1 == file.actions.len() { 0 } else { -1 };
-            let action = match a {
-                FileAction::Copy { src, dest, opts, .. } => {
+            // The checks, then (unless only checking) the action.
+            match a {
+                FileAction::Copy { opts, .. } => {
                     if !opts.include_patterns.is_empty() || !opts.exclude_patterns.is_empty() {
                         // BuildKit's client never recorded this cap; only refuse on daemons that lack it.
                         if caps.daemon.is_some() {
@@ -54,24 +55,37 @@ impl Encoder {
                             caps.caps.remove(id::FILE_COPY_INCLUDE_EXCLUDE);
                         }
                     }
-                    pb::file_action::Action::Copy(pb::FileActionCopy {
-                        src: src.clone(),
-                        dest: dest.clone(),
-                        owner: chown(opts.owner.as_ref(), input),
-                        mode: opts.mode.map_or(-1, |m| m as i32),
-                        follow_symlink: opts.follow_symlink,
-                        dir_copy_contents: opts.copy_dir_contents,
-                        attempt_unpack_docker_compatibility: opts.attempt_unpack_docker_compatibility,
-                        create_dest_path: opts.create_dest_path,
-                        allow_wildcard: opts.allow_wildcard,
-                        allow_empty_wildcard: opts.allow_empty_wildcard,
-                        timestamp: opts.timestamp.unwrap_or(-1),
-                        include_patterns: opts.include_patterns.clone(),
-                        exclude_patterns: opts.exclude_patterns.clone(),
-                        always_replace_existing_dest_paths: opts.always_replace_existing_dest_paths,
-                        ..Default::default()
-                    })
                 }
+                FileAction::Rm { allow_wildcard, .. } => {
+                    if *allow_wildcard && caps.daemon.is_some() {
+                        caps.require(id::FILE_RM_WILDCARD, "rm allow_wildcard")?;
+                        caps.caps.remove(id::FILE_RM_WILDCARD);
+                    }
+                }
+                FileAction::Symlink { .. } => caps.require(id::FILE_SYMLINK_CREATE, "symlink")?,
+                FileAction::Mkfile { .. } | FileAction::Mkdir { .. } => {}
+            }
+            if self.check_only {
+                continue;
+            }
+            let action = match a {
+                FileAction::Copy { src, dest, opts, .. } => pb::file_action::Action::Copy(pb::FileActionCopy {
+                    src: src.clone(),
+                    dest: dest.clone(),
+                    owner: chown(opts.owner.as_ref(), input),
+                    mode: opts.mode.map_or(-1, |m| m as i32),
+                    follow_symlink: opts.follow_symlink,
+                    dir_copy_contents: opts.copy_dir_contents,
+                    attempt_unpack_docker_compatibility: opts.attempt_unpack_docker_compatibility,
+                    create_dest_path: opts.create_dest_path,
+                    allow_wildcard: opts.allow_wildcard,
+                    allow_empty_wildcard: opts.allow_empty_wildcard,
+                    timestamp: opts.timestamp.unwrap_or(-1),
+                    include_patterns: opts.include_patterns.clone(),
+                    exclude_patterns: opts.exclude_patterns.clone(),
+                    always_replace_existing_dest_paths: opts.always_replace_existing_dest_paths,
+                    ..Default::default()
+                }),
                 FileAction::Mkfile { path, mode, data, owner, timestamp } => {
                     pb::file_action::Action::Mkfile(pb::FileActionMkFile {
                         path: path.clone(),
@@ -91,10 +105,6 @@ impl Encoder {
                     })
                 }
                 FileAction::Rm { path, allow_not_found, allow_wildcard } => {
-                    if *allow_wildcard && caps.daemon.is_some() {
-                        caps.require(id::FILE_RM_WILDCARD, "rm allow_wildcard")?;
-                        caps.caps.remove(id::FILE_RM_WILDCARD);
-                    }
                     pb::file_action::Action::Rm(pb::FileActionRm {
                         path: path.clone(),
                         allow_not_found: *allow_not_found,
@@ -102,7 +112,6 @@ impl Encoder {
                     })
                 }
                 FileAction::Symlink { oldpath, newpath, owner, timestamp } => {
-                    caps.require(id::FILE_SYMLINK_CREATE, "symlink")?;
                     pb::file_action::Action::Symlink(pb::FileActionSymlink {
                         oldpath: oldpath.clone(),
                         newpath: newpath.clone(),

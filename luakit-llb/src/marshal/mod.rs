@@ -414,16 +414,21 @@ impl Encoder {
     /// `None` when only checking.
     fn encode_node(&mut self, node: &Arc<Node>) -> Result<Option<Encoded>, MarshalError> {
         let opts = self.opts.clone();
-        let mut caps = CapRecorder { caps: BTreeMap::new(), daemon: opts.daemon_caps.as_ref(), node };
+        let mut caps =
+            CapRecorder { caps: BTreeMap::new(), daemon: opts.daemon_caps.as_ref(), node, record: !self.check_only };
         let platform = node.constraints.platform.as_deref().unwrap_or(&opts.platform);
+        // Checking makes the same checks in the same order, without the
+        // parts of the op that no check reads (platform, constraints,
+        // exec meta, file actions, caps recorded).
+        let full = !self.check_only;
         let mut op = pb::Op {
-            constraints: Some(pb::WorkerConstraints { filter: node.constraints.worker_constraints.clone() }),
+            constraints: full.then(|| pb::WorkerConstraints { filter: node.constraints.worker_constraints.clone() }),
             ..Default::default()
         };
         match &node.op {
             Op::Source(src) => {
                 op.op = Some(pb::op::Op::Source(self.source(src, &mut caps)?));
-                if src.is_platform_specific() {
+                if src.is_platform_specific() && full {
                     op.platform = Some(pb_platform(platform));
                 }
             }
@@ -431,13 +436,13 @@ impl Encoder {
                 let (inputs, e) = self.exec(exec, &mut caps)?;
                 op.inputs = inputs;
                 op.op = Some(pb::op::Op::Exec(e));
-                op.platform = Some(pb_platform(platform));
+                op.platform = full.then(|| pb_platform(platform));
             }
             Op::File(file) => {
                 let (inputs, f) = self.file(file, &mut caps)?;
                 op.inputs = inputs;
                 op.op = Some(pb::op::Op::File(f));
-                op.platform = Some(pb_platform(platform));
+                op.platform = full.then(|| pb_platform(platform));
             }
             Op::Merge(merge) => {
                 let (inputs, m) = self.merge(merge, &mut caps)?;
@@ -809,6 +814,9 @@ struct CapRecorder<'a> {
     caps: BTreeMap<String, bool>,
     daemon: Option<&'a CapSet>,
     node: &'a Node,
+    /// Keep the caps (false when only checking: the checks against the
+    /// daemon are made, nothing is kept).
+    record: bool,
 }
 
 impl CapRecorder<'_> {
@@ -825,7 +833,9 @@ impl CapRecorder<'_> {
                 });
             }
         }
-        self.caps.insert(cap.to_owned(), true);
+        if self.record {
+            self.caps.insert(cap.to_owned(), true);
+        }
         Ok(())
     }
 
@@ -840,13 +850,15 @@ impl CapRecorder<'_> {
                 return self.require(cap, feature).map(|()| true);
             }
         }
-        self.caps.insert(cap.to_owned(), true);
+        if self.record {
+            self.caps.insert(cap.to_owned(), true);
+        }
         Ok(true)
     }
 
     /// Records `cap` only if the daemon knows it (caps that BuildKit never enforced).
     fn soft(&mut self, cap: &str) {
-        if self.daemon.is_none_or(|d| d.supports(cap)) {
+        if self.record && self.daemon.is_none_or(|d| d.supports(cap)) {
             self.caps.insert(cap.to_owned(), true);
         }
     }
