@@ -58,6 +58,35 @@ struct Parts {
 }
 
 impl Parts {
+    /// The length of the key and length that frame `op` (field 1).
+    fn header(op: &[u8]) -> usize {
+        // The key is one byte (field 1, length-delimited), then a varint.
+        let varint = op[1..].iter().position(|b| b & 0x80 == 0).map_or(op.len() - 1, |i| i + 1);
+        1 + varint
+    }
+
+    /// The message: the ops' own bytes (copied here, moved by
+    /// [`Parts::into_message`]), and the metadata and source map decoded
+    /// from the rest (which holds no field 1).
+    fn message(&self) -> pb::Definition {
+        let mut m = pb::Definition::decode(self.rest.as_slice()).expect("a marshal writes Definitions that decode");
+        m.def = self.ops.iter().map(|op| op[Self::header(op)..].to_vec()).collect();
+        m
+    }
+
+    fn into_message(self) -> pb::Definition {
+        let mut m = pb::Definition::decode(self.rest.as_slice()).expect("a marshal writes Definitions that decode");
+        m.def = self
+            .ops
+            .into_iter()
+            .map(|mut op| {
+                op.drain(..Self::header(&op));
+                op
+            })
+            .collect();
+        m
+    }
+
     fn join(&self) -> Vec<u8> {
         let len = self.ops.iter().map(Vec::len).sum::<usize>() + self.rest.len();
         let mut out = Vec::with_capacity(len);
@@ -120,14 +149,24 @@ impl Definition {
         if let Some(m) = self.message.get() {
             return m;
         }
-        let decoded = pb::Definition::decode(self.bytes()).expect("a marshal writes Definitions that decode");
+        // From the pieces when the Definition holds them (no joined copy).
+        let decoded = match (&self.parts, self.bytes.get()) {
+            (Some(parts), None) => parts.message(),
+            _ => pb::Definition::decode(self.bytes()).expect("a marshal writes Definitions that decode"),
+        };
         self.message.get_or_init(|| decoded)
     }
 
-    /// The message, decoding it if needed.
+    /// The message, decoding it if needed (the ops' bytes are moved, not
+    /// copied, when the Definition holds the marshal's pieces).
     pub fn into_message(mut self) -> pb::Definition {
-        self.message();
-        self.message.take().expect("decoded above")
+        if let Some(m) = self.message.take() {
+            return m;
+        }
+        match self.parts.take() {
+            Some(parts) => parts.into_message(),
+            None => pb::Definition::decode(self.bytes()).expect("a marshal writes Definitions that decode"),
+        }
     }
 
     /// The number of ops (`def` entries), without decoding anything.
@@ -218,7 +257,9 @@ mod tests {
     use super::*;
 
     fn sample() -> pb::Definition {
-        let mut def = pb::Definition { def: vec![vec![1, 2, 3], vec![4]], ..Default::default() };
+        // Ops whose lengths take one, two and three bytes, and an empty one.
+        let def = vec![vec![1, 2, 3], vec![7; 300], vec![], vec![9; 70_000]];
+        let mut def = pb::Definition { def, ..Default::default() };
         def.metadata.insert("sha256:aa".to_string(), pb::OpMetadata { ignore_cache: true, ..Default::default() });
         def
     }
@@ -244,10 +285,11 @@ mod tests {
         let message = sample();
         let bytes = crate::encode(&message);
         let from_bytes = parts_of(&message);
-        assert_eq!(from_bytes.op_count(), 2);
+        assert_eq!(from_bytes.op_count(), 4);
         assert_eq!(from_bytes.chunks().concat(), bytes, "the pieces, one after the other");
-        assert_eq!(from_bytes.chunks().len(), 3, "two ops and the rest, not joined");
+        assert_eq!(from_bytes.chunks().len(), 5, "four ops and the rest, not joined");
         assert_eq!(*from_bytes.message(), message);
+        assert_eq!(parts_of(&message).into_message(), message, "moved out of the pieces");
         assert_eq!(from_bytes.bytes(), bytes.as_slice());
         let from_message = Definition::from(message.clone());
         assert_eq!(from_message.bytes(), bytes.as_slice());
@@ -260,7 +302,7 @@ mod tests {
     fn a_changed_message_is_encoded_again() {
         let mut def = parts_of(&sample());
         def.def.push(vec![9]);
-        assert_eq!(def.op_count(), 3);
+        assert_eq!(def.op_count(), 5);
         let mut expected = sample();
         expected.def.push(vec![9]);
         assert_eq!(def.bytes(), crate::encode(&expected).as_slice());
