@@ -20,7 +20,8 @@
 //! or holds a NUL byte, no stack space), and the caller then takes its
 //! general path, which gives the same result or the error message.
 
-use mlua::{Lua, LuaString, Table, Value, ffi};
+use mlua::state::RawLua;
+use mlua::{IntoLua, Lua, LuaString, Table, Value, ffi};
 
 /// A key or value as the walk reads it.
 pub(crate) enum Raw<'s> {
@@ -64,71 +65,71 @@ pub(crate) fn walk(t: &Table, mut f: impl FnMut(Raw<'_>, Raw<'_>) -> bool) -> bo
     walk_values(t, |k, v, _| f(k, v))
 }
 
+/// Runs `f` with `value` pushed on the calling function's stack (at index
+/// `top + 1`, `f` given that index) and `slots` more stack slots free,
+/// then puts the stack back to its height on entry. `None` when there is
+/// no room, or the value cannot be pushed.
+fn with_pushed<T>(
+    lua: &Lua,
+    value: impl IntoLua,
+    slots: i32,
+    f: impl FnOnce(&RawLua, *mut ffi::lua_State, i32) -> Option<T>,
+) -> Option<T> {
+    lua.exec_raw_lua(|raw| {
+        let state = raw.state();
+        // SAFETY: see the module documentation: every call here (and in
+        // the callers' `f`) is one that cannot raise a Lua error, and the
+        // stack is put back to its height on entry whatever happens.
+        unsafe {
+            if ffi::lua_checkstack(state, slots + 1) == 0 {
+                return None;
+            }
+            let top = ffi::lua_gettop(state);
+            let out = match raw.push(value) {
+                Ok(()) => f(raw, state, top + 1),
+                Err(_) => None,
+            };
+            ffi::lua_settop(state, top);
+            out
+        }
+    })
+}
+
 /// [`walk`], also giving `f` a way to take the value as an mlua [`Value`]
 /// (a registered reference, as mlua's own walk makes for every value).
 pub(crate) fn walk_values(t: &Table, mut f: impl FnMut(Raw<'_>, Raw<'_>, &dyn Fn() -> Value) -> bool) -> bool {
-    let lua = t.weak_lua().upgrade();
-    lua.exec_raw_lua(|raw| {
-        let state = raw.state();
-        // SAFETY: see the module documentation: every call below is one
-        // that cannot raise a Lua error, and the stack is put back to its
-        // height on entry whatever happens.
+    // A key, a value and a copy of the value above the table.
+    with_pushed(&t.weak_lua().upgrade(), t, 3, |raw, state, table| {
+        // SAFETY: as in `with_pushed`; the value is at the top while `f`
+        // runs, and a slot was reserved for its copy.
         unsafe {
-            // The table, a key, a value and a copy of the value.
-            if ffi::lua_checkstack(state, 5) == 0 {
-                return false;
-            }
-            let top = ffi::lua_gettop(state);
-            if raw.push(t).is_err() {
-                ffi::lua_settop(state, top);
-                return false;
-            }
-            let table = top + 1;
-            ffi::lua_pushnil(state);
-            let mut complete = true;
-            // The value is at the top while `f` runs, and a slot was
-            // reserved for this copy.
             let value = || {
                 ffi::lua_pushvalue(state, -1);
                 raw.pop_value()
             };
+            ffi::lua_pushnil(state);
             while ffi::lua_next(state, table) != 0 {
                 let go = f(read(state, -2), read(state, -1), &value);
                 // Keep the key for the next step.
                 ffi::lua_settop(state, table + 1);
                 if !go {
-                    complete = false;
-                    break;
+                    return Some(false);
                 }
             }
-            ffi::lua_settop(state, top);
-            complete
+            Some(true)
         }
     })
+    .unwrap_or(false)
 }
 
 /// The text of `s` when it is valid UTF-8 without NUL bytes (what
 /// `opts::text` accepts), else `None`.
 pub(crate) fn text(s: &LuaString) -> Option<String> {
-    let lua = s.weak_lua().upgrade();
-    lua.exec_raw_lua(|raw| {
-        let state = raw.state();
-        // SAFETY: as in `walk`; the string is read while it is on the stack.
-        unsafe {
-            if ffi::lua_checkstack(state, 1) == 0 {
-                return None;
-            }
-            let top = ffi::lua_gettop(state);
-            if raw.push(s).is_err() {
-                ffi::lua_settop(state, top);
-                return None;
-            }
-            let out = match read(state, -1) {
-                Raw::Text(t) => Some(t.to_string()),
-                _ => None,
-            };
-            ffi::lua_settop(state, top);
-            out
+    with_pushed(&s.weak_lua().upgrade(), s, 0, |_, state, at| {
+        // SAFETY: `at` holds the string while it is read.
+        match unsafe { read(state, at) } {
+            Raw::Text(t) => Some(t.to_string()),
+            _ => None,
         }
     })
 }
