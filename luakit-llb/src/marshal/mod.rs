@@ -570,15 +570,36 @@ impl<'g> Assembler<'g> {
             }
         }
         if source_map {
-            let source = self.sources.write(order, &self.digests);
-            if !source.is_empty() {
-                encode_key(3, WireType::LengthDelimited, &mut rest);
-                encode_varint(source.len() as u64, &mut rest);
-                rest.extend_from_slice(&source);
-            }
+            self.sources.write(order, &self.digests, &mut rest);
         }
         Definition::from_parts(self.ops, rest)
     }
+}
+
+/// Appends a length-delimited field `tag` to `out`, its body written by
+/// `body` straight into `out` (no buffer of its own, no copy): room for the
+/// key and length is left first, sized for a body of about `guess` bytes,
+/// and the body is moved only when its real length needs another size.
+fn write_in_place(tag: u32, guess: usize, out: &mut Vec<u8>, body: impl FnOnce(&mut Vec<u8>)) {
+    out.reserve(guess + 16);
+    let head = out.len();
+    let room = key_len(tag) + encoded_len_varint(guess as u64);
+    out.resize(head + room, 0);
+    let start = out.len();
+    body(out);
+    let len = out.len() - start;
+    let mut header = Vec::with_capacity(16);
+    encode_key(tag, WireType::LengthDelimited, &mut header);
+    encode_varint(len as u64, &mut header);
+    let at = head + header.len();
+    if at != start {
+        if at > start {
+            out.resize(at + len, 0);
+        }
+        out.copy_within(start..start + len, at);
+        out.truncate(at + len);
+    }
+    out[head..at].copy_from_slice(&header);
 }
 
 /// An op's bytes as field 1 of a Definition (its key and length first, so
@@ -742,13 +763,21 @@ impl<'g> SourceCollector<'g> {
         }
     }
 
-    /// The source map's bytes (a `pb::Source`: locations keyed by digest,
-    /// in the digest order `order` gives, then the files), or nothing when
-    /// no op has a location.
-    fn write(&self, order: &[u32], digests: &[Digest]) -> Vec<u8> {
+    /// Appends the source map to `out` as field 3 of a Definition (a
+    /// `pb::Source`: locations keyed by digest, in the digest order `order`
+    /// gives, then the files), or nothing when no op has a location.
+    fn write(&self, order: &[u32], digests: &[Digest], out: &mut Vec<u8>) {
         if self.files.is_empty() {
-            return Vec::new();
+            return;
         }
+        // About what a location takes (its digest key is most of it).
+        let guess =
+            self.locations.len() * 96 + self.files.iter().map(|f| f.data.len() + f.filename.len()).sum::<usize>();
+        write_in_place(3, guess, out, |buf| self.write_body(order, digests, buf));
+    }
+
+    /// The fields of the source map message (see [`Self::write`]).
+    fn write_body(&self, order: &[u32], digests: &[Digest], buf: &mut Vec<u8>) {
         // The locations grouped by op, each group in visit order (a
         // counting sort by position).
         let mut start = vec![0u32; digests.len() + 1];
@@ -764,7 +793,6 @@ impl<'g> SourceCollector<'g> {
             grouped[fill[slot as usize] as usize] = n as u32;
             fill[slot as usize] += 1;
         }
-        let mut buf = Vec::with_capacity(self.locations.len() * 96);
         for &i in order {
             let group = &grouped[start[i as usize] as usize..start[i as usize + 1] as usize];
             if group.is_empty() {
@@ -772,7 +800,7 @@ impl<'g> SourceCollector<'g> {
             }
             // A `Locations` message: its `Location`s as field 1.
             let len: usize = group.iter().map(|&n| nested_len(location_len(self.locations[n as usize]))).sum();
-            map_entry(1, digests[i as usize].as_str().as_bytes(), len, &mut buf, |b| {
+            map_entry(1, digests[i as usize].as_str().as_bytes(), len, buf, |b| {
                 for &n in group {
                     encode_location(self.locations[n as usize], b);
                 }
@@ -785,9 +813,8 @@ impl<'g> SourceCollector<'g> {
                 definition: None,
                 language: f.language.clone(),
             };
-            prost::encoding::message::encode(2, &info, &mut buf);
+            prost::encoding::message::encode(2, &info, buf);
         }
-        buf
     }
 }
 
@@ -885,6 +912,24 @@ mod tests {
         let mut order: Vec<u32> = (0..digests.len() as u32).collect();
         order.sort_by(|&a, &b| digests[a as usize].cmp(&digests[b as usize]));
         order
+    }
+
+    #[test]
+    fn a_field_written_in_place_is_the_field_whatever_the_guess() {
+        // Bodies across the sizes where a length's varint grows, each with
+        // a guess that is right, too small and too large.
+        for len in [0usize, 1, 127, 128, 129, 16_383, 16_384, 20_000, 2_097_151, 2_097_152] {
+            let body: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let mut expected = b"before".to_vec();
+            encode_key(3, WireType::LengthDelimited, &mut expected);
+            encode_varint(len as u64, &mut expected);
+            expected.extend_from_slice(&body);
+            for guess in [len, 0, len / 3, len * 200 + 1_000_000] {
+                let mut out = b"before".to_vec();
+                write_in_place(3, guess, &mut out, |b| b.extend_from_slice(&body));
+                assert!(out == expected, "body of {len} bytes, guessed {guess}");
+            }
+        }
     }
 
     #[test]
