@@ -539,7 +539,8 @@ impl<'g> Assembler<'g> {
             Some(_) => {}
         }
         if let Some(pg) = &md_in.progress_group {
-            md.progress_group = Some(pb::ProgressGroup { id: pg.id.clone(), name: pg.name.clone(), weak: pg.weak });
+            md.progress_group =
+                Some(Box::new(pb::ProgressGroup { id: pg.id.clone(), name: pg.name.clone(), weak: pg.weak }));
         }
         if source_map {
             self.sources.add(slot, node);
@@ -641,7 +642,8 @@ pub(crate) struct Meta {
     ignore_cache: bool,
     pub(crate) description: BTreeMap<String, String>,
     caps: Option<Arc<BTreeMap<String, bool>>>,
-    progress_group: Option<pb::ProgressGroup>,
+    /// Boxed: rare, and the metadata of every op is kept while assembling.
+    progress_group: Option<Box<pb::ProgressGroup>>,
 }
 
 impl Meta {
