@@ -484,7 +484,7 @@ impl Http {
 /// let Op::Exec(e) = &exec.node().op else { unreachable!() };
 /// assert_eq!(e.meta.args, ["/bin/sh", "-c", "go build ./..."]);
 /// assert_eq!(e.meta.cwd, "/src");
-/// assert!(e.meta.env.contains(&"CGO_ENABLED=0".to_string()));
+/// assert_eq!(e.meta.env.get("CGO_ENABLED"), Some("0"));
 /// assert_eq!(e.mounts.len(), 2); // the root and the cache
 /// # Ok::<(), luakit_graph::GraphError>(())
 /// ```

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use crate::platform::Platform;
-use crate::state::Output;
+use crate::state::{Env, Output};
 
 /// One vertex of the graph.
 // Exec is the largest variant; nodes live behind `Arc`, so boxing it would
@@ -132,8 +132,10 @@ pub struct ProxyEnv {
 pub struct Meta {
     /// The command line, program first (`argv`); never empty in a valid op.
     pub args: Vec<String>,
-    /// Environment, `KEY=value`, in order.
-    pub env: Vec<String>,
+    /// Environment, in order (each entry is `KEY=value` on the wire; see
+    /// [`Env::to_vec`]). Shared with the state the exec runs on when the
+    /// run sets nothing of its own: no text is copied per exec.
+    pub env: Env,
     /// The working directory of the process, an absolute path.
     pub cwd: String,
     /// User, as `user[:group]`; empty for the image default.

@@ -642,31 +642,17 @@ impl ExecState {
 /// turn ([`Env::set`]: an entry set again moves to the end), then `default`
 /// added unless its key is set. The same list as building the [`Env`] and
 /// calling [`Env::to_vec`], without making the entries of an `Env`.
-fn exec_env(base: &Env, changes: &[(String, String)], default: Option<(&str, &str)>) -> Vec<String> {
-    if changes.is_empty() && default.is_none_or(|(k, _)| base.get(k).is_some()) {
-        return base.to_vec();
-    }
-    let mut entries: Vec<(&str, &str)> = Vec::with_capacity(base.0.len() + changes.len() + 1);
-    entries.extend(base.iter());
+fn exec_env(base: &Env, changes: &[(String, String)], default: Option<(&str, &str)>) -> Env {
+    // The state's own list when the run adds nothing (most runs): shared,
+    // not copied; else a copy of its entries (not their text) changed.
+    let mut env = base.clone();
     for (k, v) in changes {
-        entries.retain(|(x, _)| x != k);
-        entries.push((k, v));
+        env.set(k, v);
     }
     if let Some((k, v)) = default {
-        if !entries.iter().any(|(x, _)| *x == k) {
-            entries.push((k, v));
-        }
+        env.set_default(k, v);
     }
-    entries
-        .iter()
-        .map(|(k, v)| {
-            let mut s = String::with_capacity(k.len() + 1 + v.len());
-            s.push_str(k);
-            s.push('=');
-            s.push_str(v);
-            s
-        })
-        .collect()
+    env
 }
 
 /// Whether `p` is already what [`clean_path`] makes of it: `/`, or
@@ -809,7 +795,7 @@ mod tests {
                     if let Some((k, v)) = default {
                         env.set_default(k, v);
                     }
-                    assert_eq!(exec_env(&base, changes, default), env.to_vec(), "{changes:?} {default:?}");
+                    assert_eq!(exec_env(&base, changes, default).to_vec(), env.to_vec(), "{changes:?} {default:?}");
                 }
             }
         }

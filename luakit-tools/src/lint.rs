@@ -140,17 +140,15 @@ pub fn lint_script(path: &Path, source: &str) -> Result<Vec<Finding>, luakit_lua
                         "use the default sandbox network, or network = \"none\" when the step needs none",
                     );
                 }
-                for entry in &e.meta.env {
-                    if let Some((k, v)) = entry.split_once('=') {
-                        if looks_secret(k) && !v.is_empty() {
-                            push(
-                                "secret-in-env",
-                                format!(
-                                    "{k} is passed as an environment variable: it is stored in the build graph and cache"
-                                ),
-                                "use secret_env = { NAME = \"secret-id\" } or a bk.secret mount",
-                            );
-                        }
+                for (k, v) in e.meta.env.iter() {
+                    if looks_secret(k) && !v.is_empty() {
+                        push(
+                            "secret-in-env",
+                            format!(
+                                "{k} is passed as an environment variable: it is stored in the build graph and cache"
+                            ),
+                            "use secret_env = { NAME = \"secret-id\" } or a bk.secret mount",
+                        );
                     }
                 }
                 if is_dependency_install(&cmd) {

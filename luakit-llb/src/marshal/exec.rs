@@ -131,7 +131,7 @@ impl Encoder {
         }
         let meta = pb::Meta {
             args: m.args.clone(),
-            env: m.env.clone(),
+            env: m.env.to_vec(),
             cwd: m.cwd.clone(),
             user: m.user.clone(),
             proxy_env: m.proxy_env.as_ref().map(|p| pb::ProxyEnv {

@@ -174,7 +174,7 @@ impl Renderer {
                     mounts.push(format!("  mount {} {text}", m.dest));
                 }
                 lines.push(format!("exec {:?}", e.meta.args));
-                lines.push(format!("  env {:?}", e.meta.env));
+                lines.push(format!("  env {:?}", e.meta.env.to_vec()));
                 lines.push(format!("  cwd {} user {:?}", e.meta.cwd, e.meta.user));
                 if !e.meta.hostname.is_empty() {
                     lines.push(format!("  hostname {}", e.meta.hostname));
