@@ -10,8 +10,6 @@ use crate::platform::Platform;
 use crate::state::{Env, Output};
 
 /// One vertex of the graph.
-// Exec is the largest variant; nodes live behind `Arc`, so boxing it would
-// only add an indirection.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
     /// A source: image, local directory, git repository, HTTP file, OCI layout.

@@ -638,13 +638,12 @@ impl ExecState {
     }
 }
 
-/// The `KEY=value` list of an exec: `base` with each of `changes` set in
-/// turn ([`Env::set`]: an entry set again moves to the end), then `default`
-/// added unless its key is set. The same list as building the [`Env`] and
-/// calling [`Env::to_vec`], without making the entries of an `Env`.
+/// The environment of an exec: `base` with each of `changes` set in turn
+/// ([`Env::set`]: an entry set again moves to the end), then `default`
+/// added unless its key is set. The state's own list when the run adds
+/// nothing (most runs): shared, not copied; else a copy of its entries
+/// (not their text), changed.
 fn exec_env(base: &Env, changes: &[(String, String)], default: Option<(&str, &str)>) -> Env {
-    // The state's own list when the run adds nothing (most runs): shared,
-    // not copied; else a copy of its entries (not their text) changed.
     let mut env = base.clone();
     for (k, v) in changes {
         env.set(k, v);

@@ -38,17 +38,23 @@ use crate::pb;
 /// assert_eq!(luakit_llb::encode(def), def.bytes()); // both forms agree
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+#[derive(Clone)]
 pub struct Definition {
     /// The bytes as the marshal wrote them, in pieces: each op framed as
     /// field 1, then the rest (metadata and source map). Written out as
     /// they are ([`Definition::chunks`]), they need no joined copy.
+    /// `None` once the message was changed (or when made from a message),
+    /// and then the message is set.
     parts: Option<Parts>,
     /// The joined bytes, once asked for (or encoded from a changed message).
     bytes: OnceLock<Vec<u8>>,
     /// Set once the message is read (or when made from a message).
     message: OnceLock<pb::Definition>,
-    /// The number of ops in `parts` (read without decoding them).
-    ops: usize,
+}
+
+/// The message of bytes a marshal wrote.
+fn decode(bytes: &[u8]) -> pb::Definition {
+    pb::Definition::decode(bytes).expect("a marshal writes Definitions that decode")
 }
 
 #[derive(Clone)]
@@ -69,13 +75,13 @@ impl Parts {
     /// [`Parts::into_message`]), and the metadata and source map decoded
     /// from the rest (which holds no field 1).
     fn message(&self) -> pb::Definition {
-        let mut m = pb::Definition::decode(self.rest.as_slice()).expect("a marshal writes Definitions that decode");
+        let mut m = decode(&self.rest);
         m.def = self.ops.iter().map(|op| op[Self::header(op)..].to_vec()).collect();
         m
     }
 
     fn into_message(self) -> pb::Definition {
-        let mut m = pb::Definition::decode(self.rest.as_slice()).expect("a marshal writes Definitions that decode");
+        let mut m = decode(&self.rest);
         m.def = self
             .ops
             .into_iter()
@@ -103,17 +109,22 @@ impl Definition {
     /// (key, length, bytes), then `rest`. Only the marshal makes one, so
     /// the bytes always decode.
     pub(crate) fn from_parts(ops: Vec<Vec<u8>>, rest: Vec<u8>) -> Self {
-        let n = ops.len();
-        Definition { parts: Some(Parts { ops, rest }), bytes: OnceLock::new(), message: OnceLock::new(), ops: n }
+        Definition { parts: Some(Parts { ops, rest }), bytes: OnceLock::new(), message: OnceLock::new() }
+    }
+
+    /// The bytes, made now: joined from the marshal's pieces, or encoded
+    /// from the message when there are none.
+    fn make_bytes(&self) -> Vec<u8> {
+        match &self.parts {
+            Some(parts) => parts.join(),
+            None => crate::encode(self.message.get().expect("a Definition holds bytes or a message")),
+        }
     }
 
     /// The Definition's bytes (joined from the marshal's pieces, or encoded
     /// from the message if it was changed, on first use).
     pub fn bytes(&self) -> &[u8] {
-        self.bytes.get_or_init(|| match &self.parts {
-            Some(parts) => parts.join(),
-            None => crate::encode(self.message.get().expect("a Definition holds bytes or a message")),
-        })
+        self.bytes.get_or_init(|| self.make_bytes())
     }
 
     /// The bytes in pieces that, written one after the other, are
@@ -135,12 +146,9 @@ impl Definition {
 
     /// The bytes, without copying them when the Definition holds them joined.
     pub fn into_bytes(mut self) -> Vec<u8> {
-        if let Some(b) = self.bytes.take() {
-            return b;
-        }
-        match &self.parts {
-            Some(parts) => parts.join(),
-            None => crate::encode(self.message.get().expect("a Definition holds bytes or a message")),
+        match self.bytes.take() {
+            Some(b) => b,
+            None => self.make_bytes(),
         }
     }
 
@@ -152,7 +160,7 @@ impl Definition {
         // From the pieces when the Definition holds them (no joined copy).
         let decoded = match (&self.parts, self.bytes.get()) {
             (Some(parts), None) => parts.message(),
-            _ => pb::Definition::decode(self.bytes()).expect("a marshal writes Definitions that decode"),
+            _ => decode(self.bytes()),
         };
         self.message.get_or_init(|| decoded)
     }
@@ -165,20 +173,23 @@ impl Definition {
         }
         match self.parts.take() {
             Some(parts) => parts.into_message(),
-            None => pb::Definition::decode(self.bytes()).expect("a marshal writes Definitions that decode"),
+            None => decode(self.bytes()),
         }
     }
 
     /// The number of ops (`def` entries), without decoding anything.
     pub fn op_count(&self) -> usize {
-        self.message.get().map_or(self.ops, |m| m.def.len())
+        match (self.message.get(), &self.parts) {
+            (Some(m), _) => m.def.len(),
+            (None, Some(parts)) => parts.ops.len(),
+            (None, None) => 0,
+        }
     }
 }
 
 impl From<pb::Definition> for Definition {
     fn from(message: pb::Definition) -> Self {
-        let ops = message.def.len();
-        Definition { parts: None, bytes: OnceLock::new(), message: OnceLock::from(message), ops }
+        Definition { parts: None, bytes: OnceLock::new(), message: OnceLock::from(message) }
     }
 }
 
@@ -211,17 +222,6 @@ impl DerefMut for Definition {
         self.bytes.take();
         self.parts = None;
         self.message.get_mut().expect("decoded above")
-    }
-}
-
-impl Clone for Definition {
-    fn clone(&self) -> Self {
-        Definition {
-            parts: self.parts.clone(),
-            bytes: self.bytes.clone(),
-            message: self.message.clone(),
-            ops: self.ops,
-        }
     }
 }
 

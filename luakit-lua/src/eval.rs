@@ -28,11 +28,11 @@ const PRELUDE_BYTECODE: &[u8] = include_bytes!("prelude.luac");
 /// The prelude as a function: from its bytecode, or from its text when
 /// this Lua cannot load that bytecode (another Lua release).
 fn load_prelude(lua: &Lua) -> mlua::Result<mlua::Function> {
-    let compiled = lua.load(PRELUDE_BYTECODE).set_name("=luakit").set_mode(ChunkMode::Binary).into_function();
-    match compiled {
-        Ok(f) => Ok(f),
-        Err(_) => compile_prelude(lua),
-    }
+    lua.load(PRELUDE_BYTECODE)
+        .set_name("=luakit")
+        .set_mode(ChunkMode::Binary)
+        .into_function()
+        .or_else(|_| compile_prelude(lua))
 }
 
 /// The prelude compiled from its text.

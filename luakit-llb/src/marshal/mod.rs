@@ -547,10 +547,10 @@ impl<'g> Assembler<'g> {
         }
     }
 
-    /// The Definition's bytes, as [`encode`] would write the message these
-    /// parts make, without making it: the ops (field 1, each freed once
-    /// copied), the metadata (field 2, a map entry per op in the digest
-    /// order `order` gives) and the source map (field 3).
+    /// The Definition, as [`encode`] would write the message these parts
+    /// make, without making it: the ops (field 1, kept as they were framed)
+    /// and, after them, the metadata (field 2, a map entry per op in the
+    /// digest order `order` gives) and the source map (field 3).
     fn write(self, order: &[u32], source_map: bool) -> Definition {
         let mut rest = Vec::with_capacity(self.metadata.len() * 64);
         // Most ops' metadata is only their caps, a set many ops share: its
@@ -862,9 +862,7 @@ impl CapRecorder<'_> {
                 });
             }
         }
-        if self.record {
-            self.caps.insert(cap.to_owned(), true);
-        }
+        self.keep(cap);
         Ok(())
     }
 
@@ -879,15 +877,20 @@ impl CapRecorder<'_> {
                 return self.require(cap, feature).map(|()| true);
             }
         }
-        if self.record {
-            self.caps.insert(cap.to_owned(), true);
-        }
+        self.keep(cap);
         Ok(true)
     }
 
     /// Records `cap` only if the daemon knows it (caps that BuildKit never enforced).
     fn soft(&mut self, cap: &str) {
-        if self.record && self.daemon.is_none_or(|d| d.supports(cap)) {
+        if self.daemon.is_none_or(|d| d.supports(cap)) {
+            self.keep(cap);
+        }
+    }
+
+    /// Keeps `cap` among the op's caps, unless only checking.
+    fn keep(&mut self, cap: &str) {
+        if self.record {
             self.caps.insert(cap.to_owned(), true);
         }
     }

@@ -323,7 +323,7 @@ impl prost::Message for OpMetadata {
                 .export_cache
                 .as_ref()
                 .map_or(0, |m| encoding::message::encoded_len(4, m))
-            + map_len(5, &self.caps, encoding::bool::encoded_len)
+            + caps_map_len(&self.caps)
             + self
                 .progress_group
                 .as_ref()
