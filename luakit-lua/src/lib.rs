@@ -64,6 +64,8 @@ mod eval;
 mod frames;
 mod fsread;
 mod locate;
+#[allow(unsafe_code)] // Lua C functions and API calls (see the module).
+mod lstate;
 mod opts;
 #[cfg(test)]
 mod proptests;

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use luakit_graph::{Chown, Platform, UserRef};
 use mlua::{AnyUserData, Table, Value};
 
-use crate::userdata::{LMount, LPlatform, LState};
+use crate::userdata::{LMount, LPlatform};
 
 /// Why a `bk` call failed, before it is given a location.
 #[derive(Debug)]
@@ -98,7 +98,7 @@ pub(crate) fn type_name(v: &Value) -> String {
 }
 
 fn userdata_name(ud: &AnyUserData) -> &'static str {
-    if ud.is::<LState>() {
+    if crate::lstate::is_state(ud) {
         "state"
     } else if ud.is::<LMount>() {
         "mount"

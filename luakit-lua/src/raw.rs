@@ -37,7 +37,7 @@ pub(crate) enum Raw<'s> {
 ///
 /// # Safety
 /// `idx` must be a valid index of `state`.
-unsafe fn read<'s>(state: *mut ffi::lua_State, idx: i32) -> Raw<'s> {
+pub(crate) unsafe fn read<'s>(state: *mut ffi::lua_State, idx: i32) -> Raw<'s> {
     // SAFETY: the caller guarantees `idx`; the bytes of a string on the
     // stack stay valid while it is there, which outlasts every use the
     // walk makes of them.
@@ -56,13 +56,6 @@ unsafe fn read<'s>(state: *mut ffi::lua_State, idx: i32) -> Raw<'s> {
             _ => Raw::Other,
         }
     }
-}
-
-/// Walks the pairs of `t` (raw: no metamethods), calling `f` with each key
-/// and value until it returns false. Returns false when stopped (or when
-/// the walk could not run), true when every pair was seen.
-pub(crate) fn walk(t: &Table, mut f: impl FnMut(Raw<'_>, Raw<'_>) -> bool) -> bool {
-    walk_values(t, |k, v, _| f(k, v))
 }
 
 /// Runs `f` with `value` pushed on the calling function's stack (at index
@@ -137,31 +130,84 @@ pub(crate) fn text(s: &LuaString) -> Option<String> {
 /// A list of strings (`{"a", "b"}`, positions 1..n and nothing else), when
 /// every item is text.
 pub(crate) fn string_list(t: &Table) -> Option<Vec<String>> {
-    let len = t.raw_len();
-    let mut items: Vec<Option<String>> = vec![None; len];
-    let complete = walk(t, |k, v| match (k, v) {
-        (Raw::Int(i), Raw::Text(s)) if i >= 1 && (i as usize) <= len => {
-            items[i as usize - 1] = Some(s.to_string());
-            true
-        }
-        _ => false,
-    });
-    if !complete {
-        return None;
-    }
-    items.into_iter().collect()
+    // SAFETY: `at` holds the table; `list_at` needs two slots.
+    with_pushed(&t.weak_lua().upgrade(), t, 2, |_, state, at| unsafe { list_at(state, at) })
 }
 
 /// The pairs of a table of text keys to text values, in key order.
 pub(crate) fn string_pairs(t: &Table) -> Option<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    let complete = walk(t, |k, v| match (k, v) {
-        (Raw::Text(k), Raw::Text(v)) => {
-            out.push((k.to_string(), v.to_string()));
-            true
+    // SAFETY: `at` holds the table; `pairs_at` needs two slots.
+    with_pushed(&t.weak_lua().upgrade(), t, 2, |_, state, at| unsafe { pairs_at(state, at) })
+}
+
+/// Walks the pairs of the table at `idx` of `state` (raw: no metamethods),
+/// calling `f` with the stack indices of each key and value until it
+/// returns false. True when every pair was seen; the stack is as it was.
+///
+/// # Safety
+/// `idx` must hold a table, and two stack slots must be free (and two more
+/// for each walk `f` makes).
+pub(crate) unsafe fn walk_at(state: *mut ffi::lua_State, idx: i32, mut f: impl FnMut(i32, i32) -> bool) -> bool {
+    // SAFETY: as the caller guarantees; `lua_next` raises only on a key the
+    // table does not hold, and each step passes back the key it was given.
+    unsafe {
+        let idx = ffi::lua_absindex(state, idx);
+        let top = ffi::lua_gettop(state);
+        ffi::lua_pushnil(state);
+        while ffi::lua_next(state, idx) != 0 {
+            if !f(top + 1, top + 2) {
+                ffi::lua_settop(state, top);
+                return false;
+            }
+            // Keep the key for the next step.
+            ffi::lua_settop(state, top + 1);
         }
-        _ => false,
-    });
+        true
+    }
+}
+
+/// The table at `idx` as a list of text ([`string_list`]).
+///
+/// # Safety
+/// As [`walk_at`].
+pub(crate) unsafe fn list_at(state: *mut ffi::lua_State, idx: i32) -> Option<Vec<String>> {
+    // SAFETY: as the caller guarantees; keys and values are read where
+    // the walk puts them.
+    unsafe {
+        let len = ffi::lua_rawlen(state, idx);
+        let mut items: Vec<Option<String>> = vec![None; len];
+        let complete = walk_at(state, idx, |k, v| match (read(state, k), read(state, v)) {
+            (Raw::Int(i), Raw::Text(s)) if i >= 1 && (i as usize) <= len => {
+                items[i as usize - 1] = Some(s.to_string());
+                true
+            }
+            _ => false,
+        });
+        if !complete {
+            return None;
+        }
+        items.into_iter().collect()
+    }
+}
+
+/// The table at `idx` as text keys to text values, in key order
+/// ([`string_pairs`]).
+///
+/// # Safety
+/// As [`walk_at`].
+pub(crate) unsafe fn pairs_at(state: *mut ffi::lua_State, idx: i32) -> Option<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    // SAFETY: as the caller guarantees; keys and values are read where
+    // the walk puts them.
+    let complete = unsafe {
+        walk_at(state, idx, |k, v| match (read(state, k), read(state, v)) {
+            (Raw::Text(k), Raw::Text(v)) => {
+                out.push((k.to_string(), v.to_string()));
+                true
+            }
+            _ => false,
+        })
+    };
     if !complete {
         return None;
     }
@@ -169,39 +215,37 @@ pub(crate) fn string_pairs(t: &Table) -> Option<Vec<(String, String)>> {
     Some(out)
 }
 
-/// The nearest calling frame (level 1 up to 199) that runs a script file
+/// The nearest calling frame of Lua thread `state` (level 1 up to 199) that runs a script file
 /// (chunk name `@file`) at a known line, as `f(file, line)`: what
 /// `Lua::inspect_stack` with `source()` and `current_line()` finds level by
 /// level, read with one `lua_getinfo("Sl")` per level. `None` when no frame
 /// qualifies.
-pub(crate) fn script_frame<T>(lua: &Lua, f: impl FnOnce(&str, i32) -> T) -> Option<T> {
-    lua.exec_raw_lua(|raw| {
-        let state = raw.state();
-        for level in 1..200 {
-            // SAFETY: an all-zero `lua_Debug` is a valid value of the plain
-            // C struct; `lua_getstack` and `lua_getinfo` with "Sl" fill it
-            // without allocating or raising, and `source` then points to
-            // the chunk name, a NUL-terminated string the function keeps
-            // alive while it runs (it is on the stack).
-            unsafe {
-                let mut ar: ffi::lua_Debug = std::mem::zeroed();
-                if ffi::lua_getstack(state, level, &mut ar) == 0 {
-                    return None;
-                }
-                if ffi::lua_getinfo(state, c"Sl".as_ptr(), &mut ar) == 0 || ar.source.is_null() {
-                    continue;
-                }
-                let source = std::ffi::CStr::from_ptr(ar.source).to_bytes();
-                let Some(file) = source.strip_prefix(b"@") else { continue };
-                if ar.currentline < 0 {
-                    continue;
-                }
-                let file = String::from_utf8_lossy(file);
-                return Some(f(&file, ar.currentline));
+pub(crate) fn script_frame<T>(state: *mut ffi::lua_State, f: impl FnOnce(&str, i32) -> T) -> Option<T> {
+    for level in 1..200 {
+        // SAFETY: `state` is the running Lua thread (the caller's). An
+        // all-zero `lua_Debug` is a valid value of the plain C struct;
+        // `lua_getstack` and `lua_getinfo` with "Sl" fill it without
+        // allocating or raising, and `source` then points to the chunk
+        // name, a NUL-terminated string the function keeps alive while it
+        // runs (it is on the stack).
+        unsafe {
+            let mut ar: ffi::lua_Debug = std::mem::zeroed();
+            if ffi::lua_getstack(state, level, &mut ar) == 0 {
+                return None;
             }
+            if ffi::lua_getinfo(state, c"Sl".as_ptr(), &mut ar) == 0 || ar.source.is_null() {
+                continue;
+            }
+            let source = std::ffi::CStr::from_ptr(ar.source).to_bytes();
+            let Some(file) = source.strip_prefix(b"@") else { continue };
+            if ar.currentline < 0 {
+                continue;
+            }
+            let file = String::from_utf8_lossy(file);
+            return Some(f(&file, ar.currentline));
         }
-        None
-    })
+    }
+    None
 }
 
 /// The elements of a sequence table (positions 1..n and nothing else).
@@ -321,8 +365,8 @@ mod tests {
             .create_function(|lua, t: Table| {
                 let top = || lua.exec_raw_lua(|raw| unsafe { ffi::lua_gettop(raw.state()) });
                 let before = top();
-                let stopped = !walk(&t, |_, _| false);
-                let full = walk(&t, |_, _| true);
+                let stopped = !walk_values(&t, |_, _, _| false);
+                let full = walk_values(&t, |_, _, _| true);
                 let list = string_list(&t);
                 Ok((before == top(), stopped, full, list.is_some()))
             })

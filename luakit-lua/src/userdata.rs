@@ -6,7 +6,6 @@ use luakit_graph::{ExecState, Mount, MountKind, Op, Platform, State};
 use luakit_image_config::ImageConfig;
 use mlua::{MetaMethod, UserData, UserDataMethods, Value};
 
-use crate::api;
 use crate::ctx::api_error;
 
 /// A run's exec, kept on its result so that `:output(dest)` can find mounts.
@@ -56,66 +55,30 @@ pub(crate) const STATE_METHODS: &[&str] = &[
     "get_user",
 ];
 
-impl UserData for LState {
-    fn add_fields<F: mlua::UserDataFields<Self>>(fields: &mut F) {
-        // The type name Lua's own messages use ("attempt to index a state value").
-        fields.add_meta_field(MetaMethod::Type, "state");
-    }
-
-    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
-        methods.add_function("run", api::st_run);
-        methods.add_function("copy", api::st_copy);
-        methods.add_function("mkdir", api::st_mkdir);
-        methods.add_function("mkfile", api::st_mkfile);
-        methods.add_function("rm", api::st_rm);
-        methods.add_function("symlink", api::st_symlink);
-        methods.add_function("with_env", api::st_with_env);
-        methods.add_function("with_workdir", api::st_with_workdir);
-        methods.add_function("with_user", api::st_with_user);
-        methods.add_function("with_metadata", api::st_with_metadata);
-        methods.add_function("output", api::st_output);
-        methods.add_function("get_env", api::st_get_env);
-        methods.add_function("get_workdir", api::st_get_workdir);
-        methods.add_function("get_user", api::st_get_user);
-        methods.add_meta_method(MetaMethod::ToString, |_, this, ()| Ok(describe_state(this)));
-        methods.add_meta_function(MetaMethod::Eq, |_, (a, b): (Value, Value)| {
-            Ok(match (a, b) {
-                (Value::UserData(a), Value::UserData(b)) => match (a.borrow::<LState>(), b.borrow::<LState>()) {
-                    (Ok(a), Ok(b)) => a.state == b.state,
-                    _ => false,
-                },
-                _ => false,
-            })
-        });
-        methods.add_meta_function(MetaMethod::Index, |lua, (_, key): (Value, Value)| -> mlua::Result<Value> {
-            let Value::String(name) = &key else {
-                return Err(api_error(
-                    lua,
-                    "state",
-                    format!(
-                        "a state has no {} index: its methods are named (state:run, state:copy, …)",
-                        key_type(&key)
-                    ),
-                ));
-            };
-            let key = crate::opts::shown(name);
-            let hint = match crate::opts::suggest(&key, STATE_METHODS) {
-                Some(m) => format!(" (did you mean state:{m}?)"),
-                None => String::new(),
-            };
-            Err(api_error(lua, &format!("state:{key}"), format!("a state has no such method{hint}")))
-        });
-        methods.add_meta_function(
-            MetaMethod::NewIndex,
-            |lua, (_, key, _): (Value, Value, Value)| -> mlua::Result<()> {
-                Err(api_error(
-                    lua,
-                    "state",
-                    format!("cannot set {}: a state cannot be changed (its methods return new states)", key_text(&key)),
-                ))
-            },
+/// The error of `st.name` for a name that is not a state method.
+pub(crate) fn no_such_method(lua: &mlua::Lua, key: &Value) -> mlua::Error {
+    let Value::String(name) = key else {
+        return api_error(
+            lua,
+            "state",
+            format!("a state has no {} index: its methods are named (state:run, state:copy, …)", key_type(key)),
         );
-    }
+    };
+    let key = crate::opts::shown(name);
+    let hint = match crate::opts::suggest(&key, STATE_METHODS) {
+        Some(m) => format!(" (did you mean state:{m}?)"),
+        None => String::new(),
+    };
+    api_error(lua, &format!("state:{key}"), format!("a state has no such method{hint}"))
+}
+
+/// The error of `st.key = …`.
+pub(crate) fn cannot_set(lua: &mlua::Lua, key: &Value) -> mlua::Error {
+    api_error(
+        lua,
+        "state",
+        format!("cannot set {}: a state cannot be changed (its methods return new states)", key_text(key)),
+    )
 }
 
 /// `state(docker-image://…)`, `state(exec: /bin/sh -c make)`, `state(scratch)`.

@@ -48,13 +48,7 @@ impl Args {
 
     /// The state a method was called on (`st:method(…)`).
     fn this(&self, method: &str) -> R<LState> {
-        match self.0.first() {
-            Some(Value::UserData(ud)) => match ud.borrow::<LState>() {
-                Ok(s) => Ok(s.clone()),
-                Err(_) => Err(method_call_error(method)),
-            },
-            _ => Err(method_call_error(method)),
-        }
+        self.0.first().and_then(crate::lstate::get).ok_or_else(|| method_call_error(method))
     }
 }
 
@@ -82,10 +76,8 @@ fn req_nonempty(v: &Value, pos: usize, name: &str) -> R<String> {
 
 /// A required state argument.
 fn req_state(v: &Value, pos: usize, name: &str) -> R<LState> {
-    if let Value::UserData(ud) = v {
-        if let Ok(s) = ud.borrow::<LState>() {
-            return Ok(s.clone());
-        }
+    if let Some(s) = crate::lstate::get(v) {
+        return Ok(s);
     }
     let hint = if matches!(v, Value::String(_)) { " (use bk.image(…) or bk.local_(…) to make one)" } else { "" };
     Err(format!("argument {pos} ({name}) must be a state, got {}{hint}", type_name(v)).into())
@@ -98,7 +90,14 @@ fn size_of<'a>(items: impl IntoIterator<Item = &'a String>) -> usize {
 
 const NODE_BYTES: usize = 512;
 
+/// The Lua value of a state a `bk` function made (the node sink is told).
 fn ud(lua: &Lua, s: LState) -> mlua::Result<Value> {
+    announce(lua, &s);
+    crate::lstate::value(lua, s)
+}
+
+/// Tells the node sink, if any, of the op a state made.
+pub(crate) fn announce(lua: &Lua, s: &LState) {
     if let Some(out) = s.state.output() {
         if let Some(ctx) = lua.app_data_ref::<crate::ctx::Ctx>() {
             if let Some(sink) = &ctx.opts.node_sink {
@@ -106,7 +105,6 @@ fn ud(lua: &Lua, s: LState) -> mlua::Result<Value> {
             }
         }
     }
-    Ok(Value::UserData(lua.create_userdata(s)?))
 }
 
 /// Every options table of the API, by the name a script writer knows the
@@ -158,6 +156,7 @@ pub(crate) const BK_FUNCTIONS: &[&str] = &[
 
 /// Builds the `bk` table.
 pub(crate) fn bk_table(lua: &Lua) -> mlua::Result<Table> {
+    crate::lstate::install(lua)?;
     let bk = lua.create_table()?;
     bk.set("image", lua.create_function(bk_image)?)?;
     bk.set("scratch", lua.create_function(bk_scratch)?)?;

@@ -9,7 +9,7 @@ use luakit_graph::state::resolve_dir;
 use luakit_graph::{HostIp, MountKind, NetMode, RunOptions, SecretEnv, SecurityMode, State, Ulimit};
 use mlua::{Lua, MultiValue, Value};
 
-use crate::ctx::{api, charge, op_options};
+use crate::ctx::{api, charge, op_options_at};
 use crate::opts::{
     Fail, Opts, R, as_integer, did_you_mean, option_msg, sequence, shown, string_list, string_map, string_pairs, text,
     type_name,
@@ -142,23 +142,38 @@ pub(crate) fn st_run(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
                 ));
             }
         }
-        charge(
-            lua,
-            NODE_BYTES
-                + size_of(&ro.args)
-                + ro.env.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
-                + this.state.meta().env.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
-                + 128 * ro.mounts.len(),
-        )?;
-        ro.op = op_options(lua)?;
-        let mut exec = this.state.run(ro)?;
-        for (dest, src) in &writable_binds {
-            exec = exec.with_mount_meta(dest, src);
-        }
-        let root = exec.root().clone();
-        Ok(LState { state: root, exec: Some(Arc::new(ExecInfo { exec, cwd })), base_config: this.base_config })
+        run_state(lua, crate::lstate::current(lua), &this, ro, cwd, &writable_binds)
     })?;
     ud(lua, st)
+}
+
+/// The state a run makes, once its options are read (by [`st_run`] or by
+/// the fast path on the stack): counts it against the memory limit, gives
+/// it its script location (the caller's frame on Lua thread `state`) and
+/// adds the writable binds' outputs.
+pub(crate) fn run_state(
+    lua: &Lua,
+    state: *mut mlua::ffi::lua_State,
+    this: &LState,
+    mut ro: RunOptions,
+    cwd: String,
+    writable_binds: &[(String, State)],
+) -> R<LState> {
+    charge(
+        lua,
+        NODE_BYTES
+            + size_of(&ro.args)
+            + ro.env.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+            + this.state.meta().env.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+            + 128 * ro.mounts.len(),
+    )?;
+    ro.op = op_options_at(lua, state)?;
+    let mut exec = this.state.run(ro)?;
+    for (dest, src) in writable_binds {
+        exec = exec.with_mount_meta(dest, src);
+    }
+    let root = exec.root().clone();
+    Ok(LState { state: root, exec: Some(Arc::new(ExecInfo { exec, cwd })), base_config: this.base_config.clone() })
 }
 
 /// The `bk` function that makes a mount of this kind.
