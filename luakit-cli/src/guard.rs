@@ -19,7 +19,7 @@
 //! - Standard streams: a stdout that was closed at start is remembered:
 //!   writing to it is an error, where the bytes would otherwise vanish.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
@@ -32,9 +32,49 @@ use crate::values::{format_bytes, format_duration};
 // Memory
 // ---------------------------------------------------------------------------
 
-/// The global allocator of the `luakit` binary: the system allocator,
-/// counting the bytes in use and refusing to pass the cap.
+/// The global allocator of the `luakit` binary: mimalloc, counting the
+/// bytes in use and refusing to pass the cap.
+///
+/// A script's evaluation allocates and frees a few small blocks per op on
+/// one thread (Lua's strings and tables, the graph's nodes), which glibc's
+/// `malloc` serves through its slow paths: mimalloc runs a 10,000-op build
+/// in about 20% less time (see the speed issue's notes). Its arenas are
+/// committed as pages are used, and freed pages are given back at once
+/// ([`tune_allocator`]), so that peak memory stays below glibc's.
 pub struct CountingAlloc;
+
+/// The heap allocator under the counting.
+static HEAP: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Sets mimalloc's options before the first allocation (a constructor of
+/// the executable runs after mimalloc's own and before Rust's runtime
+/// allocates anything).
+#[used]
+#[allow(unsafe_code)]
+#[unsafe(link_section = ".init_array")]
+static TUNE_ALLOCATOR: extern "C" fn() = tune_allocator;
+
+#[allow(unsafe_code)]
+unsafe extern "C" {
+    fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
+}
+
+/// `mi_option_arena_eager_commit` and `mi_option_purge_delay`: their
+/// numbers in the `mi_option_t` enum of mimalloc 3.3 (`include/mimalloc.h`),
+/// the version the exact dependency builds.
+const MI_OPTION_ARENA_EAGER_COMMIT: std::ffi::c_int = 4;
+const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
+
+#[allow(unsafe_code)]
+extern "C" fn tune_allocator() {
+    // SAFETY: setting an option is allowed at any time; these two take
+    // plain numbers (0: commit arena memory as it is used; 0 ms: give freed
+    // pages back at once).
+    unsafe {
+        mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0);
+        mi_option_set(MI_OPTION_PURGE_DELAY, 0);
+    }
+}
 
 /// Bytes currently allocated.
 static LIVE: AtomicUsize = AtomicUsize::new(0);
@@ -64,14 +104,14 @@ fn shrink(n: usize) {
     LIVE.fetch_sub(n, Ordering::Relaxed);
 }
 
-// SAFETY: every call is forwarded unchanged to the system allocator; the
+// SAFETY: every call is forwarded unchanged to mimalloc; the
 // counting around it never touches the memory.
 #[allow(unsafe_code)]
 unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         grow(layout.size());
         // SAFETY: the caller's contract is passed on as is.
-        let p = unsafe { System.alloc(layout) };
+        let p = unsafe { HEAP.alloc(layout) };
         if p.is_null() {
             shrink(layout.size());
         }
@@ -81,7 +121,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         grow(layout.size());
         // SAFETY: as for `alloc`.
-        let p = unsafe { System.alloc_zeroed(layout) };
+        let p = unsafe { HEAP.alloc_zeroed(layout) };
         if p.is_null() {
             shrink(layout.size());
         }
@@ -90,7 +130,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: as for `alloc`.
-        unsafe { System.dealloc(ptr, layout) };
+        unsafe { HEAP.dealloc(ptr, layout) };
         shrink(layout.size());
     }
 
@@ -100,7 +140,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
             grow(new_size - old);
         }
         // SAFETY: as for `alloc`.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        let p = unsafe { HEAP.realloc(ptr, layout, new_size) };
         if p.is_null() {
             if new_size > old {
                 shrink(new_size - old);

@@ -152,3 +152,16 @@ fn text_of_a_wide_merge_is_not_quadratic() -> R {
     assert!(text.contains("[layer 49999] "), "the last layer is shown");
     Ok(())
 }
+
+/// The heap allocator's options are set by number (guard.rs): the names
+/// mimalloc gives those numbers are the options meant, with the values set.
+#[test]
+fn the_allocator_commits_on_use_and_returns_freed_pages_at_once() -> R {
+    let out = luakit().arg("version").env("MIMALLOC_VERBOSE", "1").output()?;
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for option in ["option 'arena_eager_commit': 0", "option 'purge_delay': 0"] {
+        assert!(err.lines().any(|l| l.trim_end() == option), "no {option:?} in:\n{err}");
+    }
+    Ok(())
+}
