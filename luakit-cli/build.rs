@@ -9,6 +9,10 @@
 //! script's run applying some 34,000 relocations at start and faulting in the
 //! pages they touch (367 page faults then, 234 without). Build with
 //! `LUAKIT_PIE=1` to keep the default (a randomised load address).
+//!
+//! There too, `csrc/snprintf.c` gives the executable an `snprintf` that
+//! writes Lua's integers (`"%lld"`) without glibc's general formatting
+//! (see the file).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -22,6 +26,12 @@ fn main() {
     if var("CARGO_CFG_TARGET_OS") == "linux" && var("CARGO_CFG_TARGET_ENV") == "gnu" && var("LUAKIT_PIE") != "1" {
         println!("cargo:rustc-link-arg-bins=-no-pie");
     }
+    if var("CARGO_CFG_TARGET_OS") == "linux" && var("CARGO_CFG_TARGET_ENV") == "gnu" {
+        println!("cargo:rerun-if-changed=csrc/snprintf.c");
+        println!("cargo:rustc-cfg=luakit_snprintf");
+        cc::Build::new().file("csrc/snprintf.c").opt_level(2).warnings(true).compile("luakit_snprintf");
+    }
+    println!("cargo::rustc-check-cfg=cfg(luakit_snprintf)");
     // Rebuild when HEAD moves (also in a git worktree, whose HEAD is not
     // under ../.git).
     let dirs = [git(&["rev-parse", "--git-dir"]), git(&["rev-parse", "--git-common-dir"])];

@@ -9,6 +9,8 @@ mod guard;
 mod lock_cmd;
 mod output;
 mod sections;
+#[cfg(luakit_snprintf)]
+mod snprintf;
 mod solve;
 mod solve_session;
 mod tls_args;
