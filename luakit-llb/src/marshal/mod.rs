@@ -552,24 +552,38 @@ impl<'g> Assembler<'g> {
     /// and, after them, the metadata (field 2, a map entry per op in the
     /// digest order `order` gives) and the source map (field 3).
     fn write(self, order: &[u32], source_map: bool) -> Definition {
-        let mut rest = Vec::with_capacity(self.metadata.len() * 64);
         // Most ops' metadata is only their caps, a set many ops share: its
-        // bytes are made once per set.
+        // bytes are made once per set. They are made first, so that the
+        // buffer is allocated once at its size (metadata exactly, the
+        // source map by a guess): growing a buffer of megabytes copies it
+        // into fresh pages.
         let mut caps_bytes: FxHashMap<*const BTreeMap<String, bool>, Vec<u8>> = FxHashMap::default();
-        for &i in order {
-            let (key, md) = (self.digests[i as usize].as_str().as_bytes(), &self.metadata[i as usize]);
-            match &md.caps {
-                Some(caps) if md.caps_only() => {
-                    let bytes = caps_bytes.entry(Arc::as_ptr(caps)).or_insert_with(|| {
+        let mut metadata_len = 0;
+        for (md, dgst) in self.metadata.iter().zip(&self.digests) {
+            let len = match &md.caps {
+                Some(caps) if md.caps_only() => caps_bytes
+                    .entry(Arc::as_ptr(caps))
+                    .or_insert_with(|| {
                         let mut b = Vec::new();
                         pb::go_maps::encode_caps_map(caps, &mut b);
                         b
-                    });
-                    map_entry(2, key, bytes.len(), &mut rest, |buf| buf.extend_from_slice(bytes));
-                }
-                _ => map_entry(2, key, md.encoded_len(), &mut rest, |buf| md.encode(buf)),
+                    })
+                    .len(),
+                _ => md.encoded_len(),
+            };
+            metadata_len += map_entry_len(2, dgst.as_str().len(), len);
+        }
+        // What `write_in_place` reserves for the source map.
+        let source_room = if source_map { self.sources.guess() + 16 } else { 0 };
+        let mut rest = Vec::with_capacity(metadata_len + source_room);
+        for &i in order {
+            let (key, md) = (self.digests[i as usize].as_str().as_bytes(), &self.metadata[i as usize]);
+            match md.caps.as_ref().filter(|_| md.caps_only()).and_then(|c| caps_bytes.get(&Arc::as_ptr(c))) {
+                Some(bytes) => map_entry(2, key, bytes.len(), &mut rest, |buf| buf.extend_from_slice(bytes)),
+                None => map_entry(2, key, md.encoded_len(), &mut rest, |buf| md.encode(buf)),
             }
         }
+        debug_assert_eq!(rest.len(), metadata_len, "the metadata's length");
         if source_map {
             self.sources.write(order, &self.digests, &mut rest);
         }
@@ -615,6 +629,18 @@ fn framed(op: &pb::Op) -> (Vec<u8>, Digest) {
     op.encode_raw(&mut buf);
     let digest = Digest::of(&buf[start..]);
     (buf, digest)
+}
+
+/// The length of what [`map_entry`] writes for a key of `key_len` bytes and
+/// a value of `len`.
+fn map_entry_len(tag: u32, key_len_bytes: usize, len: usize) -> usize {
+    let body = key_len(1)
+        + encoded_len_varint(key_len_bytes as u64)
+        + key_len_bytes
+        + key_len(2)
+        + encoded_len_varint(len as u64)
+        + len;
+    key_len(tag) + encoded_len_varint(body as u64) + body
 }
 
 /// Writes one entry of a `map<string, Message>` field `tag` (as Go does:
@@ -772,10 +798,16 @@ impl<'g> SourceCollector<'g> {
         if self.files.is_empty() {
             return;
         }
-        // About what a location takes (its digest key is most of it).
-        let guess =
-            self.locations.len() * 96 + self.files.iter().map(|f| f.data.len() + f.filename.len()).sum::<usize>();
-        write_in_place(3, guess, out, |buf| self.write_body(order, digests, buf));
+        write_in_place(3, self.guess(), out, |buf| self.write_body(order, digests, buf));
+    }
+
+    /// About the length of the source map: what a location takes (its
+    /// digest key is most of it), and the files.
+    fn guess(&self) -> usize {
+        if self.files.is_empty() {
+            return 0;
+        }
+        self.locations.len() * 96 + self.files.iter().map(|f| f.data.len() + f.filename.len() + 16).sum::<usize>()
     }
 
     /// The fields of the source map message (see [`Self::write`]).
