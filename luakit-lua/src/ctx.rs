@@ -105,15 +105,17 @@ pub(crate) fn with_ctx<T>(lua: &Lua, f: impl FnOnce(&mut Ctx) -> T) -> R<T> {
 }
 
 impl Ctx {
-    /// The registered script file `name`, if any.
-    fn source_file(&mut self, name: &str) -> Option<Arc<SourceFile>> {
+    /// The registered script file named `name` (a chunk name's bytes, read
+    /// as UTF-8 with replacement characters), if any.
+    fn source_file(&mut self, name: &[u8]) -> Option<Arc<SourceFile>> {
         if let Some((last, sf)) = &self.last_file {
-            if last == name {
+            if last.as_bytes() == name {
                 return Some(sf.clone());
             }
         }
-        let sf = self.files.get(name)?.clone();
-        self.last_file = Some((name.to_string(), sf.clone()));
+        let name = String::from_utf8_lossy(name);
+        let sf = self.files.get(name.as_ref())?.clone();
+        self.last_file = Some((name.into_owned(), sf.clone()));
         Some(sf)
     }
 }

@@ -175,10 +175,22 @@ pub(crate) unsafe fn list_at(state: *mut ffi::lua_State, idx: i32) -> Option<Vec
     // the walk puts them.
     unsafe {
         let len = ffi::lua_rawlen(state, idx);
-        let mut items: Vec<Option<String>> = vec![None; len];
+        // Items come in order 1..n from a table's array part: they are
+        // pushed as they come, and put in place only when they do not.
+        let mut items: Vec<String> = Vec::with_capacity(len);
+        let mut placed: Option<Vec<Option<String>>> = None;
         let complete = walk_at(state, idx, |k, v| match (read(state, k), read(state, v)) {
             (Raw::Int(i), Raw::Text(s)) if i >= 1 && (i as usize) <= len => {
-                items[i as usize - 1] = Some(s.to_string());
+                match &mut placed {
+                    None if i as usize == items.len() + 1 => items.push(s.to_string()),
+                    None => {
+                        let mut all: Vec<Option<String>> = std::mem::take(&mut items).into_iter().map(Some).collect();
+                        all.resize(len, None);
+                        all[i as usize - 1] = Some(s.to_string());
+                        placed = Some(all);
+                    }
+                    Some(all) => all[i as usize - 1] = Some(s.to_string()),
+                }
                 true
             }
             _ => false,
@@ -186,7 +198,10 @@ pub(crate) unsafe fn list_at(state: *mut ffi::lua_State, idx: i32) -> Option<Vec
         if !complete {
             return None;
         }
-        items.into_iter().collect()
+        match placed {
+            None => (items.len() == len).then_some(items),
+            Some(all) => all.into_iter().collect(),
+        }
     }
 }
 
@@ -218,9 +233,10 @@ pub(crate) unsafe fn pairs_at(state: *mut ffi::lua_State, idx: i32) -> Option<Ve
 /// The nearest calling frame of Lua thread `state` (level 1 up to 199) that runs a script file
 /// (chunk name `@file`) at a known line, as `f(file, line)`: what
 /// `Lua::inspect_stack` with `source()` and `current_line()` finds level by
-/// level, read with one `lua_getinfo("Sl")` per level. `None` when no frame
+/// level, read with one `lua_getinfo("Sl")` per level; the file name is
+/// given as the chunk name's bytes after the `@`. `None` when no frame
 /// qualifies.
-pub(crate) fn script_frame<T>(state: *mut ffi::lua_State, f: impl FnOnce(&str, i32) -> T) -> Option<T> {
+pub(crate) fn script_frame<T>(state: *mut ffi::lua_State, f: impl FnOnce(&[u8], i32) -> T) -> Option<T> {
     for level in 1..200 {
         // SAFETY: `state` is the running Lua thread (the caller's). An
         // all-zero `lua_Debug` is a valid value of the plain C struct;
@@ -241,8 +257,7 @@ pub(crate) fn script_frame<T>(state: *mut ffi::lua_State, f: impl FnOnce(&str, i
             if ar.currentline < 0 {
                 continue;
             }
-            let file = String::from_utf8_lossy(file);
-            return Some(f(&file, ar.currentline));
+            return Some(f(file, ar.currentline));
         }
     }
     None
@@ -297,6 +312,10 @@ mod tests {
         let lua = Lua::new();
         assert_eq!(string_list(&table(&lua, r#"{"a", "b", "c"}"#)), Some(strings(&["a", "b", "c"])));
         assert_eq!(string_list(&table(&lua, "{}")), Some(Vec::new()));
+        // Items kept in the hash part, walked in no particular order.
+        let hashed = "(function() local t = {} for i = 40, 1, -1 do t[i] = 'x' .. i end return t end)()";
+        let expected: Vec<String> = (1..=40).map(|i| format!("x{i}")).collect();
+        assert_eq!(string_list(&table(&lua, hashed)), Some(expected));
         for other in [
             r#"{"a", 1}"#,
             r#"{"a", nil, "c"}"#,
