@@ -493,7 +493,7 @@ impl State {
             }
             mounts.push(m);
         }
-        let env = exec_env(&self.meta.env, &opts.env, ssh_target.as_deref().map(|t| ("SSH_AUTH_SOCK", t)));
+        let env = exec_env(&self.meta.env, opts.env, ssh_target.as_deref().map(|t| ("SSH_AUTH_SOCK", t)));
         let mut extra_hosts = self.meta.extra_hosts.clone();
         extra_hosts.extend(opts.extra_hosts);
         let exec_cwd = cwd.clone();
@@ -638,20 +638,26 @@ impl ExecState {
     }
 }
 
-/// The environment of an exec: `base` with each of `changes` set in turn
-/// ([`Env::set`]: an entry set again moves to the end), then `default`
-/// added unless its key is set. The state's own list when the run adds
-/// nothing (most runs): shared, not copied; else a copy of its entries
-/// (not their text), changed.
-fn exec_env(base: &Env, changes: &[(String, String)], default: Option<(&str, &str)>) -> Env {
-    let mut env = base.clone();
-    for (k, v) in changes {
-        env.set(k, v);
+/// The environment of an exec: `base` with `changes` set in turn, then
+/// `default` set if its key is not (what [`Env::set`] and
+/// [`Env::set_default`] make, step by step), built as one list: the
+/// entries of `base` no change replaces, then each changed key at its last
+/// change, the changes' text moved in. The base's own list when nothing
+/// changes.
+fn exec_env(base: &Env, changes: Vec<(String, String)>, default: Option<(&str, &str)>) -> Env {
+    let default = default.filter(|(k, _)| base.get(k).is_none() && !changes.iter().any(|(c, _)| c == k));
+    if changes.is_empty() && default.is_none() {
+        return base.clone();
     }
+    let mut out: Vec<Arc<(String, String)>> = Vec::with_capacity(base.0.len() + changes.len() + 1);
+    out.extend(base.0.iter().filter(|e| !changes.iter().any(|(k, _)| *k == e.0)).cloned());
+    let last = |i: usize, k: &str| !changes[i + 1..].iter().any(|(later, _)| later == k);
+    let keep: Vec<bool> = changes.iter().enumerate().map(|(i, (k, _))| last(i, k)).collect();
+    out.extend(changes.into_iter().zip(keep).filter(|(_, keep)| *keep).map(|(kv, _)| Arc::new(kv)));
     if let Some((k, v)) = default {
-        env.set_default(k, v);
+        out.push(Arc::new((k.to_string(), v.to_string())));
     }
-    env
+    Env(Arc::new(out))
 }
 
 /// Whether `p` is already what [`clean_path`] makes of it: `/`, or
@@ -794,7 +800,11 @@ mod tests {
                     if let Some((k, v)) = default {
                         env.set_default(k, v);
                     }
-                    assert_eq!(exec_env(&base, changes, default).to_vec(), env.to_vec(), "{changes:?} {default:?}");
+                    assert_eq!(
+                        exec_env(&base, changes.clone(), default).to_vec(),
+                        env.to_vec(),
+                        "{changes:?} {default:?}"
+                    );
                 }
             }
         }
