@@ -647,13 +647,13 @@ fn map_entry_len(tag: u32, key_len_bytes: usize, len: usize) -> usize {
 /// key and value always present): `value` writes the value's `len` bytes.
 fn map_entry(tag: u32, key: &[u8], len: usize, buf: &mut Vec<u8>, value: impl FnOnce(&mut Vec<u8>)) {
     let key_field = key_len(1) + encoded_len_varint(key.len() as u64) + key.len();
-    encode_key(tag, WireType::LengthDelimited, buf);
-    encode_varint((key_field + key_len(2) + encoded_len_varint(len as u64) + len) as u64, buf);
-    encode_key(1, WireType::LengthDelimited, buf);
-    encode_varint(key.len() as u64, buf);
+    let mut w = Small::new();
+    w.nested(tag, key_field + key_len(2) + encoded_len_varint(len as u64) + len);
+    w.nested(1, key.len());
+    w.flush(buf);
     buf.extend_from_slice(key);
-    encode_key(2, WireType::LengthDelimited, buf);
-    encode_varint(len as u64, buf);
+    w.nested(2, len);
+    w.flush(buf);
     let start = buf.len();
     value(buf);
     debug_assert_eq!(buf.len() - start, len, "a map value's length");
@@ -718,9 +718,60 @@ fn int32_len(v: i32) -> usize {
 }
 
 fn encode_int32(tag: u32, v: i32, buf: &mut Vec<u8>) {
-    if v != 0 {
-        encode_key(tag, WireType::Varint, buf);
-        encode_varint(i64::from(v) as u64, buf);
+    let mut w = Small::new();
+    w.int32(tag, v);
+    w.flush(buf);
+}
+
+/// Keys and varints written into a few bytes on the stack, then appended
+/// to the output in one copy (where a varint written straight into a
+/// `Vec` checks its room byte by byte).
+struct Small {
+    bytes: [u8; Small::ROOM],
+    len: usize,
+}
+
+impl Small {
+    /// Room for what the most a write below holds before it is flushed:
+    /// a location's key, length and file index, and one range (nine keys
+    /// and nine varints of at most 1 and 10 bytes), 99 bytes.
+    const ROOM: usize = 128;
+
+    fn new() -> Self {
+        Small { bytes: [0; Small::ROOM], len: 0 }
+    }
+
+    fn varint(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.bytes[self.len] = (v as u8) | 0x80;
+            self.len += 1;
+            v >>= 7;
+        }
+        self.bytes[self.len] = v as u8;
+        self.len += 1;
+    }
+
+    fn key(&mut self, tag: u32, wire_type: WireType) {
+        self.varint(u64::from(tag << 3 | wire_type as u32));
+    }
+
+    /// A nested message's key and length.
+    fn nested(&mut self, tag: u32, len: usize) {
+        self.key(tag, WireType::LengthDelimited);
+        self.varint(len as u64);
+    }
+
+    /// An int32 field, as prost writes it: nothing when zero.
+    fn int32(&mut self, tag: u32, v: i32) {
+        if v != 0 {
+            self.key(tag, WireType::Varint);
+            self.varint(i64::from(v) as u64);
+        }
+    }
+
+    fn flush(&mut self, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(&self.bytes[..self.len]);
+        self.len = 0;
     }
 }
 
@@ -743,19 +794,19 @@ fn location_len((_, idx, loc): (u32, i32, &SourceLocation)) -> usize {
 /// the message (the source-map tests compare with its encoding).
 fn encode_location(entry: (u32, i32, &SourceLocation), buf: &mut Vec<u8>) {
     let (_, idx, loc) = entry;
-    encode_key(1, WireType::LengthDelimited, buf);
-    encode_varint(location_len(entry) as u64, buf);
-    encode_int32(1, idx, buf);
+    let mut w = Small::new();
+    w.nested(1, location_len(entry));
+    w.int32(1, idx);
     for r in &loc.ranges {
-        encode_key(2, WireType::LengthDelimited, buf);
-        encode_varint(range_len(r) as u64, buf);
+        w.nested(2, range_len(r));
         for (tag, line, character) in [(1, r.start_line, r.start_char), (2, r.end_line, r.end_char)] {
-            encode_key(tag, WireType::LengthDelimited, buf);
-            encode_varint(position_len(line, character) as u64, buf);
-            encode_int32(1, line, buf);
-            encode_int32(2, character, buf);
+            w.nested(tag, position_len(line, character));
+            w.int32(1, line);
+            w.int32(2, character);
         }
+        w.flush(buf);
     }
+    w.flush(buf);
 }
 
 /// Collects the source map: files in first-use order, and the locations of
@@ -992,8 +1043,16 @@ mod tests {
             SourceRange { start_line: 1, start_char: 0, end_line: 1, end_char: 0 },
             SourceRange { start_line: 0, start_char: -1, end_line: 300, end_char: 70000 },
             SourceRange { start_line: i32::MAX, start_char: i32::MIN, end_line: 0, end_char: 0 },
+            // Every number its longest (ten bytes): the most a range takes.
+            SourceRange { start_line: -1, start_char: i32::MIN, end_line: -7, end_char: -1 },
         ];
-        for (idx, ranges) in [(0, ranges.clone()), (3, ranges.clone()), (-2, Vec::new()), (200, ranges[1..].to_vec())] {
+        for (idx, ranges) in [
+            (0, ranges.clone()),
+            (3, ranges.clone()),
+            (-2, Vec::new()),
+            (200, ranges[1..].to_vec()),
+            (-1, ranges[3..].to_vec()),
+        ] {
             let loc = SourceLocation { file: file.clone(), ranges };
             let mut ours = Vec::new();
             encode_location((0, idx, &loc), &mut ours);
