@@ -717,12 +717,6 @@ fn int32_len(v: i32) -> usize {
     if v == 0 { 0 } else { 1 + encoded_len_varint(i64::from(v) as u64) }
 }
 
-fn encode_int32(tag: u32, v: i32, buf: &mut Vec<u8>) {
-    let mut w = Small::new();
-    w.int32(tag, v);
-    w.flush(buf);
-}
-
 /// Keys and varints written into a few bytes on the stack, then appended
 /// to the output in one copy (where a varint written straight into a
 /// `Vec` checks its room byte by byte).
