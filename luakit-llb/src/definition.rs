@@ -60,7 +60,8 @@ fn decode(bytes: &[u8]) -> pb::Definition {
 #[derive(Clone)]
 struct Parts {
     ops: Vec<Vec<u8>>,
-    rest: Vec<u8>,
+    /// The metadata, then the source map (a piece each, or one for both).
+    rest: Vec<Vec<u8>>,
 }
 
 impl Parts {
@@ -75,13 +76,13 @@ impl Parts {
     /// [`Parts::into_message`]), and the metadata and source map decoded
     /// from the rest (which holds no field 1).
     fn message(&self) -> pb::Definition {
-        let mut m = decode(&self.rest);
+        let mut m = decode(&self.rest.concat());
         m.def = self.ops.iter().map(|op| op[Self::header(op)..].to_vec()).collect();
         m
     }
 
     fn into_message(self) -> pb::Definition {
-        let mut m = decode(&self.rest);
+        let mut m = decode(&self.rest.concat());
         m.def = self
             .ops
             .into_iter()
@@ -94,21 +95,20 @@ impl Parts {
     }
 
     fn join(&self) -> Vec<u8> {
-        let len = self.ops.iter().map(Vec::len).sum::<usize>() + self.rest.len();
+        let len = self.ops.iter().chain(&self.rest).map(Vec::len).sum::<usize>();
         let mut out = Vec::with_capacity(len);
-        for op in &self.ops {
-            out.extend_from_slice(op);
+        for piece in self.ops.iter().chain(&self.rest) {
+            out.extend_from_slice(piece);
         }
-        out.extend_from_slice(&self.rest);
         out
     }
 }
 
 impl Definition {
     /// From the pieces a marshal wrote: `ops`, each an op framed as field 1
-    /// (key, length, bytes), then `rest`. Only the marshal makes one, so
-    /// the bytes always decode.
-    pub(crate) fn from_parts(ops: Vec<Vec<u8>>, rest: Vec<u8>) -> Self {
+    /// (key, length, bytes), then the pieces of `rest` in turn. Only the
+    /// marshal makes one, so the bytes always decode.
+    pub(crate) fn from_parts(ops: Vec<Vec<u8>>, rest: Vec<Vec<u8>>) -> Self {
         Definition { parts: Some(Parts { ops, rest }), bytes: OnceLock::new(), message: OnceLock::new() }
     }
 
@@ -135,11 +135,7 @@ impl Definition {
             return vec![bytes.as_slice()];
         }
         match &self.parts {
-            Some(parts) => {
-                let mut out: Vec<&[u8]> = parts.ops.iter().map(Vec::as_slice).collect();
-                out.push(&parts.rest);
-                out
-            }
+            Some(parts) => parts.ops.iter().chain(&parts.rest).map(Vec::as_slice).collect(),
             None => vec![self.bytes()],
         }
     }
@@ -265,7 +261,7 @@ mod tests {
     }
 
     /// The pieces a marshal would write for `message`: each op framed as
-    /// field 1, then the rest.
+    /// field 1, then the rest in two pieces.
     fn parts_of(message: &pb::Definition) -> Definition {
         let ops = message
             .def
@@ -277,7 +273,9 @@ mod tests {
             })
             .collect();
         let rest = crate::encode(&pb::Definition { def: Vec::new(), ..message.clone() });
-        Definition::from_parts(ops, rest)
+        // In two pieces, as the metadata and the source map come.
+        let (metadata, source) = rest.split_at(rest.len() / 2);
+        Definition::from_parts(ops, vec![metadata.to_vec(), source.to_vec()])
     }
 
     #[test]
@@ -287,7 +285,7 @@ mod tests {
         let from_bytes = parts_of(&message);
         assert_eq!(from_bytes.op_count(), 4);
         assert_eq!(from_bytes.chunks().concat(), bytes, "the pieces, one after the other");
-        assert_eq!(from_bytes.chunks().len(), 5, "four ops and the rest, not joined");
+        assert_eq!(from_bytes.chunks().len(), 6, "four ops and the rest's two pieces, not joined");
         assert_eq!(*from_bytes.message(), message);
         assert_eq!(parts_of(&message).into_message(), message, "moved out of the pieces");
         assert_eq!(from_bytes.bytes(), bytes.as_slice());

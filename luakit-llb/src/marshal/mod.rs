@@ -552,43 +552,80 @@ impl<'g> Assembler<'g> {
     /// and, after them, the metadata (field 2, a map entry per op in the
     /// digest order `order` gives) and the source map (field 3).
     fn write(self, order: &[u32], source_map: bool) -> Definition {
-        // Most ops' metadata is only their caps, a set many ops share: its
-        // bytes are made once per set. They are made first, so that the
-        // buffer is allocated once at its size (metadata exactly, the
-        // source map by a guess): growing a buffer of megabytes copies it
-        // into fresh pages.
-        let mut caps_bytes: FxHashMap<*const BTreeMap<String, bool>, Vec<u8>> = FxHashMap::default();
-        let mut metadata_len = 0;
-        for (md, dgst) in self.metadata.iter().zip(&self.digests) {
-            let len = match &md.caps {
-                Some(caps) if md.caps_only() => caps_bytes
-                    .entry(Arc::as_ptr(caps))
-                    .or_insert_with(|| {
-                        let mut b = Vec::new();
-                        pb::go_maps::encode_caps_map(caps, &mut b);
-                        b
-                    })
-                    .len(),
-                _ => md.encoded_len(),
-            };
-            metadata_len += map_entry_len(2, dgst.as_str().len(), len);
-        }
-        // What `write_in_place` reserves for the source map.
-        let source_room = if source_map { self.sources.guess() + 16 } else { 0 };
-        let mut rest = Vec::with_capacity(metadata_len + source_room);
-        for &i in order {
-            let (key, md) = (self.digests[i as usize].as_str().as_bytes(), &self.metadata[i as usize]);
-            match md.caps.as_ref().filter(|_| md.caps_only()).and_then(|c| caps_bytes.get(&Arc::as_ptr(c))) {
-                Some(bytes) => map_entry(2, key, bytes.len(), &mut rest, |buf| buf.extend_from_slice(bytes)),
-                None => map_entry(2, key, md.encoded_len(), &mut rest, |buf| md.encode(buf)),
+        let Assembler { ops, metadata, digests, sources, .. } = self;
+        // A large source map is written on a thread of its own while this
+        // one writes the metadata (both in digest order, into pieces that
+        // follow each other).
+        let parallel = source_map && sources.locations.len() >= PARALLEL_SOURCE_MAP;
+        std::thread::scope(|scope| {
+            let source = parallel
+                .then(|| {
+                    let (sources, digests) = (&sources, &digests);
+                    std::thread::Builder::new()
+                        .name("luakit-sourcemap".to_string())
+                        .spawn_scoped(scope, move || {
+                            let mut buf = Vec::with_capacity(sources.guess() + 16);
+                            sources.write(order, digests, &mut buf);
+                            buf
+                        })
+                        .ok()
+                })
+                .flatten();
+            let source_room = if source_map && source.is_none() { sources.guess() + 16 } else { 0 };
+            let mut rest = write_metadata(&metadata, &digests, order, source_room);
+            match source {
+                Some(source) => match source.join() {
+                    Ok(source) => Definition::from_parts(ops, vec![rest, source]),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                },
+                None => {
+                    if source_map {
+                        sources.write(order, &digests, &mut rest);
+                    }
+                    Definition::from_parts(ops, vec![rest])
+                }
             }
-        }
-        debug_assert_eq!(rest.len(), metadata_len, "the metadata's length");
-        if source_map {
-            self.sources.write(order, &self.digests, &mut rest);
-        }
-        Definition::from_parts(self.ops, rest)
+        })
     }
+}
+
+/// How many source locations make the source map worth a thread of its own.
+const PARALLEL_SOURCE_MAP: usize = 2_000;
+
+/// The metadata field of a Definition (a map entry per op, in the digest
+/// order `order` gives), in a buffer with `room` bytes more to spare.
+///
+/// Most ops' metadata is only their caps, a set many ops share: its bytes
+/// are made once per set. They are made first, so that the buffer is
+/// allocated once at its size: growing a buffer of megabytes copies it into
+/// fresh pages.
+fn write_metadata(metadata: &[Meta], digests: &[Digest], order: &[u32], room: usize) -> Vec<u8> {
+    let mut caps_bytes: FxHashMap<*const BTreeMap<String, bool>, Vec<u8>> = FxHashMap::default();
+    let mut metadata_len = 0;
+    for (md, dgst) in metadata.iter().zip(digests) {
+        let len = match &md.caps {
+            Some(caps) if md.caps_only() => caps_bytes
+                .entry(Arc::as_ptr(caps))
+                .or_insert_with(|| {
+                    let mut b = Vec::new();
+                    pb::go_maps::encode_caps_map(caps, &mut b);
+                    b
+                })
+                .len(),
+            _ => md.encoded_len(),
+        };
+        metadata_len += map_entry_len(2, dgst.as_str().len(), len);
+    }
+    let mut rest = Vec::with_capacity(metadata_len + room);
+    for &i in order {
+        let (key, md) = (digests[i as usize].as_str().as_bytes(), &metadata[i as usize]);
+        match md.caps.as_ref().filter(|_| md.caps_only()).and_then(|c| caps_bytes.get(&Arc::as_ptr(c))) {
+            Some(bytes) => map_entry(2, key, bytes.len(), &mut rest, |buf| buf.extend_from_slice(bytes)),
+            None => map_entry(2, key, md.encoded_len(), &mut rest, |buf| md.encode(buf)),
+        }
+    }
+    debug_assert_eq!(rest.len(), metadata_len, "the metadata's length");
+    rest
 }
 
 /// Appends a length-delimited field `tag` to `out`, its body written by
@@ -809,7 +846,8 @@ fn encode_location(entry: (u32, i32, &SourceLocation), buf: &mut Vec<u8>) {
 #[derive(Default)]
 struct SourceCollector<'g> {
     files: Vec<Arc<SourceFile>>,
-    index: FxHashMap<*const SourceFile, usize>,
+    /// File (by address) → its index in `files`.
+    index: FxHashMap<usize, usize>,
     /// (op position, file index, location), in visit order.
     locations: Vec<(u32, i32, &'g SourceLocation)>,
 }
@@ -817,7 +855,7 @@ struct SourceCollector<'g> {
 impl<'g> SourceCollector<'g> {
     fn add(&mut self, slot: usize, node: &'g Node) {
         for loc in &node.locations {
-            let ptr = Arc::as_ptr(&loc.file);
+            let ptr = Arc::as_ptr(&loc.file) as usize;
             let idx = match self.index.get(&ptr) {
                 Some(i) => *i,
                 None => match self.files.iter().position(|f| **f == *loc.file) {
