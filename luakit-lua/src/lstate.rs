@@ -580,6 +580,8 @@ mod tests {
         r#"base:with_env("K", ""):run("env")"#,
         r#"base:with_workdir("w"):with_workdir("../v"):run("pwd")"#,
         r#"base:with_user("u"):run("id")"#,
+        // Located on the coroutine's stack (line 4), not the main thread's (5).
+        "coroutine.wrap(function()\n    return base:run('in a coroutine')\nend)()",
     ];
 
     /// Calls the stack paths leave to the general functions: valid calls
@@ -642,6 +644,23 @@ mod tests {
             assert!(made >= 1, "{body}: the stack path was not taken");
             assert_eq!(fast, general, "{body}");
         }
+    }
+
+    #[test]
+    fn a_state_made_in_a_coroutine_is_located_on_its_stack() {
+        let body = TAKEN.last().expect("the coroutine case");
+        let (bytes, _) = evaluate(body, false);
+        let def = luakit_llb::decode(&bytes.expect("a Definition")).expect("it decodes");
+        let lines: Vec<i32> = def
+            .source
+            .iter()
+            .flat_map(|s| s.locations.values())
+            .flat_map(|l| &l.locations)
+            .flat_map(|l| &l.ranges)
+            .filter_map(|r| r.start.as_ref().map(|p| p.line))
+            .collect();
+        // bk.image on line 1, the run on line 4.
+        assert!(lines.contains(&4) && !lines.contains(&5), "{lines:?}");
     }
 
     #[test]
