@@ -45,6 +45,11 @@ impl StepNames {
         StepNames { enabled, names: HashMap::default() }
     }
 
+    /// Whether ops are named (else `record` and `apply` do nothing).
+    pub(crate) fn enabled(&self) -> bool {
+        self.enabled
+    }
+
     /// Records `name` for the op `digest`: the name of the first node of
     /// that digest that has one (see [`step_name`]).
     pub(crate) fn record(&mut self, digest: &Digest, name: String) {

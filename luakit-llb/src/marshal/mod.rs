@@ -189,8 +189,11 @@ fn assemble(state: &State, opts: &MarshalOptions, enc: &mut Encoder) -> Result<M
     }
     // At most one op per node the encoder saw.
     let n = enc.memo.len();
+    let names = StepNames::new(opts);
+    let unique = !enc.shared_prefix && !names.enabled();
     let mut m = Assembler {
-        seen: FxHashMap::with_capacity_and_hasher(n, Default::default()),
+        seen: if unique { FxHashMap::default() } else { FxHashMap::with_capacity_and_hasher(n, Default::default()) },
+        unique,
         ops: Vec::with_capacity(n + 1),
         metadata: Vec::with_capacity(n + 1),
         digests: Vec::with_capacity(n + 1),
@@ -199,7 +202,7 @@ fn assemble(state: &State, opts: &MarshalOptions, enc: &mut Encoder) -> Result<M
             ..Default::default()
         },
         any_meta: MetaFlags::default(),
-        names: StepNames::new(opts),
+        names,
     };
     let Some(out) = state.output() else {
         return Ok(Marshalled { definition: Definition::default(), terminal: None });
@@ -219,7 +222,16 @@ fn assemble(state: &State, opts: &MarshalOptions, enc: &mut Encoder) -> Result<M
         ..Default::default()
     };
     let (bytes, tdgst) = framed(&terminal);
-    let t = m.slot(&tdgst, bytes);
+    // With no map of digests, the terminal is looked for among the ops
+    // when its digest's prefix is one an op has (it never is the same op
+    // in practice: an op of its own has an operation).
+    let emitted = (m.unique && digest_key(&tdgst).is_none_or(|k| enc.prefixes.contains(&k)))
+        .then(|| m.digests.iter().position(|d| *d == tdgst))
+        .flatten();
+    let t = match emitted {
+        Some(t) => t,
+        None => m.slot(&tdgst, bytes),
+    };
     let mut caps = BTreeMap::new();
     caps.insert(id::CONSTRAINTS.to_string(), true);
     caps.insert(id::PLATFORM.to_string(), true);
@@ -240,16 +252,19 @@ fn assemble(state: &State, opts: &MarshalOptions, enc: &mut Encoder) -> Result<M
     Ok(Marshalled { definition: m.write(&order, opts.source_map), terminal: Some(tdgst) })
 }
 
+/// The eight characters after `sha256:` of a digest, read as one
+/// big-endian number: digests order as these numbers do, unless equal.
+fn digest_key(d: &Digest) -> Option<u64> {
+    let hex = d.as_str().strip_prefix("sha256:")?.as_bytes().get(..8)?;
+    Some(u64::from_be_bytes(hex.try_into().ok()?))
+}
+
 /// The positions of `digests` in the order of the digests (as strings).
 /// Digests of this marshal all start `sha256:`; the eight characters after
 /// it, read as one big-endian number, order them as the strings do, and
 /// only equal numbers need the strings compared.
 fn by_digest(digests: &[Digest]) -> Vec<u32> {
-    const PREFIX: &str = "sha256:";
-    let key = |d: &Digest| -> Option<u64> {
-        let hex = d.as_str().strip_prefix(PREFIX)?.as_bytes().get(..8)?;
-        Some(u64::from_be_bytes(hex.try_into().ok()?))
-    };
+    let key = digest_key;
     // Each key above its position in one integer: sorting these plain
     // numbers touches no other memory, and equal keys (rare) are then put
     // in string order.
@@ -324,6 +339,12 @@ pub(crate) struct Encoder {
     /// The distinct cap sets of the ops encoded so far (most ops record
     /// one of a few), so that each op's metadata shares one.
     cap_sets: FxHashMap<BTreeMap<String, bool>, Arc<BTreeMap<String, bool>>>,
+    /// The digests of the ops encoded so far, by a prefix of each (eight
+    /// bytes of hex), and whether two of them shared one: when none did,
+    /// no two nodes give the same op, and the assembly needs no map from
+    /// digest to op (see [`Assembler::unique`]).
+    prefixes: FxHashSet<u64>,
+    shared_prefix: bool,
 }
 
 impl Encoder {
@@ -334,6 +355,8 @@ impl Encoder {
             check_only,
             unnamed: Digest::from_string(String::new()),
             cap_sets: FxHashMap::default(),
+            prefixes: FxHashSet::default(),
+            shared_prefix: false,
         }
     }
 
@@ -392,7 +415,13 @@ impl Encoder {
             |enc, node| enc.outcome(node).is_some(),
             |enc, node| {
                 let r = match enc.encode_node(node) {
-                    Ok(Some(e)) => Outcome::Encoded(Box::new(e)),
+                    Ok(Some(e)) => {
+                        if !enc.shared_prefix {
+                            let fresh = digest_key(&e.digest).is_some_and(|k| enc.prefixes.insert(k));
+                            enc.shared_prefix = !fresh;
+                        }
+                        Outcome::Encoded(Box::new(e))
+                    }
                     Ok(None) => Outcome::Checked,
                     Err(e) => Outcome::Failed(Box::new(e)),
                 };
@@ -481,8 +510,13 @@ fn not_encoded(node: &Node) -> MarshalError {
 
 /// Puts encoded ops in order: one per digest, metadata merged per digest.
 struct Assembler<'g> {
-    /// Digest → its position in `ops` (emitted already).
+    /// Digest → its position in `ops` (emitted already); kept only when
+    /// not `unique`.
     seen: FxHashMap<Digest, usize>,
+    /// Every node gives an op of its own (the encoder saw no two digests
+    /// share a prefix) and no step is named by digest: each node emitted
+    /// is a new op, and `seen` is not needed.
+    unique: bool,
     /// The encoded ops (each framed as field 1), in the Definition's order.
     ops: Vec<Vec<u8>>,
     /// Op metadata by position in `ops`, merged over nodes with the same
@@ -499,14 +533,16 @@ impl<'g> Assembler<'g> {
     /// The position of the op `dgst` in the Definition, emitting `bytes`
     /// (with empty metadata) the first time the digest is seen.
     fn slot(&mut self, dgst: &Digest, bytes: Vec<u8>) -> usize {
-        if let Some(&i) = self.seen.get(dgst) {
-            return i;
+        if !self.unique {
+            if let Some(&i) = self.seen.get(dgst) {
+                return i;
+            }
+            self.seen.insert(dgst.clone(), self.ops.len());
         }
         let i = self.ops.len();
         self.ops.push(bytes);
         self.metadata.push(Meta::default());
         self.digests.push(dgst.clone());
-        self.seen.insert(dgst.clone(), i);
         i
     }
 
