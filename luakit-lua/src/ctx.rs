@@ -122,12 +122,12 @@ impl Ctx {
 
 /// Op options for an op made now: its source location when source maps are on.
 pub(crate) fn op_options(lua: &Lua) -> R<OpOptions> {
-    op_options_at(lua, crate::lstate::current(lua))
+    op_options_at(lua, crate::raw::Running::current(lua))
 }
 
-/// [`op_options`] for a call running on Lua thread `state` (the script's
+/// [`op_options`] for a call running on Lua thread `thread` (the script's
 /// frame is looked for on that thread's stack).
-pub(crate) fn op_options_at(lua: &Lua, state: *mut mlua::ffi::lua_State) -> R<OpOptions> {
+pub(crate) fn op_options_at(lua: &Lua, thread: crate::raw::Running) -> R<OpOptions> {
     let Some(mut ctx) = lua.app_data_mut::<Ctx>() else {
         return Err(Fail::Msg("internal error: no evaluation context".to_string()));
     };
@@ -139,7 +139,7 @@ pub(crate) fn op_options_at(lua: &Lua, state: *mut mlua::ffi::lua_State) -> R<Op
     // As `caller`, without copying the file name out of Lua: the nearest
     // script frame is looked up among the files as it is.
     let mut op = OpOptions::default();
-    if let Some((Some(sf), line)) = crate::raw::script_frame(state, |file, line| (ctx.source_file(file), line)) {
+    if let Some((Some(sf), line)) = crate::raw::script_frame(thread, |file, line| (ctx.source_file(file), line)) {
         // Made at its size (one location), not grown into.
         op.locations = vec![SourceLocation {
             file: sf,

@@ -32,7 +32,7 @@ use luakit_graph::CopyOptions;
 use mlua::{AnyUserData, Function, Lua, MultiValue, Table, Value, ffi};
 
 use crate::api;
-use crate::raw::{Raw, list_at, pairs_at, read, walk_at};
+use crate::raw::{Raw, Running, list_at, pairs_at, read, walk_at};
 use crate::userdata::{LState, STATE_METHODS, describe_state};
 
 // A block from `lua_newuserdatauv` is aligned for any Lua value: 8 bytes.
@@ -53,16 +53,16 @@ type General = fn(&Lua, MultiValue) -> mlua::Result<Value>;
 pub(crate) fn install(lua: &Lua) -> mlua::Result<()> {
     let metatable = lua.create_table()?;
     let methods = lua.create_table()?;
-    let general: &[(&str, General, Option<Method>)] = &[
-        ("run", api::st_run, Some(Method::Run)),
-        ("copy", api::st_copy, Some(Method::Copy)),
-        ("mkdir", api::st_mkdir, Some(Method::Mkdir)),
-        ("mkfile", api::st_mkfile, Some(Method::Mkfile)),
-        ("rm", api::st_rm, Some(Method::Rm)),
+    let general: &[(&str, General, Option<ffi::lua_CFunction>)] = &[
+        ("run", api::st_run, Some(method::<RUN>)),
+        ("copy", api::st_copy, Some(method::<COPY>)),
+        ("mkdir", api::st_mkdir, Some(method::<MKDIR>)),
+        ("mkfile", api::st_mkfile, Some(method::<MKFILE>)),
+        ("rm", api::st_rm, Some(method::<RM>)),
         ("symlink", api::st_symlink, None),
-        ("with_env", api::st_with_env, Some(Method::WithEnv)),
-        ("with_workdir", api::st_with_workdir, Some(Method::WithWorkdir)),
-        ("with_user", api::st_with_user, Some(Method::WithUser)),
+        ("with_env", api::st_with_env, Some(method::<WITH_ENV>)),
+        ("with_workdir", api::st_with_workdir, Some(method::<WITH_WORKDIR>)),
+        ("with_user", api::st_with_user, Some(method::<WITH_USER>)),
         ("with_metadata", api::st_with_metadata, None),
         ("output", api::st_output, None),
     ];
@@ -116,11 +116,6 @@ pub(crate) fn install(lua: &Lua) -> mlua::Result<()> {
     let id = metatable.to_pointer() as usize;
     lua.set_app_data(StateType { metatable, id });
     Ok(())
-}
-
-/// The Lua thread running now (the caller's, in a Rust function called from Lua).
-pub(crate) fn current(lua: &Lua) -> *mut ffi::lua_State {
-    lua.exec_raw_lua(|raw| raw.state())
 }
 
 /// The state `v` holds, if it is one.
@@ -218,32 +213,19 @@ unsafe extern "C-unwind" fn collect(state: *mut ffi::lua_State) -> c_int {
     0
 }
 
-/// The methods with a path on the stack.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Method {
-    Run,
-    Copy,
-    Mkdir,
-    Mkfile,
-    Rm,
-    WithEnv,
-    WithWorkdir,
-    WithUser,
-}
+// The methods with a path on the stack, as the parameter of `method`.
+const RUN: u8 = 0;
+const COPY: u8 = 1;
+const MKDIR: u8 = 2;
+const MKFILE: u8 = 3;
+const RM: u8 = 4;
+const WITH_ENV: u8 = 5;
+const WITH_WORKDIR: u8 = 6;
+const WITH_USER: u8 = 7;
 
-/// The C closure of method `m`: upvalue 1 is the state metatable, 2 the
-/// general function.
-fn fast_method(lua: &Lua, m: Method, metatable: &Table, general: Function) -> mlua::Result<Function> {
-    let f: ffi::lua_CFunction = match m {
-        Method::Run => method::<0>,
-        Method::Copy => method::<1>,
-        Method::Mkdir => method::<2>,
-        Method::Mkfile => method::<3>,
-        Method::Rm => method::<4>,
-        Method::WithEnv => method::<5>,
-        Method::WithWorkdir => method::<6>,
-        Method::WithUser => method::<7>,
-    };
+/// The C closure of a method's path on the stack `f` (a `method`):
+/// upvalue 1 is the state metatable, 2 the general function.
+fn fast_method(lua: &Lua, f: ffi::lua_CFunction, metatable: &Table, general: Function) -> mlua::Result<Function> {
     lua.exec_raw_lua(|raw| {
         let state = raw.state();
         // SAFETY: slots made sure of first; this runs while the API is
@@ -263,20 +245,9 @@ fn fast_method(lua: &Lua, m: Method, metatable: &Table, general: Function) -> ml
     })
 }
 
-const METHODS: [Method; 8] = [
-    Method::Run,
-    Method::Copy,
-    Method::Mkdir,
-    Method::Mkfile,
-    Method::Rm,
-    Method::WithEnv,
-    Method::WithWorkdir,
-    Method::WithUser,
-];
-
 /// A state method on the stack: the state it makes from arguments of the
 /// common shape, else the general function's results.
-unsafe extern "C-unwind" fn method<const M: usize>(state: *mut ffi::lua_State) -> c_int {
+unsafe extern "C-unwind" fn method<const M: u8>(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: a Lua C function with the upvalues of `fast_method`. The
     // result's block is made first, while no Rust value is alive (a memory
     // error jumps over nothing to drop); the arguments are read with calls
@@ -289,10 +260,10 @@ unsafe extern "C-unwind" fn method<const M: usize>(state: *mut ffi::lua_State) -
         if ffi::lua_checkstack(state, 8) != 0 {
             let block = ffi::lua_newuserdatauv(state, std::mem::size_of::<LState>(), 0).cast::<LState>();
             let made = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                let args = Args { state, n };
+                let args = Args { state, n, thread: Running::from_ptr(state) };
                 let this = args.state(1)?;
                 let lua = Lua::get_or_init_from_ptr(state);
-                let s = fast(lua, METHODS[M], &args, this)?;
+                let s = fast(lua, M, &args, this)?;
                 api::announce(lua, &s);
                 Some(s)
             }));
@@ -317,6 +288,8 @@ unsafe extern "C-unwind" fn method<const M: usize>(state: *mut ffi::lua_State) -
 struct Args {
     state: *mut ffi::lua_State,
     n: c_int,
+    /// The same thread, for the script's frame.
+    thread: Running,
 }
 
 impl Args {
@@ -331,15 +304,8 @@ impl Args {
 
     /// Argument `i` as text (a string of valid UTF-8 without NUL bytes).
     fn text(&self, i: c_int) -> Option<&str> {
-        if i > self.n {
-            return None;
-        }
-        // SAFETY: `i` is an argument's index; the bytes live while the
-        // argument is on the stack, as long as the call.
-        match unsafe { read(self.state, i) } {
-            Raw::Text(t) => Some(t),
-            _ => None,
-        }
+        // The bytes live while the argument is on the stack, as long as the call.
+        (i <= self.n).then(|| text_at(self.state, i)).flatten()
     }
 
     /// Argument `i` as non-empty text.
@@ -407,10 +373,10 @@ unsafe fn env_at(state: *mut ffi::lua_State, idx: c_int) -> Option<Vec<(String, 
 
 /// The state method `m` makes from arguments of the common shape; `None`
 /// for anything else (the general function then answers).
-fn fast(lua: &Lua, m: Method, a: &Args, this: &LState) -> Option<LState> {
-    let state = a.state;
+fn fast(lua: &Lua, m: u8, a: &Args, this: &LState) -> Option<LState> {
+    let (state, thread) = (a.state, a.thread);
     match m {
-        Method::Run => {
+        RUN => {
             let args = match a.ty(2) {
                 ffi::LUA_TSTRING => {
                     let cmd = a.text(2)?;
@@ -449,24 +415,28 @@ fn fast(lua: &Lua, m: Method, a: &Args, this: &LState) -> Option<LState> {
                 _ => return None,
             }
             let cwd = luakit_graph::state::resolve_dir(&this.state.meta().dir, ro.cwd.as_deref().unwrap_or("."));
-            api::run_state(lua, state, this, ro, cwd, &[]).ok()
+            api::run_state(lua, thread, this, ro, cwd, &[]).ok()
         }
-        Method::Copy => {
+        COPY => {
             let from = a.state(2)?;
             let (src, dest) = (a.nonempty(3)?, a.nonempty(4)?);
             if !a.no_options(5) {
                 return None;
             }
-            api::copy_state(lua, state, this, from, src, dest, CopyOptions::default()).ok()
+            let co = CopyOptions::default();
+            api::file_state(lua, thread, this, src.len() + dest.len(), |op| {
+                this.state.copy(&from.state, src, dest, co, op)
+            })
+            .ok()
         }
-        Method::Mkdir => {
+        MKDIR => {
             let path = a.nonempty(2)?;
             if !a.no_options(3) {
                 return None;
             }
-            api::mkdir_state(lua, state, this, path, 0o755, true, None).ok()
+            api::file_state(lua, thread, this, path.len(), |op| this.state.mkdir(path, 0o755, true, None, op)).ok()
         }
-        Method::Mkfile => {
+        MKFILE => {
             let path = a.nonempty(2)?;
             if a.ty(3) != ffi::LUA_TSTRING || !a.no_options(4) {
                 return None;
@@ -477,16 +447,19 @@ fn fast(lua: &Lua, m: Method, a: &Args, this: &LState) -> Option<LState> {
                 let p = ffi::lua_tolstring(state, 3, &mut len);
                 std::slice::from_raw_parts(p.cast::<u8>(), len).to_vec()
             };
-            api::mkfile_state(lua, state, this, path, 0o644, data, None).ok()
+            api::file_state(lua, thread, this, path.len() + data.len(), |op| {
+                this.state.mkfile(path, 0o644, data, None, op)
+            })
+            .ok()
         }
-        Method::Rm => {
+        RM => {
             let path = a.nonempty(2)?;
             if !a.no_options(3) {
                 return None;
             }
-            api::rm_state(lua, state, this, path, false, false).ok()
+            api::file_state(lua, thread, this, path.len(), |op| this.state.rm(path, false, false, op)).ok()
         }
-        Method::WithEnv => {
+        WITH_ENV => {
             let key = a.nonempty(2)?;
             let value = a.text(3)?;
             if key.contains('=') {
@@ -494,8 +467,10 @@ fn fast(lua: &Lua, m: Method, a: &Args, this: &LState) -> Option<LState> {
             }
             Some(this.derive(this.state.with_env(key, value)))
         }
-        Method::WithWorkdir => Some(this.derive(this.state.with_dir(a.nonempty(2)?))),
-        Method::WithUser => Some(this.derive(this.state.with_user(a.nonempty(2)?))),
+        WITH_WORKDIR => Some(this.derive(this.state.with_dir(a.nonempty(2)?))),
+        WITH_USER => Some(this.derive(this.state.with_user(a.nonempty(2)?))),
+        // No such method: the general function answers.
+        _ => None,
     }
 }
 

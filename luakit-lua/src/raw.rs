@@ -88,28 +88,24 @@ fn with_pushed<T>(
     })
 }
 
-/// [`walk`], also giving `f` a way to take the value as an mlua [`Value`]
-/// (a registered reference, as mlua's own walk makes for every value).
+/// Walks the pairs of `t` (raw: no metamethods), calling `f` with each key
+/// and value, and a way to take the value as an mlua [`Value`] (a
+/// registered reference, as mlua's own walk makes for every value), until
+/// it returns false. True when every pair was seen; false when stopped or
+/// when the walk could not run.
 pub(crate) fn walk_values(t: &Table, mut f: impl FnMut(Raw<'_>, Raw<'_>, &dyn Fn() -> Value) -> bool) -> bool {
     // A key, a value and a copy of the value above the table.
     with_pushed(&t.weak_lua().upgrade(), t, 3, |raw, state, table| {
-        // SAFETY: as in `with_pushed`; the value is at the top while `f`
-        // runs, and a slot was reserved for its copy.
+        // SAFETY: as in `with_pushed`; `table` holds the table, and a slot
+        // was reserved for the copy of the value, taken at the top.
         unsafe {
-            let value = || {
-                ffi::lua_pushvalue(state, -1);
-                raw.pop_value()
-            };
-            ffi::lua_pushnil(state);
-            while ffi::lua_next(state, table) != 0 {
-                let go = f(read(state, -2), read(state, -1), &value);
-                // Keep the key for the next step.
-                ffi::lua_settop(state, table + 1);
-                if !go {
-                    return Some(false);
-                }
-            }
-            Some(true)
+            Some(walk_at(state, table, |k, v| {
+                let value = || {
+                    ffi::lua_pushvalue(state, v);
+                    raw.pop_value()
+                };
+                f(read(state, k), read(state, v), &value)
+            }))
         }
     })
     .unwrap_or(false)
@@ -230,15 +226,36 @@ pub(crate) unsafe fn pairs_at(state: *mut ffi::lua_State, idx: i32) -> Option<Ve
     Some(out)
 }
 
-/// The nearest calling frame of Lua thread `state` (level 1 up to 199) that runs a script file
+/// A Lua thread of the VM that is running a call now: the thread a `bk`
+/// function was called on, whose stack holds the script's frames. Only
+/// such a thread is made into one, so reading its stack is sound.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Running(*mut ffi::lua_State);
+
+impl Running {
+    /// The thread mlua runs the current Rust function on (the caller's).
+    pub(crate) fn current(lua: &Lua) -> Self {
+        Running(lua.exec_raw_lua(|raw| raw.state()))
+    }
+
+    /// # Safety
+    /// `state` must be a thread of the VM that is running (the one a C
+    /// function was called on), for as long as the value is used.
+    pub(crate) unsafe fn from_ptr(state: *mut ffi::lua_State) -> Self {
+        Running(state)
+    }
+}
+
+/// The nearest calling frame of the running thread (level 1 up to 199) that runs a script file
 /// (chunk name `@file`) at a known line, as `f(file, line)`: what
 /// `Lua::inspect_stack` with `source()` and `current_line()` finds level by
 /// level, read with one `lua_getinfo("Sl")` per level; the file name is
 /// given as the chunk name's bytes after the `@`. `None` when no frame
 /// qualifies.
-pub(crate) fn script_frame<T>(state: *mut ffi::lua_State, f: impl FnOnce(&[u8], i32) -> T) -> Option<T> {
+pub(crate) fn script_frame<T>(thread: Running, f: impl FnOnce(&[u8], i32) -> T) -> Option<T> {
+    let state = thread.0;
     for level in 1..200 {
-        // SAFETY: `state` is the running Lua thread (the caller's). An
+        // SAFETY: `state` is a running Lua thread (see `Running`). An
         // all-zero `lua_Debug` is a valid value of the plain C struct;
         // `lua_getstack` and `lua_getinfo` with "Sl" fill it without
         // allocating or raising, and `source` then points to the chunk

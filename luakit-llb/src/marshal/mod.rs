@@ -264,12 +264,11 @@ fn digest_key(d: &Digest) -> Option<u64> {
 /// it, read as one big-endian number, order them as the strings do, and
 /// only equal numbers need the strings compared.
 fn by_digest(digests: &[Digest]) -> Vec<u32> {
-    let key = digest_key;
     // Each key above its position in one integer: sorting these plain
     // numbers touches no other memory, and equal keys (rare) are then put
     // in string order.
     let keyed: Option<Vec<u128>> =
-        digests.iter().enumerate().map(|(i, d)| Some(u128::from(key(d)?) << 32 | i as u128)).collect();
+        digests.iter().enumerate().map(|(i, d)| Some(u128::from(digest_key(d)?) << 32 | i as u128)).collect();
     let Some(mut keyed) = keyed else {
         let mut order: Vec<u32> = (0..digests.len() as u32).collect();
         order.sort_unstable_by(|&a, &b| digests[a as usize].cmp(&digests[b as usize]));
@@ -704,24 +703,23 @@ fn framed(op: &pb::Op) -> (Vec<u8>, Digest) {
     (buf, digest)
 }
 
-/// The length of what [`map_entry`] writes for a key of `key_len` bytes and
-/// a value of `len`.
-fn map_entry_len(tag: u32, key_len_bytes: usize, len: usize) -> usize {
-    let body = key_len(1)
-        + encoded_len_varint(key_len_bytes as u64)
-        + key_len_bytes
-        + key_len(2)
-        + encoded_len_varint(len as u64)
-        + len;
+/// The length of what [`map_entry`] writes for a key of `key_bytes` bytes
+/// and a value of `len`.
+fn map_entry_len(tag: u32, key_bytes: usize, len: usize) -> usize {
+    let body = map_entry_body_len(key_bytes, len);
     key_len(tag) + encoded_len_varint(body as u64) + body
+}
+
+/// The length of a map entry's message: its key field and its value field.
+fn map_entry_body_len(key_bytes: usize, len: usize) -> usize {
+    nested_len(key_bytes) + nested_len(len)
 }
 
 /// Writes one entry of a `map<string, Message>` field `tag` (as Go does:
 /// key and value always present): `value` writes the value's `len` bytes.
 fn map_entry(tag: u32, key: &[u8], len: usize, buf: &mut Vec<u8>, value: impl FnOnce(&mut Vec<u8>)) {
-    let key_field = key_len(1) + encoded_len_varint(key.len() as u64) + key.len();
     let mut w = Small::new();
-    w.nested(tag, key_field + key_len(2) + encoded_len_varint(len as u64) + len);
+    w.nested(tag, map_entry_body_len(key.len(), len));
     w.nested(1, key.len());
     w.flush(buf);
     buf.extend_from_slice(key);
@@ -799,9 +797,9 @@ struct Small {
 }
 
 impl Small {
-    /// Room for what the most a write below holds before it is flushed:
-    /// a location's key, length and file index, and one range (nine keys
-    /// and nine varints of at most 1 and 10 bytes), 99 bytes.
+    /// Room for the most any write below holds before it is flushed: a
+    /// location's key, length and file index, and one range (nine keys of
+    /// 1 byte and nine varints of at most 10), 99 bytes.
     const ROOM: usize = 128;
 
     fn new() -> Self {

@@ -4,10 +4,11 @@
 use luakit_graph::{Chown, CopyOptions};
 use mlua::{Lua, MultiValue, Value};
 
-use crate::ctx::{api, charge, op_options, op_options_at};
-use crate::lstate::current;
-use crate::opts::R;
-use crate::opts::{Opts, type_name};
+use luakit_graph::{OpOptions, State};
+
+use crate::ctx::{api, charge, op_options_at};
+use crate::opts::{Opts, R, type_name};
+use crate::raw::Running;
 use crate::userdata::LState;
 
 use super::{Args, NODE_BYTES, req_nonempty, req_state, ud};
@@ -44,7 +45,9 @@ pub(crate) fn st_copy(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
             exclude_patterns: opts.string_list("exclude")?.unwrap_or_default(),
             ..d
         };
-        copy_state(lua, current(lua), &this, &from, &src, &dest, co)
+        file_state(lua, Running::current(lua), &this, src.len() + dest.len(), |op| {
+            this.state.copy(&from.state, &src, &dest, co, op)
+        })
     })?;
     ud(lua, st)
 }
@@ -59,7 +62,9 @@ pub(crate) fn st_mkdir(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         let mode = opts.mode("mode")?.unwrap_or(0o755);
         let parents = opts.boolean("make_parents")?.unwrap_or(true);
         let owner = opts.owner("owner")?;
-        mkdir_state(lua, current(lua), &this, &path, mode, parents, owner)
+        file_state(lua, Running::current(lua), &this, path.len(), |op| {
+            this.state.mkdir(&path, mode, parents, owner, op)
+        })
     })?;
     ud(lua, st)
 }
@@ -80,7 +85,9 @@ pub(crate) fn st_mkfile(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         let opts = Opts::new(a.get(3), MKFILE_OPTS)?;
         let mode = opts.mode("mode")?.unwrap_or(0o644);
         let owner: Option<Chown> = opts.owner("owner")?;
-        mkfile_state(lua, current(lua), &this, &path, mode, data, owner)
+        file_state(lua, Running::current(lua), &this, path.len() + data.len(), |op| {
+            this.state.mkfile(&path, mode, data, owner, op)
+        })
     })?;
     ud(lua, st)
 }
@@ -94,7 +101,7 @@ pub(crate) fn st_rm(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         let opts = Opts::new(a.get(2), RM_OPTS)?;
         let not_found = opts.boolean("allow_not_found")?.unwrap_or(false);
         let wildcard = opts.boolean("allow_wildcard")?.unwrap_or(false);
-        rm_state(lua, current(lua), &this, &path, not_found, wildcard)
+        file_state(lua, Running::current(lua), &this, path.len(), |op| this.state.rm(&path, not_found, wildcard, op))
     })?;
     ud(lua, st)
 }
@@ -108,65 +115,24 @@ pub(crate) fn st_symlink(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         let new = req_nonempty(a.get(2), 2, "newpath")?;
         let opts = Opts::new(a.get(3), SYMLINK_OPTS)?;
         let owner = opts.owner("owner")?;
-        charge(lua, NODE_BYTES + old.len() + new.len())?;
-        Ok(this.derive(this.state.symlink(&old, &new, owner, op_options(lua)?)))
+        file_state(lua, Running::current(lua), &this, old.len() + new.len(), |op| {
+            this.state.symlink(&old, &new, owner, op)
+        })
     })?;
     ud(lua, st)
 }
 
-// The states the file operations make, once their arguments are read (by
-// the functions above or by the fast paths on the stack): each counts its
-// op against the memory limit and gives it its script location (the
-// caller's frame on Lua thread `state`).
-
-pub(crate) fn copy_state(
+/// The state a file operation makes, once its arguments are read (by the
+/// functions above or by the paths on the stack): counts its op, with
+/// `text` bytes of paths and data, against the memory limit, and `make`s it
+/// with its script location (the caller's frame on `thread`).
+pub(crate) fn file_state(
     lua: &Lua,
-    state: *mut mlua::ffi::lua_State,
+    thread: Running,
     this: &LState,
-    from: &LState,
-    src: &str,
-    dest: &str,
-    co: CopyOptions,
+    text: usize,
+    make: impl FnOnce(OpOptions) -> State,
 ) -> R<LState> {
-    charge(lua, NODE_BYTES + src.len() + dest.len())?;
-    let op = op_options_at(lua, state)?;
-    Ok(this.derive(this.state.copy(&from.state, src, dest, co, op)))
-}
-
-pub(crate) fn mkdir_state(
-    lua: &Lua,
-    state: *mut mlua::ffi::lua_State,
-    this: &LState,
-    path: &str,
-    mode: u32,
-    parents: bool,
-    owner: Option<Chown>,
-) -> R<LState> {
-    charge(lua, NODE_BYTES + path.len())?;
-    Ok(this.derive(this.state.mkdir(path, mode, parents, owner, op_options_at(lua, state)?)))
-}
-
-pub(crate) fn mkfile_state(
-    lua: &Lua,
-    state: *mut mlua::ffi::lua_State,
-    this: &LState,
-    path: &str,
-    mode: u32,
-    data: Vec<u8>,
-    owner: Option<Chown>,
-) -> R<LState> {
-    charge(lua, NODE_BYTES + path.len() + data.len())?;
-    Ok(this.derive(this.state.mkfile(path, mode, data, owner, op_options_at(lua, state)?)))
-}
-
-pub(crate) fn rm_state(
-    lua: &Lua,
-    state: *mut mlua::ffi::lua_State,
-    this: &LState,
-    path: &str,
-    allow_not_found: bool,
-    allow_wildcard: bool,
-) -> R<LState> {
-    charge(lua, NODE_BYTES + path.len())?;
-    Ok(this.derive(this.state.rm(path, allow_not_found, allow_wildcard, op_options_at(lua, state)?)))
+    charge(lua, NODE_BYTES + text)?;
+    Ok(this.derive(make(op_options_at(lua, thread)?)))
 }

@@ -14,6 +14,7 @@ use crate::opts::{
     Fail, Opts, R, as_integer, did_you_mean, option_msg, sequence, shown, string_list, string_map, string_pairs, text,
     type_name,
 };
+use crate::raw::Running;
 use crate::userdata::{ExecInfo, LMount, LState};
 
 use super::sources::char_name;
@@ -142,18 +143,18 @@ pub(crate) fn st_run(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
                 ));
             }
         }
-        run_state(lua, crate::lstate::current(lua), &this, ro, cwd, &writable_binds)
+        run_state(lua, Running::current(lua), &this, ro, cwd, &writable_binds)
     })?;
     ud(lua, st)
 }
 
 /// The state a run makes, once its options are read (by [`st_run`] or by
 /// the fast path on the stack): counts it against the memory limit, gives
-/// it its script location (the caller's frame on Lua thread `state`) and
-/// adds the writable binds' outputs.
+/// it its script location (the caller's frame on `thread`) and adds the
+/// writable binds' outputs.
 pub(crate) fn run_state(
     lua: &Lua,
-    state: *mut mlua::ffi::lua_State,
+    thread: Running,
     this: &LState,
     mut ro: RunOptions,
     cwd: String,
@@ -167,7 +168,7 @@ pub(crate) fn run_state(
             + this.state.meta().env.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
             + 128 * ro.mounts.len(),
     )?;
-    ro.op = op_options_at(lua, state)?;
+    ro.op = op_options_at(lua, thread)?;
     let mut exec = this.state.run(ro)?;
     for (dest, src) in writable_binds {
         exec = exec.with_mount_meta(dest, src);
