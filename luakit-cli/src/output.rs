@@ -244,6 +244,7 @@ impl TempFile {
         // No fsync: the rename makes the file appear whole or not at all to
         // readers and after any failure of this process; surviving a power
         // cut is not worth the ~10 ms an fsync costs every build.
+        let _ = reserve(&self.file, chunks.iter().map(|c| c.len() as u64).sum());
         write_chunks(&self.file, chunks).with_context(|| format!("cannot write {}", self.path.display()))
     }
 
@@ -260,6 +261,31 @@ impl Drop for TempFile {
             let _ = std::fs::remove_file(&self.path);
         }
     }
+}
+
+/// Allocates the disk blocks of a new file's `len` bytes before they are
+/// written (its size is left as it is).
+///
+/// ext4 allocates a file's blocks when its pages are written back; a
+/// rename that replaces an existing file first starts that writeback, so
+/// that a crash cannot leave the new name empty. Started by the rename,
+/// it made replacing a 4 MB Definition cost 4 ms; with the blocks
+/// allocated up front the rename has nothing to start (0.4 ms). A file
+/// system that cannot do it is written as before.
+/// True when the blocks were allocated.
+#[cfg(target_os = "linux")]
+fn reserve(file: &File, len: u64) -> bool {
+    use std::os::fd::AsRawFd as _;
+    let Ok(len) = libc::off_t::try_from(len) else { return false };
+    // SAFETY: a plain system call on a descriptor this file owns.
+    #[allow(unsafe_code)]
+    let r = unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, 0, len) };
+    len > 0 && r == 0
+}
+
+#[cfg(not(target_os = "linux"))]
+fn reserve(_: &File, _: u64) -> bool {
+    false
 }
 
 /// The process umask, read without changing it (Linux reports it in
@@ -402,6 +428,20 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_blocks_of_an_output_are_allocated_before_it_is_written() -> anyhow::Result<()> {
+        use std::os::unix::fs::MetadataExt as _;
+        let dir = tempfile::tempdir()?;
+        let file = File::create(dir.path().join("out"))?;
+        // The test directories are on ext4 or tmpfs, both of which can.
+        assert!(reserve(&file, 1 << 20), "fallocate failed");
+        let m = file.metadata()?;
+        assert_eq!(m.len(), 0, "the size is left as it was");
+        assert!(m.blocks() * 512 >= 1 << 20, "{} blocks allocated", m.blocks());
+        Ok(())
+    }
 
     /// A writer that takes at most `limit` bytes a call and is interrupted
     /// every third call.
