@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 
 use luakit_graph::SourceFile;
 use mlua::chunk::ChunkMode;
-use mlua::{HookTriggers, Lua, LuaOptions, StdLib, Value, VmState};
+use mlua::{Lua, LuaOptions, StdLib, Value};
 
 use crate::ctx::{Ctx, api, with_ctx};
 use crate::error::{Fault, ScriptError, find_fault, innermost, script_message, split_location, strip_traceback};
+use crate::interrupt::{self, Watched};
 use crate::opts::{Fail, shown, text, type_name};
 use crate::{Clock, EvalOptions, Evaluation};
 
@@ -85,11 +86,10 @@ const ALLOWED_GLOBALS: &[&str] = &[
 const XPCALL: &str = "luakit.xpcall";
 const UNCAUGHT: &str = "luakit.uncaught";
 
-/// How often (in VM instructions) the time limit is checked.
-const HOOK_EVERY: u32 = 10_000;
-
 /// A sandboxed Lua VM with the `bk` API installed.
 pub(crate) struct Session {
+    /// First, so that it is dropped before the VM is closed.
+    _watched: Watched,
     pub lua: Lua,
     timed_out: Arc<AtomicBool>,
     deadline: Clock,
@@ -132,27 +132,42 @@ impl Session {
             graph_bytes: 0,
             clock: clock.clone(),
         });
+        // The time limit (see `interrupt`): a check in the registry, and
+        // coroutines made with a count hook (installed before the prelude,
+        // which wraps these two functions in its own).
+        let (flag, deadline, limit) = (Arc::new(AtomicBool::new(false)), clock.clone(), opts.timeout);
+        let time_check = {
+            let flag = flag.clone();
+            lua.create_function(move |_, ()| {
+                let due = *deadline.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if flag.load(Ordering::Relaxed) || Instant::now() >= due {
+                    flag.store(true, Ordering::Relaxed);
+                    return Err(mlua::Error::external(Fault::Timeout(limit)));
+                }
+                Ok(())
+            })
+            .map_err(internal)?
+        };
+        lua.set_named_registry_value(interrupt::TIME_CHECK, time_check).map_err(internal)?;
+        let coroutine: mlua::Table = lua.globals().get("coroutine").map_err(internal)?;
+        for (name, key, f) in [
+            ("create", interrupt::CREATE, interrupt::create as interrupt::CFunction),
+            ("wrap", interrupt::WRAP, interrupt::wrap),
+        ] {
+            lua.set_named_registry_value(key, coroutine.get::<Value>(name).map_err(internal)?).map_err(internal)?;
+            coroutine.set(name, interrupt::c_function(&lua, f).map_err(internal)?).map_err(internal)?;
+        }
+        let watched = Watched::new(&lua);
         let session = Session {
+            _watched: watched,
             lua,
-            timed_out: Arc::new(AtomicBool::new(false)),
+            timed_out: flag,
             deadline: clock,
             timeout: opts.timeout,
             memory_limit: opts.memory_limit,
         };
         session.install().map_err(internal)?;
         session.lua.set_memory_limit(opts.memory_limit).map_err(internal)?;
-        let (flag, deadline, limit) = (session.timed_out.clone(), session.deadline.clone(), session.timeout);
-        session
-            .lua
-            .set_global_hook(HookTriggers::new().every_nth_instruction(HOOK_EVERY), move |_, _| {
-                let due = *deadline.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                if flag.load(Ordering::Relaxed) || Instant::now() >= due {
-                    flag.store(true, Ordering::Relaxed);
-                    return Err(mlua::Error::external(Fault::Timeout(limit)));
-                }
-                Ok(VmState::Continue)
-            })
-            .map_err(internal)?;
         Ok(session)
     }
 

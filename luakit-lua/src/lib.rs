@@ -63,6 +63,8 @@ mod error;
 mod eval;
 mod frames;
 mod fsread;
+#[allow(unsafe_code)] // The time limit's hook, signal handler and coroutine functions.
+mod interrupt;
 mod locate;
 #[allow(unsafe_code)] // Lua C functions and API calls (see the module).
 mod lstate;
@@ -363,12 +365,28 @@ const GRACE: Duration = Duration::from_secs(2);
 /// outside the script (resolving images, reading modules) moves it on.
 pub(crate) type Clock = Arc<Mutex<Instant>>;
 
+/// How long the thread waiting for `thread` (an evaluation) waits before it
+/// looks at the clock again: until the deadline, and 100 ms at most. At or
+/// past the deadline, it first tells the evaluation (see `interrupt`); it
+/// does so again at each look until the evaluation ends or is given up.
+fn next_look(clock: &Clock, thread: &std::thread::JoinHandle<()>) -> Duration {
+    const MOST: Duration = Duration::from_millis(100);
+    let deadline = *clock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        interrupt::signal(thread);
+        MOST
+    } else {
+        left.min(MOST)
+    }
+}
+
 /// Runs `f` on a thread of its own; gives up (with a timeout error) when the
 /// thread is still running a grace period after the clock's deadline.
 /// What `f` returns beside its result is dropped on that thread after the
 /// result is sent (the Lua VM: freeing it then overlaps with the caller's
 /// next step instead of delaying the result).
-fn isolated_then_drop<T: Send + 'static, L: Send + 'static>(
+fn isolated_then_drop<T: Send + 'static, L: 'static>(
     timeout: Duration,
     clock: Clock,
     f: impl FnOnce() -> (Result<T, ScriptError>, Option<L>) + Send + 'static,
@@ -385,11 +403,12 @@ fn isolated_then_drop<T: Send + 'static, L: Send + 'static>(
         lower_thread_priority();
         drop(leftover);
     });
-    if let Err(e) = spawned {
-        return Err(ScriptError::Internal(format!("cannot start the evaluation thread: {e}")));
-    }
+    let thread = match spawned {
+        Ok(thread) => thread,
+        Err(e) => return Err(ScriptError::Internal(format!("cannot start the evaluation thread: {e}"))),
+    };
     loop {
-        match rx.recv_timeout(Duration::from_millis(100)) {
+        match rx.recv_timeout(next_look(&clock, &thread)) {
             Ok(Ok(r)) => return r,
             Ok(Err(panic)) => {
                 let msg = panic
@@ -578,14 +597,17 @@ fn run_tests_from(
             let _ = panic_tx.send(TestEvent::FileFailed(format!("internal error: {}", panic_message(&panic))));
         }
     });
-    if let Err(e) = spawned {
-        report.failed.push((name.to_string(), format!("internal error: cannot start the test thread: {e}")));
-        return TestRun::Finished;
-    }
+    let thread = match spawned {
+        Ok(thread) => thread,
+        Err(e) => {
+            report.failed.push((name.to_string(), format!("internal error: cannot start the test thread: {e}")));
+            return TestRun::Finished;
+        }
+    };
     let mut total = None;
     let mut current: Option<(usize, String)> = None;
     loop {
-        match rx.recv_timeout(Duration::from_millis(100)) {
+        match rx.recv_timeout(next_look(&clock, &thread)) {
             Ok(TestEvent::Listed(n)) => {
                 if n == 0 && start == 0 {
                     report.passed += 1;

@@ -238,6 +238,11 @@ impl Running {
         Running(lua.exec_raw_lua(|raw| raw.state()))
     }
 
+    /// The thread itself.
+    pub(crate) fn as_ptr(self) -> *mut ffi::lua_State {
+        self.0
+    }
+
     /// # Safety
     /// `state` must be a thread of the VM that is running (the one a C
     /// function was called on), for as long as the value is used.

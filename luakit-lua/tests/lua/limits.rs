@@ -41,6 +41,88 @@ fn timeout_cannot_be_caught() {
     }
 }
 
+/// Loops the VM itself must stop at its deadline: the main thread, each
+/// way of making a coroutine, coroutines inside coroutines, and the main
+/// thread again once a coroutine has ended. The waiting thread gives up on
+/// a VM only 2 s after the deadline; an evaluation that ends well before
+/// that was stopped by the time limit inside the VM.
+#[test]
+fn the_vm_stops_itself_at_the_deadline() {
+    let o = with_limits(300, 64 << 20);
+    let scripts = [
+        "while true do end",
+        "local i = 0 while true do i = i + 1 end",
+        "coroutine.resume(coroutine.create(function() while true do end end))",
+        "coroutine.wrap(function() while true do end end)()",
+        "coroutine.wrap(function() coroutine.wrap(function() while true do end end)() end)()",
+        "coroutine.resume(coroutine.create(function() coroutine.yield() end)) while true do end",
+        "local co = coroutine.wrap(function() while true do coroutine.yield() end end) while true do co() end",
+        "while true do pcall(coroutine.wrap(function() while true do end end)) end",
+        "for _ = 1, 1e12 do local t = {} end",
+    ];
+    for s in scripts {
+        let start = Instant::now();
+        let e = eval_with(s, &o);
+        let took = start.elapsed();
+        assert!(matches!(e, ScriptError::Timeout { .. }), "{s}: {e:?}");
+        assert!(took >= Duration::from_millis(300), "{s}: stopped early, after {took:?}");
+        assert!(took < Duration::from_millis(1500), "{s}: not stopped by the VM ({took:?})");
+    }
+}
+
+/// A program that blocks `SIGURG` (the signal that tells the evaluation
+/// its deadline has passed) on its threads still gets its evaluations
+/// stopped in time: the evaluation thread unblocks it for itself.
+#[test]
+#[allow(unsafe_code)] // Blocking a signal for this thread (libc).
+fn the_deadline_reaches_an_evaluation_started_with_the_signal_blocked() {
+    let handle = std::thread::spawn(|| {
+        // SAFETY: a zeroed sigset_t is valid to fill; this changes the mask
+        // of this thread only (the evaluation thread inherits it).
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGURG);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        }
+        let start = Instant::now();
+        let e = eval_with("while true do end", &with_limits(300, 64 << 20));
+        (e, start.elapsed())
+    });
+    let (e, took) = handle.join().expect("joins");
+    assert!(matches!(e, ScriptError::Timeout { .. }), "{e:?}");
+    assert!(took < Duration::from_millis(1500), "not stopped by the VM ({took:?})");
+}
+
+/// A script that runs for most of its time limit, on the main thread and in
+/// coroutines, is not stopped.
+#[test]
+fn work_under_the_limit_is_not_stopped() {
+    let o = with_limits(10_000, 64 << 20);
+    let src = r#"
+local n = 0
+for i = 1, 2e6 do n = n + i % 7 end
+local co = coroutine.wrap(function() for i = 1, 2e6 do n = n + i % 5 end return n end)
+assert(co() > 0)
+bk.export(bk.scratch():mkfile("/n", tostring(n)))
+"#;
+    let ev = luakit_lua::evaluate("build.lua", src.as_bytes(), &o).expect("evaluates");
+    assert!(ev.warnings.is_empty(), "{:?}", ev.warnings);
+}
+
+/// The coroutine functions keep the standard messages for a bad argument.
+#[test]
+fn coroutine_argument_errors_keep_their_messages() {
+    let o = with_limits(10_000, 64 << 20);
+    for (src, msg) in [
+        ("coroutine.create(1)", "build.lua:1: bad argument #1 to 'create' (function expected, got number)"),
+        ("coroutine.wrap({})", "build.lua:1: bad argument #1 to 'wrap' (function expected, got table)"),
+        ("\ncoroutine.wrap()", "build.lua:2: bad argument #1 to 'wrap' (function expected, got nil)"),
+    ] {
+        assert_eq!(eval_with(src, &o).to_string(), msg, "{src}");
+    }
+}
+
 #[test]
 fn default_timeout_message() {
     let e = ScriptError::Timeout { limit: Duration::from_secs(30) };
