@@ -132,12 +132,10 @@ impl Session {
             graph_bytes: 0,
             clock: clock.clone(),
         });
-        // The time limit (see `interrupt`): a check in the registry, and
-        // coroutines made with a count hook (installed before the prelude,
-        // which wraps these two functions in its own).
-        let (flag, deadline, limit) = (Arc::new(AtomicBool::new(false)), clock.clone(), opts.timeout);
+        // The time limit (see `interrupt`), installed before the prelude.
+        let timed_out = Arc::new(AtomicBool::new(false));
         let time_check = {
-            let flag = flag.clone();
+            let (flag, deadline, limit) = (timed_out.clone(), clock.clone(), opts.timeout);
             lua.create_function(move |_, ()| {
                 let due = *deadline.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 if flag.load(Ordering::Relaxed) || Instant::now() >= due {
@@ -148,20 +146,12 @@ impl Session {
             })
             .map_err(internal)?
         };
-        lua.set_named_registry_value(interrupt::TIME_CHECK, time_check).map_err(internal)?;
-        let coroutine: mlua::Table = lua.globals().get("coroutine").map_err(internal)?;
-        for (name, key, f) in [
-            ("create", interrupt::CREATE, interrupt::create as interrupt::CFunction),
-            ("wrap", interrupt::WRAP, interrupt::wrap),
-        ] {
-            lua.set_named_registry_value(key, coroutine.get::<Value>(name).map_err(internal)?).map_err(internal)?;
-            coroutine.set(name, interrupt::c_function(&lua, f).map_err(internal)?).map_err(internal)?;
-        }
+        interrupt::install(&lua, time_check).map_err(internal)?;
         let watched = Watched::new(&lua);
         let session = Session {
             _watched: watched,
             lua,
-            timed_out: flag,
+            timed_out,
             deadline: clock,
             timeout: opts.timeout,
             memory_limit: opts.memory_limit,

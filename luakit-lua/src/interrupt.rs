@@ -19,24 +19,21 @@
 //!   again and the waiter signals at the new deadline.
 
 use std::cell::Cell;
-use std::ffi::{c_int, c_void};
+use std::ffi::{CStr, c_int, c_void};
 use std::sync::OnceLock;
 
 use mlua::ffi;
 
 /// Registry name of the session's check: a function that raises the
 /// timeout when the deadline has passed and returns otherwise.
-pub(crate) const TIME_CHECK: &str = "luakit.time_check";
-const TIME_CHECK_C: &std::ffi::CStr = c"luakit.time_check";
+const TIME_CHECK: &CStr = c"luakit.time_check";
 
 /// Registry names of the standard `coroutine.create` and `coroutine.wrap`.
-pub(crate) const CREATE: &str = "luakit.coroutine_create";
-const CREATE_C: &std::ffi::CStr = c"luakit.coroutine_create";
-pub(crate) const WRAP: &str = "luakit.coroutine_wrap";
-const WRAP_C: &std::ffi::CStr = c"luakit.coroutine_wrap";
+const CREATE: &CStr = c"luakit.coroutine_create";
+const WRAP: &CStr = c"luakit.coroutine_wrap";
 
 /// How often (in VM instructions) a coroutine checks the time limit.
-pub(crate) const COROUTINE_CHECK_EVERY: c_int = 10_000;
+const COROUTINE_CHECK_EVERY: c_int = 10_000;
 
 /// The signal that tells an evaluation thread its deadline has passed.
 /// `SIGURG` is ignored by default, so a stray one does nothing.
@@ -77,14 +74,23 @@ impl Watched {
     }
 }
 
-/// One of this module's Lua C functions.
-pub(crate) type CFunction = unsafe extern "C-unwind" fn(*mut ffi::lua_State) -> c_int;
-
-/// `f` ([`create`] or [`wrap`]) as a Lua function.
-pub(crate) fn c_function(lua: &mlua::Lua, f: CFunction) -> mlua::Result<mlua::Function> {
-    // SAFETY: both are Lua C functions; what they call is put in the
-    // registry before any script runs (see the session).
-    unsafe { lua.create_c_function(f) }
+/// Installs the time limit in `lua`, before any script (and before the
+/// prelude, which wraps the coroutine functions in its own): `time_check`
+/// (see [`TIME_CHECK`]) in the registry, and `coroutine.create` and
+/// `coroutine.wrap` that give each coroutine its count hook (the standard
+/// ones move to the registry, where these call them).
+pub(crate) fn install(lua: &mlua::Lua, time_check: mlua::Function) -> mlua::Result<()> {
+    let name = |key: &'static CStr| key.to_str().map_err(mlua::Error::external);
+    lua.set_named_registry_value(name(TIME_CHECK)?, time_check)?;
+    let coroutine: mlua::Table = lua.globals().get("coroutine")?;
+    let functions: [(&str, &'static CStr, ffi::lua_CFunction); 2] = [("create", CREATE, create), ("wrap", WRAP, wrap)];
+    for (field, key, f) in functions {
+        lua.set_named_registry_value(name(key)?, coroutine.get::<mlua::Value>(field)?)?;
+        // SAFETY: both are Lua C functions; what they call was just put in
+        // the registry.
+        coroutine.set(field, unsafe { lua.create_c_function(f) }?)?;
+    }
+    Ok(())
 }
 
 impl Drop for Watched {
@@ -103,7 +109,7 @@ unsafe extern "C-unwind" fn check(state: *mut ffi::lua_State, _ar: *mut ffi::lua
     // (the session set it before any script ran). When it raises, the
     // error leaves through this frame, which holds no Rust value.
     unsafe {
-        ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, TIME_CHECK_C.as_ptr());
+        ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, TIME_CHECK.as_ptr());
         ffi::lua_call(state, 0, 0);
         let main = ffi::lua_pushthread(state) == 1;
         ffi::lua_pop(state, 1);
@@ -123,7 +129,7 @@ unsafe extern "C-unwind" fn check(state: *mut ffi::lua_State, _ar: *mut ffi::lua
 /// [`TIME_CHECK`]. The argument is checked as the standard function checks
 /// it (same message: the caller is called under the same name). No Rust
 /// value is alive when the check or the call raises.
-unsafe fn standard_then_watch(state: *mut ffi::lua_State, key: &std::ffi::CStr, upvalue: bool) -> c_int {
+unsafe fn standard_then_watch(state: *mut ffi::lua_State, key: &CStr, upvalue: bool) -> c_int {
     // SAFETY: see above; `lua_getupvalue` on a C closure pushes its upvalue
     // (or nothing, returning null, when it has none).
     unsafe {
@@ -151,7 +157,7 @@ unsafe fn standard_then_watch(state: *mut ffi::lua_State, key: &std::ffi::CStr, 
 /// A Lua C function, for a VM whose registry has [`CREATE`].
 pub(crate) unsafe extern "C-unwind" fn create(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: see `standard_then_watch`.
-    unsafe { standard_then_watch(state, CREATE_C, false) }
+    unsafe { standard_then_watch(state, CREATE, false) }
 }
 
 /// `coroutine.wrap`: the standard one, and the coroutine inside the
@@ -161,7 +167,7 @@ pub(crate) unsafe extern "C-unwind" fn create(state: *mut ffi::lua_State) -> c_i
 /// A Lua C function, for a VM whose registry has [`WRAP`].
 pub(crate) unsafe extern "C-unwind" fn wrap(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: see `standard_then_watch`.
-    unsafe { standard_then_watch(state, WRAP_C, true) }
+    unsafe { standard_then_watch(state, WRAP, true) }
 }
 
 /// Tells `thread` (an evaluation thread) that its deadline has passed.
