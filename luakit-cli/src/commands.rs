@@ -28,7 +28,9 @@ const LLB_COMPAT: &str = "BuildKit client/llb v0.11.6 encoding; newer features r
 /// on the script's location: the module loader and, unless
 /// `--local-unique-id` is given, the default local unique id. The CLI
 /// marshals for current BuildKit and does not name steps, so that its
-/// Definition is byte for byte what BuildKit's Go client produces.
+/// Definition is byte for byte what BuildKit's Go client produces. A
+/// command that evaluates once (one platform) exits right after: it leaves
+/// the script's VM and graph to the exit instead of freeing them.
 fn build_options(a: &EvalArgs, source_map: bool) -> BuildOptions {
     BuildOptions {
         eval: EvalOptions {
@@ -40,6 +42,7 @@ fn build_options(a: &EvalArgs, source_map: bool) -> BuildOptions {
             source_map,
             timeout: a.timeout,
             memory_limit: a.memory_limit,
+            leave_to_exit: target_platforms(a).len() == 1,
             ..EvalOptions::default()
         },
         daemon_caps: None,
@@ -307,7 +310,9 @@ pub fn test(a: TestArgs) -> anyhow::Result<ExitCode> {
         let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
         eprintln!("warning: no *_test.lua files under {}", shown.join(", "));
     }
-    let opts = build_options(&a.eval, true);
+    let mut opts = build_options(&a.eval, true);
+    // Many files, each evaluated: each one's memory is freed.
+    opts.eval.leave_to_exit = false;
     let resolver = lock_cmd::resolver(None, &a.eval)?;
     let mut out = Report::default();
     let (mut passed, mut failed) = (0usize, 0usize);

@@ -97,6 +97,34 @@ pub(crate) struct Session {
     memory_limit: usize,
 }
 
+/// A session whose evaluation is over, on its way out: dropped, it frees
+/// the VM, or leaves it for the process's exit.
+pub(crate) struct Spent {
+    session: Option<Session>,
+    free: bool,
+}
+
+impl Spent {
+    pub(crate) fn new(session: Session, free: bool) -> Self {
+        Spent { session: Some(session), free }
+    }
+}
+
+impl Drop for Spent {
+    fn drop(&mut self) {
+        let Some(session) = self.session.take() else { return };
+        if self.free {
+            drop(session);
+        } else {
+            // The signal watch ends here, on the VM's thread, as it must;
+            // the VM is never closed.
+            let Session { _watched, lua, .. } = session;
+            drop(_watched);
+            std::mem::forget(lua);
+        }
+    }
+}
+
 fn internal(e: mlua::Error) -> ScriptError {
     ScriptError::Internal(e.to_string())
 }

@@ -286,6 +286,11 @@ pub struct EvalOptions {
     /// Told of each state the script makes, as it makes it (a marshaller
     /// that encodes ops while the script runs).
     pub node_sink: Option<Arc<dyn luakit_graph::NodeSink>>,
+    /// The process ends once it has used the result (a command-line run):
+    /// the VM, and in `luakit::build` the graph, are not freed but left
+    /// for the exit, which takes back a process's memory at once. Off by
+    /// default: they are freed on a thread of the lowest priority.
+    pub leave_to_exit: bool,
 }
 
 impl Default for EvalOptions {
@@ -304,6 +309,7 @@ impl Default for EvalOptions {
             target: None,
             local_excludes: BTreeMap::new(),
             node_sink: None,
+            leave_to_exit: false,
         }
     }
 }
@@ -323,6 +329,7 @@ impl std::fmt::Debug for EvalOptions {
             .field("target", &self.target)
             .field("local_excludes", &self.local_excludes)
             .field("node_sink", &self.node_sink.is_some())
+            .field("leave_to_exit", &self.leave_to_exit)
             .finish_non_exhaustive()
     }
 }
@@ -452,8 +459,9 @@ pub fn evaluate(script_name: &str, source: &[u8], opts: &EvalOptions) -> Result<
         let r = session.add_file(&name, &source).and_then(|()| session.run_file(&name, &source));
         let r = r.and_then(|_| session.finish(&name));
         // The VM (every value the script made) is freed after the result
-        // is handed over, while the caller goes on marshalling.
-        (r, Some(session))
+        // is handed over, while the caller goes on marshalling, unless the
+        // process's exit is to take it back.
+        (r, Some(eval::Spent::new(session, !opts.leave_to_exit)))
     })
 }
 

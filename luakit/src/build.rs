@@ -222,7 +222,7 @@ fn run(
         name_ops: opts.name_ops,
     };
     // A build's ops are encoded on another thread while the script makes
-    // them (checking alone costs less than handing the nodes over).
+    // them (checking alone costs no more than handing the nodes over).
     let pipeline = (mode == Mode::Build).then(|| Pipeline::marshal(&marshal_opts));
     if let Some(p) = &pipeline {
         eval_opts.node_sink = Some(p.clone());
@@ -250,7 +250,7 @@ fn run(
     // The graph (and what the pipeline encoded from it) is not needed any
     // more; a large one is freed off the critical path.
     eval_opts.node_sink = None;
-    crate::teardown::release((eval.state, pipeline), ops);
+    crate::teardown::release((eval.state, pipeline), ops, eval_opts.leave_to_exit);
     let done = Validated {
         image_config,
         export: eval.export,

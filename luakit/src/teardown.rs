@@ -12,8 +12,13 @@
 pub(crate) const BACKGROUND_FROM_OPS: usize = 500;
 
 /// Drops `value` on a thread of its own when `ops` says the graph is large,
-/// else here.
-pub(crate) fn release<T: Send + 'static>(value: T, ops: usize) {
+/// else here; or never, when the process's exit is to take it back
+/// (`leave_to_exit`, see [`luakit_lua::EvalOptions::leave_to_exit`]).
+pub(crate) fn release<T: Send + 'static>(value: T, ops: usize, leave_to_exit: bool) {
+    if leave_to_exit {
+        std::mem::forget(value);
+        return;
+    }
     if ops < BACKGROUND_FROM_OPS {
         drop(value);
         return;
@@ -43,14 +48,25 @@ mod tests {
     #[test]
     fn small_values_are_freed_in_place() {
         let dropped = Arc::new(AtomicBool::new(false));
-        release(Flag(dropped.clone()), 1);
+        release(Flag(dropped.clone()), 1, false);
         assert!(dropped.load(Ordering::SeqCst));
+    }
+
+    #[test]
+    fn values_left_to_the_exit_are_never_freed() {
+        for ops in [1, BACKGROUND_FROM_OPS] {
+            let dropped = Arc::new(AtomicBool::new(false));
+            release(Flag(dropped.clone()), ops, true);
+            // Long enough for a background thread to have run.
+            std::thread::sleep(Duration::from_millis(50));
+            assert!(!dropped.load(Ordering::SeqCst), "a value left to the exit was freed ({ops} ops)");
+        }
     }
 
     #[test]
     fn large_values_are_freed_on_another_thread() {
         let dropped = Arc::new(AtomicBool::new(false));
-        release(Flag(dropped.clone()), BACKGROUND_FROM_OPS);
+        release(Flag(dropped.clone()), BACKGROUND_FROM_OPS, false);
         let until = Instant::now() + Duration::from_secs(10);
         while !dropped.load(Ordering::SeqCst) && Instant::now() < until {
             std::thread::sleep(Duration::from_millis(1));

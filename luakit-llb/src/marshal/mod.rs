@@ -104,7 +104,7 @@ pub fn marshal(state: &State, opts: &MarshalOptions) -> Result<pb::Definition, M
 /// no metadata or source map is collected. What `luakit validate` needs.
 /// Returns the number of graph nodes checked.
 pub fn check(state: &State, opts: &MarshalOptions) -> Result<usize, MarshalError> {
-    check_encoded(state, Encoder::new(opts.clone(), true))
+    check_encoded(state, &mut Encoder::new(opts.clone(), true))
 }
 
 /// Like [`marshal`], also returning the terminal digest.
@@ -115,15 +115,16 @@ pub fn marshal_full(state: &State, opts: &MarshalOptions) -> Result<Marshalled, 
 /// The first error of the graph behind `state`, in the order a marshal
 /// meets them, else the number of nodes; `enc` encodes (checks) what it
 /// has not seen yet.
-fn check_encoded(state: &State, mut enc: Encoder) -> Result<usize, MarshalError> {
+fn check_encoded(state: &State, enc: &mut Encoder) -> Result<usize, MarshalError> {
     let Some(out) = state.output() else {
         return Ok(0);
     };
     enc.visit(&out.node);
     let mut count = 0;
-    each_once(&out.node, enc.memo.len(), |node| {
+    let Encoder { index, outcomes, edges, .. } = &*enc;
+    each_once(index, edges, &out.node, |id| {
         count += 1;
-        enc.status(node)
+        status(&outcomes[id as usize])
     })?;
     Ok(count)
 }
@@ -161,22 +162,64 @@ fn post_order<'g, D>(
     Ok(())
 }
 
-/// [`post_order`] over every node under `root`, once each.
-fn each_once<'g>(
-    root: &'g Arc<Node>,
-    capacity: usize,
-    mut f: impl FnMut(&'g Arc<Node>) -> Result<(), MarshalError>,
+/// [`post_order`] over every node under `root`, once each, on the
+/// encoder's numbering (`root` and everything under it encoded already):
+/// `f` gets each node's number. The walk reads only the numbers of each
+/// node's inputs, which the encoder keeps in one array, not the nodes
+/// nor a map keyed by their addresses.
+fn each_once(
+    index: &FxHashMap<usize, u32>,
+    edges: &Edges,
+    root: &Arc<Node>,
+    mut f: impl FnMut(u32) -> Result<(), MarshalError>,
 ) -> Result<(), MarshalError> {
-    let mut done: FxHashSet<usize> = FxHashSet::with_capacity_and_hasher(capacity, Default::default());
-    post_order(
-        root,
-        &mut done,
-        |done, node| done.contains(&(Arc::as_ptr(node) as usize)),
-        |done, node| {
-            done.insert(Arc::as_ptr(node) as usize);
-            f(node)
-        },
-    )
+    let Some(&root) = index.get(&(Arc::as_ptr(root) as usize)) else {
+        return Err(not_encoded(root));
+    };
+    let mut done = vec![false; edges.starts.len()];
+    let mut stack: Vec<(u32, bool)> = vec![(root, false)];
+    while let Some((id, expanded)) = stack.pop() {
+        if done[id as usize] {
+            continue;
+        }
+        if expanded {
+            done[id as usize] = true;
+            f(id)?;
+            continue;
+        }
+        stack.push((id, true));
+        for &inp in edges.of(id).iter().rev() {
+            if !done[inp as usize] {
+                stack.push((inp, false));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The inputs of each node an encoder numbered: the numbers of the nodes
+/// [`Node::for_each_input`] gives, in its order, node after node.
+#[derive(Default)]
+struct Edges {
+    /// Where each node's inputs start in `inputs`, by number.
+    starts: Vec<u32>,
+    inputs: Vec<u32>,
+}
+
+impl Edges {
+    fn of(&self, id: u32) -> &[u32] {
+        let start = self.starts[id as usize] as usize;
+        let end = self.starts.get(id as usize + 1).map_or(self.inputs.len(), |&e| e as usize);
+        &self.inputs[start..end]
+    }
+}
+
+/// Whether a node (visited already) passed every check.
+fn status(outcome: &Outcome) -> Result<(), MarshalError> {
+    match outcome {
+        Outcome::Checked | Outcome::Encoded(_) => Ok(()),
+        Outcome::Failed(e) => Err((**e).clone()),
+    }
 }
 
 /// The Definition of the graph behind `state` from its encoded nodes: ops
@@ -188,7 +231,7 @@ fn assemble(state: &State, opts: &MarshalOptions, enc: &mut Encoder) -> Result<M
         enc.visit(&out.node);
     }
     // At most one op per node the encoder saw.
-    let n = enc.memo.len();
+    let n = enc.nodes.len();
     let names = StepNames::new(opts);
     let unique = !enc.shared_prefix && !names.enabled();
     let mut m = Assembler {
@@ -207,11 +250,16 @@ fn assemble(state: &State, opts: &MarshalOptions, enc: &mut Encoder) -> Result<M
     let Some(out) = state.output() else {
         return Ok(Marshalled { definition: Definition::default(), terminal: None });
     };
-    each_once(&out.node, n, |node| {
-        let e = enc.take(node)?;
-        m.add(node, e, opts.source_map);
-        Ok(())
-    })?;
+    {
+        let (index, nodes, edges) = (&enc.index, &enc.nodes, &enc.edges);
+        let outcomes = &mut enc.outcomes;
+        each_once(index, edges, &out.node, |id| {
+            let node = &nodes[id as usize];
+            let e = take(&mut outcomes[id as usize], node)?;
+            m.add(node, e, opts.source_map);
+            Ok(())
+        })?;
+    }
     let dgst = enc.digest(&out.node)?;
     // As BuildKit's client does: the terminal op records that descriptions are used.
     if m.names.apply(&m.seen, &mut m.metadata) {
@@ -249,7 +297,11 @@ fn assemble(state: &State, opts: &MarshalOptions, enc: &mut Encoder) -> Result<M
     // positions are sorted by digest once (an 8-byte key each), not the
     // entries, and no map is built.
     let order = by_digest(&m.digests);
-    Ok(Marshalled { definition: m.write(&order, opts.source_map), terminal: Some(tdgst) })
+    let (definition, metadata, digests) = m.write(&order, opts.source_map);
+    // Freed with the encoder (in a pipeline, once its owner drops it), not
+    // on the way to the Definition.
+    enc.spent.push(Box::new((metadata, digests, order)));
+    Ok(Marshalled { definition, terminal: Some(tdgst) })
 }
 
 /// The eight characters after `sha256:` of a digest, read as one
@@ -372,7 +424,7 @@ struct Encoded {
     name: Option<String>,
 }
 
-/// What encoding a node gave, small (the memo holds one per node).
+/// What encoding a node gave, small (the encoder holds one per node).
 enum Outcome {
     /// Checked only: every check passed.
     Checked,
@@ -386,10 +438,17 @@ enum Outcome {
 /// its error, as do the nodes above it; a walk reports the first one.
 pub(crate) struct Encoder {
     opts: Arc<MarshalOptions>,
-    /// Node address → the node and what encoding it gave. The internal
-    /// maps use a fast non-cryptographic hash (their keys are addresses and
-    /// digests made here, not outside input an attacker picks).
-    memo: FxHashMap<usize, (Arc<Node>, Outcome)>,
+    /// Node address → the node's number: nodes are numbered in the order
+    /// they are encoded (inputs first). The internal maps use a fast
+    /// non-cryptographic hash (their keys are addresses and digests made
+    /// here, not outside input an attacker picks).
+    index: FxHashMap<usize, u32>,
+    /// The nodes by number (kept alive: see above).
+    nodes: Vec<Arc<Node>>,
+    /// What encoding each node gave, by number.
+    outcomes: Vec<Outcome>,
+    /// Each node's inputs, by number.
+    edges: Edges,
     /// Only the checks: ops are built (their encoders make the checks) but
     /// neither encoded nor hashed; every node gets the same empty digest.
     check_only: bool,
@@ -404,18 +463,25 @@ pub(crate) struct Encoder {
     /// digest to op (see [`Assembler::unique`]).
     prefixes: FxHashSet<u64>,
     shared_prefix: bool,
+    /// What assemblies put together the Definition from, kept to be freed
+    /// with the encoder.
+    spent: Vec<Box<dyn std::any::Any + Send>>,
 }
 
 impl Encoder {
     fn new(opts: MarshalOptions, check_only: bool) -> Self {
         Encoder {
             opts: Arc::new(opts),
-            memo: FxHashMap::default(),
+            index: FxHashMap::default(),
+            nodes: Vec::new(),
+            outcomes: Vec::new(),
+            edges: Edges::default(),
             check_only,
             unnamed: Digest::from_string(String::new()),
             cap_sets: FxHashMap::default(),
             prefixes: FxHashSet::default(),
             shared_prefix: false,
+            spent: Vec::new(),
         }
     }
 
@@ -430,16 +496,7 @@ impl Encoder {
     }
 
     fn outcome(&self, node: &Arc<Node>) -> Option<&Outcome> {
-        self.memo.get(&(Arc::as_ptr(node) as usize)).map(|(_, r)| r)
-    }
-
-    /// Whether `node` (visited already) passed every check.
-    fn status(&self, node: &Arc<Node>) -> Result<(), MarshalError> {
-        match self.outcome(node) {
-            Some(Outcome::Checked | Outcome::Encoded(_)) => Ok(()),
-            Some(Outcome::Failed(e)) => Err((**e).clone()),
-            None => Err(not_encoded(node)),
-        }
+        self.index.get(&(Arc::as_ptr(node) as usize)).map(|&id| &self.outcomes[id as usize])
     }
 
     fn digest(&self, node: &Arc<Node>) -> Result<Digest, MarshalError> {
@@ -448,21 +505,6 @@ impl Encoder {
             Some(Outcome::Encoded(e)) => Ok(e.digest.clone()),
             Some(Outcome::Failed(e)) => Err((**e).clone()),
             None => Err(not_encoded(node)),
-        }
-    }
-
-    /// What encoding `node` gave, with its bytes moved out.
-    fn take(&mut self, node: &Arc<Node>) -> Result<Encoded, MarshalError> {
-        match self.memo.get_mut(&(Arc::as_ptr(node) as usize)).map(|(_, r)| r) {
-            Some(Outcome::Encoded(e)) => Ok(Encoded {
-                digest: e.digest.clone(),
-                bytes: std::mem::take(&mut e.bytes),
-                caps: e.caps.clone(),
-                description: std::mem::take(&mut e.description),
-                name: e.name.take(),
-            }),
-            Some(Outcome::Failed(e)) => Err((**e).clone()),
-            Some(Outcome::Checked) | None => Err(not_encoded(node)),
         }
     }
 
@@ -484,7 +526,18 @@ impl Encoder {
                     Ok(None) => Outcome::Checked,
                     Err(e) => Outcome::Failed(Box::new(e)),
                 };
-                enc.memo.insert(Arc::as_ptr(node) as usize, (node.clone(), r));
+                let id = enc.nodes.len() as u32;
+                enc.edges.starts.push(enc.edges.inputs.len() as u32);
+                let (index, inputs) = (&enc.index, &mut enc.edges.inputs);
+                node.for_each_input(|o| {
+                    // Inputs come first: each is numbered already.
+                    if let Some(&i) = index.get(&(Arc::as_ptr(&o.node) as usize)) {
+                        inputs.push(i);
+                    }
+                });
+                enc.index.insert(Arc::as_ptr(node) as usize, id);
+                enc.nodes.push(node.clone());
+                enc.outcomes.push(r);
                 Ok(())
             },
         );
@@ -567,6 +620,23 @@ fn not_encoded(node: &Node) -> MarshalError {
     MarshalError::Invalid { location: location_prefix(node), message: "internal error: op was not encoded".to_string() }
 }
 
+/// What encoding `node` gave (its outcome), its bytes moved out: an
+/// assembly emits each node once. What stays (the digest) is freed with
+/// the encoder, not while the Definition is put together.
+fn take(outcome: &mut Outcome, node: &Node) -> Result<Encoded, MarshalError> {
+    match outcome {
+        Outcome::Encoded(e) => Ok(Encoded {
+            digest: e.digest.clone(),
+            bytes: std::mem::take(&mut e.bytes),
+            caps: e.caps.clone(),
+            description: std::mem::take(&mut e.description),
+            name: e.name.take(),
+        }),
+        Outcome::Failed(e) => Err((**e).clone()),
+        Outcome::Checked => Err(not_encoded(node)),
+    }
+}
+
 /// Puts encoded ops in order: one per digest, metadata merged per digest.
 struct Assembler<'g> {
     /// Digest → its position in `ops` (emitted already); kept only when
@@ -646,13 +716,14 @@ impl<'g> Assembler<'g> {
     /// make, without making it: the ops (field 1, kept as they were framed)
     /// and, after them, the metadata (field 2, a map entry per op in the
     /// digest order `order` gives) and the source map (field 3).
-    fn write(self, order: &[u32], source_map: bool) -> Definition {
+    /// Also gives back the metadata and digests it wrote from.
+    fn write(self, order: &[u32], source_map: bool) -> (Definition, Vec<Meta>, Vec<Digest>) {
         let Assembler { ops, metadata, digests, sources, .. } = self;
         // A large source map is written on a thread of its own while this
         // one writes the metadata (both in digest order, into pieces that
         // follow each other).
         let parallel = source_map && sources.locations.len() >= PARALLEL_SOURCE_MAP;
-        std::thread::scope(|scope| {
+        let definition = std::thread::scope(|scope| {
             let source = parallel
                 .then(|| {
                     let (sources, digests) = (&sources, &digests);
@@ -680,7 +751,8 @@ impl<'g> Assembler<'g> {
                     Definition::from_parts(ops, vec![rest])
                 }
             }
-        })
+        });
+        (definition, metadata, digests)
     }
 }
 

@@ -34,7 +34,7 @@ const BATCH: usize = 64;
 pub struct Pipeline {
     opts: MarshalOptions,
     shared: Arc<Shared>,
-    worker: Mutex<Option<JoinHandle<Encoder>>>,
+    worker: Mutex<Option<JoinHandle<Finished>>>,
     /// The encoder once finished: what it holds is freed with the
     /// pipeline, wherever its owner drops it, not inside `finish`.
     spent: Mutex<Option<Encoder>>,
@@ -45,8 +45,19 @@ struct Shared {
     ready: Condvar,
 }
 
+/// What the worker's assembly gave.
+type Assembled = Result<Marshalled, MarshalError>;
+
+/// What the worker hands back: its encoder, and the Definition when it was
+/// given the state to assemble.
+type Finished = (Encoder, Option<Assembled>);
+
 struct Queue {
     nodes: Vec<Arc<Node>>,
+    /// The exported state, given by [`Pipeline::finish`]: the worker puts
+    /// its Definition together once every node is encoded, on the thread
+    /// whose caches hold what it encoded.
+    finish: Option<State>,
     /// No more nodes will come (or there is no worker to take them).
     closed: bool,
     /// The worker waits for nodes.
@@ -71,7 +82,7 @@ impl Pipeline {
     /// Starts a pipeline that marshals with `opts`.
     pub fn marshal(opts: &MarshalOptions) -> Arc<Pipeline> {
         let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue { nodes: Vec::new(), closed: false, waiting: false, started: false }),
+            queue: Mutex::new(Queue { nodes: Vec::new(), finish: None, closed: false, waiting: false, started: false }),
             ready: Condvar::new(),
         });
         Arc::new(Pipeline { opts: opts.clone(), shared, worker: Mutex::new(None), spent: Mutex::new(None) })
@@ -84,7 +95,7 @@ impl Pipeline {
         let theirs = self.shared.clone();
         let spawned = std::thread::Builder::new()
             .name("luakit-marshal".to_string())
-            .spawn(move || work(&theirs, Encoder::new(worker_opts, false)))
+            .spawn(move || work(&theirs, Encoder::new(worker_opts.clone(), false), &worker_opts))
             .ok();
         let started = spawned.is_some();
         *self.worker.lock().unwrap_or_else(PoisonError::into_inner) = spawned;
@@ -92,19 +103,22 @@ impl Pipeline {
     }
 
     /// Stops taking nodes and hands back the encoder with everything
-    /// reported so far encoded (a fresh one when there is no worker).
-    fn encoder(&self) -> Encoder {
+    /// reported so far encoded (a fresh one when there is no worker), and
+    /// the Definition of `state` when the worker assembled it.
+    fn close(&self, state: &State) -> Finished {
         {
             let mut q = self.shared.lock();
             q.closed = true;
-            if !q.started {
+            if q.started {
+                q.finish = Some(state.clone());
+            } else {
                 // Never handed over: encoded from the exported state.
                 q.nodes = Vec::new();
             }
         }
         self.shared.ready.notify_one();
         let worker = self.worker.lock().unwrap_or_else(PoisonError::into_inner).take();
-        worker.and_then(|w| w.join().ok()).unwrap_or_else(|| Encoder::new(self.opts.clone(), false))
+        worker.and_then(|w| w.join().ok()).unwrap_or_else(|| (Encoder::new(self.opts.clone(), false), None))
     }
 
     /// The Definition of `state` (which the script made while reporting to
@@ -112,8 +126,11 @@ impl Pipeline {
     /// pipeline. The encoded nodes it kept are freed when the pipeline is
     /// dropped (a caller can drop it off its critical path).
     pub fn finish(&self, state: &State) -> Result<Marshalled, MarshalError> {
-        let mut enc = self.encoder();
-        let m = assemble(state, &self.opts, &mut enc);
+        let (mut enc, assembled) = self.close(state);
+        let m = match assembled {
+            Some(m) => m,
+            None => assemble(state, &self.opts, &mut enc),
+        };
         *self.spent.lock().unwrap_or_else(PoisonError::into_inner) = Some(enc);
         m
     }
@@ -129,8 +146,9 @@ impl Drop for Pipeline {
 }
 
 /// The worker: takes the waiting nodes (swapping in its own emptied
-/// buffer) and encodes them, until the queue is closed and empty.
-fn work(shared: &Shared, mut enc: Encoder) -> Encoder {
+/// buffer) and encodes them, until the queue is closed and empty; then
+/// assembles the Definition of the state [`Pipeline::finish`] gave, if any.
+fn work(shared: &Shared, mut enc: Encoder, opts: &MarshalOptions) -> Finished {
     luakit_graph::reserve_thread_heap();
     let mut mine: Vec<Arc<Node>> = Vec::with_capacity(1024);
     loop {
@@ -142,7 +160,10 @@ fn work(shared: &Shared, mut enc: Encoder) -> Encoder {
                     break;
                 }
                 if q.closed {
-                    return enc;
+                    let state = q.finish.take();
+                    drop(q);
+                    let assembled = state.map(|s| assemble(&s, opts, &mut enc));
+                    return (enc, assembled);
                 }
                 q.waiting = true;
                 q = shared.ready.wait(q).unwrap_or_else(PoisonError::into_inner);

@@ -204,3 +204,26 @@ fn empty_string_rep_does_not_spin() {
         "build.lua:1: table.move: a range of more than 16777216 elements is not available in build scripts (sandboxed)"
     );
 }
+
+/// An evaluation whose VM is left to the process's exit
+/// (`leave_to_exit`) gives the same result, and is limited in time all
+/// the same, evaluation after evaluation (each ends its signal watch on
+/// its own thread).
+#[test]
+fn evaluations_left_to_the_exit_give_the_same_result_and_keep_the_limit() {
+    let src = r#"
+local s = bk.image("alpine:3.19")
+for i = 1, 300 do s = s:run("echo " .. i, { env = { N = tostring(i) } }) end
+bk.export(s, { cmd = { "sh" } })
+"#;
+    let left = EvalOptions { leave_to_exit: true, ..opts() };
+    let freed = luakit_lua::evaluate("build.lua", src.as_bytes(), &opts()).expect("evaluates");
+    for _ in 0..3 {
+        let e = luakit_lua::evaluate("build.lua", src.as_bytes(), &left).expect("evaluates");
+        let opts = luakit_llb::MarshalOptions::new(e.target_platform.clone());
+        assert_eq!(luakit_llb::marshal(&e.state, &opts), luakit_llb::marshal(&freed.state, &opts), "the same graph");
+        assert_eq!(e.export, freed.export);
+        let took = time_out("while true do end", &EvalOptions { leave_to_exit: true, ..with_limits(200, 64 << 20) });
+        assert!(took < Duration::from_secs(2), "stopped after {took:?}");
+    }
+}

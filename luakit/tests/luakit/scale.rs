@@ -68,3 +68,28 @@ bk.export(s)
     assert_eq!(op_count(script)?, 100_002);
     Ok(())
 }
+
+/// A caller whose process exits right after (the CLI) leaves the VM and
+/// the graph to the exit: the build is the same, byte for byte, on a
+/// graph large enough to be encoded on the pipeline's thread and freed in
+/// the background otherwise.
+#[test]
+fn leaving_memory_to_the_exit_gives_the_same_build() -> R {
+    let script = Script::new(
+        "build.lua",
+        r#"
+local base = bk.image("alpine:3.19")
+local s = base
+for i = 1, 2000 do s = s:run({ "sh", "-c", "echo " .. i }, { env = { N = tostring(i) } }) end
+bk.export(bk.merge({ s, base:mkfile("/f", "x") }), { cmd = { "sh" } })
+"#,
+    );
+    let freed = luakit::build(&script, &opts(), Arc::new(Unresolved))?;
+    let mut leave = opts();
+    leave.eval.leave_to_exit = true;
+    let left = luakit::build(&script, &leave, Arc::new(Unresolved))?;
+    assert_eq!(left.definition.def.len(), 2004, "image, 2,000 runs, mkfile, merge, terminal");
+    assert_eq!(left.definition.bytes(), freed.definition.bytes());
+    assert_eq!(left.image_config, freed.image_config);
+    Ok(())
+}
