@@ -445,6 +445,9 @@ fn main() -> ExitCode {
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(EXIT_USAGE));
         }
     };
+    // The commands that evaluate one script and write its result end the
+    // process as soon as they are done (see `exit_now`).
+    let quick = matches!(cli.command, Command::Build(_) | Command::Dag(_) | Command::Validate(_));
     let result = match cli.command {
         Command::Build(a) => commands::build(a),
         Command::Dag(a) => commands::dag(a),
@@ -462,7 +465,7 @@ fn main() -> ExitCode {
         Command::Lock(a) => lock_cmd::lock(a),
     };
     guard::set_phase(guard::Phase::Done);
-    match result {
+    let code = match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", error_message(&e));
@@ -472,6 +475,37 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_FAILURE)
             }
         }
+    };
+    if quick {
+        exit_now(code);
+    }
+    code
+}
+
+/// Ends the process with `code` once the standard streams are flushed,
+/// without the C library's exit handlers: the allocator's would go over
+/// every page freed so far to hand it back to the system (a system call
+/// and a flush of the other cores' address caches each), memory the
+/// process's end takes back anyway. Returns when `code` is not one of the
+/// codes the commands give, for `main` to return it.
+fn exit_now(code: ExitCode) {
+    use std::io::Write as _;
+    let Some(status) = [(ExitCode::SUCCESS, 0), (ExitCode::from(EXIT_FAILURE), 1), (ExitCode::from(EXIT_USAGE), 2)]
+        .into_iter()
+        .find_map(|(c, n)| (c == code).then_some(n))
+    else {
+        return;
+    };
+    let flushed = std::io::stdout().flush().is_ok() && std::io::stderr().flush().is_ok();
+    if !flushed {
+        // Let the normal exit report nothing more, but lose no exit status.
+        return;
+    }
+    // SAFETY: `_exit` ends the process; no Rust code runs after it, and
+    // every file this command wrote is closed or renamed into place already.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::_exit(status)
     }
 }
 

@@ -216,3 +216,42 @@ fn a_signal_while_writing_removes_the_temporary_files() -> R {
     }
     Ok(())
 }
+
+/// `build`, `dag` and `validate` end the process without the C library's
+/// exit handlers once done (main.rs, `exit_now`): what they print through
+/// a pipe arrives whole, warnings included, and the exit status is kept.
+#[test]
+fn the_quick_exit_delivers_everything_and_keeps_the_status() -> R {
+    let dir = tempfile::tempdir()?;
+    let script = dir.path().join("build.lua");
+    std::fs::write(
+        &script,
+        r#"
+print("a line from print")
+local s = bk.image("alpine:3.19")
+for i = 1, 2000 do s = s:run("echo " .. i) end
+bk.export(s)
+"#,
+    )?;
+    let file = dir.path().join("out.pb");
+    let written = luakit().args(["build", "-o"]).arg(&file).arg(&script).output()?;
+    assert!(written.status.success(), "{}", String::from_utf8_lossy(&written.stderr));
+    let piped = luakit().arg("build").arg(&script).output()?;
+    assert!(piped.status.success());
+    assert!(piped.stdout.len() > 200_000, "a Definition of 2,000 ops");
+    assert_eq!(piped.stdout, std::fs::read(&file)?, "the whole Definition through the pipe");
+    assert_eq!(String::from_utf8_lossy(&piped.stderr), "a line from print\n");
+    let dag = luakit().args(["dag", "--format", "text"]).arg(&script).output()?;
+    assert!(dag.status.success());
+    let text = String::from_utf8(dag.stdout)?;
+    assert!(text.contains("echo 2000"), "the last op is shown");
+    assert!(text.ends_with('\n'));
+    let bad = dir.path().join("bad.lua");
+    std::fs::write(&bad, "bk.export(bk.image(42))\n")?;
+    let failed = luakit().arg("validate").arg(&bad).output()?;
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&failed.stderr).starts_with("error: "));
+    let usage = luakit().args(["dag", "--no-such-flag"]).output()?;
+    assert_eq!(usage.status.code(), Some(2));
+    Ok(())
+}
