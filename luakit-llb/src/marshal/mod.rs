@@ -131,17 +131,20 @@ fn check_encoded(state: &State, enc: &mut Encoder) -> Result<usize, MarshalError
 
 /// Walks the graph under `root` inputs first, each node once (the
 /// post-order BuildKit's client uses), with an explicit stack so that deep
-/// chains cannot overflow the call stack. A node `is_done` says is done is
+/// chains cannot overflow the call stack. A node is a handle `N` (a node
+/// itself, or its number in an encoder); `inputs` lists a node's inputs
+/// in [`Node::for_each_input`]'s order. A node `is_done` says is done is
 /// neither visited nor descended into; `f` visits a node and must make it
 /// done. Stops at the first error `f` gives.
-fn post_order<'g, D>(
-    root: &'g Arc<Node>,
+fn post_order<N: Copy, D>(
+    root: N,
     done: &mut D,
-    is_done: impl Fn(&D, &Arc<Node>) -> bool,
-    mut f: impl FnMut(&mut D, &'g Arc<Node>) -> Result<(), MarshalError>,
+    is_done: impl Fn(&D, N) -> bool,
+    inputs: impl Fn(N, &mut Vec<N>),
+    mut f: impl FnMut(&mut D, N) -> Result<(), MarshalError>,
 ) -> Result<(), MarshalError> {
-    let mut stack: Vec<(&Arc<Node>, bool)> = vec![(root, false)];
-    let mut inputs: Vec<&Arc<Node>> = Vec::new();
+    let mut stack: Vec<(N, bool)> = vec![(root, false)];
+    let mut listed: Vec<N> = Vec::new();
     while let Some((node, expanded)) = stack.pop() {
         if is_done(done, node) {
             continue;
@@ -151,15 +154,20 @@ fn post_order<'g, D>(
             continue;
         }
         stack.push((node, true));
-        inputs.clear();
-        node.for_each_input(|o| inputs.push(&o.node));
-        for inp in inputs.iter().rev() {
+        listed.clear();
+        inputs(node, &mut listed);
+        for &inp in listed.iter().rev() {
             if !is_done(done, inp) {
                 stack.push((inp, false));
             }
         }
     }
     Ok(())
+}
+
+/// A node's inputs, for [`post_order`] over nodes.
+fn node_inputs<'g>(node: &'g Arc<Node>, out: &mut Vec<&'g Arc<Node>>) {
+    node.for_each_input(|o| out.push(&o.node));
 }
 
 /// [`post_order`] over every node under `root`, once each, on the
@@ -176,25 +184,16 @@ fn each_once(
     let Some(&root) = index.get(&(Arc::as_ptr(root) as usize)) else {
         return Err(not_encoded(root));
     };
-    let mut done = vec![false; edges.starts.len()];
-    let mut stack: Vec<(u32, bool)> = vec![(root, false)];
-    while let Some((id, expanded)) = stack.pop() {
-        if done[id as usize] {
-            continue;
-        }
-        if expanded {
+    post_order(
+        root,
+        &mut vec![false; edges.starts.len()],
+        |done, id| done[id as usize],
+        |id, out| out.extend_from_slice(edges.of(id)),
+        |done, id| {
             done[id as usize] = true;
-            f(id)?;
-            continue;
-        }
-        stack.push((id, true));
-        for &inp in edges.of(id).iter().rev() {
-            if !done[inp as usize] {
-                stack.push((inp, false));
-            }
-        }
-    }
-    Ok(())
+            f(id)
+        },
+    )
 }
 
 /// The inputs of each node an encoder numbered: the numbers of the nodes
@@ -514,6 +513,7 @@ impl Encoder {
             root,
             self,
             |enc, node| enc.outcome(node).is_some(),
+            node_inputs,
             |enc, node| {
                 let r = match enc.encode_node(node) {
                     Ok(Some(e)) => {

@@ -95,7 +95,7 @@ impl Pipeline {
         let theirs = self.shared.clone();
         let spawned = std::thread::Builder::new()
             .name("luakit-marshal".to_string())
-            .spawn(move || work(&theirs, Encoder::new(worker_opts.clone(), false), &worker_opts))
+            .spawn(move || work(&theirs, Encoder::new(worker_opts, false)))
             .ok();
         let started = spawned.is_some();
         *self.worker.lock().unwrap_or_else(PoisonError::into_inner) = spawned;
@@ -148,7 +148,7 @@ impl Drop for Pipeline {
 /// The worker: takes the waiting nodes (swapping in its own emptied
 /// buffer) and encodes them, until the queue is closed and empty; then
 /// assembles the Definition of the state [`Pipeline::finish`] gave, if any.
-fn work(shared: &Shared, mut enc: Encoder, opts: &MarshalOptions) -> Finished {
+fn work(shared: &Shared, mut enc: Encoder) -> Finished {
     luakit_graph::reserve_thread_heap();
     let mut mine: Vec<Arc<Node>> = Vec::with_capacity(1024);
     loop {
@@ -162,7 +162,8 @@ fn work(shared: &Shared, mut enc: Encoder, opts: &MarshalOptions) -> Finished {
                 if q.closed {
                     let state = q.finish.take();
                     drop(q);
-                    let assembled = state.map(|s| assemble(&s, opts, &mut enc));
+                    let opts = enc.opts.clone();
+                    let assembled = state.map(|s| assemble(&s, &opts, &mut enc));
                     return (enc, assembled);
                 }
                 q.waiting = true;
