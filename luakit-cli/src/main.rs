@@ -437,6 +437,9 @@ struct TestArgs {
 
 fn main() -> ExitCode {
     guard::note_standard_streams();
+    // The global allocator is mimalloc: the graph's heap reservation, made
+    // for glibc's malloc, would only cost time.
+    luakit::graph::set_thread_heap_reservation(false);
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

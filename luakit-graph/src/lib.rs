@@ -78,6 +78,19 @@ pub use source::{
 };
 pub use state::{DEFAULT_PATH, Env, ExecState, Node, NodeSink, OpOptions, Output, RunOptions, State, StateMeta};
 
+/// Whether [`reserve_thread_heap`] reserves anything (see
+/// [`set_thread_heap_reservation`]).
+static RESERVE_THREAD_HEAP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Turns [`reserve_thread_heap`] on (the default) or off. A program whose
+/// global allocator is not glibc's `malloc` turns it off: the reservation
+/// only helps glibc, and elsewhere it is work for nothing (with mimalloc,
+/// each of its blocks is a large allocation, mapped and given back).
+#[doc(hidden)]
+pub fn set_thread_heap_reservation(on: bool) {
+    RESERVE_THREAD_HEAP.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Makes the calling thread's heap large enough up front for a big graph.
 ///
 /// glibc's malloc grows the heap of a thread other than the main one a few
@@ -86,10 +99,13 @@ pub use state::{DEFAULT_PATH, Env, ExecState, Node, NodeSink, OpOptions, Output,
 /// builds or encodes a graph of tens of thousands of ops made thousands of
 /// them. Allocating and freeing a few megabytes in blocks below malloc's
 /// `mmap` threshold grows that heap once; the freed pages are never touched,
-/// so they cost address space, not memory. With other allocators it is
-/// only a few cheap allocations.
+/// so they cost address space, not memory. Does nothing once turned off by
+/// [`set_thread_heap_reservation`].
 #[doc(hidden)]
 pub fn reserve_thread_heap() {
+    if !RESERVE_THREAD_HEAP.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
     const BLOCK: usize = 96 * 1024;
     const BLOCKS: usize = 160;
     let blocks: Vec<Vec<u8>> = (0..BLOCKS).map(|_| Vec::with_capacity(BLOCK)).collect();
