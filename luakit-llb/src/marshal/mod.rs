@@ -104,29 +104,23 @@ pub fn marshal(state: &State, opts: &MarshalOptions) -> Result<pb::Definition, M
 /// no metadata or source map is collected. What `luakit validate` needs.
 /// Returns the number of graph nodes checked.
 pub fn check(state: &State, opts: &MarshalOptions) -> Result<usize, MarshalError> {
-    check_encoded(state, &mut Encoder::new(opts.clone(), true))
+    let Some(out) = state.output() else {
+        return Ok(0);
+    };
+    let mut enc = Encoder::new(opts.clone(), true);
+    enc.visit(&out.node);
+    // A fresh encoder numbers the nodes under the root in the order a
+    // marshal's walk meets them (inputs first, each once): the first error
+    // that walk reports is the first failed node by number.
+    for outcome in &enc.outcomes {
+        status(outcome)?;
+    }
+    Ok(enc.outcomes.len())
 }
 
 /// Like [`marshal`], also returning the terminal digest.
 pub fn marshal_full(state: &State, opts: &MarshalOptions) -> Result<Marshalled, MarshalError> {
     assemble(state, opts, &mut Encoder::new(opts.clone(), false))
-}
-
-/// The first error of the graph behind `state`, in the order a marshal
-/// meets them, else the number of nodes; `enc` encodes (checks) what it
-/// has not seen yet.
-fn check_encoded(state: &State, enc: &mut Encoder) -> Result<usize, MarshalError> {
-    let Some(out) = state.output() else {
-        return Ok(0);
-    };
-    enc.visit(&out.node);
-    let mut count = 0;
-    let Encoder { index, outcomes, edges, .. } = &*enc;
-    each_once(index, edges, &out.node, |id| {
-        count += 1;
-        status(&outcomes[id as usize])
-    })?;
-    Ok(count)
 }
 
 /// Walks the graph under `root` inputs first, each node once (the
@@ -442,14 +436,17 @@ pub(crate) struct Encoder {
     /// non-cryptographic hash (their keys are addresses and digests made
     /// here, not outside input an attacker picks).
     index: FxHashMap<usize, u32>,
-    /// The nodes by number (kept alive: see above).
+    /// The nodes by number (kept alive: see above); empty when checking.
     nodes: Vec<Arc<Node>>,
     /// What encoding each node gave, by number.
     outcomes: Vec<Outcome>,
-    /// Each node's inputs, by number.
+    /// Each node's inputs, by number; empty when checking.
     edges: Edges,
     /// Only the checks: ops are built (their encoders make the checks) but
     /// neither encoded nor hashed; every node gets the same empty digest.
+    /// Nodes are neither kept nor linked to their inputs: [`check`], the
+    /// one user, reads the outcomes in order, and holds the graph (so no
+    /// node's address is reused) while its encoder lives.
     check_only: bool,
     /// The digest every node gets when only checking.
     unnamed: Digest,
@@ -526,17 +523,19 @@ impl Encoder {
                     Ok(None) => Outcome::Checked,
                     Err(e) => Outcome::Failed(Box::new(e)),
                 };
-                let id = enc.nodes.len() as u32;
-                enc.edges.starts.push(enc.edges.inputs.len() as u32);
-                let (index, inputs) = (&enc.index, &mut enc.edges.inputs);
-                node.for_each_input(|o| {
-                    // Inputs come first: each is numbered already.
-                    if let Some(&i) = index.get(&(Arc::as_ptr(&o.node) as usize)) {
-                        inputs.push(i);
-                    }
-                });
+                let id = enc.outcomes.len() as u32;
+                if !enc.check_only {
+                    enc.edges.starts.push(enc.edges.inputs.len() as u32);
+                    let (index, inputs) = (&enc.index, &mut enc.edges.inputs);
+                    node.for_each_input(|o| {
+                        // Inputs come first: each is numbered already.
+                        if let Some(&i) = index.get(&(Arc::as_ptr(&o.node) as usize)) {
+                            inputs.push(i);
+                        }
+                    });
+                    enc.nodes.push(node.clone());
+                }
                 enc.index.insert(Arc::as_ptr(node) as usize, id);
-                enc.nodes.push(node.clone());
                 enc.outcomes.push(r);
                 Ok(())
             },
