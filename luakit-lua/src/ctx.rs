@@ -122,31 +122,55 @@ impl Ctx {
 
 /// Op options for an op made now: its source location when source maps are on.
 pub(crate) fn op_options(lua: &Lua) -> R<OpOptions> {
-    op_options_at(lua, crate::raw::Running::current(lua))
+    let thread = crate::raw::Running::current(lua);
+    with_ctx(lua, |ctx| ctx.op_options_at(thread))
 }
 
-/// [`op_options`] for a call running on Lua thread `thread` (the script's
-/// frame is looked for on that thread's stack).
-pub(crate) fn op_options_at(lua: &Lua, thread: crate::raw::Running) -> R<OpOptions> {
-    let Some(mut ctx) = lua.app_data_mut::<Ctx>() else {
-        return Err(Fail::Msg("internal error: no evaluation context".to_string()));
-    };
-    // Walking the Lua stack costs more than the rest of a small op: only
-    // when the location is kept.
-    if !ctx.opts.source_map {
-        return Ok(OpOptions::default());
-    }
-    // As `caller`, without copying the file name out of Lua: the nearest
-    // script frame is looked up among the files as it is.
-    let mut op = OpOptions::default();
-    if let Some((Some(sf), line)) = crate::raw::script_frame(thread, |file, line| (ctx.source_file(file), line)) {
-        // Made at its size (one location), not grown into.
-        op.locations = vec![SourceLocation {
-            file: sf,
-            ranges: vec![SourceRange { start_line: line, start_char: 0, end_line: line, end_char: 0 }],
-        }];
-    }
+/// [`charge`] of a new op's `bytes`, then its [`op_options`] for a call
+/// running on Lua thread `thread` (the script's frame is looked for on
+/// that thread's stack): what every op asks of the context, with one look
+/// at it (the fast paths make several ops per microsecond).
+pub(crate) fn charged_op_options(lua: &Lua, thread: crate::raw::Running, bytes: usize) -> R<OpOptions> {
+    let used = lua.used_memory();
+    let (counted, op) = with_ctx(lua, |ctx| {
+        let counted = ctx.count(used, bytes);
+        let op = if counted.0.is_none() { ctx.op_options_at(thread) } else { OpOptions::default() };
+        (counted, op)
+    })?;
+    settle(counted)?;
     Ok(op)
+}
+
+impl Ctx {
+    /// The op options of a call running on `thread` (see [`op_options`]).
+    fn op_options_at(&mut self, thread: crate::raw::Running) -> OpOptions {
+        // Walking the Lua stack costs more than the rest of a small op: only
+        // when the location is kept.
+        if !self.opts.source_map {
+            return OpOptions::default();
+        }
+        // As `caller`, without copying the file name out of Lua: the nearest
+        // script frame is looked up among the files as it is.
+        let mut op = OpOptions::default();
+        if let Some((Some(sf), line)) = crate::raw::script_frame(thread, |file, line| (self.source_file(file), line)) {
+            // Made at its size (one location), not grown into.
+            op.locations = vec![SourceLocation {
+                file: sf,
+                ranges: vec![SourceRange { start_line: line, start_char: 0, end_line: line, end_char: 0 }],
+            }];
+        }
+        op
+    }
+
+    /// Adds `bytes` to the graph's size: the memory limit when the Lua
+    /// heap (`used`) and the graph pass it, and whether the graph has just
+    /// become large.
+    fn count(&mut self, used: usize, bytes: usize) -> (Option<usize>, bool) {
+        let before = self.graph_bytes;
+        self.graph_bytes = self.graph_bytes.saturating_add(bytes);
+        let over = (used.saturating_add(self.graph_bytes) > self.opts.memory_limit).then_some(self.opts.memory_limit);
+        (over, before < LARGE_GRAPH && self.graph_bytes >= LARGE_GRAPH)
+    }
 }
 
 /// The graph size (as counted by [`charge`]) from which the thread's heap
@@ -156,15 +180,14 @@ const LARGE_GRAPH: usize = 256 << 10;
 /// Counts `bytes` of new graph against the memory limit.
 pub(crate) fn charge(lua: &Lua, bytes: usize) -> R<()> {
     let used = lua.used_memory();
-    let (over, large) = with_ctx(lua, |ctx| {
-        let before = ctx.graph_bytes;
-        ctx.graph_bytes = ctx.graph_bytes.saturating_add(bytes);
-        let over = (used.saturating_add(ctx.graph_bytes) > ctx.opts.memory_limit).then_some(ctx.opts.memory_limit);
-        (over, before < LARGE_GRAPH && ctx.graph_bytes >= LARGE_GRAPH)
-    })?;
+    settle(with_ctx(lua, |ctx| ctx.count(used, bytes))?)
+}
+
+/// Acts on what [`Ctx::count`] found: the memory error when over the
+/// limit; when the graph has just become large, the thread's heap is grown
+/// once now rather than a few pages at a time.
+fn settle((over, large): (Option<usize>, bool)) -> R<()> {
     if large {
-        // The script builds a large graph on this thread: its heap is
-        // grown once now rather than a few pages at a time.
         luakit_graph::reserve_thread_heap();
     }
     match over {

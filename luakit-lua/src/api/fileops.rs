@@ -6,7 +6,7 @@ use mlua::{Lua, MultiValue, Value};
 
 use luakit_graph::{OpOptions, State};
 
-use crate::ctx::{api, charge, op_options_at};
+use crate::ctx::{api, charged_op_options};
 use crate::opts::{Opts, R, type_name};
 use crate::raw::Running;
 use crate::userdata::LState;
@@ -133,6 +133,5 @@ pub(crate) fn file_state(
     text: usize,
     make: impl FnOnce(OpOptions) -> State,
 ) -> R<LState> {
-    charge(lua, NODE_BYTES + text)?;
-    Ok(this.derive(make(op_options_at(lua, thread)?)))
+    Ok(this.derive(make(charged_op_options(lua, thread, NODE_BYTES + text)?)))
 }

@@ -9,7 +9,7 @@ use luakit_graph::state::resolve_dir;
 use luakit_graph::{HostIp, MountKind, NetMode, RunOptions, SecretEnv, SecurityMode, State, Ulimit};
 use mlua::{Lua, MultiValue, Value};
 
-use crate::ctx::{api, charge, op_options_at};
+use crate::ctx::{api, charged_op_options};
 use crate::opts::{
     Fail, Opts, R, as_integer, did_you_mean, option_msg, sequence, shown, string_list, string_map, string_pairs, text,
     type_name,
@@ -160,15 +160,15 @@ pub(crate) fn run_state(
     cwd: String,
     writable_binds: &[(String, State)],
 ) -> R<LState> {
-    charge(
+    ro.op = charged_op_options(
         lua,
+        thread,
         NODE_BYTES
             + size_of(&ro.args)
             + ro.env.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
             + this.state.meta().env.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
             + 128 * ro.mounts.len(),
     )?;
-    ro.op = op_options_at(lua, thread)?;
     let mut exec = this.state.run(ro)?;
     for (dest, src) in writable_binds {
         exec = exec.with_mount_meta(dest, src);
