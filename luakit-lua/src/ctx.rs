@@ -118,30 +118,7 @@ impl Ctx {
         self.last_file = Some((name.into_owned(), sf.clone()));
         Some(sf)
     }
-}
 
-/// Op options for an op made now: its source location when source maps are on.
-pub(crate) fn op_options(lua: &Lua) -> R<OpOptions> {
-    let thread = crate::raw::Running::current(lua);
-    with_ctx(lua, |ctx| ctx.op_options_at(thread))
-}
-
-/// [`charge`] of a new op's `bytes`, then its [`op_options`] for a call
-/// running on Lua thread `thread` (the script's frame is looked for on
-/// that thread's stack): what every op asks of the context, with one look
-/// at it (the fast paths make several ops per microsecond).
-pub(crate) fn charged_op_options(lua: &Lua, thread: crate::raw::Running, bytes: usize) -> R<OpOptions> {
-    let used = lua.used_memory();
-    let (counted, op) = with_ctx(lua, |ctx| {
-        let counted = ctx.count(used, bytes);
-        let op = if counted.0.is_none() { ctx.op_options_at(thread) } else { OpOptions::default() };
-        (counted, op)
-    })?;
-    settle(counted)?;
-    Ok(op)
-}
-
-impl Ctx {
     /// The op options of a call running on `thread` (see [`op_options`]).
     fn op_options_at(&mut self, thread: crate::raw::Running) -> OpOptions {
         // Walking the Lua stack costs more than the rest of a small op: only
@@ -171,6 +148,27 @@ impl Ctx {
         let over = (used.saturating_add(self.graph_bytes) > self.opts.memory_limit).then_some(self.opts.memory_limit);
         (over, before < LARGE_GRAPH && self.graph_bytes >= LARGE_GRAPH)
     }
+}
+
+/// Op options for an op made now: its source location when source maps are on.
+pub(crate) fn op_options(lua: &Lua) -> R<OpOptions> {
+    let thread = crate::raw::Running::current(lua);
+    with_ctx(lua, |ctx| ctx.op_options_at(thread))
+}
+
+/// [`charge`] of a new op's `bytes`, then its [`op_options`] for a call
+/// running on Lua thread `thread` (the script's frame is looked for on
+/// that thread's stack): what every op asks of the context, with one look
+/// at it (the fast paths make several ops per microsecond).
+pub(crate) fn charged_op_options(lua: &Lua, thread: crate::raw::Running, bytes: usize) -> R<OpOptions> {
+    let used = lua.used_memory();
+    let (counted, op) = with_ctx(lua, |ctx| {
+        let counted = ctx.count(used, bytes);
+        let op = if counted.0.is_none() { ctx.op_options_at(thread) } else { OpOptions::default() };
+        (counted, op)
+    })?;
+    settle(counted)?;
+    Ok(op)
 }
 
 /// The graph size (as counted by [`charge`]) from which the thread's heap
